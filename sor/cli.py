@@ -1,0 +1,200 @@
+"""Command line: `sor backtest | generate | broker | produce | run`.
+
+A thin shell: parses arguments into the one `Config`, calls the packages, turns user errors into
+one line on stderr and exit code 2 (1 for other failures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sor.errors import SorError
+
+EPILOG_BACKTEST = """examples:
+  sor backtest --data l1_day.csv --lambda-over 0.4 --lambda-under 0.6 --theta-queue 0.3
+  sor backtest --data taq.csv.gz --config configs/default.yaml --set order.cap=displayed
+"""
+EPILOG_RUN = """examples:
+  sor run                                   # embedded broker, generated data, local Ray
+  sor run --data l1_day.csv --start 13:36:32 --end 13:45:14 --trials 500
+  sor run --bootstrap kafka1:9092 --ray-address ray://head:10001 --config my.yaml
+"""
+
+# Flags shared by the commands that read a config: flag -> dotted config key.
+COMMON_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--data": ("data.path", {"help": "Databento MBP-1/MBP-10 CSV (plain or .gz)"}),
+    "--symbol": ("data.symbol", {"help": "instrument to use where the file holds several"}),
+    "--start": ("window.start", {"help": "window start: ISO 8601, ns, or UTC time of day"}),
+    "--end": ("window.end", {"help": "window end (inclusive)"}),
+    "--out": ("output.out", {"help": "results JSON path (default results.json)"}),
+}
+STREAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--bootstrap": ("kafka.bootstrap", {"help": "Kafka bootstrap servers HOST:PORT[,...]; "
+                                        "default: start the embedded broker"}),
+    "--topic": ("kafka.topic", {"help": "topic (default mock_l1_stream)"}),
+    "--speed": ("stream.speed", {"type": float, "help": "pacing: 0 as fast as possible, 1 real time"}),
+}
+SWEEP_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--trials": ("search.trials", {"type": int, "help": "number of Optuna trials"}),
+    "--sampler": ("search.sampler", {"help": "grid, random, tpe, cmaes or qmc"}),
+    "--seed": ("search.seed", {"type": int, "help": "sampler seed"}),
+    "--storage": ("search.storage", {"help": "Optuna storage URL (sqlite:///sweep.db) or journal file"}),
+    "--study-name": ("search.study_name", {"help": "Optuna study name"}),
+    "--ray-address": ("ray.address", {"help": "existing Ray cluster (default: $RAY_ADDRESS or local)"}),
+    "--num-cpus": ("ray.num_cpus", {"type": int, "help": "CPUs for a local Ray runtime"}),
+}
+PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--lambda-over": ("params.lambda_over", {"type": float, "help": "overfill penalty, $/share"}),
+    "--lambda-under": ("params.lambda_under", {"type": float, "help": "underfill penalty, $/share"}),
+    "--theta-queue": ("params.theta_queue", {"type": float, "help": "queue-risk penalty, $/share"}),
+}
+
+
+def _add_flags(parser: argparse.ArgumentParser, *groups: dict) -> None:
+    parser.add_argument("--config", help="YAML configuration (see configs/default.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config key, e.g. --set order.cap=displayed")
+    for group in groups:
+        for flag, (key, kwargs) in group.items():
+            parser.add_argument(flag, dest=key.replace(".", "__"), **kwargs)
+
+
+def config_from_args(args: argparse.Namespace, *groups: dict):
+    """Build the validated `Config` from --config, the dedicated flags and --set overrides."""
+    from sor.config import load_config, parse_override
+
+    overrides: dict[str, Any] = {}
+    for group in groups:
+        for key, _ in group.values():
+            overrides[key] = getattr(args, key.replace(".", "__"))
+    for text in args.set:
+        key, value = parse_override(text)
+        overrides[key] = value
+    return load_config(args.config, overrides)
+
+
+def _print_json(data: dict) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Router at fixed parameters and all baselines, straight from the CSV."""
+    from sor.backtest import build_report, evaluate, make_market, run_baselines
+    from sor.marketdata import load_snapshots
+    from sor.router import RouterParams
+
+    config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)
+    if config.data.path is None:
+        raise SorError("sor backtest needs --data PATH (or data.path in the config)")
+    snaps, summary = load_snapshots(
+        config.data.path, start=config.window.start, end=config.window.end,
+        symbol=config.data.symbol, clock=config.data.clock, crossed=config.data.crossed,
+    )
+    market = make_market(snaps, config)
+    params = RouterParams(**config.params.model_dump())
+    report = build_report(params, evaluate(market, params, config.order),
+                          run_baselines(market, config), config.order.size)
+    report["data"] = {**summary.to_dict(), "snapshots": len(snaps),
+                      "snapshot_bytes": snaps.nbytes}
+    report["config"] = config.redacted()
+    write_json(report, config.output.out)
+    return 0
+
+
+def write_json(report: dict, path: str) -> None:
+    """Print the results JSON (as the task does) and save it."""
+    text = json.dumps(report, indent=2, allow_nan=False)
+    print(text)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text + "\n")
+    logging.getLogger("sor").info("results written to %s", path)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Write a seeded multi-venue Databento-style CSV."""
+    from sor.generate import generate
+
+    summary = generate(
+        args.path, n_events=args.rows, schema=args.schema, style=args.style, seed=args.seed
+    )
+    print(summary)
+    return 0
+
+
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="sor", description="Smart order router research: stream, sweep, benchmark.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("backtest", help="router at given parameters vs baselines, from a CSV",
+                       epilog=EPILOG_BACKTEST, formatter_class=raw)
+    _add_flags(p, COMMON_FLAGS, PARAM_FLAGS)
+    p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("generate", help="write a seeded multi-venue MBP CSV",
+                       epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n",
+                       formatter_class=raw)
+    p.add_argument("path")
+    p.add_argument("--rows", type=int, default=60_000)
+    p.add_argument("--schema", choices=["mbp-1", "mbp-10"], default="mbp-10")
+    p.add_argument("--style", choices=["pretty", "raw"], default="pretty")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("broker", help="run the embedded Kafka broker until Ctrl-C",
+                       epilog="example:\n  sor broker --port 9092\n", formatter_class=raw)
+    p.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    p.set_defaults(func=_lazy("stream.commands", "cmd_broker"))
+
+    p = sub.add_parser("produce", help="stream a CSV's snapshot events to Kafka",
+                       epilog="example:\n  sor produce --data l1_day.csv --bootstrap 127.0.0.1:9092 "
+                       "--speed 1\n", formatter_class=raw)
+    _add_flags(p, COMMON_FLAGS, STREAM_FLAGS)
+    p.set_defaults(func=_lazy("stream.commands", "cmd_produce"))
+
+    p = sub.add_parser("run", help="the whole job: broker, produce, consume, sweep, report",
+                       epilog=EPILOG_RUN, formatter_class=raw)
+    _add_flags(p, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
+    p.set_defaults(func=_lazy("sweep.commands", "cmd_run"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `sor` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except SorError as exc:
+        print(f"sor: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sor: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

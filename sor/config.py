@@ -1,0 +1,311 @@
+"""The one validated configuration: YAML file + command-line overrides -> `Config`.
+
+YAML is read here and nowhere else. Every key is documented in the README and in
+configs/default.yaml; unknown keys and out-of-range values raise `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sor.errors import ConfigError
+
+PARAM_NAMES = ("lambda_over", "lambda_under", "theta_queue")
+SAMPLERS = ("grid", "random", "tpe", "cmaes", "qmc")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the market data comes from and how it is read (model.md §1-§2)."""
+
+    path: str | None = None  # None: the bundled generated data set
+    symbol: str | None = None
+    clock: Literal["ts_event", "ts_recv"] = "ts_event"
+    crossed: Literal["error", "skip"] = "error"
+
+
+class WindowConfig(_Section):
+    """Evaluation window on ts_event, inclusive: ISO 8601, ns, or a UTC time of day."""
+
+    start: str | int | None = None
+    end: str | int | None = None
+
+
+class OrderConfig(_Section):
+    """The parent order and the router's execution rules (model.md §3-§4)."""
+
+    size: int = Field(5000, gt=0)
+    step: int = Field(100, gt=0)
+    cap: Literal["displayed", "order"] = "order"
+    cost_basis: Literal["mid", "cash"] = "mid"
+    child_sizing: Literal["available", "all_or_none"] = "available"
+    fill_model: Literal["strict", "naive"] = "strict"
+
+
+class VenueOverride(_Section):
+    """Fee and rebate of one publisher_id, dollars per share."""
+
+    fee: float | None = Field(None, ge=0)
+    rebate: float | None = Field(None, ge=0)
+
+
+class VenuesConfig(_Section):
+    """Default fee and rebate, and per-publisher_id overrides."""
+
+    fee: float = Field(0.003, ge=0)
+    rebate: float = Field(0.002, ge=0)
+    overrides: dict[int, VenueOverride] = Field(default_factory=dict)
+
+
+class BaselinesConfig(_Section):
+    """Benchmark settings (model.md §5)."""
+
+    twap_bucket_s: float = Field(60.0, gt=0)
+
+
+class ParamsConfig(_Section):
+    """Router penalties for `sor backtest`, dollars per share."""
+
+    lambda_over: float = Field(0.4, ge=0)
+    lambda_under: float = Field(0.6, ge=0)
+    theta_queue: float = Field(0.3, ge=0)
+
+
+class KafkaConfig(_Section):
+    """Broker connection; bootstrap None starts the embedded broker."""
+
+    bootstrap: str | None = None
+    topic: str = Field("mock_l1_stream", min_length=1)
+    # kafka-python client settings passed through as they are: security_protocol, ssl_cafile,
+    # ssl_certfile, ssl_keyfile, sasl_mechanism, sasl_plain_username, sasl_plain_password, ...
+    security: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("security")
+    @classmethod
+    def _known_security_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        allowed = {"security_protocol", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
+                   "ssl_password", "ssl_check_hostname", "ssl_crlfile", "sasl_mechanism",
+                   "sasl_plain_username", "sasl_plain_password", "sasl_kerberos_service_name",
+                   "sasl_kerberos_domain_name", "sasl_oauth_token_provider"}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ValueError(f"unknown kafka-python security settings {unknown}; allowed: "
+                             f"{sorted(allowed)}")
+        return value
+
+
+class StreamConfig(_Section):
+    """Producer pacing and consumer patience."""
+
+    speed: float = Field(0.0, ge=0)  # 0: as fast as the broker takes; 1: real time
+    idle_timeout_s: float = Field(30.0, gt=0)
+    max_message_bytes: int = Field(1_000_000, gt=0)
+
+
+class RayConfig(_Section):
+    """Ray runtime: None address starts a local one."""
+
+    address: str | None = None
+    num_cpus: int | None = Field(None, gt=0)
+
+
+class Distribution(_Section):
+    """One parameter's search distribution: low/high (+ log or step), choices, or a fixed value."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+    choices: list[float] | None = None
+    value: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Distribution:
+        forms = [self.low is not None or self.high is not None, self.choices is not None,
+                 self.value is not None]
+        if sum(forms) != 1:
+            raise ValueError("give exactly one of `low`/`high`, `choices` or `value`")
+        if self.choices is not None and len(self.choices) == 0:
+            raise ValueError("`choices` must not be empty")
+        if forms[0]:
+            if self.low is None or self.high is None:
+                raise ValueError("`low` and `high` go together")
+            if not self.low <= self.high:
+                raise ValueError(f"`low <= high` must hold, but got low={self.low}, high={self.high}")
+            if self.log and self.low <= 0:
+                raise ValueError(f"a log distribution needs `low > 0`, but got low={self.low}")
+            if self.log and self.step is not None:
+                raise ValueError("`log` and `step` cannot be used together")
+        return self
+
+    def grid(self) -> list[float] | None:
+        """The finite set of values for the grid sampler, or None where it is continuous."""
+        if self.value is not None:
+            return [self.value]
+        if self.choices is not None:
+            return list(self.choices)
+        if self.step is not None:
+            n = int(math.floor((self.high - self.low) / self.step + 1e-9))
+            return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+        if self.low == self.high:
+            return [self.low]
+        return None
+
+
+def _default_space() -> dict[str, Distribution]:
+    return {name: Distribution(low=0.0, high=0.1) for name in PARAM_NAMES}
+
+
+class SearchConfig(_Section):
+    """The Optuna sweep."""
+
+    trials: int = Field(200, gt=0)
+    sampler: Literal["grid", "random", "tpe", "cmaes", "qmc"] = "tpe"
+    seed: int = 0
+    storage: str | None = None  # e.g. sqlite:///sweep.db or a journal file path
+    study_name: str = "sor"
+    batch_size: int | None = Field(None, gt=0)  # trials per Ray task; None: sized automatically
+    space: dict[str, Distribution] = Field(default_factory=_default_space)
+
+    @field_validator("space")
+    @classmethod
+    def _all_params(cls, space: dict[str, Distribution]) -> dict[str, Distribution]:
+        unknown = sorted(set(space) - set(PARAM_NAMES))
+        if unknown:
+            hints = {u: difflib.get_close_matches(u, PARAM_NAMES, n=1) for u in unknown}
+            hint = "; ".join(f"{u!r}: did you mean {h[0]!r}?" for u, h in hints.items() if h)
+            raise ValueError(f"unknown parameters {unknown}; expected {list(PARAM_NAMES)}"
+                             + (f" ({hint})" if hint else ""))
+        full = _default_space()
+        full.update(space)
+        return full
+
+    @model_validator(mode="after")
+    def _grid_is_finite(self) -> SearchConfig:
+        if self.sampler == "grid":
+            continuous = [n for n, d in self.space.items() if d.grid() is None]
+            if continuous:
+                raise ValueError(
+                    f"the grid sampler needs a finite grid, but {continuous} are continuous: give "
+                    "them `step`, `choices` or `value`")
+        return self
+
+
+class OutputConfig(_Section):
+    """Where results go."""
+
+    out: str = "results.json"
+
+
+class Config(_Section):
+    """Everything a user sets."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    window: WindowConfig = Field(default_factory=WindowConfig)
+    order: OrderConfig = Field(default_factory=OrderConfig)
+    venues: VenuesConfig = Field(default_factory=VenuesConfig)
+    baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
+    params: ParamsConfig = Field(default_factory=ParamsConfig)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    stream: StreamConfig = Field(default_factory=StreamConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as a dict with secrets (passwords, tokens, keys) masked."""
+        out = self.model_dump(mode="json")
+        for key in list(out["kafka"]["security"]):
+            if any(word in key for word in ("password", "token", "keyfile")):
+                out["kafka"]["security"][key] = "***"
+        return out
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return []
+    return list(model.model_fields)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(p) for p in loc)
+        if error["type"] == "extra_forbidden":
+            known = _known_keys(Config, loc)
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f" (did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?)" if close else ""
+            lines.append(f"unknown key {key!r}{hint}")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{key}: {message} (got {error.get('input')!r})")
+    return f"{source}: invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _set_path(raw: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split a `key.path=value` override; the value is read as YAML (numbers, null, lists)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from exc
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config (None: defaults), apply dotted overrides, validate.
+
+    Args:
+        path: YAML file; keys absent from it take their defaults.
+        overrides: {"search.trials": 50, ...}, applied after the file (None values are skipped).
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, unknown key or invalid value; names the key.
+    """
+    raw: dict = {}
+    source = str(path) if path else "configuration"
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the configuration: {exc}") from exc
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(raw, key, value)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None

@@ -1,0 +1,190 @@
+"""Market-taking execution of one parent order over snapshots (model.md §4).
+
+A strategy says, at the snapshots where it acts, how many shares to send to each venue; venue j
+fills min(sent_j, available_j) at its ask and the rest is cancelled and rolls over. The engine is
+shared by the router and every baseline so that they are measured by the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+
+from sor.snapshots import Snapshots
+from sor.venues import VenueCosts
+
+FILL_MODELS = ("strict", "naive")
+
+
+class Strategy(Protocol):
+    """Decides child orders; the engine fills them."""
+
+    name: str
+
+    def next_action(self, t: int, filled: int) -> int:
+        """First snapshot index >= t at which to act, given shares filled so far; len(snaps) for none."""
+        ...
+
+    def orders(self, t: int, remaining: int, available: np.ndarray) -> np.ndarray:
+        """Shares to send to each venue column at snapshot t (int64[N]).
+
+        Args:
+            t: snapshot index.
+            remaining: shares of the parent order still to buy.
+            available: int64[N], shares each venue would fill now at its ask (0 where no ask).
+        """
+        ...
+
+
+@dataclass
+class ExecutionResult:
+    """Outcome of one parent order for one strategy (model.md §4).
+
+    Attributes:
+        total_cash: dollars paid for filled shares, fees included.
+        filled_shares: shares bought.
+        unfilled_shares: shares still to buy at the end of the window.
+        avg_fill_px: total_cash / filled_shares (NaN when nothing filled).
+        completed_cash: total_cash plus a clean-up market order for the unfilled shares at the last
+            snapshot's best ask plus that venue's fee: what the sweep minimizes.
+        shares_by_venue: publisher_id -> shares filled there.
+        child_orders: snapshots at which shares were sent.
+        last_fill_ts: ns of the last fill (0 when none).
+    """
+
+    total_cash: float
+    filled_shares: int
+    unfilled_shares: int
+    avg_fill_px: float
+    completed_cash: float
+    shares_by_venue: dict[int, int]
+    child_orders: int
+    last_fill_ts: int
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (NaN becomes None)."""
+        out = asdict(self)
+        out["shares_by_venue"] = {str(k): v for k, v in self.shares_by_venue.items()}
+        if not np.isfinite(self.avg_fill_px):
+            out["avg_fill_px"] = None
+        return out
+
+
+def ask_levels(snaps: Snapshots) -> np.ndarray:
+    """int64[T, N]: a number that changes exactly when venue j's ask price changes.
+
+    Used by the strict fill model: what an order took at a price level stays taken until the
+    venue's ask price moves.
+    """
+    px = np.nan_to_num(snaps.ask_px, nan=-1.0)
+    changed = np.zeros(px.shape, dtype=np.int64)
+    changed[1:] = px[1:] != px[:-1]
+    return np.cumsum(changed, axis=0)
+
+
+def cleanup_price(snaps: Snapshots, costs: VenueCosts) -> float:
+    """Dollars per share of a clean-up market order at the last snapshot that shows an ask."""
+    with_ask = np.flatnonzero(np.isfinite(snaps.ask_px).any(axis=1))
+    if len(with_ask) == 0:
+        return float("nan")
+    row = with_ask[-1]
+    j = int(np.nanargmin(snaps.ask_px[row]))
+    return float(snaps.ask_px[row, j] + costs.fee[j])
+
+
+def execute(
+    snaps: Snapshots,
+    costs: VenueCosts,
+    strategy: Strategy,
+    order_size: int,
+    *,
+    fill_model: str = "strict",
+    levels: np.ndarray | None = None,
+) -> ExecutionResult:
+    """Run one parent order of `order_size` shares through `strategy` over all snapshots.
+
+    Args:
+        snaps: the snapshots; the order arrives at the first.
+        costs: fees per venue column.
+        strategy: decides the child orders.
+        order_size: shares to buy.
+        fill_model: "strict" (shares taken at a price level stay taken until the ask moves) or
+            "naive" (every snapshot shows its full displayed size again, the task's replay).
+        levels: precomputed `ask_levels(snaps)`, to share across many runs.
+
+    Returns:
+        The execution result.
+    """
+    if fill_model not in FILL_MODELS:
+        raise ValueError(f"fill_model must be one of {FILL_MODELS}, but got {fill_model!r}.")
+    n_snap, n_venue = snaps.ask_sz.shape
+    strict = fill_model == "strict"
+    if strict and levels is None:
+        levels = ask_levels(snaps)
+    taken = np.zeros(n_venue, dtype=np.int64)
+    taken_level = np.full(n_venue, -1, dtype=np.int64)
+    filled_by_venue = np.zeros(n_venue, dtype=np.int64)
+    cash = 0.0
+    filled = 0
+    child_orders = 0
+    last_fill_ts = 0
+    t = 0
+    while filled < order_size:
+        t = strategy.next_action(t, filled)
+        if t >= n_snap:
+            break
+        available = snaps.ask_sz[t].copy()
+        if strict:
+            same_level = levels[t] == taken_level
+            available[same_level] = np.maximum(available[same_level] - taken[same_level], 0)
+        sent = strategy.orders(t, order_size - filled, available)
+        fill = np.minimum(sent, available)
+        if fill.any():
+            child_orders += 1
+            j = np.flatnonzero(fill)
+            cash += float(np.dot(fill[j], snaps.ask_px[t, j] + costs.fee[j]))
+            filled += int(fill.sum())
+            filled_by_venue += fill
+            last_fill_ts = int(snaps.ts[t])
+            if strict:
+                reset = levels[t, j] != taken_level[j]
+                taken[j] = np.where(reset, 0, taken[j]) + fill[j]
+                taken_level[j] = levels[t, j]
+        t += 1
+    if filled > order_size:
+        raise AssertionError(f"{strategy.name} overfilled: {filled} > {order_size}")
+    unfilled = order_size - filled
+    completed = cash + (unfilled * cleanup_price(snaps, costs) if unfilled else 0.0)
+    return ExecutionResult(
+        total_cash=cash,
+        filled_shares=filled,
+        unfilled_shares=unfilled,
+        avg_fill_px=cash / filled if filled else float("nan"),
+        completed_cash=completed,
+        shares_by_venue={
+            int(v): int(s) for v, s in zip(snaps.venues.tolist(), filled_by_venue.tolist()) if s
+        },
+        child_orders=child_orders,
+        last_fill_ts=last_fill_ts,
+    )
+
+
+def sweep_cheapest(need: int, ask_px: np.ndarray, available: np.ndarray, venues: np.ndarray) -> np.ndarray:
+    """Send `need` shares to the cheapest asks first (model.md §5).
+
+    Ties: the larger displayed size first, then the lower publisher_id.
+
+    Returns:
+        int64[N] shares per venue, summing to min(need, available.sum()).
+    """
+    sent = np.zeros(len(available), dtype=np.int64)
+    quoted = np.flatnonzero(available > 0)
+    if need <= 0 or len(quoted) == 0:
+        return sent
+    order = quoted[np.lexsort((venues[quoted], -available[quoted], ask_px[quoted]))]
+    cumulative = np.cumsum(available[order])
+    before = cumulative - available[order]
+    sent[order] = np.clip(need - before, 0, available[order])
+    return sent

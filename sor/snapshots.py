@@ -1,0 +1,144 @@
+"""The one record layout of the project: kept quote updates and the snapshot arrays built from them.
+
+Both the CSV loader (`sor.marketdata`) and the Kafka consumer (`stream.consumer`) produce
+`QuoteUpdates`; `build_snapshots` turns them into `Snapshots` (model.md §2), which is all the
+backtest ever sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+NO_PRICE = np.nan  #: price of an absent side
+
+
+@dataclass(frozen=True, eq=False)
+class QuoteUpdates:
+    """Venue top-of-book updates kept by model.md §2 rules 1-3, in clock order.
+
+    Attributes:
+        ts: int64[U], clock time of each update in ns since the epoch, non-decreasing.
+        venue: int32[U], publisher_id of the venue that updated.
+        ask_px: float64[U], best ask in dollars; NaN where the ask side is empty.
+        ask_sz: int64[U], shares at the best ask; 0 where the ask side is empty.
+        bid_px: float64[U], best bid in dollars; NaN where the bid side is empty.
+        bid_sz: int64[U], shares at the best bid; 0 where the bid side is empty.
+        trade_ts: int64[M], clock time of each trade row in the window (before the first-row rule).
+        trade_size: int64[M], shares traded by each trade row.
+        symbol: the instrument these updates are for.
+    """
+
+    ts: np.ndarray
+    venue: np.ndarray
+    ask_px: np.ndarray
+    ask_sz: np.ndarray
+    bid_px: np.ndarray
+    bid_sz: np.ndarray
+    trade_ts: np.ndarray
+    trade_size: np.ndarray
+    symbol: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshots:
+    """Columnar snapshots: one row per distinct clock value, one column per venue (model.md §2).
+
+    Attributes:
+        ts: int64[T], snapshot time in ns since the epoch, strictly increasing.
+        venues: int32[N], publisher_ids of the venues, ascending; column j of the 2-D arrays.
+        ask_px: float64[T, N], the venue's latest best ask in dollars; NaN while it shows none.
+        ask_sz: int64[T, N], shares at that ask; 0 while the venue shows no ask.
+        bid_px: float64[T, N], the venue's latest best bid in dollars; NaN while it shows none.
+        bid_sz: int64[T, N], shares at that bid; 0 while the venue shows no bid.
+        trade_volume: int64[T], shares traded (trade rows) at this snapshot's time.
+        symbol: the instrument.
+    """
+
+    ts: np.ndarray
+    venues: np.ndarray
+    ask_px: np.ndarray
+    ask_sz: np.ndarray
+    bid_px: np.ndarray
+    bid_sz: np.ndarray
+    trade_volume: np.ndarray
+    symbol: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @property
+    def n_venues(self) -> int:
+        """Number of venue columns."""
+        return len(self.venues)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays."""
+        return sum(getattr(self, f.name).nbytes for f in fields(self) if f.name != "symbol")
+
+    def equals(self, other: Snapshots) -> bool:
+        """True when every array (NaN equal to NaN) and the symbol are identical."""
+        if self.symbol != other.symbol:
+            return False
+        for f in fields(self):
+            if f.name == "symbol":
+                continue
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if a.shape != b.shape or a.dtype != b.dtype:
+                return False
+            if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+                return False
+        return True
+
+
+def build_snapshots(updates: QuoteUpdates) -> Snapshots:
+    """Build the snapshot arrays from kept quote updates (model.md §2 rules 3-4).
+
+    Each distinct update time is one snapshot; a venue that did not update keeps its previous
+    quote, and a venue never seen yet, or whose side is empty, shows NaN price and 0 size.
+    Trades are counted at the first snapshot at or after their time.
+
+    Args:
+        updates: kept updates in non-decreasing `ts` order.
+
+    Returns:
+        The snapshot arrays.
+    """
+    ts, snap_index = np.unique(updates.ts, return_inverse=True)
+    venues, venue_index = np.unique(updates.venue, return_inverse=True)
+    n_snap, n_venue = len(ts), len(venues)
+
+    # Row number of each venue's latest update at or before each snapshot: updates are in clock
+    # order, so the running maximum of update row numbers down each column is that row.
+    latest = np.full((n_snap, n_venue), -1, dtype=np.int64)
+    np.maximum.at(latest, (snap_index, venue_index), np.arange(len(updates), dtype=np.int64))
+    np.maximum.accumulate(latest, axis=0, out=latest)
+    seen = latest >= 0
+    rows = np.where(seen, latest, 0)
+
+    def gather(values: np.ndarray, missing: float | int) -> np.ndarray:
+        if len(values) == 0:
+            return np.full((n_snap, n_venue), missing, dtype=values.dtype)
+        return np.where(seen, values[rows], missing).astype(values.dtype, copy=False)
+
+    trade_volume = np.zeros(n_snap, dtype=np.int64)
+    if len(updates.trade_ts):
+        at = np.searchsorted(ts, updates.trade_ts, side="left")
+        inside = at < n_snap
+        np.add.at(trade_volume, at[inside], updates.trade_size[inside].astype(np.int64))
+
+    return Snapshots(
+        ts=ts.astype(np.int64, copy=False),
+        venues=venues.astype(np.int32, copy=False),
+        ask_px=gather(updates.ask_px.astype(np.float64, copy=False), NO_PRICE),
+        ask_sz=gather(updates.ask_sz.astype(np.int64, copy=False), 0),
+        bid_px=gather(updates.bid_px.astype(np.float64, copy=False), NO_PRICE),
+        bid_sz=gather(updates.bid_sz.astype(np.int64, copy=False), 0),
+        trade_volume=trade_volume,
+        symbol=updates.symbol,
+    )

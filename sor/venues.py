@@ -1,0 +1,48 @@
+"""Per-venue fees and rebates, aligned to the snapshot columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_FEE = 0.003  #: dollars per share taken (model.md §4)
+DEFAULT_REBATE = 0.002  #: dollars per share posted (model.md §4)
+
+
+@dataclass(frozen=True, eq=False)
+class VenueCosts:
+    """Fee and rebate of each venue column of a `Snapshots`.
+
+    Attributes:
+        fee: float64[N], dollars per share taken at venue j.
+        rebate: float64[N], dollars per share posted at venue j.
+    """
+
+    fee: np.ndarray
+    rebate: np.ndarray
+
+
+def venue_costs(
+    venues: np.ndarray,
+    *,
+    fee: float = DEFAULT_FEE,
+    rebate: float = DEFAULT_REBATE,
+    overrides: Mapping[int, Mapping[str, float]] | None = None,
+) -> VenueCosts:
+    """Fees and rebates for `venues` (publisher_ids): the defaults, with per-publisher overrides.
+
+    Args:
+        venues: int[N] publisher_ids, the snapshot columns.
+        fee: default fee, dollars per share taken.
+        rebate: default rebate, dollars per share posted.
+        overrides: publisher_id -> {"fee": .., "rebate": ..}; ids absent from `venues` are ignored.
+    """
+    fees = np.full(len(venues), float(fee))
+    rebates = np.full(len(venues), float(rebate))
+    for j, publisher_id in enumerate(venues.tolist()):
+        override = (overrides or {}).get(int(publisher_id), {})
+        fees[j] = override.get("fee", fees[j])
+        rebates[j] = override.get("rebate", rebates[j])
+    return VenueCosts(fee=fees, rebate=rebates)

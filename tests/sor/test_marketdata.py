@@ -1,0 +1,222 @@
+"""The CSV loader and snapshot builder (model.md §1-§2) and their error paths."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from sor.errors import DataError
+from sor.marketdata import load_snapshots, load_updates, ns_to_iso, parse_time_bound
+from tests.csvdata import BASE_NS, HEADER, SHARED_DATA, row, write_csv
+
+HEAD5 = SHARED_DATA / "l1_day_head5.csv"
+
+
+@pytest.fixture
+def two_venues(tmp_path):
+    return write_csv(tmp_path / "two.csv", [
+        row(0, 2, 10.00, 10.02, 300, 200, seq=1),
+        row(0, 2, 10.00, 10.03, 300, 999, seq=2),       # second row of the event: dropped
+        row(0, 9, 10.01, 10.03, 100, 500, seq=3),
+        row(5, 9, 10.01, 10.02, 100, 400, seq=4),
+        row(7, 2, 10.00, "", 300, 0, seq=5),             # ask side empties at venue 2
+        row(7, 2, 10.00, 10.05, 300, 100, action="T", side="B", price=10.0, size=50, seq=6),
+        row(9, 2, 10.00, 10.04, 300, 600, seq=7),
+    ])
+
+
+def test_first_row_per_event_and_forward_fill(two_venues):
+    snaps, summary = load_snapshots(two_venues)
+    assert snaps.venues.tolist() == [2, 9]
+    assert (snaps.ts - BASE_NS).tolist() == [0, 5_000_000, 7_000_000, 9_000_000]
+    np.testing.assert_array_equal(snaps.ask_px, [[10.02, 10.03], [10.02, 10.02],
+                                                [np.nan, 10.02], [10.04, 10.02]])
+    np.testing.assert_array_equal(snaps.ask_sz, [[200, 500], [200, 400], [0, 400], [600, 400]])
+    np.testing.assert_array_equal(snaps.bid_sz[:, 1], [100, 100, 100, 100])
+    assert snaps.trade_volume.tolist() == [0, 0, 50, 0]
+    assert summary.skipped["not_first_row_of_event_at_venue"] == 2
+    assert summary.rows_read == 7 and summary.rows_kept == 5 and summary.trade_rows == 1
+
+
+def test_venue_absent_before_its_first_quote(tmp_path):
+    path = write_csv(tmp_path / "late.csv", [row(0, 2, 10.0, 10.1, 1, 1), row(1, 5, 10.0, 10.2, 1, 1)])
+    snaps, _ = load_snapshots(path)
+    assert np.isnan(snaps.ask_px[0, 1]) and snaps.ask_sz[0, 1] == 0
+    assert snaps.ask_px[1, 1] == 10.2
+
+
+@pytest.mark.skipif(not HEAD5.exists(), reason="../shared/data not present")
+def test_l1_day_head_exact_timestamps_and_prices():
+    snaps, summary = load_snapshots(HEAD5)
+    assert snaps.ts.tolist() == [1722519392491911683, 1722519392491912675]
+    assert snaps.ask_px[:, 0].tolist() == [222.83, 222.83]
+    assert snaps.bid_sz[:, 0].tolist() == [421, 100]
+    assert snaps.trade_volume.tolist() == [190 + 10 + 100 + 121, 0]
+    assert summary.start == "2024-08-01T13:36:32.491911683Z"
+    assert summary.price_style == "decimal" and summary.timestamp_style == "pretty"
+
+
+def test_raw_style_matches_pretty_style(tmp_path, two_venues):
+    """Databento's raw CSV: integer ns and 1e-9 prices, int64 max for an undefined price."""
+    import pandas as pd
+
+    df = pd.read_csv(two_venues, dtype=str, keep_default_na=False)
+    for col in ("ts_recv", "ts_event"):
+        df[col] = pd.to_datetime(df[col], format="ISO8601").astype("int64").astype(str)
+    for col in ("bid_px_00", "ask_px_00", "price"):
+        df[col] = [
+            "9223372036854775807" if v == "" else str(round(float(v) * 1e9)) for v in df[col]
+        ]
+    raw = tmp_path / "raw.csv"
+    df.to_csv(raw, index=False)
+    a, sa = load_snapshots(two_venues)
+    b, sb = load_snapshots(raw)
+    assert sb.price_style == "fixed" and sb.timestamp_style == "raw"
+    assert a.equals(b)
+
+
+def test_gzip_file_read_by_content(tmp_path, two_venues):
+    packed = tmp_path / "data.bin"  # no .gz suffix: detected by its magic bytes
+    packed.write_bytes(gzip.compress(two_venues.read_bytes()))
+    assert load_snapshots(packed)[0].equals(load_snapshots(two_venues)[0])
+
+
+def test_window_inclusive_and_time_of_day(two_venues):
+    snaps, summary = load_snapshots(two_venues, start=BASE_NS + 5_000_000, end="13:36:32.007")
+    assert (snaps.ts - BASE_NS).tolist() == [5_000_000, 7_000_000]
+    assert summary.rows_in_window == 3
+    # venue 2 has not been seen inside the window before 7 ms
+    assert np.isnan(snaps.ask_px[0, 0])
+
+
+def test_clock_ts_recv_orders_by_receive_time(tmp_path):
+    path = write_csv(tmp_path / "recv.csv", [
+        row(0, 2, 10.0, 10.1, 1, 1, recv_delay_ns=5_000_000),
+        row(1, 9, 10.0, 10.2, 1, 1, recv_delay_ns=0),
+    ])
+    event, _ = load_snapshots(path)
+    recv, _ = load_snapshots(path, clock="ts_recv")
+    assert event.ask_px[0].tolist()[0] == 10.1 and np.isnan(event.ask_px[0, 1])
+    assert np.isnan(recv.ask_px[0, 0]) and recv.ask_px[0, 1] == 10.2
+
+
+def test_several_symbols_need_a_choice(tmp_path):
+    path = write_csv(tmp_path / "two_syms.csv", [
+        row(0, 2, 10.0, 10.1, 1, 1, symbol="AAPL"), row(1, 2, 20.0, 20.1, 1, 1, symbol="MSFT"),
+    ])
+    with pytest.raises(DataError, match=r"2 symbols \['AAPL', 'MSFT'\].*--symbol"):
+        load_snapshots(path)
+    snaps, _ = load_snapshots(path, symbol="MSFT")
+    assert snaps.ask_px.tolist() == [[20.1]] and snaps.symbol == "MSFT"
+    with pytest.raises(DataError, match="unknown symbol 'TSLA'"):
+        load_snapshots(path, symbol="TSLA")
+
+
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        (row(1, 2, 10.0, "abc", 1, 1), r"bad\.csv:3: column 'ask_px_00': 'abc' is not a finite"),
+        (row(1, 2, 10.0, "inf", 1, 1), r":3: column 'ask_px_00': 'inf' is not a finite number"),
+        (row(1, 2, 10.0, 10.1, 1, -5), r":3: column 'ask_sz_00': size '-5' is not a whole"),
+        (row(1, 2, 10.0, 10.1, 1, 2.5), r":3: column 'ask_sz_00': size '2.5'"),
+        (row(1, 2, 10.0, -10.1, 1, 5), r":3: column 'ask_px_00': negative price"),
+        (row(1, 2, 10.2, 10.1, 1, 5), r":3: column 'bid_px_00': crossed quote"),
+        (row(1, 2, 10.0, 10.1, 1, 1).replace("2024-08-01T13:36:32.001000000Z", "yesterday", 1)
+         .replace("2024-08-01T13:36:32.001000000Z", "yesterday"),
+         r":3: column 'ts_event': 'yesterday' is not a timestamp"),
+    ],
+)
+def test_bad_values_name_file_line_and_field(tmp_path, line, pattern):
+    path = write_csv(tmp_path / "bad.csv", [row(0, 2, 10.0, 10.1, 1, 1), line])
+    with pytest.raises(DataError, match=pattern):
+        load_snapshots(path)
+
+
+def test_crossed_quotes_can_be_skipped_and_counted(tmp_path):
+    path = write_csv(tmp_path / "x.csv", [row(0, 2, 10.0, 10.1, 1, 1), row(1, 2, 10.2, 10.1, 1, 5)])
+    with pytest.warns(UserWarning, match="skipped 1 crossed"):
+        snaps, summary = load_snapshots(path, crossed="skip")
+    assert len(snaps) == 1 and summary.skipped["crossed_quote"] == 1
+
+
+def test_locked_quote_is_accepted(tmp_path):
+    path = write_csv(tmp_path / "lock.csv", [row(0, 2, 10.1, 10.1, 1, 1)])
+    assert load_snapshots(path)[0].ask_px.tolist() == [[10.1]]
+
+
+def test_missing_columns_and_other_schemas(tmp_path):
+    trades = tmp_path / "trades.csv"
+    trades.write_text("ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,depth,price,"
+                      "size,flags,ts_in_delta,sequence,symbol\n")
+    with pytest.raises(DataError, match=r"trades\.csv: missing columns .*looks like a trades file"):
+        load_snapshots(trades)
+    ohlcv = tmp_path / "ohlcv.csv"
+    ohlcv.write_text("ts_event,rtype,publisher_id,instrument_id,open,high,low,close,volume\n")
+    with pytest.raises(DataError, match="OHLCV"):
+        load_snapshots(ohlcv)
+
+
+def test_empty_and_missing_files(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"empty\.csv: the file is empty"):
+        load_snapshots(empty)
+    header_only = write_csv(tmp_path / "h.csv", [])
+    header_only.write_text(HEADER + "\n")
+    with pytest.raises(DataError, match="header but no rows"):
+        load_snapshots(header_only)
+    with pytest.raises(DataError, match="no such file"):
+        load_snapshots(tmp_path / "nope.csv")
+
+
+def test_wrong_column_count_names_the_line(tmp_path):
+    path = write_csv(tmp_path / "cols.csv", [row(0, 2, 10.0, 10.1, 1, 1),
+                                             row(1, 2, 10.0, 10.1, 1, 1) + ",extra,fields"])
+    with pytest.raises(DataError, match=r"cols\.csv:3: malformed line: 22 fields, expected 20"):
+        load_snapshots(path)
+
+
+def test_empty_window_says_what_the_file_spans(two_venues):
+    with pytest.raises(DataError, match=r"no rows in the window.*runs from 2024-08-01T13:36:32"):
+        load_snapshots(two_venues, start="14:00:00")
+    with pytest.raises(DataError, match="after end"):
+        load_snapshots(two_venues, start="13:40:00", end="13:30:00")
+    with pytest.raises(DataError, match="is not a time"):
+        load_snapshots(two_venues, start="noon")
+
+
+def test_out_of_order_rows_are_sorted_and_reported(tmp_path):
+    path = write_csv(tmp_path / "ooo.csv", [row(5, 2, 10.0, 10.2, 1, 1), row(0, 2, 10.0, 10.1, 1, 1)])
+    snaps, summary = load_snapshots(path)
+    assert snaps.ask_px[:, 0].tolist() == [10.1, 10.2]
+    assert summary.repaired["rows_out_of_ts_event_order_sorted"] == 1
+
+
+def test_time_helpers_round_trip():
+    ns = 1722519392491911683
+    assert ns_to_iso(ns) == "2024-08-01T13:36:32.491911683Z"
+    assert parse_time_bound(ns_to_iso(ns), ns, name="start") == ns
+    assert parse_time_bound("13:36:32", ns, name="start") == 1722519392000000000
+    assert parse_time_bound(None, ns, name="start") is None
+
+
+def test_updates_are_in_clock_order(two_venues):
+    updates, _ = load_updates(two_venues)
+    assert np.all(np.diff(updates.ts) >= 0)
+    assert updates.venue.dtype == np.int32 and updates.ask_sz.dtype == np.int64
+
+
+def test_truncated_line_names_the_line(tmp_path):
+    path = write_csv(tmp_path / "cut.csv", [row(0, 2, 10.0, 10.1, 1, 1),
+                                            row(1, 2, 10.0, 10.1, 1, 1)[:60],
+                                            row(2, 2, 10.0, 10.1, 1, 1)])
+    with pytest.raises(DataError, match=r"cut\.csv:3: malformed line: \d+ fields, expected 20"):
+        load_snapshots(path)
+
+
+def test_last_line_without_newline_is_read(tmp_path):
+    path = tmp_path / "nonl.csv"
+    path.write_text(HEADER + "\n" + row(0, 2, 10.0, 10.1, 1, 1) + "\n" + row(1, 2, 10.0, 10.2, 1, 1))
+    assert load_snapshots(path)[0].ask_px[:, 0].tolist() == [10.1, 10.2]
