@@ -1,0 +1,111 @@
+"""The fill model and the baselines (model.md §4-§5) on snapshots where the answer is obvious."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sor.baselines import BestAsk, Twap, Vwap, savings_bps, twap_due, vwap_due
+from sor.execution import ask_levels, execute, sweep_cheapest
+from sor.venues import venue_costs
+from tests.sor.snapdata import make_snaps
+
+NAN = np.nan
+
+
+def costs_for(snaps, fee=0.0, rebate=0.0, overrides=None):
+    return venue_costs(snaps.venues, fee=fee, rebate=rebate, overrides=overrides)
+
+
+def test_best_ask_takes_cheapest_venue_and_rolls_over():
+    snaps = make_snaps([[10.0, 10.1], [10.2, 10.1]], [[300, 500], [1000, 1000]])
+    result = execute(snaps, costs_for(snaps), BestAsk(snaps), 1000, fill_model="naive")
+    # t0: all 1000 to venue 1 (10.0), 300 fill; t1: 700 to venue 2 (10.1)
+    assert result.filled_shares == 1000 and result.unfilled_shares == 0
+    assert result.total_cash == pytest.approx(300 * 10.0 + 700 * 10.1)
+    assert result.shares_by_venue == {1: 300, 2: 700}
+    assert result.avg_fill_px * result.filled_shares == pytest.approx(result.total_cash)
+
+
+def test_best_ask_ties_prefer_larger_size_then_lower_id():
+    snaps = make_snaps([[10.0, 10.0, 10.0]], [[100, 400, 400]], venues=[7, 5, 9])
+    result = execute(snaps, costs_for(snaps), BestAsk(snaps), 200)
+    assert result.shares_by_venue == {5: 200}
+
+
+def test_fees_are_paid_per_venue():
+    snaps = make_snaps([[10.0, 10.0]], [[100, 100]], venues=[2, 9])
+    costs = costs_for(snaps, fee=0.003, overrides={9: {"fee": 0.01}})
+    result = execute(snaps, costs, Twap(snaps, 200, 60), 200)
+    assert result.total_cash == pytest.approx(100 * 10.003 + 100 * 10.01)
+
+
+def test_strict_model_does_not_take_the_same_shares_twice():
+    ask = [[10.0], [10.0], [10.0], [10.1]]
+    size = [[100], [100], [150], [200]]
+    snaps = make_snaps(ask, size)
+    naive = execute(snaps, costs_for(snaps), BestAsk(snaps), 300, fill_model="naive")
+    strict = execute(snaps, costs_for(snaps), BestAsk(snaps), 300, fill_model="strict")
+    assert naive.total_cash == pytest.approx(300 * 10.0)
+    # strict: 100 at t0; the level still shows 100 at t1, all of it already taken; at t2 it
+    # shows 150, so 50 are new; the price moves at t3, and 150 more are taken at 10.1.
+    assert strict.filled_shares == 300
+    assert strict.total_cash == pytest.approx(150 * 10.0 + 150 * 10.1)
+
+
+def test_ask_levels_change_exactly_when_price_changes():
+    snaps = make_snaps([[10.0, NAN], [10.0, 11.0], [10.1, 11.0], [10.0, NAN]],
+                       [[1, 0], [1, 1], [1, 1], [1, 0]])
+    levels = ask_levels(snaps)
+    assert levels[:, 0].tolist() == [0, 0, 1, 2]
+    assert levels[:, 1].tolist() == [0, 1, 1, 2]
+
+
+def test_unfilled_shares_are_completed_at_the_last_best_ask():
+    snaps = make_snaps([[10.0], [10.5]], [[100], [100]])
+    result = execute(snaps, costs_for(snaps, fee=0.01), BestAsk(snaps), 500, fill_model="strict")
+    assert result.filled_shares == 200 and result.unfilled_shares == 300
+    assert result.completed_cash == pytest.approx(result.total_cash + 300 * (10.5 + 0.01))
+
+
+def test_sweep_cheapest_orders_by_price_size_and_id():
+    sent = sweep_cheapest(350, np.array([10.1, 10.0, 10.0, NAN]), np.array([500, 100, 200, 0]),
+                          np.array([1, 2, 3, 4]))
+    assert sent.tolist() == [50, 100, 200, 0]
+
+
+def test_twap_schedule_buckets():
+    ts = (np.array([0, 30, 60, 119, 120, 150]) * 1e9).astype(np.int64)
+    # window 150 s -> ceil(150/60) = 3 buckets: due 1/3, 2/3, all
+    assert twap_due(ts, 900, 60).tolist() == [300, 300, 600, 600, 900, 900]
+    assert twap_due(ts[:1], 900, 60).tolist() == [900]
+    with pytest.raises(ValueError, match="twap_bucket_s > 0"):
+        twap_due(ts, 900, 0)
+
+
+def test_twap_buys_due_shares_in_each_bucket():
+    snaps = make_snaps([[10.0], [10.2], [10.4]], [[1000], [1000], [1000]], ts_s=[0, 60, 150])
+    result = execute(snaps, costs_for(snaps), Twap(snaps, 900, 60), 900, fill_model="naive")
+    assert result.total_cash == pytest.approx(300 * 10.0 + 300 * 10.2 + 300 * 10.4)
+    assert result.child_orders == 3
+
+
+def test_vwap_follows_traded_volume_and_falls_back_to_displayed_size():
+    snaps = make_snaps([[10.0], [10.2], [10.4]], [[1000], [1000], [2000]],
+                       trade_volume=[100, 0, 300])
+    assert vwap_due(snaps, 800).tolist() == [200, 200, 800]
+    result = execute(snaps, costs_for(snaps), Vwap(snaps, 800), 800, fill_model="naive")
+    assert result.total_cash == pytest.approx(200 * 10.0 + 600 * 10.4)
+    no_trades = make_snaps([[10.0], [10.2]], [[100], [300]])
+    assert vwap_due(no_trades, 800).tolist() == [200, 800]
+
+
+def test_schedule_catches_up_when_liquidity_was_short():
+    snaps = make_snaps([[10.0], [10.1], [10.2]], [[100], [1000], [1000]], ts_s=[0, 1, 2])
+    result = execute(snaps, costs_for(snaps), Twap(snaps, 500, 60), 500, fill_model="naive")
+    assert result.total_cash == pytest.approx(100 * 10.0 + 400 * 10.1)
+
+
+def test_savings_sign():
+    assert savings_bps(100.0, 99.0) == pytest.approx(100.0)
+    assert savings_bps(100.0, 101.0) < 0
