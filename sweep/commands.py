@@ -1,0 +1,137 @@
+"""`sor run`: the whole mission in one command.
+
+Start the embedded broker (unless --bootstrap), stream the data through Kafka, assemble the
+snapshots into one Ray object, sweep, and write the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from sor.cli import COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args, write_json
+from sor.config import Config
+from sor.marketdata import load_updates
+
+log = logging.getLogger("sor.run")
+DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
+
+
+def default_data() -> Path:
+    """The bundled data set: a seeded 5-venue MBP-10 day the size of l1_day.csv, made once."""
+    from sor.generate import generate
+
+    if not DEFAULT_DATA.exists():
+        DEFAULT_DATA.parent.mkdir(parents=True, exist_ok=True)
+        partial = DEFAULT_DATA.with_suffix(".partial")
+        log.info("generating the default data set at %s", DEFAULT_DATA)
+        generate(partial, n_events=60_000, schema="mbp-10", seed=0)
+        partial.rename(DEFAULT_DATA)  # atomic: a killed run never leaves half a file behind
+    return DEFAULT_DATA
+
+
+def stream_snapshots(config: Config, data_path: Path):
+    """CSV -> producer -> Kafka -> consumer -> one Ray object; returns (ref, data summary, info)."""
+    from stream.broker import EmbeddedBroker
+    from stream.consumer import consume_to_ray
+    from stream.producer import produce
+
+    updates, summary = load_updates(
+        data_path, start=config.window.start, end=config.window.end, symbol=config.data.symbol,
+        clock=config.data.clock, crossed=config.data.crossed,
+    )
+    kafka = config.kafka
+    with ExitStack() as stack:
+        bootstrap = kafka.bootstrap
+        if bootstrap is None:
+            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+            log.info("embedded Kafka broker at %s", bootstrap)
+        produced: dict = {}
+        failure: list[BaseException] = []
+
+        def producer() -> None:
+            try:
+                produced["report"] = produce(
+                    updates, bootstrap=bootstrap, topic=kafka.topic, speed=config.stream.speed,
+                    security=kafka.security, progress=False,
+                )
+            except BaseException as exc:  # surfaced in the main thread below
+                failure.append(exc)
+
+        started = time.perf_counter()
+        if config.stream.speed > 0:
+            # Paced: consume while producing, as a live system would.
+            thread = threading.Thread(target=producer, name="producer", daemon=True)
+            thread.start()
+        else:
+            producer()
+            thread = None
+        if failure:
+            raise failure[0]
+        report = produced.get("report")
+        ref, consumed = consume_to_ray(
+            bootstrap=bootstrap, topic=kafka.topic,
+            stream_id=getattr(report, "stream_id", None),
+            start_offset=getattr(report, "first_offset", None),
+            idle_timeout_s=config.stream.idle_timeout_s,
+            max_message_bytes=config.stream.max_message_bytes, security=kafka.security,
+        )
+        if thread is not None:
+            thread.join()
+            if failure:
+                raise failure[0]
+            report = produced["report"]
+        info = {
+            "stream": {
+                "topic": kafka.topic,
+                "embedded_broker": kafka.bootstrap is None,
+                "events": getattr(report, "count", None),
+                "wall_s": round(time.perf_counter() - started, 3),
+                "produce": _as_dict(report),
+                "consume": _as_dict(consumed),
+            }
+        }
+    return ref, summary, info
+
+
+def _as_dict(obj) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(obj):
+        return {k: v for k, v in asdict(obj).items() if isinstance(v, (int, float, str, bool))}
+    return {}
+
+
+def run(config: Config, *, progress: bool = True) -> dict:
+    """The whole job on a validated config; returns the report (also written to output.out)."""
+    import ray
+
+    from sweep.driver import run_sweep
+    from sweep.report import sweep_report, write_trials_csv
+    from sweep.runtime import init_ray
+
+    data_path = Path(config.data.path) if config.data.path else default_data()
+    init_ray(config.ray.address, config.ray.num_cpus)
+    ref, summary, info = stream_snapshots(config, data_path)
+    snaps = ray.get(ref)
+    result = run_sweep(ref, config, progress=progress)
+    report = sweep_report(snaps, config, result, extra={
+        "data": {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes},
+        **info,
+    })
+    write_json(report, config.output.out)
+    trials = write_trials_csv(result, config.output.out)
+    log.info("results: %s, trials: %s", config.output.out, trials)
+    return report
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`sor run`."""
+    config = config_from_args(args, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
+    run(config, progress=not args.quiet)
+    print(f"results written to {Path(config.output.out).resolve()}")
+    return 0

@@ -1,0 +1,184 @@
+"""The sweep: Optuna proposes, Ray workers evaluate over the one shared snapshot object.
+
+Ask-and-tell: the driver owns the study; each round it asks `trials_per_round` trials, splits
+them into one batch per worker, and tells the results back in the order they were asked, so a
+seeded sweep proposes the same trials whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from sor.config import Config
+from sor.errors import ConfigError
+from sweep.space import distributions, grid_size, make_sampler
+
+log = logging.getLogger("sor.sweep")
+
+
+@dataclass
+class SweepResult:
+    """What the sweep found and how it went."""
+
+    best_params: dict[str, float]
+    best_value: float
+    trials_complete: int
+    trials_failed: int
+    trials_run_now: int
+    wall_s: float
+    workers: int
+    nodes: list[str] = field(default_factory=list)
+    study: Any = None  #: the optuna.Study
+
+    @property
+    def trials_per_s(self) -> float:
+        """Trials evaluated by this run per second of wall time."""
+        return self.trials_run_now / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def open_storage(url: str | None) -> Any:
+    """An Optuna storage: None in memory, a `.log`/`.jsonl` path a journal file, else a URL."""
+    if url is None:
+        return None
+    if url.endswith((".log", ".jsonl")) and "://" not in url:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(url))
+    return url
+
+
+def open_study(config: Config) -> optuna.Study:
+    """Create the study, or load it from storage to resume it."""
+    search = config.search
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(
+            study_name=search.study_name, storage=open_storage(search.storage),
+            sampler=make_sampler(search), direction="minimize", load_if_exists=True,
+        )
+    except (ValueError, ImportError) as exc:  # bad URL or a missing database driver
+        raise ConfigError(f"search.storage {search.storage!r}: {exc}") from exc
+
+
+def _chunks(items: list, n: int) -> list[list]:
+    size = -(-len(items) // n)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> SweepResult:
+    """Run the configured number of trials; resumes a stored study with the same name.
+
+    Args:
+        snaps_ref: Ray object reference of the `Snapshots` (put once; workers read it zero-copy).
+        config: the validated configuration.
+        progress: show a progress bar.
+
+    Returns:
+        The best parameters and the sweep's statistics.
+    """
+    import ray
+
+    from sweep.evaluate import evaluate_batch
+    from sweep.runtime import worker_count
+
+    search = config.search
+    study = open_study(config)
+    dists = distributions(search)
+    target = search.trials
+    grid = grid_size(search) if search.sampler == "grid" else None
+    if grid is not None and grid < target:
+        log.info("the grid has %d points: running %d trials, not %d", grid, grid, target)
+        target = grid
+
+    remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_batch)
+    config_dict = config.model_dump()
+    workers = worker_count()
+    _requeue_abandoned(study)
+    finished = _finished(study)
+    nodes: set[str] = set()
+    run_now = 0
+    started = time.perf_counter()
+    bar = tqdm(total=target, initial=min(finished, target), disable=not progress,
+               desc="sweep", unit="trial")
+    while finished < target:
+        trials = [study.ask(dists) for _ in range(min(search.trials_per_round, target - finished))]
+        params = [{name: float(t.params[name]) for name in dists} for t in trials]
+        batches = _chunks(params, min(workers, len(params)))
+        try:
+            outcomes = [o for b in ray.get([remote.remote(snaps_ref, config_dict, b)
+                                            for b in batches]) for o in b]
+        except ray.exceptions.RayError as exc:  # a worker died beyond its retries
+            outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}"}] * len(params)
+        for trial, outcome in zip(trials, outcomes):
+            for key in ("node", "pid"):
+                if key in outcome:
+                    trial.set_user_attr(key, outcome[key])
+            if outcome["ok"]:
+                nodes.add(outcome["node"])
+                trial.set_user_attr("filled_shares", outcome["result"]["filled_shares"])
+                trial.set_user_attr("avg_fill_px", outcome["result"]["avg_fill_px"])
+                study.tell(trial, outcome["value"])
+            else:
+                trial.set_user_attr("error", outcome["error"][:2000])
+                log.warning("trial %d failed: %s", trial.number, outcome["error"])
+                study.tell(trial, state=TrialState.FAIL)
+        finished += len(trials)
+        run_now += len(trials)
+        bar.update(len(trials))
+        elapsed = time.perf_counter() - started
+        best = _best_value(study)
+        bar.set_postfix(best=f"{best:,.2f}" if best is not None else "-",
+                        rate=f"{run_now / elapsed:.1f}/s")
+    bar.close()
+    wall = time.perf_counter() - started
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    failed = sum(t.state == TrialState.FAIL and "error" in t.user_attrs for t in study.trials)
+    if not complete:
+        raise RuntimeError(f"no trial of study {search.study_name!r} completed ({failed} failed)")
+    best_trial = study.best_trial
+    return SweepResult(
+        best_params={name: float(best_trial.params[name]) for name in dists},
+        best_value=float(best_trial.value),
+        trials_complete=len(complete),
+        trials_failed=failed,
+        trials_run_now=run_now,
+        wall_s=wall,
+        workers=workers,
+        nodes=sorted(nodes),
+        study=study,
+    )
+
+
+def _finished(study: optuna.Study) -> int:
+    """Trials that count towards the target: complete, or failed with an error of their own."""
+    return sum(
+        t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and "error" in t.user_attrs)
+        for t in study.trials
+    )
+
+
+def _requeue_abandoned(study: optuna.Study) -> None:
+    """Trials asked by a driver that died before telling them: close them and ask them again.
+
+    They are told FAIL without an "error" attribute (so they count neither as failed nor as
+    finished) and their parameters are enqueued, so the next asks evaluate them: none is lost.
+    """
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        log.info("re-queueing trial %d, abandoned by a previous driver", trial.number)
+        study.enqueue_trial(trial.params, skip_if_exists=False)
+        study.tell(trial.number, state=TrialState.FAIL)
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    try:
+        return float(study.best_value)
+    except ValueError:
+        return None

@@ -1,0 +1,70 @@
+"""The results of a sweep: the best parameters re-run, baselines, savings, statistics (model.md §6)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sor.backtest import build_report, evaluate, make_market, run_baselines
+from sor.config import Config
+from sor.router import RouterParams
+from sor.snapshots import Snapshots
+from sweep.driver import SweepResult
+
+
+def redact_url(url: str | None) -> str | None:
+    """A storage URL with any password replaced by ***."""
+    return None if url is None else re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+def sweep_report(
+    snaps: Snapshots, config: Config, sweep: SweepResult, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Re-run the best parameters once, run the baselines on the same snapshots, and report.
+
+    The re-run must reproduce the sweep's best value: a mismatch means the evaluation is not
+    deterministic and the report would be wrong, so it raises instead.
+    """
+    market = make_market(snaps, config)
+    params = RouterParams(**sweep.best_params)
+    optimized = evaluate(market, params, config.order)
+    if abs(optimized.completed_cash - sweep.best_value) > 1e-6 * max(1.0, abs(sweep.best_value)):
+        raise RuntimeError(
+            f"re-running the best parameters gave {optimized.completed_cash}, the sweep saw "
+            f"{sweep.best_value}: the evaluation is not deterministic"
+        )
+    report = build_report(params, optimized, run_baselines(market, config), config.order.size)
+    report["sweep"] = {
+        "trials": sweep.trials_complete + sweep.trials_failed,
+        "trials_complete": sweep.trials_complete,
+        "trials_failed": sweep.trials_failed,
+        "trials_run_now": sweep.trials_run_now,
+        "best_completed_cash": sweep.best_value,
+        "sampler": config.search.sampler,
+        "seed": config.search.seed,
+        "study_name": config.search.study_name,
+        "storage": redact_url(config.search.storage),
+        "wall_s": round(sweep.wall_s, 3),
+        "trials_per_s": round(sweep.trials_per_s, 3),
+        "workers": sweep.workers,
+        "nodes": len(sweep.nodes),
+    }
+    report.update(extra or {})
+    report["config"] = config.redacted()
+    report["config"]["search"]["storage"] = redact_url(config.search.storage)
+    return report
+
+
+def trials_csv_path(out: str) -> Path:
+    """The trials table beside the JSON: results.json -> results_trials.csv."""
+    path = Path(out)
+    return path.with_name(f"{path.stem}_trials.csv")
+
+
+def write_trials_csv(sweep: SweepResult, out: str) -> Path:
+    """Write the study's trials (parameters, value, state, worker) as CSV beside the JSON."""
+    path = trials_csv_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep.study.trials_dataframe().to_csv(path, index=False)
+    return path

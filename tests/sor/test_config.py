@@ -1,0 +1,115 @@
+"""The one validated configuration: defaults, overrides and every kind of invalid value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sor.config import Config, load_config, parse_override
+from sor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_default_yaml_documents_exactly_the_code_defaults():
+    assert load_config(ROOT / "configs" / "default.yaml") == Config()
+
+
+def test_overrides_apply_after_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("search: {trials: 7, sampler: random}\norder: {cap: displayed}\n")
+    config = load_config(path, {"search.trials": 9, "data.path": None})
+    assert config.search.trials == 9 and config.search.sampler == "random"
+    assert config.order.cap == "displayed"
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("search.trials=50") == ("search.trials", 50)
+    assert parse_override("venues.overrides={2: {fee: 0.001}}") == (
+        "venues.overrides", {2: {"fee": 0.001}})
+    with pytest.raises(ConfigError, match="must look like section.key=value"):
+        parse_override("search.trials")
+
+
+def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "search:\n  sampler: grid\n  space:\n"
+        "    lambda_over: {value: 0.01}\n"
+        "    lambda_under: {low: 0.0, high: 0.02, step: 0.01}\n"
+        "    theta_queue: {choices: [0.0, 0.05]}\n"
+    )
+    search = load_config(path).search
+    assert search.space["lambda_over"].grid() == [0.01]
+    assert search.space["lambda_under"].grid() == [0.0, 0.01, 0.02]
+    assert search.space["theta_queue"].grid() == [0.0, 0.05]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"search.trails": 3}, r"unknown key 'search.trails' \(did you mean 'search.trials'\?\)"),
+        ({"ordr": {"size": 1}}, r"unknown key 'ordr' \(did you mean 'order'\?\)"),
+        ({"order.size": 0}, r"order.size: Input should be greater than 0 \(got 0\)"),
+        ({"order.step": -100}, r"order.step: Input should be greater than 0"),
+        ({"order.cap": "dsplayed"}, r"order.cap: Input should be 'displayed' or 'order'"),
+        ({"order.cost_basis": "bid"}, r"order.cost_basis: Input should be 'mid' or 'cash'"),
+        ({"order.child_sizing": "x"}, r"order.child_sizing: Input should be 'available' or"),
+        ({"order.fill_model": "x"}, r"order.fill_model: Input should be 'strict' or 'naive'"),
+        ({"data.clock": "ts_in"}, r"data.clock: Input should be 'ts_event' or 'ts_recv'"),
+        ({"data.crossed": "fix"}, r"data.crossed: Input should be 'error' or 'skip'"),
+        ({"venues.fee": -0.1}, r"venues.fee: Input should be greater than or equal to 0"),
+        ({"venues.overrides": {2: {"fe": 0.1}}}, r"unknown key 'venues.overrides.2.fe'"),
+        ({"venues.overrides": {"nasdaq": {"fee": 0.1}}}, r"venues.overrides.nasdaq"),
+        ({"baselines.twap_bucket_s": 0}, r"baselines.twap_bucket_s: Input should be greater"),
+        ({"params.lambda_under": -1}, r"params.lambda_under: Input should be greater than or"),
+        ({"kafka.topic": ""}, r"kafka.topic: String should have at least 1 character"),
+        ({"kafka.security": {"sasl_pasword": "x"}}, r"unknown kafka-python security settings "
+                                                    r"\['sasl_pasword'\]"),
+        ({"stream.speed": -1}, r"stream.speed: Input should be greater than or equal to 0"),
+        ({"stream.idle_timeout_s": 0}, r"stream.idle_timeout_s: Input should be greater than 0"),
+        ({"ray.num_cpus": 0}, r"ray.num_cpus: Input should be greater than 0"),
+        ({"search.trials": 0}, r"search.trials: Input should be greater than 0"),
+        ({"search.sampler": "bayes"}, r"search.sampler: Input should be 'grid', 'random'"),
+        ({"search.trials_per_round": 0}, r"search.trials_per_round: Input should be greater"),
+        ({"search.space": {"lambda_ovr": {"low": 0, "high": 1}}},
+         r"unknown parameters \['lambda_ovr'\].*did you mean 'lambda_over'"),
+        ({"search.space": {"theta_queue": {"low": 2, "high": 1}}},
+         r"search.space.theta_queue: `low <= high` must hold, but got low=2.0, high=1.0"),
+        ({"search.space": {"theta_queue": {"low": 0, "high": 1, "log": True}}},
+         r"a log distribution needs `low > 0`"),
+        ({"search.space": {"theta_queue": {"low": 0}}}, r"`low` and `high` go together"),
+        ({"search.space": {"theta_queue": {"low": 0, "high": 1, "value": 1}}},
+         r"give exactly one of"),
+        ({"search.space": {"theta_queue": {"choices": []}}}, r"`choices` must not be empty"),
+        ({"search.space": {"theta_queue": {"low": 0.1, "high": 1, "log": True, "step": 0.1}}},
+         r"`log` and `step` cannot be used together"),
+        ({"search.sampler": "grid"}, r"the grid sampler needs a finite grid, but \['lambda_over'"),
+    ],
+)
+def test_invalid_values_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("search: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(scalar)
+
+
+def test_secrets_are_redacted():
+    config = load_config(None, {"kafka.security": {"sasl_plain_password": "hunter2",
+                                                   "sasl_plain_username": "me"}})
+    redacted = config.redacted()
+    assert redacted["kafka"]["security"] == {"sasl_plain_password": "***",
+                                             "sasl_plain_username": "me"}
+    assert "hunter2" not in str(redacted)
