@@ -143,18 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress")
+    # The same flags after the subcommand; SUPPRESS keeps them from resetting the main ones.
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
+    verbosity.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     raw = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser("backtest", help="router at given parameters vs baselines, from a CSV",
-                       epilog=EPILOG_BACKTEST, formatter_class=raw)
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[verbosity], formatter_class=raw, **kwargs)
+
+    p = add_parser("backtest", help="router at given parameters vs baselines, from a CSV",
+                       epilog=EPILOG_BACKTEST)
     _add_flags(p, COMMON_FLAGS, PARAM_FLAGS)
     p.set_defaults(func=cmd_backtest)
 
-    p = sub.add_parser("generate", help="write a seeded multi-venue MBP CSV",
-                       epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n",
-                       formatter_class=raw)
+    p = add_parser("generate", help="write a seeded multi-venue MBP CSV",
+                       epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n")
     p.add_argument("path")
     p.add_argument("--rows", type=int, default=60_000)
     p.add_argument("--schema", choices=["mbp-1", "mbp-10"], default="mbp-10")
@@ -162,19 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("broker", help="run the embedded Kafka broker until Ctrl-C",
-                       epilog="example:\n  sor broker --port 9092\n", formatter_class=raw)
+    p = add_parser("broker", help="run the embedded Kafka broker until Ctrl-C",
+                       epilog="example:\n  sor broker --port 9092\n")
     p.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
     p.set_defaults(func=_lazy("stream.commands", "cmd_broker"))
 
-    p = sub.add_parser("produce", help="stream a CSV's snapshot events to Kafka",
+    p = add_parser("produce", help="stream a CSV's snapshot events to Kafka",
                        epilog="example:\n  sor produce --data l1_day.csv --bootstrap 127.0.0.1:9092 "
-                       "--speed 1\n", formatter_class=raw)
+                       "--speed 1\n")
     _add_flags(p, COMMON_FLAGS, STREAM_FLAGS)
     p.set_defaults(func=_lazy("stream.commands", "cmd_produce"))
 
-    p = sub.add_parser("run", help="the whole job: broker, produce, consume, sweep, report",
-                       epilog=EPILOG_RUN, formatter_class=raw)
+    p = add_parser("run", help="the whole job: broker, produce, consume, sweep, report",
+                       epilog=EPILOG_RUN)
     _add_flags(p, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
     p.set_defaults(func=_lazy("sweep.commands", "cmd_run"))
     return parser

@@ -5,21 +5,24 @@ own spread, displayed depth, lot sizes, update rate, price lag and feed latency.
 book event at one venue (add, cancel, modify or trade) followed by that venue's book after the
 event, in the column layout and both CSV styles ("pretty" and raw) of a Databento export.
 
-Example:
-    >>> from sor.generate import generate
-    >>> summary = generate("synthetic.csv.gz", n_events=60_000, seed=1)  # doctest: +SKIP
+A trade row shows the book after that trade, and an MBP-1 file is the top-level projection of
+the MBP-10 file of the same seed.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+
+__all__ = ["DEFAULT_VENUES", "GenerateSummary", "VenueProfile", "generate", "header"]
 
 UNDEF_PRICE = 9_223_372_036_854_775_807  #: Databento's undefined price (i64::MAX), raw style
 F_LAST = 128  #: flags bit: last record of the venue's event for this instrument
@@ -62,6 +65,7 @@ class VenueProfile:
 
     def __post_init__(self) -> None:
         checks = {
+            "publisher_id >= 1": self.publisher_id >= 1,
             "spread_ticks >= 1": self.spread_ticks >= 1,
             "depth_shares > 0": self.depth_shares > 0,
             "0 <= odd_lot_prob <= 1": 0 <= self.odd_lot_prob <= 1,
@@ -77,20 +81,60 @@ class VenueProfile:
 
 DEFAULT_VENUES: tuple[VenueProfile, ...] = (
     # XNAS: deepest, fastest, tightest; the reference feed (latency as in l1_day.csv).
-    VenueProfile(2, spread_ticks=1.0, depth_shares=320, odd_lot_prob=0.35, rate_hz=60,
-                 lag_ms=0.0, latency_us=170, empty_ask_per_min=0.0),
+    VenueProfile(
+        2,
+        spread_ticks=1.0,
+        depth_shares=320,
+        odd_lot_prob=0.35,
+        rate_hz=60,
+        lag_ms=0.0,
+        latency_us=170,
+        empty_ask_per_min=0.0,
+    ),
     # XNYS: deep but slower to move; captured farther from the matching engine.
-    VenueProfile(9, spread_ticks=1.2, depth_shares=260, odd_lot_prob=0.25, rate_hz=30,
-                 lag_ms=3.0, latency_us=310, empty_ask_per_min=0.1),
+    VenueProfile(
+        9,
+        spread_ticks=1.2,
+        depth_shares=260,
+        odd_lot_prob=0.25,
+        rate_hz=30,
+        lag_ms=3.0,
+        latency_us=310,
+        empty_ask_per_min=0.1,
+    ),
     # ARCX: wider, thinner.
-    VenueProfile(43, spread_ticks=1.5, depth_shares=180, odd_lot_prob=0.3, rate_hz=25,
-                 lag_ms=8.0, latency_us=240, empty_ask_per_min=0.2),
+    VenueProfile(
+        43,
+        spread_ticks=1.5,
+        depth_shares=180,
+        odd_lot_prob=0.3,
+        rate_hz=25,
+        lag_ms=8.0,
+        latency_us=240,
+        empty_ask_per_min=0.2,
+    ),
     # BATS: tight but thin.
-    VenueProfile(5, spread_ticks=1.1, depth_shares=150, odd_lot_prob=0.4, rate_hz=28,
-                 lag_ms=2.0, latency_us=200, empty_ask_per_min=0.2),
-    # IEX: the speed bump and few updates make it the stale, thin, wide venue.
-    VenueProfile(38, spread_ticks=2.5, depth_shares=90, odd_lot_prob=0.5, rate_hz=6,
-                 lag_ms=350.0, latency_us=420, empty_ask_per_min=1.0),
+    VenueProfile(
+        5,
+        spread_ticks=1.1,
+        depth_shares=150,
+        odd_lot_prob=0.4,
+        rate_hz=28,
+        lag_ms=2.0,
+        latency_us=200,
+        empty_ask_per_min=0.2,
+    ),
+    # IEX: few updates and a lagging quote make it the stale, thin, wide venue.
+    VenueProfile(
+        38,
+        spread_ticks=2.5,
+        depth_shares=90,
+        odd_lot_prob=0.5,
+        rate_hz=6,
+        lag_ms=50.0,
+        latency_us=420,
+        empty_ask_per_min=1.0,
+    ),
 )
 
 
@@ -174,11 +218,14 @@ def generate(
         start: first ts_event, ISO 8601 UTC (e.g. "2024-08-01T13:36:32Z").
         price: initial fair price, dollars per share.
         tick: price increment, dollars per share; every price written lies on this grid.
-        schema: "mbp-10" (rtype 10, ten levels) or "mbp-1" (rtype 1, top level only; events
-            then happen at the top level only, as in Databento's MBP-1).
+        schema: "mbp-10" (rtype 10, ten levels) or "mbp-1" (rtype 1, top level). As in
+            Databento's MBP-1, the MBP-1 file holds only the events that touch the top level
+            (trades included): for the same seed it is the top-level projection of the MBP-10
+            file, covering about twice the time for the same `n_events`.
         style: "pretty" (ISO timestamps, decimal prices, empty price where undefined) or
             "raw" (integer ns timestamps, prices in units of 1e-9, undefined 9223372036854775807).
-        trade_fraction: approximate share of rows that are trades (action T).
+        trade_fraction: approximate share of MBP-10 rows that are trades (action T); about
+            twice that share of MBP-1 rows.
         burst_prob: probability that a non-trade event comes with more events at the same
             ts_event (2 or more rows).
         cross_venue_prob: probability that a trade sweep also trades at one or two other venues
@@ -193,32 +240,48 @@ def generate(
 
     Raises:
         ValueError: an argument is out of range.
+
+    Example:
+        >>> summary = generate("synthetic.csv.gz", n_events=60_000, seed=1)  # doctest: +SKIP
+        >>> print(summary)  # doctest: +SKIP
     """
-    venues = tuple(venues)
-    _check_args(n_events, venues, start, price, tick, schema, style, trade_fraction, burst_prob,
-                cross_venue_prob, vol_ticks_per_min, drift_ticks_per_min, empty_ask_s)
+    _check_choice("schema", schema, SCHEMAS)
+    _check_choice("style", style, STYLES)
+    params = _Params(
+        n_events=n_events,
+        venues=tuple(venues),
+        start=start,
+        price=price,
+        tick=tick,
+        trade_fraction=trade_fraction,
+        burst_prob=burst_prob,
+        cross_venue_prob=cross_venue_prob,
+        vol=vol_ticks_per_min,
+        drift=drift_ticks_per_min,
+        empty_ask_s=empty_ask_s,
+    )
     rng = np.random.default_rng(seed)
-    plan = _plan(rng, n_events, venues, start, price, tick, trade_fraction, burst_prob,
-                 cross_venue_prob, vol_ticks_per_min, drift_ticks_per_min, empty_ask_s)
-    sim = _Simulator(rng, venues, plan, n_events, top_only=schema == "mbp-1")
-    ev = sim.run()
-    table = _finish(rng, venues, plan, ev)
-    text = _format(table, venues, schema, style, tick, symbol, instrument_id)
+    plan = _plan(rng, params)
+    ev = _Simulator(rng, params, plan, top_only=schema == "mbp-1").run()
+    table = _finish(rng, params.venues, plan, ev)
+    text = _format(table, params.venues, schema, style, tick, symbol, instrument_id)
     path = Path(path)
     data = text.encode("ascii")
     if path.name.endswith(".gz"):
         # mtime=0 and no file name in the header keep the bytes a function of the seed alone.
-        with open(path, "wb") as raw, gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
-        ) as gz:
+        with (
+            open(path, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+        ):
             gz.write(data)
     else:
         path.write_bytes(data)
     ts_event = table["ts_event"]
+    ids = np.array([vp.publisher_id for vp in params.venues])
     return GenerateSummary(
         path=str(path),
         rows=len(ts_event),
-        venues=tuple(sorted({int(venues[v].publisher_id) for v in np.unique(table["venue"])})),
+        venues=tuple(sorted(int(i) for i in np.unique(ids[table["venue"]]))),
         distinct_ts_event=len(np.unique(ts_event)),
         trades=int(np.count_nonzero(table["action"] == "T")),
         ts_event_first=int(ts_event.min()),
@@ -226,46 +289,63 @@ def generate(
     )
 
 
-# --- argument checks ------------------------------------------------------------------------
-
-
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"`{name}` must be one of {allowed}, but got {value!r}.")
 
 
-def _check_args(n_events, venues, start, price, tick, schema, style, trade_fraction, burst_prob,
-                cross_venue_prob, vol, drift, empty_ask_s) -> None:
-    _check_choice("schema", schema, SCHEMAS)
-    _check_choice("style", style, STYLES)
-    if n_events < 1:
-        raise ValueError(f"`n_events >= 1` must hold, but got {n_events=}.")
-    if not venues:
-        raise ValueError("`venues` must hold at least one VenueProfile, but got none.")
-    ids = [v.publisher_id for v in venues]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"publisher_ids of `venues` must be distinct, but got {ids}.")
-    if not (tick >= 1e-9 and abs(tick * _TICK_NS - round(tick * _TICK_NS)) < 1e-6):
-        raise ValueError(f"`tick` must be a positive multiple of 1e-9, but got {tick=}.")
-    if not price / tick >= 100:
-        raise ValueError(f"`price >= 100 * tick` must hold, but got ({price=}, {tick=}).")
-    if not 0 <= trade_fraction <= 0.5:
-        raise ValueError(f"`0 <= trade_fraction <= 0.5` must hold, but got {trade_fraction=}.")
-    for name, p in (("burst_prob", burst_prob), ("cross_venue_prob", cross_venue_prob)):
-        if not 0 <= p < 1:
-            raise ValueError(f"`0 <= {name} < 1` must hold, but got {name}={p}.")
-    if not (vol > 0 and abs(drift) <= vol * vol):
-        raise ValueError(
-            "`vol_ticks_per_min > 0` and `|drift_ticks_per_min| <= vol_ticks_per_min**2` "
-            f"must hold, but got ({vol=}, {drift=})."
-        )
-    if not empty_ask_s > 0:
-        raise ValueError(f"`empty_ask_s > 0` must hold, but got {empty_ask_s=}.")
-    try:
-        np.datetime64(start.rstrip("Z"), "ns")
-    except ValueError as exc:
-        raise ValueError(f"`start` must be ISO 8601 like 2024-08-01T13:36:32Z, got {start!r}.") \
-            from exc
+@dataclass(frozen=True)
+class _Params:
+    """The market to simulate, checked once; units as in `generate`."""
+
+    n_events: int
+    venues: tuple[VenueProfile, ...]
+    start: str
+    price: float
+    tick: float
+    trade_fraction: float
+    burst_prob: float
+    cross_venue_prob: float
+    vol: float
+    drift: float
+    empty_ask_s: float
+
+    def __post_init__(self) -> None:
+        n_events, tick, price = self.n_events, self.tick, self.price
+        if n_events < 1:
+            raise ValueError(f"`n_events >= 1` must hold, but got {n_events=}.")
+        ids = [v.publisher_id for v in self.venues]
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError(f"`venues` must have distinct publisher_ids, but got {ids}.")
+        if not (tick >= 1e-9 and abs(tick * _TICK_NS - round(tick * _TICK_NS)) < 1e-6):
+            raise ValueError(f"`tick` must be a positive multiple of 1e-9, but got {tick=}.")
+        if not price / tick >= _MIN_TICKS:
+            raise ValueError(
+                f"`price >= {_MIN_TICKS} * tick` must hold, but got ({price=}, {tick=})."
+            )
+        for name, bound in (("trade_fraction", 0.5), ("burst_prob", 1), ("cross_venue_prob", 1)):
+            p = getattr(self, name)
+            if not 0 <= p < bound:
+                raise ValueError(f"`0 <= {name} < {bound}` must hold, but got {name}={p}.")
+        vol, drift = self.vol, self.drift
+        if not (vol > 0 and abs(drift) <= vol * vol):
+            raise ValueError(
+                "`vol_ticks_per_min > 0` and `|drift_ticks_per_min| <= vol_ticks_per_min**2` "
+                f"must hold, but got ({vol=}, {drift=})."
+            )
+        if not self.empty_ask_s > 0:
+            raise ValueError(f"`empty_ask_s > 0` must hold, but got {self.empty_ask_s=}.")
+        try:
+            self.start_ns  # noqa: B018 - parses start
+        except ValueError as exc:
+            raise ValueError(
+                f"`start` must be ISO 8601 UTC like 2024-08-01T13:36:32Z, but got {self.start!r}."
+            ) from exc
+
+    @property
+    def start_ns(self) -> int:
+        """First ts_event, ns since the epoch."""
+        return int(np.datetime64(self.start.removesuffix("Z"), "ns").astype(np.int64))
 
 
 # --- plan: everything that does not depend on the book, drawn at once -----------------------
@@ -275,37 +355,39 @@ def _check_args(n_events, venues, start, price, tick, schema, style, trade_fract
 class _Plan:
     t: np.ndarray  # int64[G], ts_event of each event group, ns
     venue: np.ndarray  # int[G], venue index of each group
-    kind: np.ndarray  # int8[G], 0 single event, 1 burst, 2 trade sweep
+    kind: np.ndarray  # int8[G], _KIND_SINGLE, _KIND_BURST or _KIND_TRADE
     burst_len: np.ndarray  # int[G], rows of a burst group
-    sweep_len: np.ndarray  # int[G, 3], trade rows at the main and up to two other venues
+    sweep_len: np.ndarray  # int[G, 3], trades at the main venue and at up to two others
     cross: np.ndarray  # int[G], number of other venues a sweep also trades at (0..2)
-    fair: np.ndarray  # int64[G], fair price in ticks at each group (the fair mid is fair + 0.5)
-    fair_lag: np.ndarray  # int64[G, V], fair price each venue quotes around (its lagged view)
+    fair: np.ndarray  # int64[G], fair price in ticks (the fair mid is fair + 0.5 ticks)
+    fair_lag: np.ndarray  # int64[G, V], the fair price as each venue sees it (lagged)
     episodes: list  # per venue: (start_ns[E], end_ns[E]) of empty-ask episodes
 
 
 _KIND_SINGLE, _KIND_BURST, _KIND_TRADE = 0, 1, 2
-_SWEEP_P = 0.55  # geometric: mean trade rows per venue in a sweep 1 / 0.55
+_SWEEP_P = 0.55  # trades per venue in a sweep are geometric with mean 1 / 0.55
+_MIN_TICKS = 1000  # smallest price in ticks: keeps ten levels of bids well above zero
 
 
-def _plan(rng, n_events, venues, start, price, tick, trade_fraction, burst_prob, cross_prob,
-          vol, drift, empty_ask_s) -> _Plan:
-    g_count = n_events  # every group writes at least one row
-    n_v = len(venues)
-    rates = np.array([v.rate_hz for v in venues])
-    # Trade groups are rarer than trade rows: solve f = x*m_t / E for the group probability x,
-    # E the mean rows per group (bursts average 3 rows).
-    m_t = (1 + cross_prob * 1.5) / _SWEEP_P
-    x = trade_fraction * (1 + 2 * burst_prob) / (m_t * (1 - trade_fraction) + trade_fraction)
-    rows_per_group = x * m_t + (1 - x) * (1 + 2 * burst_prob)
+def _plan(rng: np.random.Generator, prm: _Params) -> _Plan:
+    # Every group writes at least one MBP-10 row; MBP-1 drops events below the top (about
+    # half), so the plan holds enough groups for either and a seed gives the same market.
+    g_count = 3 * prm.n_events
+    n_v = len(prm.venues)
+    rates = np.array([v.rate_hz for v in prm.venues])
+    # Trade groups are rarer than trade rows: solve f = x * m_t / E for the group probability
+    # x, with m_t the mean rows of a sweep and E the mean rows per group (bursts average 3).
+    f, b, c = prm.trade_fraction, prm.burst_prob, prm.cross_venue_prob
+    m_t = (1 + c * 1.5) / _SWEEP_P
+    x = f * (1 + 2 * b) / (m_t * (1 - f) + f)
+    rows_per_group = x * m_t + (1 - x) * (1 + 2 * b)
     u = rng.random(g_count)
     kind = np.where(u < x, _KIND_TRADE, _KIND_SINGLE).astype(np.int8)
-    kind[(u >= x) & (rng.random(g_count) < burst_prob)] = _KIND_BURST
+    kind[(u >= x) & (rng.random(g_count) < b)] = _KIND_BURST
     burst_len = 1 + rng.geometric(0.5, g_count)
     sweep_len = rng.geometric(_SWEEP_P, (g_count, 3))
     cu = rng.random(g_count)
-    cross = np.where(cu < cross_prob * 0.5, 2, np.where(cu < cross_prob, 1, 0))
-    cross = np.minimum(cross, n_v - 1)
+    cross = np.minimum(np.where(cu < c * 0.5, 2, np.where(cu < c, 1, 0)), n_v - 1)
     venue = rng.choice(n_v, size=g_count, p=rates / rates.sum())
 
     # Order flow clusters: a third of the gaps are tens of microseconds, the rest carry the rate.
@@ -315,29 +397,26 @@ def _plan(rng, n_events, venues, start, price, tick, trade_fraction, burst_prob,
     scale = np.where(rng.random(g_count) < short_p, short_s, long_s)
     gaps = np.maximum(np.rint(rng.exponential(scale) * 1e9), 1).astype(np.int64)
     gaps[0] = 0
-    t0 = int(np.datetime64(start.rstrip("Z"), "ns").astype(np.int64))
+    t0 = prm.start_ns
     t = t0 + np.cumsum(gaps)
 
-    # Fair price: +-1 tick jumps at Poisson times; up and down rates give the drift and variance.
-    var_s, drift_s = vol * vol / 60, drift / 60
+    # Fair price: +-1 tick jumps at Poisson times; up and down rates give drift and variance.
+    var_s, drift_s = prm.vol * prm.vol / 60, prm.drift / 60
     dt_s = np.diff(t, prepend=t0) / 1e9
     steps = rng.poisson((var_s + drift_s) / 2 * dt_s) - rng.poisson((var_s - drift_s) / 2 * dt_s)
-    fair = np.maximum(round(price / tick) + np.cumsum(steps), 60)
-    lag_ns = np.array([v.lag_ms * 1e6 for v in venues], dtype=np.int64)
+    fair = np.maximum(round(prm.price / prm.tick) + np.cumsum(steps), _MIN_TICKS // 2)
+    lag_ns = np.array([v.lag_ms * 1e6 for v in prm.venues], dtype=np.int64)
     idx = np.searchsorted(t, t[:, None] - lag_ns[None, :], side="right") - 1
-    fair_lag = np.where(idx >= 0, fair[np.maximum(idx, 0)], fair[0])
+    fair_lag = fair[np.maximum(idx, 0)]
 
     horizon_s = (t[-1] - t0) / 1e9 + 1
     episodes = []
-    for vp in venues:
+    for vp in prm.venues:
         per_s = vp.empty_ask_per_min / 60
-        if per_s <= 0:
-            episodes.append((np.empty(0, np.int64), np.empty(0, np.int64)))
-            continue
-        k = int(per_s * horizon_s * 2 + 5)
-        starts = t0 + np.cumsum(rng.exponential(1 / per_s, k) * 1e9).astype(np.int64)
-        ends = starts + ((0.2 + rng.exponential(empty_ask_s, k)) * 1e9).astype(np.int64)
-        episodes.append((starts, ends))
+        k = int(per_s * horizon_s * 2 + 5) if per_s > 0 else 0
+        starts = t0 + np.cumsum(rng.exponential(1 / per_s if per_s else 1, k) * 1e9)
+        ends = starts + (0.2 + rng.exponential(prm.empty_ask_s, k)) * 1e9
+        episodes.append((starts.astype(np.int64), ends.astype(np.int64)))
     return _Plan(t, venue, kind, burst_len, sweep_len, cross, fair, fair_lag, episodes)
 
 
@@ -355,9 +434,11 @@ class _Book:
         self.ct = [[0] * LEVELS, [0] * LEVELS]
         self.n = [0, 0]
 
-    def snapshot(self) -> list[int]:
+    def snapshot_into(self, out: list[int]) -> None:
+        """Append bid_px, ask_px, bid_sz, ask_sz, bid_ct, ask_ct (10 values each) to `out`."""
+        ext = out.extend
         px, sz, ct = self.px, self.sz, self.ct
-        return px[0] + px[1] + sz[0] + sz[1] + ct[0] + ct[1]
+        ext(px[0]), ext(px[1]), ext(sz[0]), ext(sz[1]), ext(ct[0]), ext(ct[1])
 
     def put(self, s: int, d: int, p: int, q: int, c: int) -> None:
         """Insert a level at depth d (shifting deeper ones away; the 11th drops from view)."""
@@ -378,7 +459,8 @@ class _Book:
             self.n[s] = n
             return
         gap, q, c = refill
-        edge = px[n - 1] if n > 0 else gone
+        # The level coming into view lies beyond every visible one, the removed one included.
+        edge = px[n - 1] if d < n else gone
         px.insert(n, edge + _SIGN[s] * gap)
         sz.insert(n, q)
         ct.insert(n, c)
@@ -388,63 +470,46 @@ class _Book:
 class _Simulator:
     """Plays the plan through one book per venue, recording each event and the book after it."""
 
-    def __init__(self, rng, venues, plan: _Plan, n_events: int, top_only: bool) -> None:
+    def __init__(self, rng: np.random.Generator, prm: _Params, plan: _Plan, top_only: bool) -> None:
+        venues, n_events = prm.venues, prm.n_events
         self.venues, self.plan, self.n_events, self.top_only = venues, plan, n_events, top_only
-        n_v = len(venues)
-        pool = 8 * n_events + 10_000
-        self.u = rng.random(pool).tolist()
-        self.iu = 0
-        self.depth_pool = np.minimum(rng.geometric(0.45, pool) - 1, LEVELS - 1).tolist()
-        self.gap_pool = rng.choice([1, 2, 3, 4], pool, p=[0.6, 0.25, 0.1, 0.05]).tolist()
-        self.ig = self.idp = 0
-        per_venue = 4 * n_events // n_v + 10_000
-        self.orders, self.io, self.mean_ct, self.spreads = [], [], [], []
-        for vp in venues:
-            orders = _order_sizes(rng, per_venue, vp.odd_lot_prob)
-            self.orders.append(orders.tolist())
-            self.io.append(0)
+        pool = 16 * n_events + 10_000
+        # Pooled draws, consumed by cycling iterators: cheap per event, and a run stays a pure
+        # function of the seed even in the unlikely case that a pool wraps around.
+        self._u = itertools.cycle(rng.random(pool).tolist()).__next__
+        depths = np.minimum(rng.geometric(0.45, pool) - 1, LEVELS - 1)
+        self._depth = itertools.cycle(depths.tolist()).__next__
+        gaps = rng.choice([1, 2, 3, 4], pool, p=[0.6, 0.25, 0.1, 0.05])
+        self._gap = itertools.cycle(gaps.tolist()).__next__
+        share = np.array([vp.rate_hz for vp in venues]) / sum(vp.rate_hz for vp in venues)
+        self._orders, self.mean_ct, self._spread_draw = [], [], []
+        for vp, sh in zip(venues, share, strict=True):
+            orders = _order_sizes(rng, int(8 * n_events * sh) + 10_000, vp.odd_lot_prob)
+            self._orders.append(itertools.cycle(orders.tolist()).__next__)
             self.mean_ct.append(max(vp.depth_shares / orders.mean(), 1.0))
-            self.spreads.append((1 + rng.poisson(vp.spread_ticks - 1, 4096)).tolist())
-        self.ispread = [0] * n_v
-        self.spread = [sp[0] for sp in self.spreads]
+            spreads = 1 + rng.poisson(vp.spread_ticks - 1, 4096)
+            self._spread_draw.append(itertools.cycle(spreads.tolist()).__next__)
+        self.spread = [draw() for draw in self._spread_draw]
         self.books = [_Book() for _ in venues]
         self.meta: list[tuple] = []  # (group, venue, action, side, depth, price ticks, size)
-        self.snaps: list[list[int]] = []
-
-    # pooled draws; pools wrap around, which keeps the run a pure function of the seed
-    def _u(self) -> float:
-        i = self.iu
-        self.iu = i + 1 if i + 1 < len(self.u) else 0
-        return self.u[i]
-
-    def _gap(self) -> int:
-        i = self.ig
-        self.ig = i + 1 if i + 1 < len(self.gap_pool) else 0
-        return self.gap_pool[i]
-
-    def _depth(self) -> int:
-        i = self.idp
-        self.idp = i + 1 if i + 1 < len(self.depth_pool) else 0
-        return self.depth_pool[i]
-
-    def _order(self, v: int) -> int:
-        i = self.io[v]
-        pool = self.orders[v]
-        self.io[v] = i + 1 if i + 1 < len(pool) else 0
-        return pool[i]
+        self.snaps: list[int] = []  # flat: 6 * LEVELS values per row
 
     def _level(self, v: int) -> tuple[int, int]:
         """(size, count) of a level coming into view: a skewed count of the venue's orders."""
         c = 1 + int(-math.log(1.0 - self._u()) * (self.mean_ct[v] - 1.0))
-        return sum(self._order(v) for _ in range(c)), c
+        return sum(self._orders[v]() for _ in range(c)), c
 
     def _refill(self, v: int) -> tuple[int, int, int]:
         q, c = self._level(v)
         return self._gap(), q, c
 
     def _emit(self, g, v, action, side, depth, price, size) -> None:
+        # MBP-1 carries only the events that change the top level (Databento's definition);
+        # the book underneath evolves the same either way.
+        if depth and self.top_only:
+            return
         self.meta.append((g, v, action, side, depth, price, size))
-        self.snaps.append(self.books[v].snapshot())
+        self.books[v].snapshot_into(self.snaps)
 
     def run(self) -> dict[str, np.ndarray]:
         plan, n_events = self.plan, self.n_events
@@ -456,18 +521,17 @@ class _Simulator:
         venue, kind = plan.venue.tolist(), plan.kind.tolist()
         burst_len = plan.burst_len.tolist()
         episodes = [(a.tolist(), b.tolist()) for a, b in plan.episodes]
-        fair, fair_lag = plan.fair.tolist(), plan.fair_lag.tolist()
-        g = 0
-        while len(self.meta) < n_events:
+        n_v = len(self.venues)
+        fair, fair_lag = plan.fair.tolist(), plan.fair_lag.ravel().tolist()  # [g * n_v + v]
+        g, g_count = 0, len(t)
+        while len(self.meta) < n_events and g < g_count:
             v, tg = venue[g], t[g]
             if self._u() < 0.02:  # venues re-choose their spread now and then, not every event
-                sp = self.spreads[v]
-                self.ispread[v] = (self.ispread[v] + 1) % len(sp)
-                self.spread[v] = sp[self.ispread[v]]
+                self.spread[v] = self._spread_draw[v]()
             starts, ends = episodes[v]
             if ep_end[v] >= 0:
                 if tg >= ep_end[v]:
-                    self._requote_ask(g, v, fair_lag[g][v])
+                    self._requote_ask(g, v, fair_lag[g * n_v + v])
                     ep_end[v] = -1
                     g += 1
                     continue
@@ -483,15 +547,21 @@ class _Simulator:
                     continue
                 ep_next[v] = i
             if kind[g] == _KIND_TRADE:
-                self._sweep_group(g, v, fair[g], fair_lag[g], ep_end)
+                self._sweep_group(g, v, fair[g], ep_end)
             else:
                 rows = burst_len[g] if kind[g] == _KIND_BURST else 1
                 for _ in range(rows):
-                    self._book_event(g, v, fair_lag[g][v], ep_end[v] >= 0)
+                    self._book_event(g, v, fair_lag[g * n_v + v], ep_end[v] >= 0)
             g += 1
+        if len(self.meta) < n_events:
+            warnings.warn(
+                f"the plan ran out of events: writing {len(self.meta)} rows, not {n_events}.",
+                stacklevel=3,
+            )
         meta = self.meta[:n_events]
-        snaps = np.array(self.snaps[:n_events], dtype=np.int64).reshape(n_events, 6, LEVELS)
-        cols = list(zip(*meta))
+        snaps = np.array(self.snaps[: len(meta) * 6 * LEVELS], dtype=np.int64)
+        snaps = snaps.reshape(len(meta), 6, LEVELS)
+        cols = list(zip(*meta, strict=True))
         return {
             "group": np.array(cols[0], dtype=np.int64),
             "venue": np.array(cols[1], dtype=np.int64),
@@ -544,34 +614,47 @@ class _Simulator:
             if p is None:
                 self._cancel(g, v, s, 0)
             else:
-                q = self._order(v)
+                q = self._orders[v]()
                 book.put(s, 0, p, q, 1)
                 self._emit(g, v, "A", "AB"[s == _BID], 0, p, q)
             return
         s = _BID if ask_off or self._u() < 0.5 else _ASK
         n = book.n[s]
-        if not self.top_only and n < LEVELS and self._u() < 0.3:
-            p = book.px[s][n - 1] + _SIGN[s] * self._gap()
-            q = self._order(v)
+        px = book.px[s]
+        if n < LEVELS and self._u() < 0.3:
+            p = px[n - 1] + _SIGN[s] * self._gap()
+            q = self._orders[v]()
             book.put(s, n, p, q, 1)
             self._emit(g, v, "A", "AB"[s == _BID], n, p, q)
             return
-        d = 0 if self.top_only else min(self._depth(), n - 1)
+        d = min(self._depth(), n - 1)
         c = book.ct[s][d]
         # Adds and cancels balance around the venue's mean order count per level.
         p_add = min(max(0.5 + 0.1 * (self.mean_ct[v] - c), 0.15), 0.85)
         u = self._u()
         if u < p_add * 0.9:
-            q = self._order(v)
+            q = self._orders[v]()
+            holes = abs(px[n - 1] - px[0]) - (n - 1)  # empty ticks inside the visible book
+            if self._u() < min(0.1 + 0.06 * holes, 0.9):
+                # Liquidity fills the book from the touch outwards: a new level in the first
+                # gap, the more often the sparser the book. Without it the levels left behind
+                # when the price moves would stay put and the book would thin out.
+                for k in range(n - 1):
+                    gap = abs(px[k + 1] - px[k])
+                    if gap > 1:
+                        p = px[k] + _SIGN[s] * min(self._gap(), gap - 1)
+                        book.put(s, k + 1, p, q, 1)
+                        self._emit(g, v, "A", "AB"[s == _BID], k + 1, p, q)
+                        return
             book.sz[s][d] += q
             book.ct[s][d] = c + 1
-            self._emit(g, v, "A", "AB"[s == _BID], d, book.px[s][d], q)
+            self._emit(g, v, "A", "AB"[s == _BID], d, px[d], q)
         elif u < 0.9:
             self._cancel(g, v, s, d)
         else:
             sz = book.sz[s][d]
-            old = min(max(self._order(v), 1), sz - (c - 1))
-            new = self._order(v)
+            old = min(max(self._orders[v](), 1), sz - (c - 1))
+            new = self._orders[v]()
             if new == old:
                 new = max(old // 2, 1)
             book.sz[s][d] = sz - old + new
@@ -585,12 +668,12 @@ class _Simulator:
             book.remove(s, d, self._refill(v))
             self._emit(g, v, "C", "AB"[s == _BID], d, p, sz)
             return
-        q = min(max(self._order(v), 1), sz - (c - 1))
+        q = min(max(self._orders[v](), 1), sz - (c - 1))
         book.sz[s][d] = sz - q
         book.ct[s][d] = c - 1
         self._emit(g, v, "C", "AB"[s == _BID], d, p, q)
 
-    def _sweep_group(self, g: int, v: int, f_now: int, f_lag: list[int], ep_end: list) -> None:
+    def _sweep_group(self, g: int, v: int, f_now: int, ep_end: list) -> None:
         book = self.books[v]
         mid = (book.px[_BID][0] + book.px[_ASK][0]) / 2 if book.n[_ASK] else None
         # Aggressors pick off quotes that lag the fair price (fair mid = fair + 0.5 ticks).
@@ -617,7 +700,7 @@ class _Simulator:
             if c <= 1:
                 q = sz if u < 0.75 or sz == 1 else max(int(sz * u), 1)
             else:
-                q = min(max(self._order(v), 1), sz - (c - 1))
+                q = min(max(self._orders[v](), 1), sz - (c - 1))
                 c -= 1
             if q >= sz:
                 refill = None if (s == _ASK and ask_off) else self._refill(v)
@@ -644,10 +727,9 @@ class _Simulator:
         p = max(ta, book.px[_BID][0] + 1)
         levels = 3 + int(self._u() * 4)
         for d in range(levels):
-            q = self._order(v)
+            q = self._orders[v]()
             book.put(_ASK, d, p, q, 1)
-            if d == 0 or not self.top_only:
-                self._emit(g, v, "A", "A", d, p, q)
+            self._emit(g, v, "A", "A", d, p, q)
             p += self._gap()
 
 
@@ -663,6 +745,7 @@ def _order_sizes(rng, n: int, odd_lot_prob: float) -> np.ndarray:
 
 
 def _finish(rng, venues, plan: _Plan, ev: dict) -> dict:
+    """Add ts_recv, ts_in_delta's basis, sequence and flags; put the rows in ts_recv order."""
     n = len(ev["group"])
     group, venue = ev["group"], ev["venue"]
     # A chunk is one venue's records of one event (one packet): they share ts_recv, and the
@@ -719,11 +802,13 @@ def _lookup(a: np.ndarray, fmt, missing: str) -> np.ndarray:
 
 
 def _format(table, venues, schema, style, tick, symbol, instrument_id) -> str:
+    """The whole CSV text: header, then one line per row of `table`."""
     n = len(table["ts_event"])
     n_lv = LEVELS if schema == "mbp-10" else 1
     tick_units = round(tick * _TICK_NS)
     if style == "pretty":
         decimals = max(-Decimal(str(tick)).normalize().as_tuple().exponent, 0)
+
         # round() leaves the shortest decimal that is exactly the tick multiple: no float noise.
         def fmt_px(k: int) -> str:
             return repr(round(k * tick, decimals))
@@ -766,5 +851,5 @@ def _format(table, venues, schema, style, tick, symbol, instrument_id) -> str:
         *level_cols,
         [symbol] * n,
     ]
-    lines = map(",".join, zip(*cols))
+    lines = map(",".join, zip(*cols, strict=True))
     return header(schema) + "\n" + "\n".join(lines) + "\n"

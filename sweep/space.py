@@ -33,12 +33,23 @@ def grid_size(search: SearchConfig) -> int | None:
     return math.prod(len(g) for g in grids)  # type: ignore[arg-type]
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler for ask-and-tell use.
+
+    GridSampler.after_trial calls `study.stop()` once the grid is exhausted, which raises outside
+    `study.optimize`; the driver stops at the grid size itself, so that call is skipped.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: D102
+        return None
+
+
 def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded."""
     seed = search.seed
     if search.sampler == "grid":
         grid = {name: search.space[name].grid() for name in PARAM_NAMES}
-        return optuna.samplers.GridSampler(grid, seed=seed)  # type: ignore[arg-type]
+        return AskTellGridSampler(grid, seed=seed)  # type: ignore[arg-type]
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if search.sampler == "cmaes":

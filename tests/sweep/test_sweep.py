@@ -1,0 +1,82 @@
+"""Optuna trials evaluated by Ray workers over one shared snapshot object."""
+
+from __future__ import annotations
+
+import pytest
+
+from sor.backtest import evaluate, make_market
+from sor.config import load_config
+from sor.router import RouterParams
+from sweep import driver
+from sweep.driver import run_sweep
+from sweep.evaluate import evaluate_batch
+from sweep.space import grid_points
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def small_config(**overrides):
+    base = {"order.size": 2000, "search.trials": 12, "search.sampler": "random",
+            "search.trials_per_round": 6}
+    base.update(overrides)
+    return load_config(None, base)
+
+
+def test_best_is_the_least_cost_trial_and_matches_a_direct_evaluation(local_ray, small_snaps):
+    config = small_config()
+    ref = local_ray.put(small_snaps)
+    result = run_sweep(ref, config, progress=False)
+    values = [t.value for t in result.study.trials]
+    assert len(values) == 12 and result.trials_complete == 12 and result.trials_failed == 0
+    assert result.best_value == min(values)
+    direct = evaluate(make_market(small_snaps, config), RouterParams(**result.best_params),
+                      config.order)
+    assert direct.completed_cash == pytest.approx(result.best_value, rel=1e-12)
+
+
+def test_same_seed_same_trials_whatever_the_number_of_workers(local_ray, small_snaps, monkeypatch):
+    config = small_config(**{"search.sampler": "tpe", "search.trials": 10})
+    ref = local_ray.put(small_snaps)
+    runs = []
+    for workers in (1, 2):
+        monkeypatch.setattr("sweep.runtime.worker_count", lambda w=workers: w)
+        result = run_sweep(ref, config, progress=False)
+        runs.append([(t.params, t.value) for t in result.study.trials])
+    assert runs[0] == runs[1]
+    other = run_sweep(ref, small_config(**{"search.sampler": "tpe", "search.trials": 10,
+                                           "search.seed": 1}), progress=False)
+    assert [t.params for t in other.study.trials] != [p for p, _ in runs[0]]
+
+
+def test_user_yaml_space_grid_sampler_and_fixed_parameter(local_ray, small_snaps, tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "order: {size: 2000}\n"
+        "search:\n  sampler: grid\n  trials: 100\n  space:\n"
+        "    lambda_over: {value: 0.01}\n"
+        "    lambda_under: {low: 0.0, high: 0.04, step: 0.02}\n"
+        "    theta_queue: {choices: [0.0, 0.05]}\n"
+    )
+    config = load_config(path)
+    result = run_sweep(local_ray.put(small_snaps), config, progress=False)
+    seen = sorted((t.params["lambda_under"], t.params["theta_queue"]) for t in result.study.trials)
+    expected = sorted((p["lambda_under"], p["theta_queue"]) for p in grid_points(config.search))
+    assert seen == expected and len(seen) == 6  # the grid, each point once, not 100 trials
+    assert {t.params["lambda_over"] for t in result.study.trials} == {0.01}
+
+
+def test_a_failing_trial_is_recorded_with_its_error(small_snaps):
+    config = small_config()
+    outcomes = evaluate_batch(small_snaps, config.model_dump(), [
+        {"lambda_over": 0.0, "lambda_under": 0.01, "theta_queue": 0.0},
+        {"lambda_over": 0.0, "lambda_under": float("nan"), "theta_queue": 0.0},
+    ])
+    assert outcomes[0]["ok"] and outcomes[0]["value"] > 0
+    assert not outcomes[1]["ok"] and "ValueError" in outcomes[1]["error"]
+
+
+def test_chunks_cover_every_trial_once():
+    items = list(range(7))
+    for n in (1, 2, 3, 7):
+        chunks = driver._chunks(items, n)
+        assert len(chunks) <= n and [x for c in chunks for x in c] == items
