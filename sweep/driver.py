@@ -118,7 +118,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
         except ray.exceptions.RayError as exc:  # a worker died beyond its retries
             outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}"}] * len(params)
         for trial, outcome in zip(trials, outcomes):
-            for key in ("node", "pid"):
+            for key in ("node", "pid", "peak_rss_kib"):
                 if key in outcome:
                     trial.set_user_attr(key, outcome[key])
             if outcome["ok"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import traceback
 from typing import Any
 
@@ -48,4 +49,7 @@ def _where() -> dict[str, Any]:
         node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
     except Exception:  # outside Ray
         node = "local"
-    return {"node": node, "pid": os.getpid()}
+    # Peak resident memory of this worker process so far (KiB on Linux): bench/sweep_throughput.py checks
+    # that it does not grow with the number of workers (no per-trial data copies).
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"node": node, "pid": os.getpid(), "peak_rss_kib": peak_kib}

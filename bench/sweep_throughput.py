@@ -1,0 +1,69 @@
+"""Sweep throughput with 1 and 2 Ray workers on l1_day-sized generated data, and worker memory.
+
+Run: .venv/bin/python bench/sweep_throughput.py [--trials 48]
+Prints trials/s for each worker count, their ratio (target >= 1.7 on a machine with at least
+3 cores: the driver needs one too), and the peak RSS of each worker (target: the same for 1 and 2
+workers, since every worker reads the one shared snapshot object zero-copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+
+from sor.config import load_config
+from sor.generate import generate
+from sor.marketdata import load_snapshots
+from sweep.driver import run_sweep
+
+
+def measure(snaps, workers: int, trials: int) -> tuple[float, list[int]]:
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        config = load_config(None, {"search.trials": trials, "search.sampler": "random",
+                                    "search.trials_per_round": 16})
+        ref = ray.put(snaps)
+        # Warm-up: Ray starts worker processes on first use (seconds each); not what we measure.
+        warm = load_config(None, {"search.trials": 2 * workers, "search.sampler": "random",
+                                  "search.seed": 99, "search.trials_per_round": 2 * workers})
+        run_sweep(ref, warm, progress=False)
+        started = time.perf_counter()
+        result = run_sweep(ref, config, progress=False)
+        elapsed = time.perf_counter() - started
+        peaks: dict[int, int] = {}
+        for t in result.study.trials:
+            pid, peak = t.user_attrs.get("pid"), t.user_attrs.get("peak_rss_kib", 0)
+            peaks[pid] = max(peaks.get(pid, 0), peak)
+        return trials / elapsed, sorted(peaks.values())
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=48)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "day.csv"
+        generate(path, n_events=60_000, schema="mbp-10", seed=0)
+        snaps, _ = load_snapshots(path)
+    print(f"machine: {platform.machine()}, {platform.python_version()}; "
+          f"{len(snaps):,} snapshots x {snaps.n_venues} venues, {snaps.nbytes / 1e6:.1f} MB; "
+          f"{args.trials} trials, random sampler")
+    rates = {}
+    for workers in (1, 2):
+        rate, peaks = measure(snaps, workers, args.trials)
+        rates[workers] = rate
+        print(f"workers={workers}: {rate:7.2f} trials/s; peak RSS per worker (MB): "
+              f"{[round(p / 1024) for p in peaks]}")
+    print(f"speed-up 2 vs 1 workers: {rates[2] / rates[1]:.2f}x (target >= 1.7)")
+
+
+if __name__ == "__main__":
+    main()
