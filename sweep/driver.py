@@ -21,6 +21,7 @@ from sor.errors import ConfigError
 from sweep.space import distributions, grid_size, make_sampler
 
 log = logging.getLogger("sor.sweep")
+BATCHES_PER_WORKER = 2
 
 
 @dataclass
@@ -111,7 +112,8 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     while finished < target:
         trials = [study.ask(dists) for _ in range(min(search.trials_per_round, target - finished))]
         params = [{name: float(t.params[name]) for name in dists} for t in trials]
-        batches = _chunks(params, min(workers, len(params)))
+        # A few batches per worker, so that a slow batch does not leave the others idle.
+        batches = _chunks(params, min(len(params), BATCHES_PER_WORKER * workers))
         try:
             outcomes = [o for b in ray.get([remote.remote(snaps_ref, config_dict, b)
                                             for b in batches]) for o in b]
