@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from sor.config import Config
 from sor.errors import ConfigError
-from sweep.space import distributions, grid_size, make_sampler
+from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
 log = logging.getLogger("sor.sweep")
 BATCHES_PER_WORKER = 2
@@ -142,7 +142,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     bar.close()
     wall = time.perf_counter() - started
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    failed = sum(t.state == TrialState.FAIL and "error" in t.user_attrs for t in study.trials)
+    failed = sum(t.state == TrialState.FAIL and not is_abandoned(t) for t in study.trials)
     if not complete:
         raise RuntimeError(f"no trial of study {search.study_name!r} completed ({failed} failed)")
     best_trial = study.best_trial
@@ -161,10 +161,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
 
 def _finished(study: optuna.Study) -> int:
     """Trials that count towards the target: complete, or failed with an error of their own."""
-    return sum(
-        t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and "error" in t.user_attrs)
-        for t in study.trials
-    )
+    return sum(t.state.is_finished() and not is_abandoned(t) for t in study.trials)
 
 
 def _requeue_abandoned(study: optuna.Study) -> None:

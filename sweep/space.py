@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
@@ -44,6 +45,41 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
         return None
 
 
+def is_abandoned(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial a dead driver asked but never told: closed as FAIL without an "error" attribute."""
+    return trial.state == optuna.trial.TrialState.FAIL and "error" not in trial.user_attrs
+
+
+class IndexedRandomSampler(optuna.samplers.BaseSampler):
+    """Uniform random sampling in which the k-th trial's parameters depend only on (seed, k).
+
+    Optuna's RandomSampler draws from one generator seeded once, so a resumed sweep would start
+    that sequence again and repeat earlier trials. Here k counts the study's trials minus the
+    abandoned ones before it, so a sweep killed and resumed proposes exactly the trials of an
+    uninterrupted run.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self._seed = seed
+        self._inner = optuna.samplers.RandomSampler(seed=seed)
+
+    def infer_relative_search_space(self, study, trial):  # noqa: D102
+        return {}
+
+    def sample_relative(self, study, trial, search_space):  # noqa: D102
+        return {}
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Seed this trial's draws from (seed, index of the trial among live trials)."""
+        earlier = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+        index = trial.number - sum(is_abandoned(t) for t in earlier if t.number < trial.number)
+        seed = int(np.random.SeedSequence([self._seed, index]).generate_state(1)[0])
+        self._inner = optuna.samplers.RandomSampler(seed=seed)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: D102
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+
 def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded."""
     seed = search.seed
@@ -51,7 +87,7 @@ def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
         grid = {name: search.space[name].grid() for name in PARAM_NAMES}
         return AskTellGridSampler(grid, seed=seed)  # type: ignore[arg-type]
     if search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+        return IndexedRandomSampler(seed=seed)
     if search.sampler == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if search.sampler == "qmc":
