@@ -38,6 +38,7 @@ def stream_snapshots(config: Config, data_path: Path):
     """CSV -> producer -> Kafka -> consumer -> one Ray object; returns (ref, data summary, info)."""
     from stream.broker import EmbeddedBroker
     from stream.consumer import consume_to_ray
+    from stream.messages import new_stream_id
     from stream.producer import produce
 
     updates, summary = load_updates(
@@ -50,6 +51,9 @@ def stream_snapshots(config: Config, data_path: Path):
         if bootstrap is None:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
             log.info("embedded Kafka broker at %s", bootstrap)
+        # One id for producer and consumer: on a shared topic the consumer skips older streams
+        # and reads exactly this one, even while it is still being produced.
+        stream_id = new_stream_id()
         produced: dict = {}
         failure: list[BaseException] = []
 
@@ -57,7 +61,9 @@ def stream_snapshots(config: Config, data_path: Path):
             try:
                 produced["report"] = produce(
                     updates, bootstrap=bootstrap, topic=kafka.topic, speed=config.stream.speed,
-                    security=kafka.security, progress=False,
+                    security=kafka.security, progress=False, stream_id=stream_id,
+                    clock=config.data.clock, max_message_bytes=config.stream.max_message_bytes,
+                    source={"path": str(data_path)},
                 )
             except BaseException as exc:  # surfaced in the main thread below
                 failure.append(exc)
@@ -74,8 +80,7 @@ def stream_snapshots(config: Config, data_path: Path):
             raise failure[0]
         report = produced.get("report")
         ref, consumed = consume_to_ray(
-            bootstrap=bootstrap, topic=kafka.topic,
-            stream_id=getattr(report, "stream_id", None),
+            bootstrap=bootstrap, topic=kafka.topic, stream_id=stream_id,
             start_offset=getattr(report, "first_offset", None),
             idle_timeout_s=config.stream.idle_timeout_s,
             max_message_bytes=config.stream.max_message_bytes, security=kafka.security,
@@ -89,7 +94,7 @@ def stream_snapshots(config: Config, data_path: Path):
             "stream": {
                 "topic": kafka.topic,
                 "embedded_broker": kafka.bootstrap is None,
-                "events": getattr(report, "count", None),
+                "stream_id": stream_id,
                 "wall_s": round(time.perf_counter() - started, 3),
                 "produce": _as_dict(report),
                 "consume": _as_dict(consumed),

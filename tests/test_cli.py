@@ -1,0 +1,95 @@
+"""The command line as a user runs it: exit codes, one-line errors, the whole `sor run` job."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sor.generate import generate
+
+
+def sor(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "sor", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def multi_venue_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "venues.csv"
+    generate(path, n_events=4000, schema="mbp-10", seed=11)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["backtest", "--data", "nope.csv"], "nope.csv: no such file"),
+        (["backtest", "--data", "x.csv", "--set", "order.sise=5"], "unknown key 'order.sise'"),
+        (["backtest"], "sor backtest needs --data PATH"),
+        (["run", "--data", "nope.csv", "--trials", "0"], "search.trials: Input should be greater"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args, message):
+    result = sor(*args, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_has_examples():
+    for command in ("backtest", "run", "produce", "broker", "generate"):
+        result = sor(command, "--help", timeout=60)
+        assert result.returncode == 0 and "example" in result.stdout
+
+
+def test_backtest_writes_the_task_json(multi_venue_csv, tmp_path):
+    out = tmp_path / "bt.json"
+    result = sor("backtest", "--data", multi_venue_csv, "--out", out, "-q",
+                 "--lambda-over", 0.01, "--lambda-under", 0.02, "--theta-queue", 0.0)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert json.loads(result.stdout) == report  # printed, as the task does, and saved
+    assert report["best_parameters"] == {"lambda_over": 0.01, "lambda_under": 0.02,
+                                         "theta_queue": 0.0}
+    strategies = {"optimized": report["optimized"], **report["baselines"]}
+    assert set(report["baselines"]) == {"best_ask", "twap", "vwap"}
+    assert set(report["savings_vs_baselines_bps"]) == {"best_ask", "twap", "vwap"}
+    for result_ in strategies.values():
+        assert result_["filled_shares"] + result_["unfilled_shares"] == 5000
+        assert result_["avg_fill_px"] * result_["filled_shares"] == pytest.approx(
+            result_["total_cash"], rel=1e-12)
+    assert len(report["data"]["venues"]) == 5 and report["data"]["snapshots"] > 3000
+
+
+@pytest.mark.kafka
+@pytest.mark.ray
+@pytest.mark.slow
+def test_run_end_to_end_matches_backtest_of_the_best_parameters(multi_venue_csv, tmp_path):
+    out = tmp_path / "run" / "results.json"
+    result = sor("run", "--data", multi_venue_csv, "--trials", 8, "--sampler", "random",
+                 "--num-cpus", 2, "--out", out, "-q")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"results written to {out}" in result.stdout
+    report = json.loads(out.read_text())
+    trials_csv = out.with_name("results_trials.csv").read_text().splitlines()
+    assert len(trials_csv) == 1 + 8
+    assert report["sweep"]["trials_complete"] == 8 and report["sweep"]["trials_failed"] == 0
+    assert report["stream"]["consume"]["events"] == report["data"]["snapshots"]
+
+    best = report["best_parameters"]
+    bt_out = tmp_path / "bt.json"
+    backtest = sor("backtest", "--data", multi_venue_csv, "--out", bt_out, "-q",
+                   "--lambda-over", repr(best["lambda_over"]),
+                   "--lambda-under", repr(best["lambda_under"]),
+                   "--theta-queue", repr(best["theta_queue"]))
+    assert backtest.returncode == 0, backtest.stderr
+    direct = json.loads(bt_out.read_text())
+    assert direct["baselines"] == report["baselines"]
+    assert direct["optimized"] == report["optimized"]
+    assert direct["savings_vs_baselines_bps"] == report["savings_vs_baselines_bps"]
+    # the reported best is no worse than any trial
+    values = [float(line.split(",")[1]) for line in trials_csv[1:]]
+    assert report["optimized"]["completed_cash"] == pytest.approx(min(values), rel=1e-12)
