@@ -132,7 +132,12 @@ def execute(
     last_fill_ts = 0
     t = 0
     while filled < order_size:
+        # Both searches only move forward; stop where the strategy acts and something can fill.
         t = strategy.next_action(t, filled)
+        fillable = _next_fillable(snaps.ask_sz, levels, taken, taken_level, t, strict)
+        while fillable != t and t < n_snap:
+            t = strategy.next_action(fillable, filled)
+            fillable = _next_fillable(snaps.ask_sz, levels, taken, taken_level, t, strict)
         if t >= n_snap:
             break
         available = snaps.ask_sz[t].copy()
@@ -169,6 +174,30 @@ def execute(
         child_orders=child_orders,
         last_fill_ts=last_fill_ts,
     )
+
+
+def _next_fillable(
+    ask_sz: np.ndarray, levels: np.ndarray | None, taken: np.ndarray, taken_level: np.ndarray,
+    t: int, strict: bool,
+) -> int:
+    """First snapshot from t on where some venue has shares available, else len(ask_sz).
+
+    Where nothing is available nothing can fill, whatever a strategy sends, so the engine skips
+    those snapshots without asking the strategy: exact, and it makes waiting cheap (with the
+    strict model an order that took a level sees nothing there until the ask moves).
+    """
+    n_snap = len(ask_sz)
+    chunk = 64
+    while t < n_snap:
+        end = min(t + chunk, n_snap)
+        sizes = ask_sz[t:end]
+        if strict:
+            sizes = np.where(levels[t:end] == taken_level, sizes - taken, sizes)
+        rows = np.flatnonzero((sizes > 0).any(axis=1))
+        if len(rows):
+            return t + int(rows[0])
+        t, chunk = end, chunk * 4
+    return n_snap
 
 
 def sweep_cheapest(need: int, ask_px: np.ndarray, available: np.ndarray, venues: np.ndarray) -> np.ndarray:
