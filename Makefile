@@ -23,6 +23,8 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/allocator.py
+	$(PY) bench/stream_throughput.py
+	$(PY) bench/sweep_throughput.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sor stream sweep tests bench

@@ -192,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    # kafka-python logs every connection at INFO; keep it for -vv.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except SorError as exc:

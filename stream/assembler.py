@@ -1,0 +1,167 @@
+"""Checks one stream's messages for order and completeness and reassembles its data.
+
+Kafka-free on purpose: the consumer feeds it decoded messages with their offsets, tests feed it
+directly. A single partition delivers messages in the order written, so anything but seq 0, 1,
+2, ... (after dropping exact duplicates, which a producer retry can cause) means lost or
+reordered data, and reading on would build wrong snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sor.errors import StreamError
+from sor.snapshots import QuoteUpdates
+from stream.book import TopOfBook
+from stream.events import UpdatesBuilder
+from stream.messages import End, Event, Message, Start
+
+OnEvent = Callable[[int, TopOfBook], None]
+
+
+class StreamAssembler:
+    """Follows one stream: adopts it at its start message and accepts it up to its end message.
+
+    Args:
+        stream_id: the stream to read; None adopts the first start message met.
+        on_event: called as `on_event(ts, book)` after each event is applied (live mode).
+
+    Attributes:
+        start: the stream's start message, None until met.
+        events: event messages accepted.
+        duplicates: repeats of an accepted message with the same content, dropped.
+        skipped: messages before the stream's start (other streams on a shared topic), ignored.
+        first_offset: Kafka offset of the start message.
+        last_offset: Kafka offset of the last message accepted.
+        done: the end message was accepted.
+        book: every venue's latest quote (kept up to date only when `on_event` is given).
+    """
+
+    def __init__(self, stream_id: str | None = None, on_event: OnEvent | None = None) -> None:
+        self.stream_id = stream_id
+        self.on_event = on_event
+        self.start: Start | None = None
+        self.events = 0
+        self.duplicates = 0
+        self.skipped = 0
+        self.first_offset: int | None = None
+        self.last_offset: int | None = None
+        self.done = False
+        self.book = TopOfBook()
+        self._builder = UpdatesBuilder()
+        self._next_seq = 0
+        self._last_ts: int | None = None
+
+    @property
+    def next_seq(self) -> int:
+        """Sequence number expected next."""
+        return self._next_seq
+
+    def accept(self, message: Message, offset: int) -> bool:
+        """Take one decoded message; True once the stream is complete.
+
+        Args:
+            message: the decoded message.
+            offset: its Kafka offset, for error messages and the report.
+
+        Raises:
+            StreamError: interleaved streams, a gap or reordering, a duplicate seq with other
+                content, an event time going backwards, or an end message with the wrong event
+                count.
+        """
+        # The common case first and cheaply: the next event of the adopted stream.
+        if (
+            message.seq == self._next_seq
+            and message.stream_id == self.stream_id
+            and type(message) is Event
+            and self.start is not None
+        ):
+            self._event(message, offset)
+            return False
+        if self.done:
+            raise StreamError(f"stream {self.stream_id} is complete; got another message")
+        if self.start is None:
+            return self._before_start(message, offset)
+        if message.stream_id != self.stream_id:
+            raise StreamError(
+                f"offset {offset} belongs to stream {message.stream_id}, inside stream "
+                f"{self.stream_id} (after seq {self._next_seq - 1}): two streams are interleaved "
+                "on one partition, so the topic is corrupt (did two producers write at once?)"
+            )
+        expected = self._next_seq
+        if message.seq < expected:
+            if message != self._accepted(message.seq):
+                raise StreamError(
+                    f"offset {offset} repeats seq {message.seq} of stream {self.stream_id} "
+                    "with different content"
+                )
+            self.duplicates += 1
+            return False
+        if message.seq > expected:
+            missing = (
+                f"seq {expected}"
+                if message.seq == expected + 1
+                else f"seq {expected}..{message.seq - 1}"
+            )
+            raise StreamError(
+                f"gap in stream {self.stream_id}: {missing} missing or out of order "
+                f"(offset {offset} holds seq {message.seq})"
+            )
+        if type(message) is End:
+            if message.events != self.events:
+                raise StreamError(
+                    f"end of stream {self.stream_id} at offset {offset} announces "
+                    f"{message.events} events, but {self.events} arrived"
+                )
+            self._next_seq += 1
+            self.last_offset = offset
+            self.done = True
+            return True
+        raise StreamError(
+            f"offset {offset}: a start message with seq {message.seq} in stream {self.stream_id}"
+        )
+
+    def _accepted(self, seq: int) -> Message:
+        """The message accepted earlier at `seq` (never the end: reading stops there)."""
+        if seq == 0:
+            assert self.start is not None
+            return self.start
+        ts, updates, volume = self._builder.event(seq - 1)
+        return Event(self.stream_id or "", seq, ts, updates, volume)
+
+    def _before_start(self, message: Message, offset: int) -> bool:
+        wanted = self.stream_id is None or message.stream_id == self.stream_id
+        if type(message) is Start and wanted:
+            self.start = message
+            self.stream_id = message.stream_id
+            self.first_offset = self.last_offset = offset
+            self._next_seq = 1
+            return False
+        if self.stream_id is not None and message.stream_id == self.stream_id:
+            raise StreamError(
+                f"offset {offset} holds seq {message.seq} of stream {self.stream_id} before its "
+                f"start message: seq 0..{message.seq - 1} missing (start reading at the "
+                "stream's first offset)"
+            )
+        self.skipped += 1
+        return False
+
+    def _event(self, event: Event, offset: int) -> None:
+        ts = event.ts
+        if self._last_ts is not None and ts <= self._last_ts:
+            raise StreamError(
+                f"event seq {event.seq} at offset {offset} has ts {ts} ns, not after the "
+                f"previous event's {self._last_ts} ns: events out of clock order"
+            )
+        self._last_ts = ts
+        self._next_seq += 1
+        self.events += 1
+        self.last_offset = offset
+        self._builder.add(ts, event.updates, event.trade_volume)
+        if self.on_event is not None:
+            self.book._apply(ts, event.updates, event.trade_volume)
+            self.on_event(ts, self.book)
+
+    def updates(self) -> QuoteUpdates:
+        """The stream's data as `QuoteUpdates` (complete once `done`)."""
+        return self._builder.build(self.start.symbol if self.start else "")

@@ -1,0 +1,93 @@
+"""`sor broker` and `sor produce`: thin shells over `stream.broker` and `stream.producer`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from contextlib import ExitStack
+from types import FrameType
+
+from sor.cli import COMMON_FLAGS, STREAM_FLAGS, config_from_args
+from sor.errors import SorError
+from stream.broker import EmbeddedBroker
+
+
+def _quiet_kafka(args: argparse.Namespace) -> None:
+    # kafka-python logs every connection at INFO, and warns when our encoding loop holds the GIL
+    # past its 100 ms IO-loop threshold; neither helps a user. -vv shows them again.
+    if getattr(args, "verbose", 0) < 2:
+        logging.getLogger("kafka").setLevel(logging.ERROR)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so that `with EmbeddedBroker()` stops the broker.
+    raise SystemExit(128 + signum)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    """Run the embedded broker in the foreground until Ctrl-C; exit code 0 when stopped so."""
+    _quiet_kafka(args)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # A shell starts background jobs with SIGINT ignored; `kill -INT` must still stop us.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with EmbeddedBroker(port=args.port) as broker:
+            print(
+                f"Kafka broker (embedded Tansu, in-memory) listening on {broker.bootstrap}",
+                flush=True,
+            )
+            print(f"  use: sor produce --bootstrap {broker.bootstrap} --data FILE", flush=True)
+            print("  press Ctrl-C to stop; topics are lost when it stops", flush=True)
+            code = broker.wait()
+        print(f"sor: the broker exited by itself with code {code}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("broker stopped", file=sys.stderr)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    """Stream the configured CSV to Kafka and print the produce report as JSON.
+
+    Without --bootstrap an embedded broker is started for the duration of the command and
+    stopped with it, taking the stream with it: useful only to test the producer.
+    """
+    from stream.producer import produce_csv
+
+    _quiet_kafka(args)
+    config = config_from_args(args, COMMON_FLAGS, STREAM_FLAGS)
+    if config.data.path is None:
+        raise SorError("sor produce needs --data PATH (or data.path in the config)")
+    kafka = config.kafka
+    with ExitStack() as stack:
+        bootstrap = kafka.bootstrap
+        if bootstrap is None:
+            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+            print(
+                f"sor: no --bootstrap: started an embedded broker at {bootstrap} for this command "
+                "only; the stream is gone when it ends (testing only; run `sor broker` and pass "
+                "--bootstrap to keep it)",
+                file=sys.stderr,
+            )
+        report = produce_csv(
+            config.data.path,
+            start=config.window.start,
+            end=config.window.end,
+            symbol=config.data.symbol,
+            clock=config.data.clock,
+            crossed=config.data.crossed,
+            bootstrap=bootstrap,
+            topic=kafka.topic,
+            speed=config.stream.speed,
+            security=kafka.security,
+            max_message_bytes=config.stream.max_message_bytes,
+            progress=not getattr(args, "quiet", False) and sys.stderr.isatty(),
+        )
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0

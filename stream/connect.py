@@ -1,0 +1,141 @@
+"""Opening kafka-python clients: security settings passed through, retries while the broker is down.
+
+The security dict (SASL passwords, key file passwords) is handed to the client and never logged
+or put in an error message; errors name the bootstrap address and the exception type only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sor.errors import StreamError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_SECRET_WORDS = ("password", "token", "keyfile", "secret")
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: "***" if any(w in str(k) for w in _SECRET_WORDS) else _redacted(v)
+            for k, v in value.items()
+        }
+    return value
+
+
+class RedactSecrets(logging.Filter):
+    """Masks secret settings in log records whose arguments are settings dicts.
+
+    kafka-python's admin client logs its whole configuration, SASL password included, at DEBUG
+    ("Starting KafkaAdminClient with configuration: {...}"), which `sor -vv` would print.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict):
+            record.args = _redacted(record.args)
+        elif isinstance(record.args, tuple) and any(isinstance(a, dict) for a in record.args):
+            record.args = tuple(_redacted(a) for a in record.args)
+        return True
+
+
+_REDACT = RedactSecrets()
+# Logger filters are not inherited, so each client's own logger gets one.
+for _name in ("kafka.admin.client", "kafka.producer.kafka", "kafka.consumer.group"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, RedactSecrets) for f in _logger.filters):
+        _logger.addFilter(_REDACT)
+
+
+def check_topic(topic: str) -> str:
+    """Return `topic` if Kafka accepts it as a name, else raise StreamError.
+
+    Kafka topic names are 1 to 249 characters of ASCII letters, digits, '.', '_' and '-'.
+    """
+    if not isinstance(topic, str) or not _TOPIC.fullmatch(topic) or topic in (".", ".."):
+        raise StreamError(
+            f"topic {topic!r} is not a valid Kafka topic name: use 1-249 characters from "
+            "[A-Za-z0-9._-]"
+        )
+    return topic
+
+
+def check_bootstrap(bootstrap: str) -> str:
+    """Return `bootstrap` if it looks like HOST:PORT[,HOST:PORT...], else raise StreamError."""
+    if not isinstance(bootstrap, str) or not bootstrap.strip():
+        raise StreamError(f"bootstrap must be HOST:PORT[,HOST:PORT...], but got {bootstrap!r}")
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise StreamError(
+                f"bootstrap server {server.strip()!r} is not HOST:PORT (in {bootstrap!r})"
+            )
+    return bootstrap
+
+
+def client_settings(bootstrap: str, security: dict[str, Any] | None) -> dict[str, Any]:
+    """kafka-python settings common to every client: the bootstrap servers and security."""
+    settings = dict(security or {})
+    settings["bootstrap_servers"] = [s.strip() for s in bootstrap.split(",")]
+    return settings
+
+
+def connect_with_retry(
+    open_client: Callable[[int], T],
+    *,
+    bootstrap: str,
+    what: str,
+    connect_timeout_s: float,
+) -> T:
+    """Open a client, retrying with exponential backoff while no broker answers.
+
+    Args:
+        open_client: builds the client given the bootstrap timeout of one attempt in ms.
+        bootstrap: the address tried, for messages.
+        what: "producer", "consumer", ... for messages.
+        connect_timeout_s: give up after about this many seconds.
+
+    Raises:
+        StreamError: no broker answered in time, or the client failed for another reason
+            (authentication, bad settings); names the bootstrap address.
+    """
+    from kafka.errors import KafkaError, RetriableError
+
+    started = time.monotonic()
+    deadline = started + connect_timeout_s
+    delay, attempt = 0.2, 0
+    while True:
+        attempt += 1
+        remaining = deadline - time.monotonic()
+        try:
+            return open_client(max(100, int(min(remaining, 5.0) * 1000)))
+        except RetriableError as exc:
+            waited = time.monotonic() - started
+            if time.monotonic() + delay >= deadline:
+                raise StreamError(
+                    f"cannot reach a Kafka broker at {bootstrap} for the {what}: "
+                    f"{type(exc).__name__} after {attempt} attempt{'s' if attempt > 1 else ''} "
+                    f"over {waited:.1f} s "
+                    "(is the broker running? start one with `sor broker`)"
+                ) from None
+            log.warning(
+                "no Kafka broker at %s yet (%s); retrying in %.1f s",
+                bootstrap,
+                type(exc).__name__,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        except (KafkaError, TypeError, ValueError) as exc:
+            # Not retried: wrong settings or refused credentials do not heal by waiting. The
+            # exception text is left out because it may quote the settings.
+            raise StreamError(
+                f"cannot open a Kafka {what} for {bootstrap}: {type(exc).__name__} (check the "
+                "kafka.security settings and the broker's listener)"
+            ) from None

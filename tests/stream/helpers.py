@@ -1,0 +1,43 @@
+"""Helpers shared by the stream tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sor.snapshots import QuoteUpdates
+from stream.events import split_events
+from stream.messages import encode_end, encode_event, encode_start, new_stream_id
+
+BASE_NS = 1_722_519_392_000_000_000  #: 2024-08-01T13:36:32Z
+
+# kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in 3.11.
+KAFKA_PYTHON_WARNINGS = pytest.mark.filterwarnings(
+    "ignore:(read_text|open_text) is deprecated:DeprecationWarning"
+)
+
+
+def encoded_stream(updates: QuoteUpdates, stream_id: str | None = None) -> list[bytes]:
+    """The messages `produce` writes for `updates`: start, events, end."""
+    stream_id = stream_id or new_stream_id()
+    messages = [encode_start(stream_id, symbol=updates.symbol, clock="ts_event")]
+    for seq, (ts, rows, volume) in enumerate(split_events(updates), start=1):
+        messages.append(encode_event(stream_id, seq, ts, rows, volume))
+    messages.append(encode_end(stream_id, len(messages), len(messages) - 1))
+    return messages
+
+
+def small_updates(n: int = 6) -> QuoteUpdates:
+    """n updates from two venues at n distinct times, one trade."""
+    i = np.arange(n)
+    return QuoteUpdates(
+        ts=BASE_NS + i * 1_000_000,
+        venue=np.where(i % 2 == 0, 2, 9).astype(np.int32),
+        ask_px=10.01 + i / 100,
+        ask_sz=100 + i,
+        bid_px=np.where(i == 3, np.nan, 10.0),
+        bid_sz=np.where(i == 3, 0, 200),
+        trade_ts=np.array([BASE_NS + 1_500_000]),
+        trade_size=np.array([40]),
+        symbol="AAPL",
+    )

@@ -1,0 +1,142 @@
+"""Events <-> QuoteUpdates and the stream checks, without a broker."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sor.errors import DataError, StreamError
+from sor.snapshots import QuoteUpdates, build_snapshots
+from stream.assembler import StreamAssembler
+from stream.events import UpdatesBuilder, split_events
+from stream.messages import decode
+from tests.stream.helpers import encoded_stream
+
+
+def updates_with_trades() -> QuoteUpdates:
+    """Three snapshot times; trades before the first, between, at, and after the last."""
+    return QuoteUpdates(
+        ts=np.array([10, 10, 20, 30], dtype=np.int64),
+        venue=np.array([9, 2, 2, 9], dtype=np.int32),
+        ask_px=np.array([10.02, np.nan, 10.01, 10.03]),
+        ask_sz=np.array([100, 0, 50, 70], dtype=np.int64),
+        bid_px=np.array([10.0, 9.99, np.nan, 10.0]),
+        bid_sz=np.array([300, 10, 0, 5], dtype=np.int64),
+        trade_ts=np.array([5, 10, 15, 30, 31], dtype=np.int64),
+        trade_size=np.array([1, 2, 4, 8, 16], dtype=np.int64),
+        symbol="XYZ",
+    )
+
+
+def test_split_events_counts_trades_as_build_snapshots_does():
+    updates = updates_with_trades()
+    events = list(split_events(updates))
+    assert [e.ts for e in events] == [10, 20, 30]
+    assert [e.trade_volume for e in events] == build_snapshots(updates).trade_volume.tolist()
+    assert [e.trade_volume for e in events] == [3, 4, 8]  # 16 after the last snapshot: dropped
+    assert events[0].updates == [[9, 10.02, 100, 10.0, 300], [2, None, 0, 9.99, 10]]
+
+
+def test_builder_restores_the_snapshots():
+    updates = updates_with_trades()
+    builder = UpdatesBuilder()
+    for event in split_events(updates):
+        builder.add(*event)
+    assert len(builder) == 3
+    assert build_snapshots(builder.build("XYZ")).equals(build_snapshots(updates))
+
+
+def test_split_events_refuses_unsorted_updates():
+    updates = updates_with_trades()
+    unsorted = QuoteUpdates(**{**updates.__dict__, "ts": updates.ts[::-1].copy()})
+    with pytest.raises(DataError, match="non-decreasing clock order"):
+        list(split_events(unsorted))
+
+
+def test_split_events_refuses_infinite_prices():
+    updates = updates_with_trades()
+    ask_px = updates.ask_px.copy()
+    ask_px[2] = np.inf
+    with pytest.raises(DataError, match="infinite price"):
+        list(split_events(QuoteUpdates(**{**updates.__dict__, "ask_px": ask_px})))
+
+
+def feed(assembler: StreamAssembler, messages: list[bytes]) -> bool:
+    done = False
+    for offset, raw in enumerate(messages):
+        done = assembler.accept(decode(raw), offset)
+    return done
+
+
+def test_live_book_matches_each_snapshot_row():
+    updates = updates_with_trades()
+    expected = build_snapshots(updates)
+    rows = []
+
+    def on_event(ts, book):
+        with pytest.raises(TypeError):
+            book.quotes[99] = None  # read-only view
+        rows.append((ts, dict(book.quotes), book.trade_volume, book.best_ask()))
+
+    assert feed(StreamAssembler(on_event=on_event), encoded_stream(updates))
+    for i, (ts, quotes, volume, _) in enumerate(rows):
+        assert ts == expected.ts[i] and volume == expected.trade_volume[i]
+        for j, venue in enumerate(expected.venues.tolist()):
+            if venue not in quotes:
+                assert expected.ask_sz[i, j] == 0 and math.isnan(expected.ask_px[i, j])
+                continue
+            q = quotes[venue]
+            np.testing.assert_array_equal(
+                [q.ask_px, q.bid_px], [expected.ask_px[i, j], expected.bid_px[i, j]]
+            )
+            assert (q.ask_sz, q.bid_sz) == (expected.ask_sz[i, j], expected.bid_sz[i, j])
+    assert [best[0] for *_, best in rows] == [9, 2, 2]
+
+
+def test_best_ask_ties_go_to_larger_size_then_lower_venue():
+    updates = QuoteUpdates(
+        ts=np.array([1, 1, 1], dtype=np.int64),
+        venue=np.array([7, 3, 5], dtype=np.int32),
+        ask_px=np.array([10.0, 10.0, 10.0]),
+        ask_sz=np.array([100, 200, 200]),
+        bid_px=np.array([9.0, 9.0, 9.0]),
+        bid_sz=np.array([1, 1, 1]),
+        trade_ts=np.zeros(0, dtype=np.int64),
+        trade_size=np.zeros(0, dtype=np.int64),
+    )
+    best = []
+    feed(
+        StreamAssembler(on_event=lambda ts, book: best.append(book.best_ask())),
+        encoded_stream(updates),
+    )
+    assert best == [(3, 10.0, 200)]
+
+
+def test_messages_before_the_start_are_skipped_and_later_ids_refused():
+    first, second = encoded_stream(updates_with_trades()), encoded_stream(updates_with_trades())
+    assembler = StreamAssembler()
+    assert feed(assembler, [*first[3:], *second])
+    assert assembler.skipped == 2 and assembler.events == 3
+
+    assembler = StreamAssembler()
+    with pytest.raises(StreamError, match="interleaved"):
+        feed(assembler, [*first[:2], second[0]])
+
+
+def test_end_is_final():
+    messages = encoded_stream(updates_with_trades())
+    assembler = StreamAssembler()
+    assert feed(assembler, messages)
+    with pytest.raises(StreamError, match="is complete"):
+        assembler.accept(decode(messages[1]), 99)
+
+
+def test_event_times_must_increase():
+    updates = updates_with_trades()
+    messages = encoded_stream(updates)
+    # Same seq numbers, but the second event claims the first event's time.
+    messages[2] = messages[2].replace(b'"ts":20', b'"ts":10')
+    with pytest.raises(StreamError, match="out of clock order"):
+        feed(StreamAssembler(), messages)

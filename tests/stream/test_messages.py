@@ -1,0 +1,164 @@
+"""The wire format: exact round trips, and a clear refusal of anything else (no broker needed)."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from sor.errors import StreamError
+from stream.messages import (
+    SCHEMA_VERSION,
+    End,
+    Event,
+    Start,
+    decode,
+    encode_end,
+    encode_event,
+    encode_start,
+    new_stream_id,
+)
+
+SID = "0123456789abcdef0123456789abcdef"
+AWKWARD_FLOATS = [
+    0.1 + 0.2,
+    222.83,
+    222.82999999999998,
+    5e-324,
+    1.7976931348623157e308,
+    -0.0,
+    1e-300,
+    123456789.12345679,
+    2.0**53 + 2,
+]
+
+
+def event_bytes(**fields) -> bytes:
+    body = {
+        "schema": 1,
+        "kind": "event",
+        "stream": SID,
+        "seq": 1,
+        "ts": 5,
+        "trade_volume": 0,
+        "updates": [[2, 10.0, 100, 9.99, 200]],
+    }
+    body.update(fields)
+    return json.dumps(body).encode()
+
+
+def test_event_roundtrip_is_bit_exact():
+    updates = [[2, p, 100, None, 0] for p in AWKWARD_FLOATS] + [
+        [2**31 - 1, None, 0, 1.5, 2**63 - 1]
+    ]
+    ts = 2**63 - 1
+    message = decode(encode_event(SID, 7, ts, updates, 421))
+    assert message == Event(SID, 7, ts, updates, 421)
+    for (_, got, *_), want in zip(message.updates[:-1], AWKWARD_FLOATS, strict=True):
+        assert struct.pack("<d", got) == struct.pack("<d", want)
+
+
+def test_event_encoding_is_what_json_writes():
+    updates = [[2, p, 100, None, 0] for p in AWKWARD_FLOATS] + [[9, None, 0, 1e22, 7]]
+    body = json.loads(encode_event(SID, 3, -5, updates, 0))
+    assert encode_event(SID, 3, -5, updates, 0) == json.dumps(body, separators=(",", ":")).encode()
+
+
+def test_start_and_end_roundtrip():
+    source = {"file": "l1_day.csv", "rows_kept": 3, "venues": [2, 9]}
+    start = decode(encode_start(SID, symbol="AAPL", clock="ts_recv", source=source))
+    assert start == Start(SID, 0, "AAPL", "ts_recv", source)
+    assert decode(encode_end(SID, 9, 8)) == End(SID, 9, 8)
+
+
+def test_stream_ids_are_fresh_hex():
+    a, b = new_stream_id(), new_stream_id()
+    assert a != b and len(a) == 32 and int(a, 16) >= 0 and a == a.lower()
+
+
+def test_encoding_refuses_bad_ids_clocks_and_sizes():
+    with pytest.raises(StreamError, match="32 lowercase hex"):
+        encode_start("not-an-id", symbol="A", clock="ts_event")
+    with pytest.raises(StreamError, match="clock must be one of"):
+        encode_start(SID, symbol="A", clock="wall")
+    with pytest.raises(StreamError, match="exceeds the limit of 100 bytes"):
+        encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1]] * 10, 0, max_bytes=100)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (None, "empty record value"),
+        (b"\x80\x04\x95\x00pickle", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b'{"a": NaN}', "not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, "not valid JSON"),
+        (b'"text"', "expected a JSON object"),
+        (event_bytes(schema=2), "schema version 2; this reader understands version 1"),
+        (event_bytes(schema="1"), "schema version '1'"),
+        (event_bytes(schema=True), "schema version True"),
+        (event_bytes(stream="ABC"), "'stream' must be 32 lowercase hex digits"),
+        (event_bytes(seq=-1), "'seq' must be an integer"),
+        (event_bytes(seq=True), "'seq' must be an integer"),
+        (event_bytes(ts=1.5), "'ts' must be an integer"),
+        (event_bytes(ts=2**63), "'ts' must be an integer"),
+        (event_bytes(trade_volume=-3), "'trade_volume' must be an integer"),
+        (event_bytes(kind="snapshot"), "'kind' must be 'start', 'event' or 'end'"),
+        (event_bytes(updates=[]), "'updates' must be a non-empty list"),
+        (event_bytes(updates={"2": 1}), "'updates' must be a non-empty list"),
+        (event_bytes(updates=[[2, 10.0, 100, 9.99]]), "an update must be"),
+        (event_bytes(updates=[[2, "10.0", 100, 9.99, 1]]), "an update must be"),
+        (event_bytes(updates=[[2, 10.0, -1, 9.99, 1]]), "an update must be"),
+        (event_bytes(updates=[[2, 10.0, True, 9.99, 1]]), "an update must be"),
+        (event_bytes(updates=[[-2, 10.0, 1, 9.99, 1]]), "an update must be"),
+        (event_bytes(updates=[[2, 10.0, 1, 9.99, 2**63]]), "an update must be"),
+        (event_bytes().replace(b"10.0", b"1e999"), "an update must be"),
+        (
+            json.dumps(
+                {
+                    "schema": 1,
+                    "kind": "start",
+                    "stream": SID,
+                    "seq": 1,
+                    "symbol": "A",
+                    "clock": "ts_event",
+                    "source": {},
+                }
+            ).encode(),
+            "start message must have 'seq' 0",
+        ),
+        (
+            json.dumps(
+                {
+                    "schema": 1,
+                    "kind": "start",
+                    "stream": SID,
+                    "seq": 0,
+                    "symbol": 5,
+                    "clock": "ts_event",
+                    "source": {},
+                }
+            ).encode(),
+            "'symbol' must be a string",
+        ),
+        (
+            json.dumps({"schema": 1, "kind": "end", "stream": SID, "seq": 3}).encode(),
+            "'events' must be an integer",
+        ),
+    ],
+)
+def test_decode_refuses_what_it_does_not_understand(data, match):
+    with pytest.raises(StreamError, match=match):
+        decode(data)
+
+
+def test_size_is_checked_before_parsing():
+    data = b"{" * 5000  # would be a JSON error, but is too large first
+    with pytest.raises(StreamError, match="5000 bytes exceeds the limit of 4999 bytes"):
+        decode(data, max_bytes=4999)
+
+
+def test_schema_version_is_one():
+    assert SCHEMA_VERSION == 1
+    assert json.loads(encode_end(SID, 1, 0))["schema"] == 1

@@ -1,0 +1,248 @@
+"""CSV -> producer -> Tansu -> consumer gives the very snapshots of the direct CSV path."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from sor.generate import generate
+from sor.marketdata import load_updates
+from sor.snapshots import build_snapshots
+from stream.consumer import consume_snapshots, consume_updates
+from stream.messages import new_stream_id
+from stream.producer import produce, produce_csv
+from tests.csvdata import SHARED_DATA, row, write_csv
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS
+
+pytestmark = [pytest.mark.kafka, KAFKA_PYTHON_WARNINGS]
+
+HEAD5 = SHARED_DATA / "l1_day_head5.csv"
+REAL = SHARED_DATA / "real" / "xnas_aapl_2024-10-21_mbp10_5000rows.csv.gz"
+needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data not present")
+
+# Several venues, bursts at one ts_event, trades (one hidden behind a first row, two at one
+# venue and time), empty ask and bid sides, a venue appearing late, prices with long reprs, and
+# two rows of one venue sharing a ts_recv (for clock="ts_recv").
+MULTI_VENUE = [
+    row(0, 2, 10.00, 10.02, 300, 200, seq=1),
+    row(0, 9, 10.01, 10.03, 100, 500, seq=2),
+    row(0, 43, 9.99, 10.04, 200, 100, seq=3),
+    row(0, 2, 10.00, 10.03, 300, 999, seq=4),
+    row(1.5, 9, 10.01, 10.02, 100, 400, action="T", side="B", price=10.02, size=100, seq=5),
+    row(2, 2, 10.00, "", 300, 0, seq=6),
+    row(2, 43, 9.99, 10.04, 200, 100, action="T", side="A", price=9.99, size=50, seq=7),
+    row(2, 43, 9.99, 10.04, 150, 100, action="T", side="A", price=9.99, size=25, seq=8),
+    row(3.25, 5, "", 10.05, 0, 300, seq=9),
+    row(3.25, 2, 10.00, 10.02, 300, 100, seq=10),
+    row(4, 9, 10.015, 10.017500000000001, 7, 13, seq=11),
+    row(5, 9, 10.01, 10.03, 100, 500, seq=12, recv_delay_ns=2000),
+    row(5.001, 9, 10.01, 10.04, 100, 600, seq=13, recv_delay_ns=1000),
+    row(5.001, 38, 123.456789, 123.456791, 1, 999_999_999, seq=14),
+    row(6, 43, 9.99, 0, 200, 100, action="T", side="B", price=10.04, size=100, seq=15),
+    row(7, 2, 0.0001, 1e6, 1, 1, seq=16),
+]
+
+
+@pytest.fixture(scope="module")
+def multi_venue_csv(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("stream") / "multi.csv", MULTI_VENUE)
+
+
+def roundtrip(path, bootstrap, topic, **load_options):
+    """Produce `path` and consume it back; return (consumed snapshots, direct snapshots)."""
+    produced = produce_csv(path, bootstrap=bootstrap, topic=topic, progress=False, **load_options)
+    updates, report = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    assert report.stream_id == produced.stream_id
+    assert report.events == produced.events == report.messages - 2
+    assert report.duplicates == 0 and report.skipped == 0
+    direct, _ = load_updates(path, **load_options)
+    return build_snapshots(updates), build_snapshots(direct)
+
+
+@pytest.mark.parametrize("clock", ["ts_event", "ts_recv"])
+def test_multi_venue_csv_roundtrip(multi_venue_csv, bootstrap, topic, clock):
+    consumed, direct = roundtrip(multi_venue_csv, bootstrap, topic, clock=clock)
+    assert consumed.equals(direct)
+    assert direct.venues.tolist() == [2, 5, 9, 38, 43]
+    assert direct.trade_volume.sum() == 275
+    assert np.isnan(direct.ask_px).any()  # the empty ask side made it through as NaN
+
+
+def test_window_and_source_info(multi_venue_csv, bootstrap, topic):
+    start, end = "2024-08-01T13:36:32.001Z", "2024-08-01T13:36:32.005Z"
+    consumed, direct = roundtrip(multi_venue_csv, bootstrap, topic, start=start, end=end)
+    assert consumed.equals(direct) and len(direct) == 5
+    _, report = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    assert report.symbol == "AAPL" and report.clock == "ts_event"
+    assert report.source["file"] == "multi.csv" and report.source["venues"] == [2, 5, 9, 43]
+
+
+@needs_shared
+@pytest.mark.parametrize("path", [HEAD5, REAL], ids=["l1_day_head5", "xnas_5000rows"])
+def test_shared_data_roundtrip(path, bootstrap, topic):
+    consumed, direct = roundtrip(path, bootstrap, topic)
+    assert consumed.equals(direct)
+
+
+@pytest.mark.parametrize(("schema", "style"), [("mbp-10", "pretty"), ("mbp-1", "raw")])
+def test_generated_data_roundtrip(tmp_path, bootstrap, topic, schema, style):
+    path = tmp_path / "gen.csv"
+    generate(path, n_events=2000, schema=schema, style=style, seed=3)
+    consumed, direct = roundtrip(path, bootstrap, topic)
+    assert consumed.equals(direct)
+    assert direct.n_venues > 1 and direct.trade_volume.sum() > 0
+
+
+def test_consumed_arrays_have_the_record_layout_dtypes(multi_venue_csv, bootstrap, topic):
+    produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic, progress=False)
+    updates, _ = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    direct, _ = load_updates(multi_venue_csv)
+    for name in ("ts", "venue", "ask_px", "ask_sz", "bid_px", "bid_sz"):
+        got, want = getattr(updates, name), getattr(direct, name)
+        assert got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got, want)
+    assert updates.trade_ts.dtype == np.int64 and updates.trade_size.dtype == np.int64
+    assert updates.symbol == "AAPL"
+
+
+def test_shared_topic_streams_found_by_id_and_offset(multi_venue_csv, bootstrap, topic):
+    first = produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic, progress=False)
+    second = produce_csv(
+        multi_venue_csv,
+        bootstrap=bootstrap,
+        topic=topic,
+        progress=False,
+        end="2024-08-01T13:36:32.002Z",
+    )
+    assert second.first_offset == first.last_offset + 1
+
+    _, report = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    assert report.stream_id == first.stream_id  # no id: the first stream met
+
+    updates, report = consume_updates(
+        bootstrap=bootstrap, topic=topic, idle_timeout_s=10, stream_id=second.stream_id
+    )
+    assert report.skipped == first.messages and report.events == second.events
+
+    _, report = consume_updates(
+        bootstrap=bootstrap,
+        topic=topic,
+        idle_timeout_s=10,
+        stream_id=second.stream_id,
+        start_offset=second.first_offset,
+    )
+    assert report.skipped == 0 and report.first_offset == second.first_offset
+    direct, _ = load_updates(multi_venue_csv, end="2024-08-01T13:36:32.002Z")
+    assert build_snapshots(updates).equals(build_snapshots(direct))
+
+
+def test_topic_with_several_partitions_uses_partition_0(multi_venue_csv, bootstrap, topic):
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=[bootstrap])
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        admin.close()
+    consumed, direct = roundtrip(multi_venue_csv, bootstrap, topic)
+    assert consumed.equals(direct)
+
+
+def _spread_updates(span_s: float, n: int):
+    """Multi-venue updates evenly spread over `span_s` seconds."""
+    lines = [
+        row(
+            i * span_s * 1000 / (n - 1),
+            (2, 9, 43)[i % 3],
+            10.0,
+            10.01 + i / 100,
+            100,
+            100 + i,
+            seq=i,
+        )
+        for i in range(n)
+    ]
+    return lines
+
+
+def test_pacing_follows_the_data_clock(tmp_path, bootstrap, topic):
+    path = write_csv(tmp_path / "paced.csv", _spread_updates(span_s=5.0, n=26))
+    updates, _ = load_updates(path)
+    duration_s = (updates.ts[-1] - updates.ts[0]) / 1e9
+    report = produce(updates, bootstrap=bootstrap, topic=topic, speed=50, progress=False)
+    assert report.wall_s >= 0.8 * duration_s / 50
+    consumed, _ = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    assert build_snapshots(consumed).equals(build_snapshots(updates))
+
+
+def test_live_mode_sees_each_snapshot_while_the_producer_runs(tmp_path, bootstrap, topic):
+    path = write_csv(tmp_path / "live.csv", _spread_updates(span_s=2.0, n=21))
+    updates, _ = load_updates(path)
+    expected = build_snapshots(updates)
+    stream_id = new_stream_id()
+    produced: dict = {}
+
+    def producer() -> None:
+        produced["report"] = produce(
+            updates,
+            bootstrap=bootstrap,
+            topic=topic,
+            speed=2.0,
+            stream_id=stream_id,
+            progress=False,
+        )
+        produced["done_at"] = time.monotonic()
+
+    seen: list = []
+
+    def on_event(ts, book) -> None:
+        venues, ask_px, ask_sz, bid_px, bid_sz = book.arrays()
+        seen.append((time.monotonic(), ts, venues, ask_px, ask_sz, book.best_ask()))
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    try:
+        consumed, report = consume_updates(
+            bootstrap=bootstrap,
+            topic=topic,
+            stream_id=stream_id,
+            idle_timeout_s=10,
+            on_event=on_event,
+        )
+    finally:
+        thread.join(timeout=30)
+    assert report.events == len(expected) == len(seen)
+    # Callbacks came as the data was produced (about 1 s at speed 2), not all at the end.
+    assert seen[0][0] < produced["done_at"] - 0.5
+    assert seen[-1][0] - seen[0][0] > 0.5
+    for i, (_, ts, venues, ask_px, ask_sz, best) in enumerate(seen):
+        assert ts == expected.ts[i]
+        columns = np.searchsorted(expected.venues, venues)
+        np.testing.assert_array_equal(ask_px, expected.ask_px[i, columns])
+        np.testing.assert_array_equal(ask_sz, expected.ask_sz[i, columns])
+        j = int(np.nanargmin(expected.ask_px[i]))
+        assert best[0] == expected.venues[j] and best[1] == expected.ask_px[i, j]
+
+
+@pytest.mark.ray
+def test_consume_to_ray_puts_the_snapshots_once(multi_venue_csv, bootstrap, topic):
+    ray = pytest.importorskip("ray")
+    from stream.consumer import consume_to_ray
+
+    produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic, progress=False)
+    direct, _ = consume_snapshots(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        ref, report = consume_to_ray(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+        assert isinstance(ref, ray.ObjectRef)
+        assert ray.get(ref).equals(direct)
+        assert report.snapshot_bytes == direct.nbytes
+    finally:
+        if started_here:
+            ray.shutdown()
