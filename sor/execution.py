@@ -8,6 +8,7 @@ shared by the router and every baseline so that they are measured by the same ru
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -102,6 +103,7 @@ def execute(
     *,
     fill_model: str = "strict",
     levels: np.ndarray | None = None,
+    on_fill: Callable[[int, np.ndarray], None] | None = None,
 ) -> ExecutionResult:
     """Run one parent order of `order_size` shares through `strategy` over all snapshots.
 
@@ -113,6 +115,8 @@ def execute(
         fill_model: "strict" (shares taken at a price level stay taken until the ask moves) or
             "naive" (every snapshot shows its full displayed size again, the task's replay).
         levels: precomputed `ask_levels(snaps)`, to share across many runs.
+        on_fill: called as on_fill(t, shares filled per venue column) at each snapshot t where
+            something filled (fills are at ask_px[t] plus the venue's fee); for plots.
 
     Returns:
         The execution result.
@@ -153,6 +157,8 @@ def execute(
             filled += int(fill.sum())
             filled_by_venue += fill
             last_fill_ts = int(snaps.ts[t])
+            if on_fill is not None:
+                on_fill(t, fill.copy())
             if strict:
                 reset = levels[t, j] != taken_level[j]
                 taken[j] = np.where(reset, 0, taken[j]) + fill[j]

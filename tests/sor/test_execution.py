@@ -109,3 +109,12 @@ def test_schedule_catches_up_when_liquidity_was_short():
 def test_savings_sign():
     assert savings_bps(100.0, 99.0) == pytest.approx(100.0)
     assert savings_bps(100.0, 101.0) < 0
+
+
+def test_on_fill_reports_each_fill():
+    snaps = make_snaps([[10.0, 10.1], [10.2, 10.1]], [[300, 500], [1000, 1000]])
+    fills = []
+    result = execute(snaps, costs_for(snaps), BestAsk(snaps), 1000, fill_model="naive",
+                     on_fill=lambda t, fill: fills.append((t, fill.tolist())))
+    assert fills == [(0, [300, 0]), (1, [0, 700])]
+    assert sum(sum(f) for _, f in fills) == result.filled_shares
