@@ -23,15 +23,25 @@ from sweep.driver import run_sweep
 
 
 def measure(snaps, workers: int, trials: int) -> tuple[float, list[int]]:
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    ray.init(
+        num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
+    )
     try:
-        config = load_config(None, {"search.trials": trials, "search.sampler": "random",
-                                    "search.trials_per_round": 16})
+        config = load_config(
+            None,
+            {"search.trials": trials, "search.sampler": "random", "search.trials_per_round": 16},
+        )
         ref = ray.put(snaps)
         # Warm-up: Ray starts worker processes on first use (seconds each); not what we measure.
-        warm = load_config(None, {"search.trials": 2 * workers, "search.sampler": "random",
-                                  "search.seed": 99, "search.trials_per_round": 2 * workers})
+        warm = load_config(
+            None,
+            {
+                "search.trials": 2 * workers,
+                "search.sampler": "random",
+                "search.seed": 99,
+                "search.trials_per_round": 2 * workers,
+            },
+        )
         run_sweep(ref, warm, progress=False)
         started = time.perf_counter()
         result = run_sweep(ref, config, progress=False)
@@ -53,15 +63,19 @@ def main() -> None:
         path = Path(tmp) / "day.csv"
         generate(path, n_events=60_000, schema="mbp-10", seed=0)
         snaps, _ = load_snapshots(path)
-    print(f"machine: {platform.machine()}, {platform.python_version()}; "
-          f"{len(snaps):,} snapshots x {snaps.n_venues} venues, {snaps.nbytes / 1e6:.1f} MB; "
-          f"{args.trials} trials, random sampler")
+    print(
+        f"machine: {platform.machine()}, {platform.python_version()}; "
+        f"{len(snaps):,} snapshots x {snaps.n_venues} venues, {snaps.nbytes / 1e6:.1f} MB; "
+        f"{args.trials} trials, random sampler"
+    )
     rates = {}
     for workers in (1, 2):
         rate, peaks = measure(snaps, workers, args.trials)
         rates[workers] = rate
-        print(f"workers={workers}: {rate:7.2f} trials/s; peak RSS per worker (MB): "
-              f"{[round(p / 1024) for p in peaks]}")
+        print(
+            f"workers={workers}: {rate:7.2f} trials/s; peak RSS per worker (MB): "
+            f"{[round(p / 1024) for p in peaks]}"
+        )
     print(f"speed-up 2 vs 1 workers: {rates[2] / rates[1]:.2f}x (target >= 1.7)")
 
 

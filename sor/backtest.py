@@ -38,11 +38,20 @@ def make_market(snaps: Snapshots, config: Config) -> Market:
 def evaluate(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
     """Execute the parent order with the router at `params`: what one sweep trial computes."""
     router = Router(
-        market.snaps, market.costs, params, step=order.step, cap=order.cap,
-        cost_basis=order.cost_basis, child_sizing=order.child_sizing,
+        market.snaps,
+        market.costs,
+        params,
+        step=order.step,
+        cap=order.cap,
+        cost_basis=order.cost_basis,
+        child_sizing=order.child_sizing,
     )
     return execute(
-        market.snaps, market.costs, router, order.size, fill_model=order.fill_model,
+        market.snaps,
+        market.costs,
+        router,
+        order.size,
+        fill_model=order.fill_model,
         levels=market.levels,
     )
 

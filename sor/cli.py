@@ -35,31 +35,50 @@ COMMON_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--out": ("output.out", {"help": "results JSON path (default results.json)"}),
 }
 STREAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--bootstrap": ("kafka.bootstrap", {"help": "Kafka bootstrap servers HOST:PORT[,...]; "
-                                        "default: start the embedded broker"}),
+    "--bootstrap": (
+        "kafka.bootstrap",
+        {"help": "Kafka bootstrap servers HOST:PORT[,...]; default: start the embedded broker"},
+    ),
     "--topic": ("kafka.topic", {"help": "topic (default mock_l1_stream)"}),
-    "--speed": ("stream.speed", {"type": float, "help": "pacing: 0 as fast as possible, 1 real time"}),
+    "--speed": (
+        "stream.speed",
+        {"type": float, "help": "pacing: 0 as fast as possible, 1 real time"},
+    ),
 }
 SWEEP_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--trials": ("search.trials", {"type": int, "help": "number of Optuna trials"}),
     "--sampler": ("search.sampler", {"help": "grid, random, tpe, cmaes or qmc"}),
     "--seed": ("search.seed", {"type": int, "help": "sampler seed"}),
-    "--storage": ("search.storage", {"help": "Optuna storage URL (sqlite:///sweep.db) or journal file"}),
+    "--storage": (
+        "search.storage",
+        {"help": "Optuna storage URL (sqlite:///sweep.db) or journal file"},
+    ),
     "--study-name": ("search.study_name", {"help": "Optuna study name"}),
-    "--ray-address": ("ray.address", {"help": "existing Ray cluster (default: $RAY_ADDRESS or local)"}),
+    "--ray-address": (
+        "ray.address",
+        {"help": "existing Ray cluster (default: $RAY_ADDRESS or local)"},
+    ),
     "--num-cpus": ("ray.num_cpus", {"type": int, "help": "CPUs for a local Ray runtime"}),
 }
 PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--lambda-over": ("params.lambda_over", {"type": float, "help": "overfill penalty, $/share"}),
-    "--lambda-under": ("params.lambda_under", {"type": float, "help": "underfill penalty, $/share"}),
+    "--lambda-under": (
+        "params.lambda_under",
+        {"type": float, "help": "underfill penalty, $/share"},
+    ),
     "--theta-queue": ("params.theta_queue", {"type": float, "help": "queue-risk penalty, $/share"}),
 }
 
 
 def _add_flags(parser: argparse.ArgumentParser, *groups: dict) -> None:
     parser.add_argument("--config", help="YAML configuration (see configs/default.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set order.cap=displayed")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set order.cap=displayed",
+    )
     for group in groups:
         for flag, (key, kwargs) in group.items():
             parser.add_argument(flag, dest=key.replace(".", "__"), **kwargs)
@@ -93,15 +112,22 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if config.data.path is None:
         raise SorError("sor backtest needs --data PATH (or data.path in the config)")
     snaps, summary = load_snapshots(
-        config.data.path, start=config.window.start, end=config.window.end,
-        symbol=config.data.symbol, clock=config.data.clock, crossed=config.data.crossed,
+        config.data.path,
+        start=config.window.start,
+        end=config.window.end,
+        symbol=config.data.symbol,
+        clock=config.data.clock,
+        crossed=config.data.crossed,
     )
     market = make_market(snaps, config)
     params = RouterParams(**config.params.model_dump())
-    report = build_report(params, evaluate(market, params, config.order),
-                          run_baselines(market, config), config.order.size)
-    report["data"] = {**summary.to_dict(), "snapshots": len(snaps),
-                      "snapshot_bytes": snaps.nbytes}
+    report = build_report(
+        params,
+        evaluate(market, params, config.order),
+        run_baselines(market, config),
+        config.order.size,
+    )
+    report["data"] = {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes}
     report["config"] = config.redacted()
     write_json(report, config.output.out)
     return 0
@@ -139,7 +165,8 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(
-        prog="sor", description="Smart order router research: stream, sweep, benchmark.",
+        prog="sor",
+        description="Smart order router research: stream, sweep, benchmark.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -154,13 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[verbosity], formatter_class=raw, **kwargs)
 
-    p = add_parser("backtest", help="router at given parameters vs baselines, from a CSV",
-                       epilog=EPILOG_BACKTEST)
+    p = add_parser(
+        "backtest",
+        help="router at given parameters vs baselines, from a CSV",
+        epilog=EPILOG_BACKTEST,
+    )
     _add_flags(p, COMMON_FLAGS, PARAM_FLAGS)
     p.set_defaults(func=cmd_backtest)
 
-    p = add_parser("generate", help="write a seeded multi-venue MBP CSV",
-                       epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n")
+    p = add_parser(
+        "generate",
+        help="write a seeded multi-venue MBP CSV",
+        epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n",
+    )
     p.add_argument("path")
     p.add_argument("--rows", type=int, default=60_000)
     p.add_argument("--schema", choices=["mbp-1", "mbp-10"], default="mbp-10")
@@ -168,19 +201,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
 
-    p = add_parser("broker", help="run the embedded Kafka broker until Ctrl-C",
-                       epilog="example:\n  sor broker --port 9092\n")
+    p = add_parser(
+        "broker",
+        help="run the embedded Kafka broker until Ctrl-C",
+        epilog="example:\n  sor broker --port 9092\n",
+    )
     p.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
     p.set_defaults(func=_lazy("stream.commands", "cmd_broker"))
 
-    p = add_parser("produce", help="stream a CSV's snapshot events to Kafka",
-                       epilog="example:\n  sor produce --data l1_day.csv --bootstrap 127.0.0.1:9092 "
-                       "--speed 1\n")
+    p = add_parser(
+        "produce",
+        help="stream a CSV's snapshot events to Kafka",
+        epilog="example:\n  sor produce --data l1_day.csv --bootstrap 127.0.0.1:9092 --speed 1\n",
+    )
     _add_flags(p, COMMON_FLAGS, STREAM_FLAGS)
     p.set_defaults(func=_lazy("stream.commands", "cmd_produce"))
 
-    p = add_parser("run", help="the whole job: broker, produce, consume, sweep, report",
-                       epilog=EPILOG_RUN)
+    p = add_parser(
+        "run", help="the whole job: broker, produce, consume, sweep, report", epilog=EPILOG_RUN
+    )
     _add_flags(p, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
     p.set_defaults(func=_lazy("sweep.commands", "cmd_run"))
     return parser

@@ -92,14 +92,26 @@ class KafkaConfig(_Section):
     @field_validator("security")
     @classmethod
     def _known_security_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        allowed = {"security_protocol", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
-                   "ssl_password", "ssl_check_hostname", "ssl_crlfile", "sasl_mechanism",
-                   "sasl_plain_username", "sasl_plain_password", "sasl_kerberos_service_name",
-                   "sasl_kerberos_domain_name", "sasl_oauth_token_provider"}
+        allowed = {
+            "security_protocol",
+            "ssl_cafile",
+            "ssl_certfile",
+            "ssl_keyfile",
+            "ssl_password",
+            "ssl_check_hostname",
+            "ssl_crlfile",
+            "sasl_mechanism",
+            "sasl_plain_username",
+            "sasl_plain_password",
+            "sasl_kerberos_service_name",
+            "sasl_kerberos_domain_name",
+            "sasl_oauth_token_provider",
+        }
         unknown = sorted(set(value) - allowed)
         if unknown:
-            raise ValueError(f"unknown kafka-python security settings {unknown}; allowed: "
-                             f"{sorted(allowed)}")
+            raise ValueError(
+                f"unknown kafka-python security settings {unknown}; allowed: {sorted(allowed)}"
+            )
         return value
 
 
@@ -130,8 +142,11 @@ class Distribution(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Distribution:
-        forms = [self.low is not None or self.high is not None, self.choices is not None,
-                 self.value is not None]
+        forms = [
+            self.low is not None or self.high is not None,
+            self.choices is not None,
+            self.value is not None,
+        ]
         if sum(forms) != 1:
             raise ValueError("give exactly one of `low`/`high`, `choices` or `value`")
         if self.choices is not None and len(self.choices) == 0:
@@ -140,7 +155,9 @@ class Distribution(_Section):
             if self.low is None or self.high is None:
                 raise ValueError("`low` and `high` go together")
             if not self.low <= self.high:
-                raise ValueError(f"`low <= high` must hold, but got low={self.low}, high={self.high}")
+                raise ValueError(
+                    f"`low <= high` must hold, but got low={self.low}, high={self.high}"
+                )
             if self.log and self.low <= 0:
                 raise ValueError(f"a log distribution needs `low > 0`, but got low={self.low}")
             if self.log and self.step is not None:
@@ -185,8 +202,10 @@ class SearchConfig(_Section):
         if unknown:
             hints = {u: difflib.get_close_matches(u, PARAM_NAMES, n=1) for u in unknown}
             hint = "; ".join(f"{u!r}: did you mean {h[0]!r}?" for u, h in hints.items() if h)
-            raise ValueError(f"unknown parameters {unknown}; expected {list(PARAM_NAMES)}"
-                             + (f" ({hint})" if hint else ""))
+            raise ValueError(
+                f"unknown parameters {unknown}; expected {list(PARAM_NAMES)}"
+                + (f" ({hint})" if hint else "")
+            )
         full = _default_space()
         full.update(space)
         return full
@@ -198,7 +217,8 @@ class SearchConfig(_Section):
             if continuous:
                 raise ValueError(
                     f"the grid sampler needs a finite grid, but {continuous} are continuous: give "
-                    "them `step`, `choices` or `value`")
+                    "them `step`, `choices` or `value`"
+                )
         return self
 
 
@@ -251,7 +271,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         if error["type"] == "extra_forbidden":
             known = _known_keys(Config, loc)
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            hint = f" (did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?)" if close else ""
+            hint = (
+                f" (did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?)" if close else ""
+            )
             lines.append(f"unknown key {key!r}{hint}")
         else:
             message = error["msg"].removeprefix("Value error, ")

@@ -7,8 +7,8 @@ shared by the router and every baseline so that they are measured by the same ru
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
@@ -25,7 +25,7 @@ class Strategy(Protocol):
     name: str
 
     def next_action(self, t: int, filled: int) -> int:
-        """First snapshot index >= t at which to act, given shares filled so far; len(snaps) for none."""
+        """First snapshot index >= t at which to act given the shares filled; len(snaps): never."""
         ...
 
     def orders(self, t: int, remaining: int, available: np.ndarray) -> np.ndarray:
@@ -175,7 +175,9 @@ def execute(
         avg_fill_px=cash / filled if filled else float("nan"),
         completed_cash=completed,
         shares_by_venue={
-            int(v): int(s) for v, s in zip(snaps.venues.tolist(), filled_by_venue.tolist()) if s
+            int(v): int(s)
+            for v, s in zip(snaps.venues.tolist(), filled_by_venue.tolist(), strict=True)
+            if s
         },
         child_orders=child_orders,
         last_fill_ts=last_fill_ts,
@@ -183,8 +185,12 @@ def execute(
 
 
 def _next_fillable(
-    ask_sz: np.ndarray, levels: np.ndarray | None, taken: np.ndarray, taken_level: np.ndarray,
-    t: int, strict: bool,
+    ask_sz: np.ndarray,
+    levels: np.ndarray | None,
+    taken: np.ndarray,
+    taken_level: np.ndarray,
+    t: int,
+    strict: bool,
 ) -> int:
     """First snapshot from t on where some venue has shares available, else len(ask_sz).
 
@@ -206,7 +212,9 @@ def _next_fillable(
     return n_snap
 
 
-def sweep_cheapest(need: int, ask_px: np.ndarray, available: np.ndarray, venues: np.ndarray) -> np.ndarray:
+def sweep_cheapest(
+    need: int, ask_px: np.ndarray, available: np.ndarray, venues: np.ndarray
+) -> np.ndarray:
     """Send `need` shares to the cheapest asks first (model.md §5).
 
     Ties: the larger displayed size first, then the lower publisher_id.

@@ -55,7 +55,7 @@ class DataSummary:
 
 
 def ns_to_iso(ns: int) -> str:
-    """Format ns since the epoch as ISO 8601 UTC with nanoseconds, e.g. 2024-08-01T13:36:32.491911683Z."""
+    """ns since the epoch as ISO 8601 UTC with nanoseconds: 2024-08-01T13:36:32.491911683Z."""
     return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-1] + (
         f"{int(ns) % 1000:03d}Z"
     )
@@ -145,15 +145,21 @@ def _check_field_counts(path: Path, compression: str | None, n_fields: int) -> N
         raise DataError(
             f"malformed line: {int(per_line[bad[0]]) + 1} fields, expected {n_fields} as in the "
             "header (truncated or merged line?)",
-            path=str(path), line=line,
+            path=str(path),
+            line=line,
         )
 
 
 def _read_table(path: Path, columns: list[str], compression: str | None) -> pd.DataFrame:
     try:
         return pd.read_csv(
-            path, usecols=columns, dtype=str, keep_default_na=False, na_filter=False,
-            compression=compression, engine="c",
+            path,
+            usecols=columns,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            compression=compression,
+            engine="c",
         )
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+)", str(exc))
@@ -176,7 +182,9 @@ def _parse_timestamps(path: Path, column: pd.Series, name: str) -> tuple[np.ndar
             i = _first_bad(~digits)
             raise DataError(
                 f"{text[i]!r} is not a timestamp: this file has integer ns timestamps",
-                path=str(path), line=i + 2, field=name,
+                path=str(path),
+                line=i + 2,
+                field=name,
             )
         return column.astype(np.int64).to_numpy(), "raw"
     parsed = pd.to_datetime(column, format="ISO8601", utc=True, errors="coerce")
@@ -186,7 +194,9 @@ def _parse_timestamps(path: Path, column: pd.Series, name: str) -> tuple[np.ndar
         raise DataError(
             f"{text[i]!r} is not a timestamp: expected ISO 8601 such as "
             "2024-08-01T13:36:32.491911683Z or integer ns",
-            path=str(path), line=i + 2, field=name,
+            path=str(path),
+            line=i + 2,
+            field=name,
         )
     return parsed.astype("int64").to_numpy(), "pretty"
 
@@ -194,14 +204,14 @@ def _parse_timestamps(path: Path, column: pd.Series, name: str) -> tuple[np.ndar
 def _parse_numbers(path: Path, column: pd.Series, name: str) -> np.ndarray:
     """Parse a numeric column; empty cells become NaN, anything else unparsable is an error."""
     text = column.to_numpy(dtype=object)
-    values = np.array(
-        pd.to_numeric(column.replace("", np.nan), errors="coerce"), dtype=np.float64
-    )
+    values = np.array(pd.to_numeric(column.replace("", np.nan), errors="coerce"), dtype=np.float64)
     empty = column.to_numpy(dtype=object) == ""
     bad = (np.isnan(values) & ~empty) | np.isinf(values)
     if bad.any():
         i = _first_bad(bad)
-        raise DataError(f"{text[i]!r} is not a finite number", path=str(path), line=i + 2, field=name)
+        raise DataError(
+            f"{text[i]!r} is not a finite number", path=str(path), line=i + 2, field=name
+        )
     return values
 
 
@@ -231,7 +241,9 @@ def _parse_prices(path: Path, df: pd.DataFrame, names: list[str]) -> tuple[dict,
             i = _first_bad(negative)
             raise DataError(
                 f"negative price {df[name].iat[i]!r}: expected a price >= 0",
-                path=str(path), line=i + 2, field=name,
+                path=str(path),
+                line=i + 2,
+                field=name,
             )
         values[values == 0] = np.nan  # a zero price is no quote (model.md §1)
         prices[name] = values
@@ -246,12 +258,16 @@ def _parse_sizes(path: Path, df: pd.DataFrame, name: str) -> np.ndarray:
         i = _first_bad(bad)
         raise DataError(
             f"size {df[name].iat[i]!r} is not a whole number of shares in [0, {MAX_SIZE}]",
-            path=str(path), line=i + 2, field=name,
+            path=str(path),
+            line=i + 2,
+            field=name,
         )
     return values.astype(np.int64)
 
 
-def _select_symbol(path: Path, df: pd.DataFrame, symbol: str | None) -> tuple[pd.DataFrame, list, str]:
+def _select_symbol(
+    path: Path, df: pd.DataFrame, symbol: str | None
+) -> tuple[pd.DataFrame, list, str]:
     key = "symbol" if "symbol" in df.columns else "instrument_id" if "instrument_id" in df else None
     if key is None:
         return df, [], symbol or ""
@@ -260,11 +276,14 @@ def _select_symbol(path: Path, df: pd.DataFrame, symbol: str | None) -> tuple[pd
         if len(symbols) > 1:
             raise DataError(
                 f"the file holds {len(symbols)} symbols {symbols}: choose one (--symbol)",
-                path=str(path), field=key,
+                path=str(path),
+                field=key,
             )
         return df, symbols, symbols[0] if symbols else ""
     if symbol not in symbols:
-        raise DataError(f"unknown symbol {symbol!r}: the file holds {symbols}", path=str(path), field=key)
+        raise DataError(
+            f"unknown symbol {symbol!r}: the file holds {symbols}", path=str(path), field=key
+        )
     return df[df[key].to_numpy() == symbol], symbols, symbol
 
 
@@ -313,11 +332,15 @@ def load_updates(
     line = df.index.to_numpy() + 2  # file line of each row, for messages after filtering
 
     ts_event, summary.timestamp_style = _parse_timestamps(path, df["ts_event"], "ts_event")
-    ts_clock = ts_event if clock == "ts_event" else _parse_timestamps(path, df["ts_recv"], "ts_recv")[0]
+    ts_clock = (
+        ts_event if clock == "ts_event" else _parse_timestamps(path, df["ts_recv"], "ts_recv")[0]
+    )
     publisher = _parse_numbers(path, df["publisher_id"], "publisher_id")
     if np.isnan(publisher).any():
         i = _first_bad(np.isnan(publisher))
-        raise DataError("empty publisher_id", path=str(path), line=int(line[i]), field="publisher_id")
+        raise DataError(
+            "empty publisher_id", path=str(path), line=int(line[i]), field="publisher_id"
+        )
     prices, summary.price_style = _parse_prices(path, df, ["ask_px_00", "bid_px_00"])
     ask_sz = _parse_sizes(path, df, "ask_sz_00")
     bid_sz = _parse_sizes(path, df, "bid_sz_00")
@@ -358,7 +381,9 @@ def load_updates(
             raise DataError(
                 f"crossed quote: bid {bid_px[i]} above ask {ask_px[i]} at the same venue "
                 "(set data.crossed: skip to drop such rows)",
-                path=str(path), line=int(line[i]), field="bid_px_00",
+                path=str(path),
+                line=int(line[i]),
+                field="bid_px_00",
             )
         summary.skipped["crossed_quote"] = int(is_crossed.sum())
         warnings.warn(f"{path}: skipped {int(is_crossed.sum())} crossed quotes", stacklevel=2)

@@ -62,7 +62,8 @@ class Router:
         child_sizing: str = "available",
     ) -> None:
         for value, allowed, key in (
-            (cap, CAPS, "cap"), (cost_basis, COST_BASES, "cost_basis"),
+            (cap, CAPS, "cap"),
+            (cost_basis, COST_BASES, "cost_basis"),
             (child_sizing, CHILD_SIZINGS, "child_sizing"),
         ):
             if value not in allowed:

@@ -42,8 +42,12 @@ def stream_snapshots(config: Config, data_path: Path):
     from stream.producer import produce
 
     updates, summary = load_updates(
-        data_path, start=config.window.start, end=config.window.end, symbol=config.data.symbol,
-        clock=config.data.clock, crossed=config.data.crossed,
+        data_path,
+        start=config.window.start,
+        end=config.window.end,
+        symbol=config.data.symbol,
+        clock=config.data.clock,
+        crossed=config.data.crossed,
     )
     kafka = config.kafka
     with ExitStack() as stack:
@@ -60,9 +64,15 @@ def stream_snapshots(config: Config, data_path: Path):
         def producer() -> None:
             try:
                 produced["report"] = produce(
-                    updates, bootstrap=bootstrap, topic=kafka.topic, speed=config.stream.speed,
-                    security=kafka.security, progress=False, stream_id=stream_id,
-                    clock=config.data.clock, max_message_bytes=config.stream.max_message_bytes,
+                    updates,
+                    bootstrap=bootstrap,
+                    topic=kafka.topic,
+                    speed=config.stream.speed,
+                    security=kafka.security,
+                    progress=False,
+                    stream_id=stream_id,
+                    clock=config.data.clock,
+                    max_message_bytes=config.stream.max_message_bytes,
                     source={"path": str(data_path)},
                 )
             except BaseException as exc:  # surfaced in the main thread below
@@ -80,10 +90,13 @@ def stream_snapshots(config: Config, data_path: Path):
             raise failure[0]
         report = produced.get("report")
         ref, consumed = consume_to_ray(
-            bootstrap=bootstrap, topic=kafka.topic, stream_id=stream_id,
+            bootstrap=bootstrap,
+            topic=kafka.topic,
+            stream_id=stream_id,
             start_offset=getattr(report, "first_offset", None),
             idle_timeout_s=config.stream.idle_timeout_s,
-            max_message_bytes=config.stream.max_message_bytes, security=kafka.security,
+            max_message_bytes=config.stream.max_message_bytes,
+            security=kafka.security,
         )
         if thread is not None:
             thread.join()
@@ -124,10 +137,15 @@ def run(config: Config, *, progress: bool = True) -> dict:
     ref, summary, info = stream_snapshots(config, data_path)
     snaps = ray.get(ref)
     result = run_sweep(ref, config, progress=progress)
-    report = sweep_report(snaps, config, result, extra={
-        "data": {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes},
-        **info,
-    })
+    report = sweep_report(
+        snaps,
+        config,
+        result,
+        extra={
+            "data": {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes},
+            **info,
+        },
+    )
     write_json(report, config.output.out)
     trials = write_trials_csv(result, config.output.out)
     log.info("results: %s, trials: %s", config.output.out, trials)

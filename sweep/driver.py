@@ -62,8 +62,11 @@ def open_study(config: Config) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return optuna.create_study(
-            study_name=search.study_name, storage=open_storage(search.storage),
-            sampler=make_sampler(search), direction="minimize", load_if_exists=True,
+            study_name=search.study_name,
+            storage=open_storage(search.storage),
+            sampler=make_sampler(search),
+            direction="minimize",
+            load_if_exists=True,
         )
     except (ValueError, ImportError) as exc:  # bad URL or a missing database driver
         raise ConfigError(f"search.storage {search.storage!r}: {exc}") from exc
@@ -71,7 +74,7 @@ def open_study(config: Config) -> optuna.Study:
 
 def _chunks(items: list, n: int) -> list[list]:
     size = -(-len(items) // n)
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> SweepResult:
@@ -107,19 +110,27 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     nodes: set[str] = set()
     run_now = 0
     started = time.perf_counter()
-    bar = tqdm(total=target, initial=min(finished, target), disable=not progress,
-               desc="sweep", unit="trial")
+    bar = tqdm(
+        total=target,
+        initial=min(finished, target),
+        disable=not progress,
+        desc="sweep",
+        unit="trial",
+    )
     while finished < target:
         trials = [study.ask(dists) for _ in range(min(search.trials_per_round, target - finished))]
         params = [{name: float(t.params[name]) for name in dists} for t in trials]
         # A few batches per worker, so that a slow batch does not leave the others idle.
         batches = _chunks(params, min(len(params), BATCHES_PER_WORKER * workers))
         try:
-            outcomes = [o for b in ray.get([remote.remote(snaps_ref, config_dict, b)
-                                            for b in batches]) for o in b]
+            outcomes = [
+                o
+                for b in ray.get([remote.remote(snaps_ref, config_dict, b) for b in batches])
+                for o in b
+            ]
         except ray.exceptions.RayError as exc:  # a worker died beyond its retries
             outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}"}] * len(params)
-        for trial, outcome in zip(trials, outcomes):
+        for trial, outcome in zip(trials, outcomes, strict=True):
             for key in ("node", "pid", "peak_rss_kib"):
                 if key in outcome:
                     trial.set_user_attr(key, outcome[key])
@@ -137,8 +148,9 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
         bar.update(len(trials))
         elapsed = time.perf_counter() - started
         best = _best_value(study)
-        bar.set_postfix(best=f"{best:,.2f}" if best is not None else "-",
-                        rate=f"{run_now / elapsed:.1f}/s")
+        bar.set_postfix(
+            best=f"{best:,.2f}" if best is not None else "-", rate=f"{run_now / elapsed:.1f}/s"
+        )
     bar.close()
     wall = time.perf_counter() - started
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]

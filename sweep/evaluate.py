@@ -34,11 +34,18 @@ def evaluate_batch(
     for params in batch:
         try:
             result = evaluate(market, RouterParams(**params), cfg.order)
-            outcomes.append({"ok": True, "value": result.completed_cash,
-                             "result": result.to_dict(), **where})
+            outcomes.append(
+                {"ok": True, "value": result.completed_cash, "result": result.to_dict(), **where}
+            )
         except Exception as exc:  # a trial that raises is recorded as failed, with its error
-            outcomes.append({"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                             "traceback": traceback.format_exc(limit=5), **where})
+            outcomes.append(
+                {
+                    "ok": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=5),
+                    **where,
+                }
+            )
     return outcomes
 
 
@@ -49,7 +56,8 @@ def _where() -> dict[str, Any]:
         node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
     except Exception:  # outside Ray
         node = "local"
-    # Peak resident memory of this worker process so far (KiB on Linux): bench/sweep_throughput.py checks
-    # that it does not grow with the number of workers (no per-trial data copies).
+    # Peak resident memory of this worker process so far (KiB on Linux):
+    # bench/sweep_throughput.py checks that it does not grow with the number of workers
+    # (no per-trial data copies).
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"node": node, "pid": os.getpid(), "peak_rss_kib": peak_kib}

@@ -1,4 +1,4 @@
-"""The results of a sweep: the best parameters re-run, baselines, savings, statistics (model.md §6)."""
+"""Results of a sweep: best parameters re-run, baselines, savings, statistics (model.md §6)."""
 
 from __future__ import annotations
 

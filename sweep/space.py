@@ -98,4 +98,4 @@ def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
 def grid_points(search: SearchConfig) -> list[dict[str, float]]:
     """Every point of a finite grid, in a fixed order (for tests and reports)."""
     grids = [search.space[name].grid() or [] for name in PARAM_NAMES]
-    return [dict(zip(PARAM_NAMES, values)) for values in itertools.product(*grids)]
+    return [dict(zip(PARAM_NAMES, values, strict=True)) for values in itertools.product(*grids)]

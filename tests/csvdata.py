@@ -23,14 +23,26 @@ def iso(ns: int) -> str:
 
 
 def row(
-    t_ms: float, pub: int, bid: float | str, ask: float | str, bid_sz: int, ask_sz: int, *,
-    action: str = "A", side: str = "N", price: float | str = "", size: int = 0, seq: int = 0,
-    symbol: str = "AAPL", recv_delay_ns: int = 1000,
+    t_ms: float,
+    pub: int,
+    bid: float | str,
+    ask: float | str,
+    bid_sz: int,
+    ask_sz: int,
+    *,
+    action: str = "A",
+    side: str = "N",
+    price: float | str = "",
+    size: int = 0,
+    seq: int = 0,
+    symbol: str = "AAPL",
+    recv_delay_ns: int = 1000,
 ) -> str:
     """One MBP-1 CSV line at BASE_NS + t_ms milliseconds."""
     ts = BASE_NS + int(round(t_ms * 1e6))
     return (
-        f"{iso(ts + recv_delay_ns)},{iso(ts)},1,{pub},38,{action},{side},0,{price},{size},0,0,{seq},"
+        f"{iso(ts + recv_delay_ns)},{iso(ts)},1,{pub},38,{action},{side},0,{price},{size},0,0,"
+        f"{seq},"
         f"{bid},{ask},{bid_sz},{ask_sz},1,1,{symbol}"
     )
 

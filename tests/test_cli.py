@@ -12,8 +12,12 @@ from sor.generate import generate
 
 
 def sor(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "sor", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "sor", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,20 +51,36 @@ def test_help_has_examples():
 
 def test_backtest_writes_the_task_json(multi_venue_csv, tmp_path):
     out = tmp_path / "bt.json"
-    result = sor("backtest", "--data", multi_venue_csv, "--out", out, "-q",
-                 "--lambda-over", 0.01, "--lambda-under", 0.02, "--theta-queue", 0.0)
+    result = sor(
+        "backtest",
+        "--data",
+        multi_venue_csv,
+        "--out",
+        out,
+        "-q",
+        "--lambda-over",
+        0.01,
+        "--lambda-under",
+        0.02,
+        "--theta-queue",
+        0.0,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert json.loads(result.stdout) == report  # printed, as the task does, and saved
-    assert report["best_parameters"] == {"lambda_over": 0.01, "lambda_under": 0.02,
-                                         "theta_queue": 0.0}
+    assert report["best_parameters"] == {
+        "lambda_over": 0.01,
+        "lambda_under": 0.02,
+        "theta_queue": 0.0,
+    }
     strategies = {"optimized": report["optimized"], **report["baselines"]}
     assert set(report["baselines"]) == {"best_ask", "twap", "vwap"}
     assert set(report["savings_vs_baselines_bps"]) == {"best_ask", "twap", "vwap"}
     for result_ in strategies.values():
         assert result_["filled_shares"] + result_["unfilled_shares"] == 5000
         assert result_["avg_fill_px"] * result_["filled_shares"] == pytest.approx(
-            result_["total_cash"], rel=1e-12)
+            result_["total_cash"], rel=1e-12
+        )
     assert len(report["data"]["venues"]) == 5 and report["data"]["snapshots"] > 3000
 
 
@@ -69,8 +89,20 @@ def test_backtest_writes_the_task_json(multi_venue_csv, tmp_path):
 @pytest.mark.slow
 def test_run_end_to_end_matches_backtest_of_the_best_parameters(multi_venue_csv, tmp_path):
     out = tmp_path / "run" / "results.json"
-    result = sor("run", "--data", multi_venue_csv, "--trials", 8, "--sampler", "random",
-                 "--num-cpus", 2, "--out", out, "-q")
+    result = sor(
+        "run",
+        "--data",
+        multi_venue_csv,
+        "--trials",
+        8,
+        "--sampler",
+        "random",
+        "--num-cpus",
+        2,
+        "--out",
+        out,
+        "-q",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"results written to {out}" in result.stdout
     report = json.loads(out.read_text())
@@ -81,10 +113,20 @@ def test_run_end_to_end_matches_backtest_of_the_best_parameters(multi_venue_csv,
 
     best = report["best_parameters"]
     bt_out = tmp_path / "bt.json"
-    backtest = sor("backtest", "--data", multi_venue_csv, "--out", bt_out, "-q",
-                   "--lambda-over", repr(best["lambda_over"]),
-                   "--lambda-under", repr(best["lambda_under"]),
-                   "--theta-queue", repr(best["theta_queue"]))
+    backtest = sor(
+        "backtest",
+        "--data",
+        multi_venue_csv,
+        "--out",
+        bt_out,
+        "-q",
+        "--lambda-over",
+        repr(best["lambda_over"]),
+        "--lambda-under",
+        repr(best["lambda_under"]),
+        "--theta-queue",
+        repr(best["theta_queue"]),
+    )
     assert backtest.returncode == 0, backtest.stderr
     direct = json.loads(bt_out.read_text())
     assert direct["baselines"] == report["baselines"]

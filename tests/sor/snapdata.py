@@ -22,6 +22,7 @@ def make_snaps(
         bid_px=bid_px,
         bid_sz=np.asarray(bid_sz if bid_sz is not None else np.full((n_snap, n_venue), 100)),
         trade_volume=np.asarray(
-            trade_volume if trade_volume is not None else np.zeros(n_snap), dtype=np.int64),
+            trade_volume if trade_volume is not None else np.zeros(n_snap), dtype=np.int64
+        ),
         symbol="TEST",
     )

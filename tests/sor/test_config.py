@@ -27,7 +27,9 @@ def test_overrides_apply_after_the_file(tmp_path):
 def test_parse_override_reads_yaml_values():
     assert parse_override("search.trials=50") == ("search.trials", 50)
     assert parse_override("venues.overrides={2: {fee: 0.001}}") == (
-        "venues.overrides", {2: {"fee": 0.001}})
+        "venues.overrides",
+        {2: {"fee": 0.001}},
+    )
     with pytest.raises(ConfigError, match="must look like section.key=value"):
         parse_override("search.trials")
 
@@ -65,26 +67,39 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
         ({"baselines.twap_bucket_s": 0}, r"baselines.twap_bucket_s: Input should be greater"),
         ({"params.lambda_under": -1}, r"params.lambda_under: Input should be greater than or"),
         ({"kafka.topic": ""}, r"kafka.topic: String should have at least 1 character"),
-        ({"kafka.security": {"sasl_pasword": "x"}}, r"unknown kafka-python security settings "
-                                                    r"\['sasl_pasword'\]"),
+        (
+            {"kafka.security": {"sasl_pasword": "x"}},
+            r"unknown kafka-python security settings "
+            r"\['sasl_pasword'\]",
+        ),
         ({"stream.speed": -1}, r"stream.speed: Input should be greater than or equal to 0"),
         ({"stream.idle_timeout_s": 0}, r"stream.idle_timeout_s: Input should be greater than 0"),
         ({"ray.num_cpus": 0}, r"ray.num_cpus: Input should be greater than 0"),
         ({"search.trials": 0}, r"search.trials: Input should be greater than 0"),
         ({"search.sampler": "bayes"}, r"search.sampler: Input should be 'grid', 'random'"),
         ({"search.trials_per_round": 0}, r"search.trials_per_round: Input should be greater"),
-        ({"search.space": {"lambda_ovr": {"low": 0, "high": 1}}},
-         r"unknown parameters \['lambda_ovr'\].*did you mean 'lambda_over'"),
-        ({"search.space": {"theta_queue": {"low": 2, "high": 1}}},
-         r"search.space.theta_queue: `low <= high` must hold, but got low=2.0, high=1.0"),
-        ({"search.space": {"theta_queue": {"low": 0, "high": 1, "log": True}}},
-         r"a log distribution needs `low > 0`"),
+        (
+            {"search.space": {"lambda_ovr": {"low": 0, "high": 1}}},
+            r"unknown parameters \['lambda_ovr'\].*did you mean 'lambda_over'",
+        ),
+        (
+            {"search.space": {"theta_queue": {"low": 2, "high": 1}}},
+            r"search.space.theta_queue: `low <= high` must hold, but got low=2.0, high=1.0",
+        ),
+        (
+            {"search.space": {"theta_queue": {"low": 0, "high": 1, "log": True}}},
+            r"a log distribution needs `low > 0`",
+        ),
         ({"search.space": {"theta_queue": {"low": 0}}}, r"`low` and `high` go together"),
-        ({"search.space": {"theta_queue": {"low": 0, "high": 1, "value": 1}}},
-         r"give exactly one of"),
+        (
+            {"search.space": {"theta_queue": {"low": 0, "high": 1, "value": 1}}},
+            r"give exactly one of",
+        ),
         ({"search.space": {"theta_queue": {"choices": []}}}, r"`choices` must not be empty"),
-        ({"search.space": {"theta_queue": {"low": 0.1, "high": 1, "log": True, "step": 0.1}}},
-         r"`log` and `step` cannot be used together"),
+        (
+            {"search.space": {"theta_queue": {"low": 0.1, "high": 1, "log": True, "step": 0.1}}},
+            r"`log` and `step` cannot be used together",
+        ),
         ({"search.sampler": "grid"}, r"the grid sampler needs a finite grid, but \['lambda_over'"),
     ],
 )
@@ -107,9 +122,12 @@ def test_file_errors(tmp_path):
 
 
 def test_secrets_are_redacted():
-    config = load_config(None, {"kafka.security": {"sasl_plain_password": "hunter2",
-                                                   "sasl_plain_username": "me"}})
+    config = load_config(
+        None, {"kafka.security": {"sasl_plain_password": "hunter2", "sasl_plain_username": "me"}}
+    )
     redacted = config.redacted()
-    assert redacted["kafka"]["security"] == {"sasl_plain_password": "***",
-                                             "sasl_plain_username": "me"}
+    assert redacted["kafka"]["security"] == {
+        "sasl_plain_password": "***",
+        "sasl_plain_username": "me",
+    }
     assert "hunter2" not in str(redacted)

@@ -54,8 +54,9 @@ def test_strict_model_does_not_take_the_same_shares_twice():
 
 
 def test_ask_levels_change_exactly_when_price_changes():
-    snaps = make_snaps([[10.0, NAN], [10.0, 11.0], [10.1, 11.0], [10.0, NAN]],
-                       [[1, 0], [1, 1], [1, 1], [1, 0]])
+    snaps = make_snaps(
+        [[10.0, NAN], [10.0, 11.0], [10.1, 11.0], [10.0, NAN]], [[1, 0], [1, 1], [1, 1], [1, 0]]
+    )
     levels = ask_levels(snaps)
     assert levels[:, 0].tolist() == [0, 0, 1, 2]
     assert levels[:, 1].tolist() == [0, 1, 1, 2]
@@ -69,8 +70,9 @@ def test_unfilled_shares_are_completed_at_the_last_best_ask():
 
 
 def test_sweep_cheapest_orders_by_price_size_and_id():
-    sent = sweep_cheapest(350, np.array([10.1, 10.0, 10.0, NAN]), np.array([500, 100, 200, 0]),
-                          np.array([1, 2, 3, 4]))
+    sent = sweep_cheapest(
+        350, np.array([10.1, 10.0, 10.0, NAN]), np.array([500, 100, 200, 0]), np.array([1, 2, 3, 4])
+    )
     assert sent.tolist() == [50, 100, 200, 0]
 
 
@@ -91,8 +93,9 @@ def test_twap_buys_due_shares_in_each_bucket():
 
 
 def test_vwap_follows_traded_volume_and_falls_back_to_displayed_size():
-    snaps = make_snaps([[10.0], [10.2], [10.4]], [[1000], [1000], [2000]],
-                       trade_volume=[100, 0, 300])
+    snaps = make_snaps(
+        [[10.0], [10.2], [10.4]], [[1000], [1000], [2000]], trade_volume=[100, 0, 300]
+    )
     assert vwap_due(snaps, 800).tolist() == [200, 200, 800]
     result = execute(snaps, costs_for(snaps), Vwap(snaps, 800), 800, fill_model="naive")
     assert result.total_cash == pytest.approx(200 * 10.0 + 600 * 10.4)
@@ -114,7 +117,13 @@ def test_savings_sign():
 def test_on_fill_reports_each_fill():
     snaps = make_snaps([[10.0, 10.1], [10.2, 10.1]], [[300, 500], [1000, 1000]])
     fills = []
-    result = execute(snaps, costs_for(snaps), BestAsk(snaps), 1000, fill_model="naive",
-                     on_fill=lambda t, fill: fills.append((t, fill.tolist())))
+    result = execute(
+        snaps,
+        costs_for(snaps),
+        BestAsk(snaps),
+        1000,
+        fill_model="naive",
+        on_fill=lambda t, fill: fills.append((t, fill.tolist())),
+    )
     assert fills == [(0, [300, 0]), (1, [0, 700])]
     assert sum(sum(f) for _, f in fills) == result.filled_shares

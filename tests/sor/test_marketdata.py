@@ -16,23 +16,27 @@ HEAD5 = SHARED_DATA / "l1_day_head5.csv"
 
 @pytest.fixture
 def two_venues(tmp_path):
-    return write_csv(tmp_path / "two.csv", [
-        row(0, 2, 10.00, 10.02, 300, 200, seq=1),
-        row(0, 2, 10.00, 10.03, 300, 999, seq=2),       # second row of the event: dropped
-        row(0, 9, 10.01, 10.03, 100, 500, seq=3),
-        row(5, 9, 10.01, 10.02, 100, 400, seq=4),
-        row(7, 2, 10.00, "", 300, 0, seq=5),             # ask side empties at venue 2
-        row(7, 2, 10.00, 10.05, 300, 100, action="T", side="B", price=10.0, size=50, seq=6),
-        row(9, 2, 10.00, 10.04, 300, 600, seq=7),
-    ])
+    return write_csv(
+        tmp_path / "two.csv",
+        [
+            row(0, 2, 10.00, 10.02, 300, 200, seq=1),
+            row(0, 2, 10.00, 10.03, 300, 999, seq=2),  # second row of the event: dropped
+            row(0, 9, 10.01, 10.03, 100, 500, seq=3),
+            row(5, 9, 10.01, 10.02, 100, 400, seq=4),
+            row(7, 2, 10.00, "", 300, 0, seq=5),  # ask side empties at venue 2
+            row(7, 2, 10.00, 10.05, 300, 100, action="T", side="B", price=10.0, size=50, seq=6),
+            row(9, 2, 10.00, 10.04, 300, 600, seq=7),
+        ],
+    )
 
 
 def test_first_row_per_event_and_forward_fill(two_venues):
     snaps, summary = load_snapshots(two_venues)
     assert snaps.venues.tolist() == [2, 9]
     assert (snaps.ts - BASE_NS).tolist() == [0, 5_000_000, 7_000_000, 9_000_000]
-    np.testing.assert_array_equal(snaps.ask_px, [[10.02, 10.03], [10.02, 10.02],
-                                                [np.nan, 10.02], [10.04, 10.02]])
+    np.testing.assert_array_equal(
+        snaps.ask_px, [[10.02, 10.03], [10.02, 10.02], [np.nan, 10.02], [10.04, 10.02]]
+    )
     np.testing.assert_array_equal(snaps.ask_sz, [[200, 500], [200, 400], [0, 400], [600, 400]])
     np.testing.assert_array_equal(snaps.bid_sz[:, 1], [100, 100, 100, 100])
     assert snaps.trade_volume.tolist() == [0, 0, 50, 0]
@@ -41,7 +45,9 @@ def test_first_row_per_event_and_forward_fill(two_venues):
 
 
 def test_venue_absent_before_its_first_quote(tmp_path):
-    path = write_csv(tmp_path / "late.csv", [row(0, 2, 10.0, 10.1, 1, 1), row(1, 5, 10.0, 10.2, 1, 1)])
+    path = write_csv(
+        tmp_path / "late.csv", [row(0, 2, 10.0, 10.1, 1, 1), row(1, 5, 10.0, 10.2, 1, 1)]
+    )
     snaps, _ = load_snapshots(path)
     assert np.isnan(snaps.ask_px[0, 1]) and snaps.ask_sz[0, 1] == 0
     assert snaps.ask_px[1, 1] == 10.2
@@ -92,10 +98,13 @@ def test_window_inclusive_and_time_of_day(two_venues):
 
 
 def test_clock_ts_recv_orders_by_receive_time(tmp_path):
-    path = write_csv(tmp_path / "recv.csv", [
-        row(0, 2, 10.0, 10.1, 1, 1, recv_delay_ns=5_000_000),
-        row(1, 9, 10.0, 10.2, 1, 1, recv_delay_ns=0),
-    ])
+    path = write_csv(
+        tmp_path / "recv.csv",
+        [
+            row(0, 2, 10.0, 10.1, 1, 1, recv_delay_ns=5_000_000),
+            row(1, 9, 10.0, 10.2, 1, 1, recv_delay_ns=0),
+        ],
+    )
     event, _ = load_snapshots(path)
     recv, _ = load_snapshots(path, clock="ts_recv")
     assert event.ask_px[0].tolist()[0] == 10.1 and np.isnan(event.ask_px[0, 1])
@@ -103,9 +112,13 @@ def test_clock_ts_recv_orders_by_receive_time(tmp_path):
 
 
 def test_several_symbols_need_a_choice(tmp_path):
-    path = write_csv(tmp_path / "two_syms.csv", [
-        row(0, 2, 10.0, 10.1, 1, 1, symbol="AAPL"), row(1, 2, 20.0, 20.1, 1, 1, symbol="MSFT"),
-    ])
+    path = write_csv(
+        tmp_path / "two_syms.csv",
+        [
+            row(0, 2, 10.0, 10.1, 1, 1, symbol="AAPL"),
+            row(1, 2, 20.0, 20.1, 1, 1, symbol="MSFT"),
+        ],
+    )
     with pytest.raises(DataError, match=r"2 symbols \['AAPL', 'MSFT'\].*--symbol"):
         load_snapshots(path)
     snaps, _ = load_snapshots(path, symbol="MSFT")
@@ -123,9 +136,12 @@ def test_several_symbols_need_a_choice(tmp_path):
         (row(1, 2, 10.0, 10.1, 1, 2.5), r":3: column 'ask_sz_00': size '2.5'"),
         (row(1, 2, 10.0, -10.1, 1, 5), r":3: column 'ask_px_00': negative price"),
         (row(1, 2, 10.2, 10.1, 1, 5), r":3: column 'bid_px_00': crossed quote"),
-        (row(1, 2, 10.0, 10.1, 1, 1).replace("2024-08-01T13:36:32.001000000Z", "yesterday", 1)
-         .replace("2024-08-01T13:36:32.001000000Z", "yesterday"),
-         r":3: column 'ts_event': 'yesterday' is not a timestamp"),
+        (
+            row(1, 2, 10.0, 10.1, 1, 1)
+            .replace("2024-08-01T13:36:32.001000000Z", "yesterday", 1)
+            .replace("2024-08-01T13:36:32.001000000Z", "yesterday"),
+            r":3: column 'ts_event': 'yesterday' is not a timestamp",
+        ),
     ],
 )
 def test_bad_values_name_file_line_and_field(tmp_path, line, pattern):
@@ -148,8 +164,10 @@ def test_locked_quote_is_accepted(tmp_path):
 
 def test_missing_columns_and_other_schemas(tmp_path):
     trades = tmp_path / "trades.csv"
-    trades.write_text("ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,depth,price,"
-                      "size,flags,ts_in_delta,sequence,symbol\n")
+    trades.write_text(
+        "ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,depth,price,"
+        "size,flags,ts_in_delta,sequence,symbol\n"
+    )
     with pytest.raises(DataError, match=r"trades\.csv: missing columns .*looks like a trades file"):
         load_snapshots(trades)
     ohlcv = tmp_path / "ohlcv.csv"
@@ -172,8 +190,10 @@ def test_empty_and_missing_files(tmp_path):
 
 
 def test_wrong_column_count_names_the_line(tmp_path):
-    path = write_csv(tmp_path / "cols.csv", [row(0, 2, 10.0, 10.1, 1, 1),
-                                             row(1, 2, 10.0, 10.1, 1, 1) + ",extra,fields"])
+    path = write_csv(
+        tmp_path / "cols.csv",
+        [row(0, 2, 10.0, 10.1, 1, 1), row(1, 2, 10.0, 10.1, 1, 1) + ",extra,fields"],
+    )
     with pytest.raises(DataError, match=r"cols\.csv:3: malformed line: 22 fields, expected 20"):
         load_snapshots(path)
 
@@ -188,7 +208,9 @@ def test_empty_window_says_what_the_file_spans(two_venues):
 
 
 def test_out_of_order_rows_are_sorted_and_reported(tmp_path):
-    path = write_csv(tmp_path / "ooo.csv", [row(5, 2, 10.0, 10.2, 1, 1), row(0, 2, 10.0, 10.1, 1, 1)])
+    path = write_csv(
+        tmp_path / "ooo.csv", [row(5, 2, 10.0, 10.2, 1, 1), row(0, 2, 10.0, 10.1, 1, 1)]
+    )
     snaps, summary = load_snapshots(path)
     assert snaps.ask_px[:, 0].tolist() == [10.1, 10.2]
     assert summary.repaired["rows_out_of_ts_event_order_sorted"] == 1
@@ -209,14 +231,21 @@ def test_updates_are_in_clock_order(two_venues):
 
 
 def test_truncated_line_names_the_line(tmp_path):
-    path = write_csv(tmp_path / "cut.csv", [row(0, 2, 10.0, 10.1, 1, 1),
-                                            row(1, 2, 10.0, 10.1, 1, 1)[:60],
-                                            row(2, 2, 10.0, 10.1, 1, 1)])
+    path = write_csv(
+        tmp_path / "cut.csv",
+        [
+            row(0, 2, 10.0, 10.1, 1, 1),
+            row(1, 2, 10.0, 10.1, 1, 1)[:60],
+            row(2, 2, 10.0, 10.1, 1, 1),
+        ],
+    )
     with pytest.raises(DataError, match=r"cut\.csv:3: malformed line: \d+ fields, expected 20"):
         load_snapshots(path)
 
 
 def test_last_line_without_newline_is_read(tmp_path):
     path = tmp_path / "nonl.csv"
-    path.write_text(HEADER + "\n" + row(0, 2, 10.0, 10.1, 1, 1) + "\n" + row(1, 2, 10.0, 10.2, 1, 1))
+    path.write_text(
+        HEADER + "\n" + row(0, 2, 10.0, 10.1, 1, 1) + "\n" + row(1, 2, 10.0, 10.2, 1, 1)
+    )
     assert load_snapshots(path)[0].ask_px[:, 0].tolist() == [10.1, 10.2]

@@ -11,8 +11,16 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def sweep_config():
-    return load_config(None, {"order.size": 2000, "search.trials": 16, "search.sampler": "tpe",
-                              "search.trials_per_round": 8, "search.seed": 5})
+    return load_config(
+        None,
+        {
+            "order.size": 2000,
+            "search.trials": 16,
+            "search.sampler": "tpe",
+            "search.trials_per_round": 8,
+            "search.seed": 5,
+        },
+    )
 
 
 def test_two_node_cluster_runs_trials_on_both_nodes_with_single_node_results(small_snaps):
@@ -25,8 +33,9 @@ def test_two_node_cluster_runs_trials_on_both_nodes_with_single_node_results(sma
     finally:
         ray.shutdown()
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1,
-                                                           "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
@@ -40,5 +49,6 @@ def test_two_node_cluster_runs_trials_on_both_nodes_with_single_node_results(sma
     assert len(multi.nodes) == 2, f"trials ran on {multi.nodes}"
     assert multi.workers == 2
     assert [(t.params, t.value) for t in multi.study.trials] == [
-        (t.params, t.value) for t in single.study.trials]
+        (t.params, t.value) for t in single.study.trials
+    ]
     assert multi.best_params == single.best_params

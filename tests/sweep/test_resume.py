@@ -44,12 +44,17 @@ DRIVER = textwrap.dedent("""
 
 
 def run_driver(csv, storage, kill_at=0):
-    return subprocess.run([sys.executable, "-c", DRIVER, str(csv), storage, str(kill_at)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", DRIVER, str(csv), storage, str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path, small_csv,
-                                                                 local_ray, small_snaps):
+def test_killed_sweep_resumes_without_losing_or_repeating_trials(
+    tmp_path, small_csv, local_ray, small_snaps
+):
     storage = f"sqlite:///{tmp_path / 'sweep.db'}"
     crashed = run_driver(small_csv, storage, kill_at=7)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
@@ -66,9 +71,19 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path, small
     assert len(complete) == 20
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
-    uninterrupted = run_sweep(local_ray.put(small_snaps), load_config(None, {
-        "order.size": 2000, "search.trials": 20, "search.sampler": "random",
-        "search.trials_per_round": 4}), progress=False)
+    uninterrupted = run_sweep(
+        local_ray.put(small_snaps),
+        load_config(
+            None,
+            {
+                "order.size": 2000,
+                "search.trials": 20,
+                "search.sampler": "random",
+                "search.trials_per_round": 4,
+            },
+        ),
+        progress=False,
+    )
     as_set = lambda trials: sorted((tuple(sorted(t.params.items())), t.value) for t in trials)  # noqa: E731
     assert as_set(complete) == as_set(uninterrupted.study.trials)
     assert min(t.value for t in complete) == uninterrupted.best_value
@@ -76,8 +91,16 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path, small
 
 def test_journal_file_storage_is_accepted(tmp_path, local_ray, small_snaps):
     journal = str(tmp_path / "sweep.log")
-    config = load_config(None, {"order.size": 2000, "search.trials": 4, "search.sampler": "random",
-                                "search.storage": journal, "search.study_name": "j"})
+    config = load_config(
+        None,
+        {
+            "order.size": 2000,
+            "search.trials": 4,
+            "search.sampler": "random",
+            "search.storage": journal,
+            "search.study_name": "j",
+        },
+    )
     first = run_sweep(local_ray.put(small_snaps), config, progress=False)
     assert os.path.getsize(journal) > 0 and first.trials_complete == 4
     config.search.trials = 6

@@ -16,8 +16,12 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def small_config(**overrides):
-    base = {"order.size": 2000, "search.trials": 12, "search.sampler": "random",
-            "search.trials_per_round": 6}
+    base = {
+        "order.size": 2000,
+        "search.trials": 12,
+        "search.sampler": "random",
+        "search.trials_per_round": 6,
+    }
     base.update(overrides)
     return load_config(None, base)
 
@@ -29,8 +33,9 @@ def test_best_is_the_least_cost_trial_and_matches_a_direct_evaluation(local_ray,
     values = [t.value for t in result.study.trials]
     assert len(values) == 12 and result.trials_complete == 12 and result.trials_failed == 0
     assert result.best_value == min(values)
-    direct = evaluate(make_market(small_snaps, config), RouterParams(**result.best_params),
-                      config.order)
+    direct = evaluate(
+        make_market(small_snaps, config), RouterParams(**result.best_params), config.order
+    )
     assert direct.completed_cash == pytest.approx(result.best_value, rel=1e-12)
 
 
@@ -43,8 +48,11 @@ def test_same_seed_same_trials_whatever_the_number_of_workers(local_ray, small_s
         result = run_sweep(ref, config, progress=False)
         runs.append([(t.params, t.value) for t in result.study.trials])
     assert runs[0] == runs[1]
-    other = run_sweep(ref, small_config(**{"search.sampler": "tpe", "search.trials": 10,
-                                           "search.seed": 1}), progress=False)
+    other = run_sweep(
+        ref,
+        small_config(**{"search.sampler": "tpe", "search.trials": 10, "search.seed": 1}),
+        progress=False,
+    )
     assert [t.params for t in other.study.trials] != [p for p, _ in runs[0]]
 
 
@@ -67,10 +75,14 @@ def test_user_yaml_space_grid_sampler_and_fixed_parameter(local_ray, small_snaps
 
 def test_a_failing_trial_is_recorded_with_its_error(small_snaps):
     config = small_config()
-    outcomes = evaluate_batch(small_snaps, config.model_dump(), [
-        {"lambda_over": 0.0, "lambda_under": 0.01, "theta_queue": 0.0},
-        {"lambda_over": 0.0, "lambda_under": float("nan"), "theta_queue": 0.0},
-    ])
+    outcomes = evaluate_batch(
+        small_snaps,
+        config.model_dump(),
+        [
+            {"lambda_over": 0.0, "lambda_under": 0.01, "theta_queue": 0.0},
+            {"lambda_over": 0.0, "lambda_under": float("nan"), "theta_queue": 0.0},
+        ],
+    )
     assert outcomes[0]["ok"] and outcomes[0]["value"] > 0
     assert not outcomes[1]["ok"] and "ValueError" in outcomes[1]["error"]
 
