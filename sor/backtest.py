@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from sor.baselines import BestAsk, Twap, Vwap, savings_bps
 from sor.config import Config, OrderConfig
-from sor.execution import ExecutionResult, ask_levels, execute
+from sor.execution import ExecutionResult, Strategy, ask_levels, execute
 from sor.router import Router, RouterParams
 from sor.snapshots import Snapshots
 from sor.venues import VenueCosts, venue_costs
@@ -35,9 +36,9 @@ def make_market(snaps: Snapshots, config: Config) -> Market:
     return Market(snaps=snaps, costs=costs, levels=ask_levels(snaps))
 
 
-def evaluate(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
-    """Execute the parent order with the router at `params`: what one sweep trial computes."""
-    router = Router(
+def make_router(market: Market, params: RouterParams, order: OrderConfig) -> Router:
+    """The router at `params` with the configured execution rules."""
+    return Router(
         market.snaps,
         market.costs,
         params,
@@ -46,30 +47,40 @@ def evaluate(market: Market, params: RouterParams, order: OrderConfig) -> Execut
         cost_basis=order.cost_basis,
         child_sizing=order.child_sizing,
     )
+
+
+def make_baselines(market: Market, config: Config) -> list[Strategy]:
+    """best_ask, twap and vwap (model.md §5) for the configured parent order."""
+    snaps, size = market.snaps, config.order.size
+    return [BestAsk(snaps), Twap(snaps, size, config.baselines.twap_bucket_s), Vwap(snaps, size)]
+
+
+def run_strategy(
+    market: Market,
+    strategy: Strategy,
+    order: OrderConfig,
+    on_fill: Callable[[int, np.ndarray], None] | None = None,
+) -> ExecutionResult:
+    """Execute the configured parent order with `strategy` (see `sor.execution.execute`)."""
     return execute(
         market.snaps,
         market.costs,
-        router,
+        strategy,
         order.size,
         fill_model=order.fill_model,
         levels=market.levels,
+        on_fill=on_fill,
     )
+
+
+def evaluate(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
+    """Execute the parent order with the router at `params`: what one sweep trial computes."""
+    return run_strategy(market, make_router(market, params, order), order)
 
 
 def run_baselines(market: Market, config: Config) -> dict[str, ExecutionResult]:
     """Execute the parent order with best_ask, twap and vwap (model.md §5)."""
-    snaps, size = market.snaps, config.order.size
-    strategies = [
-        BestAsk(snaps),
-        Twap(snaps, size, config.baselines.twap_bucket_s),
-        Vwap(snaps, size),
-    ]
-    return {
-        s.name: execute(
-            snaps, market.costs, s, size, fill_model=config.order.fill_model, levels=market.levels
-        )
-        for s in strategies
-    }
+    return {s.name: run_strategy(market, s, config.order) for s in make_baselines(market, config)}
 
 
 def completed_avg_px(result: ExecutionResult, order_size: int) -> float:

@@ -148,8 +148,22 @@ def run(config: Config, *, progress: bool = True) -> dict:
     )
     write_json(report, config.output.out)
     trials = write_trials_csv(result, config.output.out)
-    log.info("results: %s, trials: %s", config.output.out, trials)
+    page = write_visual_report(snaps, config, result, report)
+    log.info("results: %s, trials: %s, report: %s", config.output.out, trials, page)
     return report
+
+
+def write_visual_report(snaps, config: Config, result, report: dict) -> Path:
+    """PNG plots and the static HTML page beside the JSON (imported here: matplotlib is slow)."""
+    from sor.backtest import make_market
+    from sor.router import RouterParams
+    from sweep.html_report import write_html
+    from sweep.plots import fill_paths, write_plots
+
+    out = Path(config.output.out)
+    paths = fill_paths(make_market(snaps, config), RouterParams(**result.best_params), config)
+    plots = write_plots(report, result.study, paths, out.parent, out.stem)
+    return write_html(report, plots, out.with_name(f"{out.stem}_report.html"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -110,6 +110,10 @@ def test_run_end_to_end_matches_backtest_of_the_best_parameters(multi_venue_csv,
     assert len(trials_csv) == 1 + 8
     assert report["sweep"]["trials_complete"] == 8 and report["sweep"]["trials_failed"] == 0
     assert report["stream"]["consume"]["events"] == report["data"]["snapshots"]
+    page = out.with_name("results_report.html").read_text()
+    for png in ("results_fill_path.png", "results_venue_shares.png",
+                "results_optimization_history.png"):
+        assert out.with_name(png).stat().st_size > 1000 and f'src="{png}"' in page
 
     best = report["best_parameters"]
     bt_out = tmp_path / "bt.json"

@@ -1,0 +1,297 @@
+"""A static `report.html` for one results JSON: key numbers, best parameters, plots, statistics.
+
+One self-contained file beside the JSON and its PNG plots: no server, no external assets, no
+JavaScript. Every number comes from the report dict and sits in an element carrying its JSON path
+(`data-key="baselines.twap.avg_fill_px"`) and its exact JSON value (`data-value`), so the page
+can be checked against the JSON mechanically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["format_value", "write_html"]
+
+#: Plot names (`sweep.plots.PLOTS`) -> caption.
+CAPTIONS = {
+    "fill_path": "Cumulative shares filled and running average fill price, per strategy",
+    "venue_shares": "Shares filled per venue (publisher_id), router and baselines side by side",
+    "optimization_history": "Sweep: objective (completed cash, dollars) per trial",
+    "param_importances": "Sweep: parameter importances",
+}
+
+_STRATEGY_COLUMNS = (  # (result key, heading)
+    ("avg_fill_px", "avg fill price ($/share)"),
+    ("total_cash", "total cash ($)"),
+    ("completed_cash", "completed cash ($)"),
+    ("filled_shares", "filled shares"),
+    ("unfilled_shares", "unfilled shares"),
+    ("child_orders", "child orders"),
+)
+_PRICE_KEYS = {"avg_fill_px", "lambda_over", "lambda_under", "theta_queue"}
+_CASH_KEYS = {"total_cash", "completed_cash", "best_completed_cash"}
+_SHARE_KEYS = {"filled_shares", "unfilled_shares", "size"}
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: monospace; }
+th { background: #f4f4f4; }
+tr.optimized td { font-weight: bold; }
+.positive { color: #1a7f37; } .negative { color: #b42318; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _kind(path: str) -> str:
+    parts = path.split(".")
+    last = parts[-1]
+    if parts[0] == "savings_vs_baselines_bps":
+        return "bps"
+    if parts[0] == "best_parameters" or last in _PRICE_KEYS:
+        return "price"
+    if last in _CASH_KEYS:
+        return "cash"
+    if last in _SHARE_KEYS or (len(parts) > 1 and parts[-2] == "shares_by_venue"):
+        return "shares"
+    return "plain"
+
+
+def format_value(path: str, value: Any) -> str:
+    """How the page shows the JSON value at `path` (dotted).
+
+    Prices and the penalties in dollars per share with 6 decimals, savings in bps with 3, cash in
+    dollars with 4 (fees are fractions of a cent per share) and thousands separators, shares as
+    integers with separators; anything else as JSON writes it. None (e.g. the average price of a
+    strategy that filled nothing) is "n/a".
+
+    Example:
+        >>> format_value("savings_vs_baselines_bps.twap", 0.9428359590219088)
+        '0.943'
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    kind = _kind(path)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if kind == "price":
+            return f"{value:.6f}"
+        if kind == "bps":
+            return f"{value:.3f}"
+        if kind == "cash":
+            return f"{value:,.4f}"
+        if kind == "shares":
+            return f"{int(value):,}"
+        return json.dumps(value)
+    if isinstance(value, (list, dict)) and not value:
+        return "(none)"
+    if isinstance(value, list):
+        return ", ".join(format_value(path, v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _cell(path: str, value: Any, css: str = "") -> str:
+    """A <td> with the shown value, its JSON path and its exact JSON value."""
+    classes = [css] if css else []
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        classes.append("num")
+    attrs = f' data-key="{escape(path)}" data-value="{escape(json.dumps(value, default=str))}"'
+    cls = f' class="{" ".join(classes)}"' if classes else ""
+    return f"<td{cls}{attrs}>{escape(format_value(path, value))}</td>"
+
+
+def _flatten(value: Any, prefix: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        if not value:
+            return [(prefix, value)]
+        rows: list[tuple[str, Any]] = []
+        for key, item in value.items():
+            rows.extend(_flatten(item, f"{prefix}.{key}"))
+        return rows
+    return [(prefix, value)]
+
+
+def _key_value_table(section: str, value: Any) -> str:
+    """A two-column table of a nested dict, one row per leaf, named by its dotted path."""
+    if not isinstance(value, dict):
+        return f"<p>{_cell_inline(section, value)}</p>"
+    rows = []
+    for path, item in _flatten(value, section):
+        shown = path[len(section) + 1 :]
+        rows.append(f"<tr><th>{escape(shown)}</th>{_cell(path, item)}</tr>")
+    return f'<table class="kv" id="{escape(section)}">' + "".join(rows) + "</table>"
+
+
+def _cell_inline(path: str, value: Any) -> str:
+    return (
+        f'<span data-key="{escape(path)}" data-value="{escape(json.dumps(value, default=str))}">'
+        f"{escape(format_value(path, value))}</span>"
+    )
+
+
+def _strategy_table(report: dict) -> str:
+    order_size = (report.get("config") or {}).get("order", {}).get("size")
+    heads = ["strategy"] + [h for _, h in _STRATEGY_COLUMNS] + ["router's savings (bps)"]
+    if order_size:
+        heads.insert(4, "completed avg price ($/share)")
+    rows = []
+    results = [("optimized", "optimized", report["optimized"])] + [
+        (name, f"baselines.{name}", result) for name, result in report.get("baselines", {}).items()
+    ]
+    savings = report.get("savings_vs_baselines_bps", {})
+    for name, prefix, result in results:
+        cells = [f"<th>{escape(name)}</th>"]
+        for key, _ in _STRATEGY_COLUMNS:
+            cells.append(_cell(f"{prefix}.{key}", result.get(key)))
+            if key == "completed_cash" and order_size:
+                # Derived, not in the JSON: the price the savings compare (savings_basis).
+                cash = result.get("completed_cash")
+                px = None if cash is None else cash / order_size
+                cells.append(
+                    f'<td class="num" data-derived="{escape(prefix)}.completed_cash / '
+                    f'config.order.size">{escape(format_value("avg_fill_px", px))}</td>'
+                )
+        if name in savings:
+            value = savings[name]
+            css = "positive" if value and value > 0 else "negative" if value and value < 0 else ""
+            cells.append(_cell(f"savings_vs_baselines_bps.{name}", value, css))
+        else:
+            cells.append("<td></td>")
+        css = ' class="optimized"' if name == "optimized" else ""
+        rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
+    return f'<table id="key-numbers">{header}{"".join(rows)}</table>'
+
+
+def _venue_table(report: dict) -> str:
+    results = [("optimized", "optimized", report["optimized"])] + [
+        (name, f"baselines.{name}", result) for name, result in report.get("baselines", {}).items()
+    ]
+    venues = sorted({int(v) for _, _, r in results for v in r.get("shares_by_venue", {})})
+    header = "<tr><th>strategy</th>" + "".join(f"<th>{v}</th>" for v in venues) + "</tr>"
+    rows = []
+    for name, prefix, result in results:
+        by_venue = result.get("shares_by_venue", {})
+        cells = "".join(
+            _cell(f"{prefix}.shares_by_venue.{v}", by_venue[str(v)])
+            if str(v) in by_venue
+            else '<td class="num">0</td>'
+            for v in venues
+        )
+        rows.append(f"<tr><th>{escape(name)}</th>{cells}</tr>")
+    return f'<table id="venue-shares">{header}{"".join(rows)}</table>'
+
+
+def _plots_section(plots: dict[str, str]) -> str:
+    parts = []
+    for name, file_name in plots.items():
+        caption = CAPTIONS.get(name, name)
+        parts.append(
+            f'<figure id="plot-{escape(name)}"><img src="{escape(quote(file_name))}" '
+            f'alt="{escape(caption)}" data-plot="{escape(name)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>"
+        )
+    missing = [name for name in CAPTIONS if name not in plots]
+    if missing:
+        names = escape(", ".join(missing))
+        parts.append(f'<p class="note">Not drawn (see the run log for why): {names}.</p>')
+    return "".join(parts)
+
+
+def _title(report: dict) -> str:
+    data = report.get("data") or {}
+    symbol = data.get("symbol") or ", ".join(data.get("symbols", []))
+    return f"Smart order router results{f' — {symbol}' if symbol else ''}"
+
+
+def render_html(report: dict, plots: dict[str, str]) -> str:
+    """The page as a string; see `write_html`."""
+    data = report.get("data") or {}
+    size = (report.get("config") or {}).get("order", {}).get("size")
+    title = _title(report)
+    body = [f"<h1>{escape(title)}</h1>"]
+    if data.get("start") or data.get("end"):
+        start, end = escape(str(data.get("start", ""))), escape(str(data.get("end", "")))
+        order = f"; parent order of {escape(format_value('size', size))} shares" if size else ""
+        body.append(f'<p class="note">Window {start} to {end}{order}.</p>')
+    body.append("<h2>Key numbers</h2>")
+    body.append(_strategy_table(report))
+    basis = report.get("savings_basis")
+    body.append(
+        '<p class="note">Savings: (baseline price - router price) / baseline price * 1e4, positive '
+        "when the router paid less"
+        + (
+            f"; prices compared: {_cell_inline('savings_basis', basis)} (completed cash / order "
+            "size, unfilled shares bought by a clean-up order at the window's end)"
+            if basis
+            else ""
+        )
+        + ". Cash includes fees.</p>"
+    )
+    body.append("<h3>Shares filled per venue</h3>")
+    body.append(_venue_table(report))
+    body.append("<h2>Best parameters</h2>")
+    body.append(_key_value_table("best_parameters", report.get("best_parameters", {})))
+    if plots:
+        body.append("<h2>Plots</h2>")
+        body.append(_plots_section(plots))
+    sections = [
+        ("sweep", "Sweep"),
+        ("data", "Data"),
+        ("stream", "Stream"),
+        ("config", "Configuration"),
+    ]
+    shown = {"best_parameters", "optimized", "baselines", "savings_vs_baselines_bps"}
+    shown |= {"savings_basis"} | {key for key, _ in sections}
+    for key, heading in sections:
+        if key in report:
+            body.append(f"<h2>{escape(heading)}</h2>")
+            body.append(_key_value_table(key, report[key]))
+    for key in [k for k in report if k not in shown]:
+        body.append(f"<h2>{escape(key)}</h2>")
+        body.append(_key_value_table(key, report[key]))
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
+        "<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
+    """Write the static HTML page of a results dict.
+
+    Args:
+        report: the results dict (model.md §6) with, optionally, "sweep", "data", "stream" and
+            "config" (already redacted: the page shows every value it is given).
+        plots: {plot name: PNG file name relative to the page's directory}, as `write_plots`
+            returns when its `out_dir` is the page's directory.
+        path: where to write the page, e.g. runs/report.html.
+
+    Returns:
+        `path`.
+
+    Example:
+        >>> files = write_plots(report, result.study, paths, out.parent, out.stem)
+        >>> write_html(report, files, out.parent / "report.html")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report, plots), encoding="utf-8")
+    return path

@@ -1,0 +1,287 @@
+"""PNG plots of a sweep's report: fill paths, shares per venue, optimization history, importances.
+
+The plots are written beside the results JSON and linked from `report.html` (`sweep.html_report`).
+They are drawn from the report dict, the Optuna study and per-fill records; the numbers in the
+report stay the only source of truth, the plots only show them.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import matplotlib
+
+# A report writer must never open a window or need a display (sweeps run on headless machines
+# and Ray clusters): draw with Agg whatever backend the environment would pick.
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sor.backtest import Market, make_baselines, make_router, run_strategy  # noqa: E402
+from sor.config import Config  # noqa: E402
+from sor.router import RouterParams  # noqa: E402
+
+__all__ = [
+    "PLOTS",
+    "FillRecord",
+    "cumulative_path",
+    "fill_paths",
+    "importance_skip_reason",
+    "write_plots",
+]
+
+log = logging.getLogger("sor.plots")
+
+#: Plot names, in the order the HTML report shows them; also the suffix of each PNG file.
+PLOTS = ("fill_path", "venue_shares", "optimization_history", "param_importances")
+_DPI = 100
+
+
+class FillRecord(NamedTuple):
+    """What filled at one snapshot for one strategy (what `execute(on_fill=...)` reports).
+
+    Attributes:
+        ts: snapshot time, ns since the epoch.
+        shares: int64[N], shares filled at each venue column at this snapshot.
+        price: float64[N], dollars per share paid at each venue column (ask plus fee); only the
+            entries where `shares > 0` are meaningful (NaN where a venue shows no ask).
+    """
+
+    ts: int
+    shares: np.ndarray
+    price: np.ndarray
+
+
+def fill_paths(market: Market, params: RouterParams, config: Config) -> dict[str, list[FillRecord]]:
+    """Execute the router at `params` and every baseline, recording each fill.
+
+    Args:
+        market: the snapshots with their venue costs and ask levels.
+        params: the router's penalties (the sweep's best parameters).
+        config: the validated configuration (order, baselines).
+
+    Returns:
+        {strategy name: fill records in time order}; "optimized" is the router.
+    """
+    snaps, costs = market.snaps, market.costs
+    paths: dict[str, list[FillRecord]] = {}
+    strategies = [make_router(market, params, config.order), *make_baselines(market, config)]
+    for strategy in strategies:
+        records: list[FillRecord] = []
+
+        def record(t: int, fill: np.ndarray, records: list[FillRecord] = records) -> None:
+            records.append(FillRecord(int(snaps.ts[t]), fill, snaps.ask_px[t] + costs.fee))
+
+        run_strategy(market, strategy, config.order, on_fill=record)
+        paths[strategy.name] = records
+    return paths
+
+
+def cumulative_path(records: list[FillRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative shares, cumulative cash and the snapshot times of a fill path.
+
+    Cash is summed fill by fill in the engine's order, so the last entry equals the engine's
+    `total_cash` exactly.
+
+    Returns:
+        (ts int64[K] ns, shares int64[K] filled so far, cash float64[K] dollars paid so far).
+    """
+    ts = np.array([r.ts for r in records], dtype=np.int64)
+    shares = np.zeros(len(records), dtype=np.int64)
+    cash = np.zeros(len(records), dtype=np.float64)
+    total_shares, total_cash = 0, 0.0
+    for i, r in enumerate(records):
+        j = np.flatnonzero(r.shares)
+        total_cash += float(np.dot(r.shares[j], r.price[j]))
+        total_shares += int(r.shares.sum())
+        shares[i], cash[i] = total_shares, total_cash
+    return ts, shares, cash
+
+
+def _strategy_names(report: dict) -> list[str]:
+    return ["optimized", *report.get("baselines", {})]
+
+
+def _window(report: dict, paths: dict[str, list[FillRecord]]) -> tuple[int, int] | None:
+    """(start, end) ns of the evaluation window: the data summary's, else the fills' span."""
+    data = report.get("data") or {}
+    try:
+        start = np.datetime64(str(data["start"]).rstrip("Z"), "ns").astype(np.int64)
+        end = np.datetime64(str(data["end"]).rstrip("Z"), "ns").astype(np.int64)
+        return int(start), int(end)
+    except (KeyError, ValueError):
+        times = [r.ts for records in paths.values() for r in records]
+        return (min(times), max(times)) if times else None
+
+
+def _plot_fill_path(report: dict, paths: dict[str, list[FillRecord]], path: Path) -> None:
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, layout="constrained")
+    size = report.get("config", {}).get("order", {}).get("size")
+    names = [n for n in _strategy_names(report) if n in paths]
+    names += sorted(set(paths) - set(names))
+    window = _window(report, paths)
+    # Strategies often take the same path (e.g. the router and best_ask when the router sweeps the
+    # book): wide solid lines under narrower dashed ones keep every one of them visible.
+    styles = [("-", 4.0), ("--", 2.6), ("-.", 1.8), (":", 1.4)]
+    for i, name in enumerate(names):
+        ts, shares, cash = cumulative_path(paths[name])
+        style, width = styles[i % len(styles)]
+        kwargs = {"where": "post", "label": name, "linestyle": style, "linewidth": width}
+        if len(ts) == 0:
+            if window is not None:
+                top.step(np.array(window).astype("datetime64[ns]"), [0, 0], **kwargs)
+            continue
+        avg = cash / shares
+        if window is not None:
+            # From the order's arrival (nothing filled) to the window's end (last state held).
+            ts = np.concatenate([[min(window[0], ts[0])], ts, [max(window[1], ts[-1])]])
+            shares = np.concatenate([[0], shares, [shares[-1]]])
+            avg = np.concatenate([[np.nan], avg, [avg[-1]]])
+        when = ts.astype("datetime64[ns]")
+        top.step(when, shares, **kwargs)
+        bottom.step(when, avg, **kwargs)
+    if size:
+        top.axhline(size, color="grey", linestyle=":", linewidth=1, label="order size")
+    top.set_ylabel("shares filled")
+    top.set_title("Cumulative shares filled")
+    top.legend(loc="lower right")
+    bottom.set_ylabel("average fill price ($/share, fees incl.)")
+    bottom.set_title("Running average fill price")
+    bottom.set_xlabel("time (UTC)")
+    bottom.ticklabel_format(axis="y", useOffset=False, style="plain")
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
+def _plot_venue_shares(report: dict, path: Path) -> None:
+    names = _strategy_names(report)
+    results = [report["optimized"], *report.get("baselines", {}).values()]
+    venues = sorted({int(v) for r in results for v in r.get("shares_by_venue", {})})
+    labels = [str(v) for v in venues]
+    with_unfilled = any(r.get("unfilled_shares", 0) for r in results)
+    if with_unfilled:
+        labels.append("unfilled")
+    x = np.arange(len(labels))
+    width = 0.8 / max(1, len(names))
+    fig, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")
+    for i, (name, result) in enumerate(zip(names, results, strict=True)):
+        by_venue = result.get("shares_by_venue", {})
+        heights = [by_venue.get(str(v), 0) for v in venues]
+        if with_unfilled:
+            heights.append(result.get("unfilled_shares", 0))
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, heights, width, label=name)
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("venue (publisher_id)")
+    ax.set_ylabel("shares")
+    ax.set_title("Shares filled per venue")
+    ax.legend()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
+def _complete_trials(study: Any) -> list[Any]:
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def importance_skip_reason(study: Any) -> str | None:
+    """Why parameter importances cannot be computed for `study`, or None when they can."""
+    if study is None:
+        return "no study"
+    complete = _complete_trials(study)
+    if len(complete) < 2:
+        return f"parameter importances need >= 2 complete trials, but the study has {len(complete)}"
+    names = sorted({name for t in complete for name in t.params})
+    varied = [n for n in names if len({t.params.get(n) for t in complete}) > 1]
+    if not varied:
+        return f"no parameter varied over the {len(complete)} complete trials ({names})"
+    if len({t.value for t in complete}) == 1:
+        # Every trial cost the same: any evaluator would call all parameters equally important.
+        return f"all {len(complete)} complete trials have the same objective value"
+    return None
+
+
+def _save_optuna_axes(draw: Any, study: Any, path: Path) -> None:
+    from optuna.exceptions import ExperimentalWarning
+
+    with warnings.catch_warnings():
+        # optuna.visualization.matplotlib is marked experimental; that is no news to users.
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        ax = draw(study)
+    fig = ax.figure
+    try:
+        fig.set_size_inches(10, 4.5)
+        fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
+
+def write_plots(
+    report: dict,
+    study: Any,
+    fill_paths: dict[str, list[FillRecord]] | None,
+    out_dir: Path,
+    stem: str,
+) -> dict[str, str]:
+    """Draw the report's plots as PNG files `<stem>_<plot name>.png` in `out_dir`.
+
+    A plot whose input is missing or too small (no fill paths, no study, fewer than 2 complete
+    trials or no varied parameter for the importances) is skipped with the reason logged.
+
+    Args:
+        report: the results dict (model.md §6), with "optimized", "baselines" and "config".
+        study: the sweep's optuna.Study, or None.
+        fill_paths: `fill_paths(...)`'s records per strategy, or None.
+        out_dir: directory of the results JSON.
+        stem: the JSON's file name without suffix, e.g. "results".
+
+    Returns:
+        {plot name: PNG file name relative to `out_dir`}, in the order of `PLOTS`.
+
+    Example:
+        >>> files = write_plots(report, result.study, paths, Path("runs"), "results")
+        >>> files["venue_shares"]
+        'results_venue_shares.png'
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+
+    def target(name: str) -> Path:
+        return out_dir / f"{stem}_{name}.png"
+
+    if fill_paths:
+        _plot_fill_path(report, fill_paths, target("fill_path"))
+        written["fill_path"] = target("fill_path").name
+    else:
+        log.info("fill_path plot skipped: no fill records given")
+
+    _plot_venue_shares(report, target("venue_shares"))
+    written["venue_shares"] = target("venue_shares").name
+
+    if study is None or not _complete_trials(study):
+        log.info("optimization_history plot skipped: no complete trials")
+    else:
+        from optuna.visualization.matplotlib import plot_optimization_history
+
+        _save_optuna_axes(plot_optimization_history, study, target("optimization_history"))
+        written["optimization_history"] = target("optimization_history").name
+
+    reason = importance_skip_reason(study)
+    if reason is None:
+        from optuna.visualization.matplotlib import plot_param_importances
+
+        try:
+            _save_optuna_axes(plot_param_importances, study, target("param_importances"))
+            written["param_importances"] = target("param_importances").name
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+            # The evaluator can still refuse a study (e.g. every objective value equal).
+            log.info("param_importances plot skipped: %s", exc)
+    else:
+        log.info("param_importances plot skipped: %s", reason)
+    return written

@@ -1,0 +1,395 @@
+"""The plots and the static report.html of a small sweep, checked as files and in a browser.
+
+The report is built as `sor run` builds it, minus Kafka and Ray: a generated CSV, a small
+in-memory Optuna study over the real evaluation, then `sweep_report`, `fill_paths`,
+`write_plots` and `write_html`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import struct
+import subprocess
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import optuna
+import pytest
+
+from sor.backtest import make_market
+from sor.config import PARAM_NAMES, load_config
+from sor.marketdata import load_snapshots
+from sor.router import RouterParams
+from sweep.driver import SweepResult
+from sweep.html_report import format_value, write_html
+from sweep.plots import cumulative_path, fill_paths, importance_skip_reason, write_plots
+from sweep.report import sweep_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CHROMIUM = Path("/usr/bin/chromium")
+N_TRIALS = 5
+
+
+def objective_for(market, config):
+    from sor.backtest import evaluate
+
+    def objective(trial: optuna.Trial) -> float:
+        space = config.search.space
+        params = {n: trial.suggest_float(n, space[n].low, space[n].high) for n in PARAM_NAMES}
+        return evaluate(market, RouterParams(**params), config.order).completed_cash
+
+    return objective
+
+
+@pytest.fixture(scope="module")
+def built(small_snaps, small_csv, tmp_path_factory):
+    """A report, its JSON, plots and HTML in one directory, as `sor run` would leave them."""
+    out_dir = tmp_path_factory.mktemp("report")
+    config = load_config(
+        None,
+        {
+            "order.size": 2000,
+            "search.trials": N_TRIALS,
+            "search.sampler": "random",
+            "output.out": str(out_dir / "results.json"),
+        },
+    )
+    market = make_market(small_snaps, config)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective_for(market, config), n_trials=N_TRIALS)
+    sweep = SweepResult(
+        best_params=study.best_params,
+        best_value=study.best_value,
+        trials_complete=N_TRIALS,
+        trials_failed=0,
+        trials_run_now=N_TRIALS,
+        wall_s=1.0,
+        workers=1,
+        study=study,
+    )
+    summary = load_snapshots(small_csv)[1]
+    data = {
+        **summary.to_dict(),
+        "snapshots": len(small_snaps),
+        "snapshot_bytes": small_snaps.nbytes,
+    }
+    report = sweep_report(small_snaps, config, sweep, extra={"data": data})
+    json_path = out_dir / "results.json"
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    paths = fill_paths(market, RouterParams(**study.best_params), config)
+    plots = write_plots(report, study, paths, out_dir, "results")
+    html = write_html(report, plots, out_dir / "report.html")
+    return SimpleNamespace(
+        config=config,
+        study=study,
+        report=report,
+        json=json.loads(json_path.read_text()),
+        paths=paths,
+        plots=plots,
+        html=html,
+        out_dir=out_dir,
+    )
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk; fails unless the file starts as a PNG."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert head[12:16] == b"IHDR", f"{path} has no IHDR chunk first"
+    return struct.unpack(">II", head[16:24])
+
+
+def resolve(report: dict, key: str):
+    value = report
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def check_numbers(entries: list[tuple[str, str, str]], report: dict) -> None:
+    """Each (data-key, data-value, shown text) of the page against the JSON `report`."""
+    assert entries, "the page has no data-key elements"
+    for key, value_json, text in entries:
+        value = resolve(report, key)
+        assert json.loads(value_json) == value, key
+        assert text.strip() == format_value(key, value), key
+        if isinstance(value, float):
+            # The shown number is the JSON's, rounded to the decimals shown.
+            shown = text.strip().replace(",", "")
+            decimals = len(shown.partition(".")[2])
+            assert float(shown) == pytest.approx(value, rel=0, abs=0.501 * 10.0**-decimals), key
+    keys = {key for key, _, _ in entries}
+    required = {f"best_parameters.{n}" for n in PARAM_NAMES}
+    required |= {f"optimized.{k}" for k in ("avg_fill_px", "total_cash", "completed_cash")}
+    required |= {"optimized.filled_shares", "optimized.unfilled_shares"}
+    for name in report["baselines"]:
+        required |= {f"baselines.{name}.avg_fill_px", f"savings_vs_baselines_bps.{name}"}
+        required |= {f"baselines.{name}.completed_cash", f"baselines.{name}.unfilled_shares"}
+    required |= {"sweep.trials_complete", "sweep.best_completed_cash", "config.order.size"}
+    required |= {"data.snapshots", "data.rows_read", "data.symbol"}
+    assert required <= keys, sorted(required - keys)
+
+
+class _KeyedElements(HTMLParser):
+    """Collects (data-key, data-value, text) of every element carrying data-key, and the imgs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.entries: list[tuple[str, str, str]] = []
+        self.images: list[dict[str, str]] = []
+        self._open: list[list] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs)
+        elif "data-key" in attrs:
+            self._open.append([tag, attrs["data-key"], attrs.get("data-value"), ""])
+
+    def handle_data(self, data):
+        if self._open:
+            self._open[-1][3] += data
+
+    def handle_endtag(self, tag):
+        if self._open and self._open[-1][0] == tag:
+            _, key, value, text = self._open.pop()
+            self.entries.append((key, value, text))
+
+
+def parse_page(path: Path) -> _KeyedElements:
+    parser = _KeyedElements()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def test_fill_paths_add_up_to_the_reported_results(built, small_snaps):
+    report = built.json
+    results = {"optimized": report["optimized"], **report["baselines"]}
+    assert set(built.paths) == set(results)
+    venues = small_snaps.venues.tolist()
+    for name, result in results.items():
+        ts, shares, cash = cumulative_path(built.paths[name])
+        assert shares[-1] == result["filled_shares"], name
+        # Summed in the engine's order, the recorded fills give the engine's cash exactly.
+        assert cash[-1] == result["total_cash"], name
+        assert np.all(np.diff(ts) > 0) and np.all(np.diff(shares) > 0), name
+        by_venue = sum(r.shares for r in built.paths[name])
+        assert {str(v): int(s) for v, s in zip(venues, by_venue, strict=True) if s} == result[
+            "shares_by_venue"
+        ], name
+
+
+def test_plots_are_valid_pngs_beside_the_json(built):
+    expected = ["fill_path", "venue_shares", "optimization_history"]
+    if importance_skip_reason(built.study) is None:
+        expected.append("param_importances")
+    assert list(built.plots) == expected
+    for name, file_name in built.plots.items():
+        path = built.out_dir / file_name
+        assert path.name == f"results_{name}.png"
+        width, height = png_size(path)
+        assert width >= 400 and height >= 200, (name, width, height)
+
+
+def test_param_importances_are_drawn_or_skipped_with_a_reason(tmp_path, caplog, built):
+    def quadratic(trial):
+        x = {n: trial.suggest_float(n, 0.0, 1.0) for n in PARAM_NAMES}
+        return (x["lambda_over"] - 0.3) ** 2 + 0.1 * x["theta_queue"]
+
+    sampler = optuna.samplers.RandomSampler(seed=1)
+    varied = optuna.create_study(sampler=sampler)
+    varied.optimize(quadratic, n_trials=5)
+    assert importance_skip_reason(varied) is None
+    plots = write_plots(built.report, varied, None, tmp_path, "varied")
+    assert "param_importances" in plots and "fill_path" not in plots
+    png_size(tmp_path / plots["param_importances"])
+
+    one = optuna.create_study()
+    one.optimize(quadratic, n_trials=1)
+    fixed = optuna.create_study()
+    fixed.optimize(lambda t: t.suggest_float("lambda_over", 0.2, 0.2) + len(t.study.trials), 3)
+    flat = optuna.create_study()
+    flat.optimize(lambda t: t.suggest_float("lambda_over", 0.0, 1.0) * 0 + 1.0, n_trials=3)
+    reasons = {
+        "one": (one, ">= 2 complete trials"),
+        "fixed": (fixed, "no parameter varied"),
+        "flat": (flat, "same objective value"),
+        "none": (None, "no study"),
+    }
+    for stem, (study, reason) in reasons.items():
+        assert reason in importance_skip_reason(study), stem
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sor.plots"):
+            plots = write_plots(built.report, study, None, tmp_path, stem)
+        assert "param_importances" not in plots, stem
+        assert reason in caplog.text, stem
+        assert ("optimization_history" in plots) == (study is not None), stem
+
+
+def test_html_shows_the_json_numbers_and_every_plot(built):
+    page = parse_page(built.html)
+    check_numbers(page.entries, built.json)
+    assert [img["src"] for img in page.images] == list(built.plots.values())
+    text = built.html.read_text()
+    assert "<script" not in text and "http://" not in text and "https://" not in text
+
+
+def test_html_escapes_what_it_shows(tmp_path, built):
+    report = json.loads(json.dumps(built.report))
+    report["data"]["path"] = '<img src=x onerror="alert(1)">&'
+    report["config"]["kafka"]["topic"] = "</table><script>alert(1)</script>"
+    page = write_html(report, {"a<b": 'x".png'}, tmp_path / "report.html")
+    text = page.read_text()
+    assert "<script>" not in text and "<img src=x" not in text
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;" in text
+    parsed = parse_page(page)
+    assert [img["src"] for img in parsed.images] == ["x%22.png"]
+    shown = {key: text for key, _, text in parsed.entries}
+    assert unescape(shown["data.path"]) == report["data"]["path"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Browser
+
+
+def _run(cmd: list[str], timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `cmd` in its own process group, killing the whole group if it outlives `timeout`."""
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return subprocess.CompletedProcess(cmd, -9, out, err + f"\ntimed out after {timeout} s")
+    finally:
+        # Chromium's helpers (zygote, renderers, crashpad) share the group: leave none behind.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """/usr/bin/chromium, installed with apt-get when absent; skips when it cannot be."""
+    if CHROMIUM.exists():
+        return str(CHROMIUM)
+    apt = shutil.which("apt-get")
+    if apt is None:
+        pytest.skip(f"{CHROMIUM} is absent and apt-get is not available to install it")
+    if os.geteuid() != 0:
+        pytest.skip(f"{CHROMIUM} is absent and installing it with apt-get needs root")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt, "install", "-y", "--no-install-recommends", "chromium"]
+    result = _run(install, timeout=600, env=env)
+    if result.returncode != 0:  # perhaps stale package lists
+        _run([apt, "update"], timeout=300, env=env)
+        result = _run(install, timeout=600, env=env)
+    if result.returncode != 0 or not CHROMIUM.exists():
+        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        pytest.skip(f"could not install chromium (apt-get exit {result.returncode}): {tail}")
+    return str(CHROMIUM)
+
+
+def headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    profile.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        *args,
+    ]
+    env = {**os.environ, "HOME": str(profile)}
+    result = _run(cmd, timeout=120, env=env)
+    assert result.returncode == 0, f"chromium exit {result.returncode}: {result.stderr[-2000:]}"
+    return result
+
+
+# The harness loads report.html in an iframe and, once it and its images have loaded, writes what
+# the browser rendered (image sizes, every data-key element's text) into its own DOM, which
+# --dump-dom prints. Test-only: report.html itself has no script.
+HARNESS = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
+<iframe id="page" src="report.html" style="width:1200px;height:2000px"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", () => {
+  const doc = document.getElementById("page").contentDocument;
+  const out = {
+    images: [...doc.images].map(i => ({src: i.getAttribute("src"), complete: i.complete,
+                                       width: i.naturalWidth, height: i.naturalHeight})),
+    keys: [...doc.querySelectorAll("[data-key]")].map(
+      e => [e.dataset.key, e.dataset.value, e.textContent]),
+  };
+  document.getElementById("result").textContent = JSON.stringify(out);
+});
+</script></body></html>
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a first run installs chromium
+def test_report_renders_in_headless_chromium(built, chromium, tmp_path):
+    harness = built.out_dir / "harness.html"
+    harness.write_text(HARNESS)
+    dom = headless(
+        chromium,
+        tmp_path / "profile",
+        "--allow-file-access-from-files",
+        "--dump-dom",
+        harness.as_uri(),
+    ).stdout
+    start = dom.index('<pre id="result">') + len('<pre id="result">')
+    rendered = json.loads(unescape(dom[start : dom.index("</pre>", start)]))
+
+    images = rendered["images"]
+    assert [i["src"] for i in images] == list(built.plots.values())
+    for image in images:
+        assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
+        width, height = png_size(built.out_dir / image["src"])
+        assert (image["width"], image["height"]) == (width, height), image
+    check_numbers([tuple(e) for e in rendered["keys"]], built.json)
+
+    shot = tmp_path / "report.png"
+    headless(
+        chromium,
+        tmp_path / "profile",
+        f"--screenshot={shot}",
+        "--window-size=1200,2000",
+        built.html.as_uri(),
+    )
+    assert png_size(shot) == (1200, 2000)
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colors is not None and len(colors) > 200, "the screenshot is (nearly) blank"
+    background = max(colors)[0] / (1200 * 2000)
+    assert background < 0.95, f"{background:.0%} of the screenshot is one color"
