@@ -54,6 +54,10 @@ SWEEP_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         {"help": "Optuna storage URL (sqlite:///sweep.db) or journal file"},
     ),
     "--study-name": ("search.study_name", {"help": "Optuna study name"}),
+    "--resume": (
+        "search.resume",
+        {"action": "store_const", "const": True, "help": "continue the stored study"},
+    ),
     "--ray-address": (
         "ray.address",
         {"help": "existing Ray cluster (default: $RAY_ADDRESS or local)"},

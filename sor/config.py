@@ -190,6 +190,7 @@ class SearchConfig(_Section):
     seed: int = 0
     storage: str | None = None  # e.g. sqlite:///sweep.db or a journal file path
     study_name: str = "sor"
+    resume: bool = False  # continue a stored study that already has trials
     # Trials proposed together before any of their results reach the sampler. Fixed (not the
     # number of workers) so that a seeded sweep gives the same trials on 1 worker or 100.
     trials_per_round: int = Field(16, gt=0)

@@ -95,6 +95,11 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
 
     search = config.search
     study = open_study(config)
+    if study.trials and not search.resume:
+        raise ConfigError(
+            f"study {search.study_name!r} in {search.storage} already has {len(study.trials)} "
+            "trials: pass --resume to continue it, or choose another --study-name"
+        )
     dists = distributions(search)
     target = search.trials
     grid = grid_size(search) if search.sampler == "grid" else None

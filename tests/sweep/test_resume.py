@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sor.config import load_config
+from sor.errors import ConfigError
 from sweep.driver import run_sweep
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -37,7 +38,8 @@ DRIVER = textwrap.dedent("""
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     config = load_config(None, {"order.size": 2000, "search.trials": 20, "search.sampler": "random",
                                 "search.trials_per_round": 4, "search.storage": storage,
-                                "search.study_name": "crash"})
+                                "search.study_name": "crash",
+                                "search.resume": True})
     result = run_sweep(ray.put(load_snapshots(csv)[0]), config, progress=False)
     print("DONE", result.trials_complete, result.trials_run_now)
 """)
@@ -104,5 +106,10 @@ def test_journal_file_storage_is_accepted(tmp_path, local_ray, small_snaps):
     first = run_sweep(local_ray.put(small_snaps), config, progress=False)
     assert os.path.getsize(journal) > 0 and first.trials_complete == 4
     config.search.trials = 6
+    with pytest.raises(
+        ConfigError, match=r"study 'j' in .*sweep.log already has 4 trials: pass --resume"
+    ):
+        run_sweep(local_ray.put(small_snaps), config, progress=False)
+    config.search.resume = True
     again = run_sweep(local_ray.put(small_snaps), config, progress=False)
     assert again.trials_complete == 6 and again.trials_run_now == 2
