@@ -14,26 +14,34 @@ cost of model.md §3 is therefore separable by venue:
 with a_i = ask_size_i. With cap "displayed" every q_i <= a_i fills, so the penalties cancel and
 c_i(q) = q * (ask_i + fee_i). Each c_i is piecewise linear with a kink at a_i; it is convex where
 take_i <= -rebate_i and concave otherwise, so a greedy split is not exact in general. The exact
-method is a dynamic program over the shares left after venues 1..i-1 (the "remainder"):
+method is a dynamic program over the shares left for venues i..N (the "remainder" r):
 
     V_{N+1}(r) = 0 if r == 0 else inf,
     V_i(r) = min over the candidates q of venue i at remainder r of c_i(q) + V_{i+1}(r - q),
 
 followed by a forward pass that keeps, venue by venue, the smallest q_i that still reaches the
-optimum (within a float tolerance far below any real price difference); the first split the
-task's enumeration meets among the least-cost ones is exactly the lexicographically smallest, so
-this reproduces its tie rule. On the step grid each c_i is linear on each side of the kink, so a
-venue's min-plus step is a sliding-window minimum plus a prefix minimum: O(K) numpy work per venue
-for K = order_size // step + 1 remainders.
+optimum (within a float tolerance far below any real price difference). The first least-cost
+split the task's enumeration meets is the lexicographically smallest one, so this reproduces its
+tie rule. A grid candidate moves the remainder by a multiple of step and c_i is linear on each
+side of the kink, so one venue's min-plus step is a sliding-window minimum and a prefix minimum:
+O(K log K) numpy work per venue for K = order_size // step + 1 remainders.
 
-Exact fast paths, used before the dynamic program:
+With ``include_cap`` a venue may also take its cap: the whole remainder (r -> 0) or, with cap
+"displayed", its odd-lot ask size (r -> r - a_i, another residue class mod step). The program
+then tracks the residue classes reachable from order_size, at most min(step, 2^(N-1)) of them.
 
-- cap "displayed" on the step grid: the cost is linear per share, so filling the cheapest venues
-  first (an LP with integral capacities) is optimal; ties go to later venues, which makes the
-  split lexicographically smallest.
-- cap "order" with every c_i concave: merging two venues' shares into one of them never raises
-  the cost (a concave function of the transfer is least at an end), so some single venue taking
-  the whole order is optimal, and the lexicographically smallest optimum is of that form.
+Exact fast paths, tried first:
+
+- cap "displayed" on the step grid: the cost is linear per share and the capacities are whole
+  lots, so filling the cheapest venues first is optimal (the LP's greedy solution is integral);
+  ties go to later venues, which makes the split lexicographically smallest.
+- cap "displayed" with include_cap and order_size == sum_i a_i: the only split is q_i = a_i.
+- cap "order" with every c_i concave: take the last two venues i < j holding shares. Moving d
+  shares from i to j changes the cost by a concave function of d on [-q_j, q_i], whose ends are
+  candidates (with include_cap too: the venue left holding shares last may be off the grid).
+  At an optimum, an inner point, it is therefore constant, and moving all of q_i to j gives an
+  equal, lexicographically smaller split. So the answer is the cheapest single venue, the last
+  one among equals.
 """
 
 from __future__ import annotations
@@ -50,8 +58,9 @@ __all__ = ["CAPS", "Venue", "allocate", "allocate_arrays"]
 
 CAPS = ("displayed", "order")
 
-#: Splits whose costs differ by at most this fraction of the cost scale count as ties. Float
-#: rounding is ~1e-15 of the scale; real price differences are many orders of magnitude larger.
+#: Splits whose costs differ by at most this fraction of the cost scale (order_size times the
+#: largest per-share term) tie. Float rounding is ~1e-15 of that scale; real price differences
+#: are orders of magnitude larger.
 _TIE_RTOL = 1e-12
 
 
@@ -63,7 +72,7 @@ class Venue:
         ask: best ask, dollars per share (or its distance from a reference price).
         ask_size: shares displayed at the ask.
         fee: taker fee, dollars per share filled.
-        rebate: maker rebate, dollars per share posted (not filled).
+        rebate: maker rebate, dollars per share posted (sent but not filled).
     """
 
     ask: float
@@ -88,13 +97,13 @@ def allocate(
     venues before i, ask_size_i) for cap "displayed", order_size - shares given before for cap
     "order". Only splits with sum == order_size count. Of several least-cost splits the
     lexicographically smallest (q_1, ..., q_N) is returned, as the task's enumeration keeps the
-    first one it meets. `order_size` 0 gives the all-zero split and cost 0.0 (with no venues:
-    the empty split and cost 0.0, as the enumeration gives).
+    first one it meets. `order_size` 0 gives the all-zero split and cost 0.0 (with no venues,
+    the empty split and cost 0.0, which is what the enumeration gives too).
 
     Args:
         order_size: shares to buy, >= 0.
         venues: the venues, in the order that breaks ties.
-        lambda_over: penalty per share overfilled, dollars per share (never binds, see §3).
+        lambda_over: penalty per share overfilled, dollars per share (never binds, model.md §3).
         lambda_under: penalty per share left unfilled, dollars per share.
         theta_queue: queue-risk penalty per share under- or overfilled, dollars per share.
         step: lot size of the candidates, shares, > 0.
@@ -108,24 +117,27 @@ def allocate(
     Raises:
         ValueError: on a negative size, a non-finite price or penalty, `step <= 0` or an
             unknown `cap`.
+        TypeError: when `order_size` or `step` is not an integer.
 
     Example:
         >>> allocate(300, [Venue(10.0, 200, 0.0, 0.0), Venue(10.5, 500, 0.0, 0.0)], 0, 0, 0)
         ([200, 100], 3050.0)
     """
-    split, cost = allocate_arrays(
+    problem = _Problem.checked(
         order_size,
-        np.array([v.ask for v in venues], dtype=np.float64),
-        np.array([v.ask_size for v in venues], dtype=np.int64),
-        np.array([v.fee for v in venues], dtype=np.float64),
-        np.array([v.rebate for v in venues], dtype=np.float64),
+        [v.ask for v in venues],
+        [v.ask_size for v in venues],
+        [v.fee for v in venues],
+        [v.rebate for v in venues],
         lambda_over,
         lambda_under,
         theta_queue,
-        step=step,
-        cap=cap,
+        step,
+        cap,
+        include_cap=False,
     )
-    return ([], cost) if split is None else (split.tolist(), cost)
+    split = _solve(problem)
+    return ([], math.inf) if split is None else (split, problem.cost(split))
 
 
 def allocate_arrays(
@@ -168,6 +180,7 @@ def allocate_arrays(
 
     Raises:
         ValueError: on invalid input, stating the rule and the values.
+        TypeError: when `order_size` or `step` is not an integer.
     """
     problem = _Problem.checked(
         order_size,
@@ -185,18 +198,18 @@ def allocate_arrays(
     split = _solve(problem)
     if split is None:
         return None, math.inf
-    return split, problem.cost(split)
+    return np.array(split, dtype=np.int64), problem.cost(split)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Problem:
-    """Validated inputs of one split, in the units of `allocate_arrays`."""
+    """Validated inputs of one split; per-venue values as Python lists (N is small)."""
 
     order_size: int
-    ask: np.ndarray
-    size: np.ndarray
-    fee: np.ndarray
-    rebate: np.ndarray
+    ask: list[float]
+    size: list[int]
+    fee: list[float]
+    rebate: list[float]
     lambda_over: float
     lambda_under: float
     theta_queue: float
@@ -207,21 +220,20 @@ class _Problem:
     @classmethod
     def checked(
         cls,
-        order_size,
-        ask,
-        ask_size,
-        fee,
-        rebate,
-        lambda_over,
-        lambda_under,
-        theta_queue,
-        step,
-        cap,
-        include_cap,
+        order_size: int,
+        ask: Sequence[float] | np.ndarray,
+        ask_size: Sequence[int] | np.ndarray,
+        fee: Sequence[float] | np.ndarray,
+        rebate: Sequence[float] | np.ndarray,
+        lambda_over: float,
+        lambda_under: float,
+        theta_queue: float,
+        step: int,
+        cap: str,
+        include_cap: bool,
     ) -> _Problem:
         """Checks the inputs once, at the boundary, and converts them."""
-        order_size = _as_int("order_size", order_size)
-        step = _as_int("step", step)
+        order_size, step = _as_int("order_size", order_size), _as_int("step", step)
         if order_size < 0:
             raise ValueError(f"`order_size >= 0` must hold, but got {order_size=}.")
         if step <= 0:
@@ -230,70 +242,56 @@ class _Problem:
             hint = difflib.get_close_matches(str(cap), CAPS, n=1)
             did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
             raise ValueError(f"`cap` must be one of {CAPS}, but got {cap=}.{did_you_mean}")
-        arrays = {
-            "ask": np.asarray(ask, dtype=np.float64),
-            "ask_size": np.asarray(ask_size),
-            "fee": np.asarray(fee, dtype=np.float64),
-            "rebate": np.asarray(rebate, dtype=np.float64),
-        }
-        lengths = {name: a.shape for name, a in arrays.items()}
-        n = arrays["ask"].shape
-        if len(n) != 1 or any(shape != n for shape in lengths.values()):
+        ask, ask_size = _per_venue("ask", ask), _per_venue("ask_size", ask_size)
+        fee, rebate = _per_venue("fee", fee), _per_venue("rebate", rebate)
+        if not len(ask) == len(ask_size) == len(fee) == len(rebate):
             raise ValueError(
-                f"`ask`, `ask_size`, `fee`, `rebate` must be 1-D of one length, "
-                f"but got shapes {lengths}."
+                "`len(ask) == len(ask_size) == len(fee) == len(rebate)` must hold, but got "
+                f"lengths {len(ask)}, {len(ask_size)}, {len(fee)}, {len(rebate)}."
             )
-        for name in ("ask", "fee", "rebate"):
-            _check_finite(name, arrays[name])
-        size = _as_sizes(arrays["ask_size"])
-        penalties = {}
-        for name, value in (
-            ("lambda_over", lambda_over),
-            ("lambda_under", lambda_under),
-            ("theta_queue", theta_queue),
-        ):
-            penalties[name] = float(value)
-            if not math.isfinite(penalties[name]):
-                raise ValueError(f"`{name}` must be finite, but got {name}={value!r}.")
+        _check_finite("ask", ask)
+        _check_finite("fee", fee)
+        _check_finite("rebate", rebate)
+        _check_finite("ask_size", ask_size)
+        size = _as_sizes(ask_size)
+        penalties = float(lambda_over), float(lambda_under), float(theta_queue)
+        if not all(map(math.isfinite, penalties)):
+            names = ("lambda_over", "lambda_under", "theta_queue")
+            i = next(i for i, v in enumerate(penalties) if not math.isfinite(v))
+            raise ValueError(f"`{names[i]}` must be finite, but got {names[i]}={penalties[i]}.")
+        displayed = cap == "displayed"
         return cls(
-            order_size,
-            arrays["ask"],
-            size,
-            arrays["fee"],
-            arrays["rebate"],
-            **penalties,
-            step=step,
-            displayed=cap == "displayed",
-            include_cap=bool(include_cap),
+            order_size, ask, size, fee, rebate, *penalties, step, displayed, bool(include_cap)
         )
 
-    @property
-    def take(self) -> np.ndarray:
-        """float[N], separable cost of a filled share, dollars (module docstring)."""
+    def take(self) -> list[float]:
+        """Separable cost of a filled share per venue, dollars (module docstring)."""
         if self.displayed:
-            return self.ask + self.fee  # every share fills: the penalties cancel
-        return self.ask + self.fee - self.theta_queue - self.lambda_under
+            return [a + f for a, f in zip(self.ask, self.fee, strict=True)]  # penalties cancel
+        shortfall = self.theta_queue + self.lambda_under  # what each filled share saves
+        return [a + f - shortfall for a, f in zip(self.ask, self.fee, strict=True)]
 
-    @property
     def tolerance(self) -> float:
         """Cost difference, dollars, below which two splits tie."""
-        if len(self.ask) == 0:
-            return 0.0
         per_share = (
-            np.abs(self.ask + self.fee).max()
-            + np.abs(self.rebate).max()
+            max(map(abs, map(operator.add, self.ask, self.fee)))
+            + max(map(abs, self.rebate))
             + abs(self.theta_queue + self.lambda_under)
         )
         return _TIE_RTOL * (self.order_size * per_share + 1.0)
 
-    def cost(self, split: np.ndarray) -> float:
-        """Cost of `split` in dollars, literally as model.md §3 writes it."""
-        exe = np.minimum(split, self.size)
-        cash = np.sum(exe * (self.ask + self.fee)) - np.sum((split - exe) * self.rebate)
-        executed = int(exe.sum())
+    def cost(self, split: list[int]) -> float:
+        """Cost of `split` in dollars, term by term as model.md §3 writes it."""
+        executed, cash = 0, 0.0
+        for q, a, size, fee, rebate in zip(
+            split, self.ask, self.size, self.fee, self.rebate, strict=True
+        ):
+            exe = min(q, size)
+            executed += exe
+            cash += exe * (a + fee) - max(q - exe, 0) * rebate
         underfill = max(self.order_size - executed, 0)
         overfill = max(executed - self.order_size, 0)
-        return float(
+        return (
             cash
             + self.theta_queue * (underfill + overfill)
             + self.lambda_under * underfill
@@ -301,224 +299,280 @@ class _Problem:
         )
 
 
-def _as_int(name: str, value) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"`{name}` must be an int, but got {name}={value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"`{name}` must be an int, but got {name}={value!r}.") from None
+def _as_int(name: str, value: object) -> int:
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"`{name}` must be an int, but got {name}={value!r}.")
 
 
-def _check_finite(name: str, values: np.ndarray) -> None:
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        raise ValueError(f"`{name}` must be finite, but got {name}[{bad[0]}]={values[bad[0]]}.")
+def _per_venue(name: str, values: Sequence | np.ndarray) -> list:
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise ValueError(f"`{name}` must be 1-D, but got shape {values.shape}.")
+        return values.tolist()
+    return list(values)
 
 
-def _as_sizes(ask_size: np.ndarray) -> np.ndarray:
-    if ask_size.dtype.kind in "iu":
-        size = ask_size.astype(np.int64)
-    elif ask_size.dtype.kind == "f":
-        _check_finite("ask_size", ask_size)
-        size = ask_size.astype(np.int64)
-        bad = np.flatnonzero(size != ask_size)
-        if len(bad):
-            raise ValueError(
-                f"`ask_size` must hold whole shares, but got ask_size[{bad[0]}]={ask_size[bad[0]]}."
-            )
-    else:
-        raise ValueError(f"`ask_size` must hold whole shares, but got dtype {ask_size.dtype}.")
-    bad = np.flatnonzero(size < 0)
-    if len(bad):
-        raise ValueError(f"`ask_size >= 0` must hold, but got ask_size[{bad[0]}]={size[bad[0]]}.")
+def _check_finite(name: str, values: list) -> None:
+    if not all(map(math.isfinite, values)):
+        i = next(i for i, v in enumerate(values) if not math.isfinite(v))
+        raise ValueError(f"`{name}` must be finite, but got {name}[{i}]={values[i]}.")
+
+
+def _as_sizes(values: list) -> list[int]:
+    size = [int(v) for v in values]
+    if size != values:
+        i = next(i for i, (s, v) in enumerate(zip(size, values, strict=True)) if s != v)
+        raise ValueError(f"`ask_size` must hold whole shares, but got ask_size[{i}]={values[i]}.")
+    if size and min(size) < 0:
+        i = next(i for i, s in enumerate(size) if s < 0)
+        raise ValueError(f"`ask_size >= 0` must hold, but got ask_size[{i}]={size[i]}.")
     return size
 
 
-def _solve(problem: _Problem, *, fast_paths: bool = True) -> np.ndarray | None:
-    """The least-cost split (int64[N]) of `problem`, or None when none has the right sum."""
-    p = problem
+def _solve(p: _Problem, *, fast_paths: bool = True) -> list[int] | None:
+    """The least-cost split of `p`, or None when no candidate has sum == order_size."""
     n = len(p.ask)
     if p.order_size == 0:
-        return np.zeros(n, dtype=np.int64)  # the only candidate; also right for n == 0
+        return [0] * n  # the only candidate; also right for n == 0
     if n == 0 or _infeasible(p):
         return None
-    if fast_paths and p.displayed and not p.include_cap:
-        return _cheapest_first(p)
-    if fast_paths and not p.displayed and np.all(p.take + p.rebate >= 0):
-        return _best_single_venue(p)
+    if fast_paths:
+        if p.displayed and not p.include_cap:
+            return _cheapest_first(p)
+        if p.displayed and p.order_size == sum(p.size):
+            return list(p.size)  # q_i <= a_i and sum q_i == sum a_i leave one split
+        take = p.take()
+        if not p.displayed and all(t + r >= 0 for t, r in zip(take, p.rebate, strict=True)):
+            return _best_single_venue(p, take)
     return _dynamic_program(p)
 
 
 def _infeasible(p: _Problem) -> bool:
-    """Whether no candidate has sum == order_size (n >= 1, order_size > 0)."""
+    """Whether no candidate has sum == order_size (N >= 1, order_size > 0)."""
     if not p.include_cap and p.order_size % p.step:
         return True  # every candidate is a multiple of step
     if p.displayed:
-        usable = p.size if p.include_cap else p.size // p.step * p.step
-        return int(usable.sum()) < p.order_size  # every q_i <= ask_size_i
+        usable = p.size if p.include_cap else [a - a % p.step for a in p.size]
+        return sum(usable) < p.order_size  # every q_i <= a_i
     return False  # venue 1 can take the whole order
 
 
-def _cheapest_first(p: _Problem) -> np.ndarray:
-    """Cap "displayed" on the step grid: fill the cheapest (ask + fee) first; ties to later venues.
-
-    The cost is linear per share and the capacities are whole lots, so the greedy LP solution is
-    optimal; among equal prices, filling later venues first keeps earlier q_i smallest.
-    """
-    lots = p.size // p.step
-    order = np.lexsort((-np.arange(len(lots)), p.ask + p.fee))
-    before = np.cumsum(lots[order]) - lots[order]
-    split = np.empty_like(lots)
-    split[order] = np.clip(p.order_size // p.step - before, 0, lots[order]) * p.step
+def _cheapest_first(p: _Problem) -> list[int]:
+    """Cap "displayed" on the step grid: fill the cheapest ask + fee first, ties to later venues."""
+    price = p.take()
+    lots_left = p.order_size // p.step
+    split = [0] * len(price)
+    for i in sorted(range(len(price)), key=lambda i: (price[i], -i)):
+        lots = min(lots_left, p.size[i] // p.step)
+        split[i], lots_left = lots * p.step, lots_left - lots
     return split
 
 
-def _best_single_venue(p: _Problem) -> np.ndarray:
-    """Cap "order", every c_i concave: the cheapest single venue; ties to the last one.
-
-    For two venues i < j holding shares, moving d shares from i to j changes the cost by a concave
-    function of d on [-q_j, q_i], whose ends are both candidates; at an optimum it is therefore
-    constant, and moving all of q_i to j gives an equal, lexicographically smaller split.
-    """
-    whole = _venue_cost(np.int64(p.order_size), p.size, p.take, p.rebate)
-    best = np.flatnonzero(whole <= whole.min() + p.tolerance)[-1]
-    split = np.zeros(len(whole), dtype=np.int64)
+def _best_single_venue(p: _Problem, take: list[float]) -> list[int]:
+    """Cap "order", every c_i concave: the cheapest venue takes all; ties to the last one."""
+    n = p.order_size
+    whole = [
+        min(n, a) * t - max(n - a, 0) * r for a, t, r in zip(p.size, take, p.rebate, strict=True)
+    ]
+    cutoff = min(whole) + p.tolerance()
+    best = max(i for i, c in enumerate(whole) if c <= cutoff)
+    split = [0] * len(whole)
     split[best] = p.order_size
     return split
 
 
 def _venue_cost(q, size, take, rebate):
-    """c_i(q) of the module docstring: filled shares at `take`, posted shares earn `rebate`."""
+    """c_i(q) of the module docstring, dollars: filled shares at `take`, posted earn `rebate`."""
     filled = np.minimum(q, size)
     return filled * take - (q - filled) * rebate
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """The remainders the dynamic program tracks, as a (rows, columns) grid.
+def _dynamic_program(p: _Problem) -> list[int] | None:
+    """Exact split by the dynamic program of the module docstring, or None if infeasible.
 
-    Remainder of cell (row, j) = origin + row * step + residues[j]. A move by a multiple of step
-    stays in its column, so each venue's grid candidates are a window along axis 0.
+    Only V_2 .. V_{N+1} are tabulated: venue 1 is evaluated at remainder order_size alone, in
+    the forward pass, and V_N has a closed form (venue N must take the whole remainder).
+    """
+    layout = _Layout.of(p)
+    take, n = p.take(), len(p.ask)
+    tables = [layout.final()]  # V_{N+1}, then V_N, .., V_2
+    if n >= 2:
+        tables.append(layout.last_venue_values(n - 1, p.size[-1], take[-1], p.rebate[-1]))
+    for i in range(n - 2, 0, -1):
+        tables.append(layout.venue_values(i, tables[-1], p.size[i], take[i], p.rebate[i]))
+    tables.reverse()  # tables[i] = V_{i+2}: what the venues after venue i (0-based) cost
+    tolerance = p.tolerance()
+    remaining = p.order_size
+    split = [0] * n
+    for i in range(n):
+        if remaining == 0:
+            break
+        size = p.size[i]
+        cap = min(remaining, size) if p.displayed else remaining
+        reached = layout.grid_costs(tables[i], remaining, cap // p.step, size, take[i], p.rebate[i])
+        best = float(reached.min())
+        at_cap = math.inf  # the cap as a candidate of its own, off the step grid
+        if p.include_cap and cap % p.step:
+            filled = min(cap, size)
+            at_cap = filled * take[i] - (cap - filled) * p.rebate[i]
+            at_cap += layout.value(tables[i], remaining - cap)
+        optimum = min(best, at_cap)
+        if optimum == math.inf:
+            return None  # only venue 1 can meet this: no split has sum == order_size
+        # The first candidate, in the enumeration's order, that reaches the optimum: the task's
+        # tie rule. The grid candidates 0, step, .. come first; the cap comes last.
+        if best <= optimum + tolerance:
+            split[i] = int(np.argmax(reached <= optimum + tolerance)) * p.step
+        else:
+            split[i] = cap
+        remaining -= split[i]
+    return split
+
+
+@dataclass(slots=True)
+class _Layout:
+    """The remainders the dynamic program tracks, as a (columns, rows) table.
+
+    Cell (j, row) holds remainder origin + residues[j] + row * step. A candidate that is a
+    multiple of step keeps the remainder in its column, so a venue's grid candidates form a
+    window along the rows. Columns are in the order the venues first reach them, so the
+    remainders reachable before venue i are the first reach[i] columns. An extra row and column
+    of inf stand for "not tracked".
     """
 
     origin: int
     step: int
-    residues: np.ndarray  # int64[C], sorted, in [0, step)
-    column: np.ndarray  # int64[step], residue -> column index, -1 where not tracked
-    remainder: np.ndarray  # int64[rows, C]
+    displayed: bool
+    include_cap: bool
+    residues: np.ndarray  # int64[columns], in [0, step)
+    column: np.ndarray  # int64[step], residue -> column, -1 where not tracked
+    reach: list[int]  # reach[i]: number of columns reachable before venue i
+    remainder: np.ndarray  # float[columns, rows], shares
+    grid: np.ndarray  # float[rows], row * step, shares
 
     @classmethod
-    def build(cls, origin: int, step: int, rows: int, residues: np.ndarray) -> _Layout:
+    def of(cls, p: _Problem) -> _Layout:
+        """The layout for `p`.
+
+        On the step grid, and with cap "order", every candidate is a multiple of step except a
+        venue taking the whole remainder (r -> 0), so one column suffices. With cap "displayed"
+        and include_cap a venue may take its odd-lot ask size, which moves the remainder to
+        another residue class mod step: track the classes reachable from order_size.
+        """
+        step = p.step
+        if p.displayed and p.include_cap:
+            origin, residues = 0, [p.order_size % step]
+            reach, seen = [1], set(residues)
+            for size in p.size[:-1]:
+                if size % step:
+                    for residue in residues[:]:
+                        moved = (residue - size) % step
+                        if moved not in seen:
+                            seen.add(moved)
+                            residues.append(moved)
+                reach.append(len(residues))
+        else:
+            origin, residues, reach = p.order_size % step, [0], [1] * len(p.size)
         column = np.full(step, -1, dtype=np.int64)
         column[residues] = np.arange(len(residues))
-        remainder = origin + step * np.arange(rows)[:, None] + residues[None, :]
-        return cls(origin, step, residues, column, remainder)
-
-    def lookup(self, values: np.ndarray, remainder: np.ndarray) -> np.ndarray:
-        """values at `remainder` (any shape): 0 at remainder 0, inf where not tracked."""
-        offset = remainder - self.origin
-        row, column = np.divmod(offset, self.step)
-        column = self.column[column]
-        tracked = (offset >= 0) & (column >= 0)
-        out = np.full(remainder.shape, np.inf)
-        out[tracked] = values[row[tracked], column[tracked]]
-        out[remainder == 0] = 0.0  # nothing left: every later venue gets 0, at no cost
-        return out
-
-
-def _layout(p: _Problem) -> _Layout:
-    """The remainders reachable from order_size.
-
-    On the step grid, and with cap "order", the candidates are multiples of step except a venue
-    taking everything left (remainder 0), so one column suffices. With cap "displayed" and
-    include_cap a venue may take its odd-lot ask_size, which moves the remainder to another
-    residue class mod step; the reachable classes are tracked (at most min(step, 2^(N-1))).
-    """
-    rows = p.order_size // p.step + 1
-    if not (p.displayed and p.include_cap):
-        return _Layout.build(p.order_size % p.step, p.step, rows, np.zeros(1, dtype=np.int64))
-    reachable = np.zeros(p.step, dtype=bool)
-    reachable[p.order_size % p.step] = True
-    for size in p.size[:-1].tolist():
-        if size % p.step:
-            reachable |= np.roll(reachable, -(size % p.step))
-    return _Layout.build(0, p.step, rows, np.flatnonzero(reachable))
-
-
-def _dynamic_program(p: _Problem) -> np.ndarray | None:
-    """Exact split by the dynamic program of the module docstring, or None if infeasible."""
-    layout = _layout(p)
-    take, n = p.take, len(p.ask)
-    values = [np.empty(0)] * (n + 1)
-    values[n] = np.where(layout.remainder == 0, 0.0, np.inf)
-    for i in range(n - 1, -1, -1):
-        values[i] = _venue_values(p, layout, values[i + 1], int(p.size[i]), take[i], p.rebate[i])
-    remaining = p.order_size
-    if not layout.lookup(values[0], np.array(remaining)) < np.inf:
-        return None
-    split = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        if remaining == 0:
-            break
-        size = int(p.size[i])
-        cap = min(remaining, size) if p.displayed else remaining
-        candidates = np.arange(0, cap + 1, p.step)
-        if p.include_cap and cap % p.step:
-            candidates = np.append(candidates, cap)
-        reached = _venue_cost(candidates, size, take[i], p.rebate[i]) + layout.lookup(
-            values[i + 1], remaining - candidates
+        grid = np.arange(p.order_size // step + 1, dtype=np.float64) * step
+        remainder = (origin + np.array(residues, dtype=np.float64))[:, None] + grid
+        residues = np.array(residues)
+        return cls(
+            origin, step, p.displayed, p.include_cap, residues, column, reach, remainder, grid
         )
-        optimum = layout.lookup(values[i], np.array(remaining))
-        # The first candidate that still reaches the optimum: the lexicographic tie rule.
-        split[i] = candidates[np.argmax(reached <= optimum + p.tolerance)]
-        remaining -= int(split[i])
-    return split
 
+    def cell(self, remainder: int) -> tuple[int, int]:
+        """(column, row) of `remainder`; (-1, -1), the inf sentinel, where not tracked."""
+        row, residue = divmod(remainder - self.origin, self.step)
+        column = int(self.column[residue])
+        return (column, row) if row >= 0 and column >= 0 else (-1, -1)
 
-def _venue_values(
-    p: _Problem, layout: _Layout, later: np.ndarray, size: int, take: float, rebate: float
-) -> np.ndarray:
-    """V_i on the layout from V_{i+1} (`later`): the min-plus step of one venue.
+    def value(self, table: np.ndarray, remainder: int) -> float:
+        """table at `remainder`: 0 at remainder 0 (later venues get nothing), inf if untracked."""
+        return 0.0 if remainder == 0 else float(table[self.cell(remainder)])
 
-    A grid candidate q = k * step costs take * k * step while k * step <= size (k <= lots), and
-    (take + rebate) * size - rebate * k * step beyond, so with j = row - k each side is a linear
-    function of row plus a minimum of `later` over a window of j.
-    """
-    step, rows = p.step, later.shape[0]
-    lots = size // step
-    row = np.arange(rows, dtype=np.float64)[:, None]
-    slope = take * step * row
-    values = slope + _window_min(later - slope, lots)
-    if not p.displayed and rows > lots + 1:  # posted shares: k from lots + 1 up to row
-        slope = rebate * step * row
-        prefix = np.minimum.accumulate(later + slope, axis=0)
-        beyond = np.full_like(later, np.inf)
-        beyond[lots + 1 :] = prefix[: rows - lots - 1]
-        np.minimum(values, (take + rebate) * size - slope + beyond, out=values)
-    if p.include_cap:  # q = cap: the whole remainder (only up to size with cap "displayed")
-        left = layout.remainder
-        whole = _venue_cost(left, size, take, rebate)
-        if p.displayed:
-            whole = np.where(left <= size, whole, np.inf)
-            if size % step:  # q = size off the grid, when size < remainder
-                whole = np.minimum(whole, take * size + layout.lookup(later, left - size))
-        np.minimum(values, whole, out=values)
-    return values
+    def final(self) -> np.ndarray:
+        """V_{N+1}: 0 at remainder 0, else inf."""
+        table = np.full((self.remainder.shape[0] + 1, self.remainder.shape[1] + 1), np.inf)
+        if self.origin == 0 and self.column[0] >= 0:
+            table[self.column[0], 0] = 0.0
+        return table
+
+    def last_venue_values(self, i: int, size: int, take: float, rebate: float) -> np.ndarray:
+        """V_N: venue N (index i) takes the whole remainder r, a candidate when r <= cap."""
+        table = np.full((self.remainder.shape[0] + 1, self.remainder.shape[1] + 1), np.inf)
+        left = self.remainder[: self.reach[i]]
+        values = _venue_cost(left, size, take, rebate)
+        if self.displayed:
+            values[left > size] = np.inf
+        table[: self.reach[i], :-1] = values
+        return table
+
+    def venue_values(
+        self, i: int, later: np.ndarray, size: int, take: float, rebate: float
+    ) -> np.ndarray:
+        """V_i from V_{i+1} (`later`): the min-plus step of venue i, on its reachable columns.
+
+        A grid candidate q = k * step (k <= row) costs take * k * step while k * step <= size,
+        and (take + rebate) * size - rebate * k * step beyond (cap "order" only). With j = row - k
+        each side is a linear function of row plus a minimum of `later` over a window of j.
+        """
+        columns, rows, lots = self.reach[i], self.grid.shape[0], size // self.step
+        cells = later[:columns, :-1]
+        table = np.full_like(later, np.inf)
+        values = table[:columns, :-1]
+        slope = take * self.grid
+        np.add(slope, _window_min(cells - slope, lots + 1), out=values)
+        if not self.displayed and rows > lots + 1:  # posted shares: k from lots + 1 up to row
+            slope = rebate * self.grid
+            prefix = np.minimum.accumulate(cells + slope, axis=-1)
+            beyond = prefix[:, : rows - lots - 1] + ((take + rebate) * size - slope[lots + 1 :])
+            np.minimum(values[:, lots + 1 :], beyond, out=values[:, lots + 1 :])
+        if self.include_cap:  # q = cap: the whole remainder (up to size with cap "displayed")
+            left = self.remainder[:columns]
+            whole = _venue_cost(left, size, take, rebate)
+            if self.displayed:
+                whole[left > size] = np.inf
+                if size % self.step:  # q = size < remainder, off the grid
+                    shifted = self._shifted(later, size, columns)
+                    np.minimum(whole, take * size + shifted, out=whole)
+            np.minimum(values, whole, out=values)
+        return table
+
+    def _shifted(self, table: np.ndarray, shares: int, columns: int) -> np.ndarray:
+        """table at remainder - shares for the first `columns` columns (inf where not tracked)."""
+        back, residue = np.divmod(self.residues[:columns] - shares, self.step)
+        width = table.shape[1]
+        row = back[:, None] + np.arange(width - 1)
+        flat = self.column[residue][:, None] * width + row
+        flat[(row < 0) | (flat < 0)] = -1  # the inf corner
+        return table.ravel()[flat]
+
+    def grid_costs(
+        self, later: np.ndarray, remainder: int, lots: int, size: int, take: float, rebate: float
+    ) -> np.ndarray:
+        """c_i(q) + V_{i+1}(remainder - q) for the grid candidates q = 0, step, .., lots * step."""
+        column, row = self.cell(remainder)
+        costs = _venue_cost(self.grid[: lots + 1], size, take, rebate)
+        return costs + later[column, row - lots : row + 1][::-1]
 
 
 def _window_min(x: np.ndarray, width: int) -> np.ndarray:
-    """out[r] = min(x[max(0, r - width + 1) : r + 1]) along axis 0 (van Herk / Gil-Werman)."""
-    n = x.shape[0]
-    if width <= 1:
-        return x
-    if width >= n:
-        return np.minimum.accumulate(x, axis=0)
-    blocks = -(-(n + width - 1) // width)
-    padded = np.full((blocks * width,) + x.shape[1:], np.inf)
-    padded[width - 1 : width - 1 + n] = x
-    shaped = padded.reshape((blocks, width) + x.shape[1:])
-    forward = np.minimum.accumulate(shaped, axis=1).reshape(padded.shape)
-    backward = np.minimum.accumulate(shaped[:, ::-1], axis=1)[:, ::-1].reshape(padded.shape)
-    # Window [r, r + width - 1] of `padded` spans at most two blocks.
-    return np.minimum(backward[:n], forward[width - 1 : width - 1 + n])
+    """out[.., r] = min(x[.., max(0, r - width + 1) : r + 1]) along the last axis, by doubling."""
+    if width >= x.shape[-1]:
+        return np.minimum.accumulate(x, axis=-1)
+    out = x.copy()
+    span = 1
+    while 2 * span <= width:
+        # out[.., r] becomes the minimum over a span twice as long (numpy buffers the overlap).
+        np.minimum(out[:, span:], out[:, :-span], out=out[:, span:])
+        span *= 2
+    rest = width - span  # two overlapping spans cover the window
+    if rest:
+        np.minimum(out[:, rest:], out[:, :-rest], out=out[:, rest:])
+    return out

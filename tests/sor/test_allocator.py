@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sor.allocator import Venue, _Problem, _solve, allocate, allocate_arrays
@@ -83,16 +83,24 @@ def solve(order_size, ask, size, fee, rebate, lo, lu, theta, step, cap, include_
     """The allocator with or without its fast paths."""
     if fast:
         split, cost = allocate_arrays(
-            order_size, np.array(ask, dtype=float), np.array(size, dtype=np.int64),
-            np.array(fee, dtype=float), np.array(rebate, dtype=float), lo, lu, theta,
-            step=step, cap=cap, include_cap=include_cap,
-        )  # fmt: skip
+            order_size,
+            np.array(ask, dtype=float),
+            np.array(size, dtype=np.int64),
+            np.array(fee, dtype=float),
+            np.array(rebate, dtype=float),
+            lo,
+            lu,
+            theta,
+            step=step,
+            cap=cap,
+            include_cap=include_cap,
+        )
         return (None if split is None else tuple(split.tolist())), cost
     problem = _Problem.checked(
         order_size, ask, size, fee, rebate, lo, lu, theta, step, cap, include_cap
     )
     split = _solve(problem, fast_paths=False)
-    return (None, math.inf) if split is None else (tuple(split.tolist()), problem.cost(split))
+    return (None, math.inf) if split is None else (tuple(split), problem.cost(split))
 
 
 # Arbitrary values, and small palettes whose repeats make exact ties common.
@@ -140,8 +148,29 @@ def cases(draw):
     )
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Cases hypothesis once found against broken variants of the allocator.
+REGRESSIONS = [
+    dict(
+        order_size=300,
+        ask=[-0.25, -0.25, -0.25],
+        size=[50, 601, 0],
+        fee=[fee, 0.0, 0.0],
+        rebate=[0.0] * 3,
+        lo=0.0,
+        lu=0.0,
+        theta=0.0,
+        step=50,
+        cap="displayed",
+        include_cap=True,
+    )
+    for fee in (0.0, 0.002)
+]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases(), fast=st.booleans())
+@example(case=REGRESSIONS[0], fast=False)
+@example(case=REGRESSIONS[1], fast=False)
 def test_matches_brute_force(case, fast):
     best, first, clear = brute_force(**case)
     split, cost = solve(**case, fast=fast)
@@ -153,9 +182,14 @@ def test_matches_brute_force(case, fast):
         case["order_size"], case["size"], case["step"], case["cap"], case["include_cap"]
     )
     scale = cost_scale(
-        case["order_size"], case["ask"], case["fee"], case["rebate"],
-        case["lo"], case["lu"], case["theta"],
-    )  # fmt: skip
+        case["order_size"],
+        case["ask"],
+        case["fee"],
+        case["rebate"],
+        case["lo"],
+        case["lu"],
+        case["theta"],
+    )
     assert math.isclose(cost, best, rel_tol=1e-9, abs_tol=1e-9 * scale)
     if clear:
         assert split == first
@@ -180,9 +214,14 @@ def test_allocate_is_allocate_arrays_on_the_grid(case):
         Venue(*v) for v in zip(case["ask"], case["size"], case["fee"], case["rebate"], strict=True)
     ]
     split, cost = allocate(
-        case["order_size"], venues, case["lo"], case["lu"], case["theta"],
-        step=case["step"], cap=case["cap"],
-    )  # fmt: skip
+        case["order_size"],
+        venues,
+        case["lo"],
+        case["lu"],
+        case["theta"],
+        step=case["step"],
+        cap=case["cap"],
+    )
     case.update(include_cap=False)
     expected_split, expected_cost = solve(**case, fast=True)
     assert (split, cost) == (list(expected_split or []), expected_cost)
@@ -206,9 +245,16 @@ def test_exact_ties_go_to_the_lexicographically_smallest_split(cap, lambda_under
 def test_exact_ties_with_include_cap():
     # 250 shares over two 10.0 asks: (0, 250), (100, 150), (200, 50), (250, 0) tie at 2500.0.
     split, cost = allocate_arrays(
-        250, np.array([10.0, 10.0]), np.array([1000, 1000]), np.zeros(2), np.zeros(2), 0, 0, 0,
+        250,
+        np.array([10.0, 10.0]),
+        np.array([1000, 1000]),
+        np.zeros(2),
+        np.zeros(2),
+        0,
+        0,
+        0,
         include_cap=True,
-    )  # fmt: skip
+    )
     assert split.tolist() == [0, 250] and cost == 2500.0
 
 
@@ -231,10 +277,56 @@ def test_include_cap_is_not_greedy():
     # Cheaper venue 2 cannot take 150 after venue 1 takes 50: venue 1's candidates are 0, 100, ..
     # and 1000, so the best split of 200 is (100, 100), not the greedy (50, 150).
     split, cost = allocate_arrays(
-        200, np.array([11.0, 10.0]), np.array([1000, 150]), np.zeros(2), np.zeros(2), 0, 0, 0,
+        200,
+        np.array([11.0, 10.0]),
+        np.array([1000, 150]),
+        np.zeros(2),
+        np.zeros(2),
+        0,
+        0,
+        0,
         include_cap=True,
-    )  # fmt: skip
+    )
     assert split.tolist() == [100, 100] and cost == 2100.0
+
+
+def test_negative_prices_with_odd_lots():
+    # Asks below the reference (crossed venues, cost_basis "mid"): taking more is cheaper. The
+    # odd lot of 950 cannot be taken whole from 150 shares: venue 1 takes all at -2.0.
+    split, cost = allocate_arrays(
+        150,
+        np.array([-2.0, -1.0]),
+        np.array([1000, 950]),
+        np.zeros(2),
+        np.zeros(2),
+        0,
+        0,
+        0,
+        include_cap=True,
+    )
+    assert split.tolist() == [150, 0] and cost == -300.0
+
+
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize(("cap", "include_cap"), [("displayed", False), ("order", True)])
+def test_tiny_real_price_differences_are_not_ties(fast, cap, include_cap):
+    # 1e-8 dollars a share apart: a real difference (1e-9 of the cost), not float noise.
+    case = dict(
+        order_size=100,
+        ask=[10.0, 10.0 + 1e-8],
+        size=[1000, 1000],
+        fee=[0.0] * 2,
+        rebate=[0.0] * 2,
+        lo=0.0,
+        lu=100.0,
+        theta=0.0,
+        step=100,
+        cap=cap,
+        include_cap=include_cap,
+    )
+    assert solve(**case, fast=fast)[0] == (100, 0)
+    case.update(ask=[10.0 + 1e-8, 10.0])
+    assert solve(**case, fast=fast)[0] == (0, 100)
 
 
 @pytest.mark.parametrize("include_cap", [False, True])
@@ -282,33 +374,86 @@ def test_realistic_sizes_against_brute_force(seed, include_cap):
     # 5,000 shares (4,937 with include_cap) in lots of 100 over three venues, asks from the mid.
     rng = np.random.default_rng(seed)
     case = dict(
-        order_size=4937 if include_cap else 5000, ask=rng.uniform(-0.01, 0.05, 3).tolist(),
-        size=rng.integers(100, 2000, 3).tolist(), fee=[0.003] * 3, rebate=[0.002] * 3,
-        lo=0.01, lu=float(rng.uniform(0.0, 0.1)), theta=float(rng.uniform(0.0, 0.1)), step=100,
-        cap="order", include_cap=include_cap,
-    )  # fmt: skip
+        order_size=4937 if include_cap else 5000,
+        ask=rng.uniform(-0.01, 0.05, 3).tolist(),
+        size=rng.integers(100, 2000, 3).tolist(),
+        fee=[0.003] * 3,
+        rebate=[0.002] * 3,
+        lo=0.01,
+        lu=float(rng.uniform(0.0, 0.1)),
+        theta=float(rng.uniform(0.0, 0.1)),
+        step=100,
+        cap="order",
+        include_cap=include_cap,
+    )
     best, first, clear = brute_force(**case)
     for fast in (False, True):
         split, cost = solve(**case, fast=fast)
         assert math.isclose(cost, best, rel_tol=1e-9) and (split == first or not clear)
 
 
-def test_the_dynamic_program_on_a_larger_grid():
-    # 51 remainders, 6 venues, mixed convex and concave costs: a few explicit spot checks.
-    rng = np.random.default_rng(7)
-    for _ in range(20):
-        ask = rng.uniform(-0.02, 0.05, 6)
-        size = rng.integers(0, 2000, 6)
-        args = (5000, ask, size, np.full(6, 0.003), np.full(6, 0.002), 0.0, 0.02, 0.01)
-        dp, cost = solve(*args, 100, "order", False, fast=False)
-        # Any single-lot move to another venue must not lower the cost.
-        for i in range(6):
-            for j in range(6):
-                if i != j and dp[i] >= 100:
-                    moved = list(dp)
-                    moved[i] -= 100
-                    moved[j] += 100
-                    assert literal_cost(5000, moved, *args[1:]) >= cost - 1e-9
+@pytest.mark.parametrize("seed", range(5))
+def test_fast_paths_and_dynamic_program_agree_on_large_books(seed):
+    # Beyond the brute force's reach (8 venues, 51 lots): two exact methods must agree.
+    rng = np.random.default_rng(seed)
+    ask = (222.80 + rng.integers(-3, 4, 8) * 0.01).tolist()  # cash basis: concave with cap order
+    size = np.clip(rng.integers(1, 21, 8) * 100 + rng.choice([0, 37, 63], 8), 100, 2000).tolist()
+    case = dict(
+        order_size=5000,
+        ask=ask,
+        size=size,
+        fee=[0.003] * 8,
+        rebate=[0.002] * 8,
+        lo=0.01,
+        lu=0.05,
+        theta=0.02,
+        step=100,
+    )
+    for cap, include_cap in (("order", False), ("order", True), ("displayed", False)):
+        fast = solve(**case, cap=cap, include_cap=include_cap, fast=True)
+        slow = solve(**case, cap=cap, include_cap=include_cap, fast=False)
+        assert fast[0] == slow[0] and math.isclose(fast[1], slow[1], rel_tol=1e-12)
+
+
+def test_all_displayed_shares_have_one_split():
+    ask, size, zeros = np.array([10.5, 10.0, 11.0]), np.array([137, 250, 63]), np.zeros(3)
+    split, cost = allocate_arrays(450, ask, size, zeros, zeros, 0, 0, 0, include_cap=True)
+    assert split.tolist() == [137, 250, 63] and cost == 137 * 10.5 + 2500.0 + 63 * 11.0
+    case = dict(
+        order_size=450,
+        ask=ask.tolist(),
+        size=size.tolist(),
+        fee=[0.0] * 3,
+        rebate=[0.0] * 3,
+        lo=0.0,
+        lu=0.0,
+        theta=0.0,
+        step=100,
+        cap="displayed",
+        include_cap=True,
+    )
+    assert solve(**case, fast=False) == ((137, 250, 63), cost)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_odd_lots_move_the_remainder_across_residues(fast):
+    # Each odd lot taken whole shifts the remainder mod 100; the best split needs two of them.
+    case = dict(
+        order_size=487,
+        ask=[10.0, 10.0, 10.5, 11.0],
+        size=[137, 250, 900, 900],
+        fee=[0.0] * 4,
+        rebate=[0.0] * 4,
+        lo=0.0,
+        lu=0.0,
+        theta=0.0,
+        step=100,
+        cap="displayed",
+        include_cap=True,
+    )
+    best, first, clear = brute_force(**case)
+    assert clear and first == (137, 250, 100, 0)
+    assert solve(**case, fast=fast) == (first, best)
 
 
 @pytest.mark.parametrize(
@@ -322,14 +467,24 @@ def test_the_dynamic_program_on_a_larger_grid():
         (dict(ask=np.array([10.0, np.nan])), r"`ask` must be finite, but got ask\[1\]=nan"),
         (dict(fee=np.array([np.inf, 0.0])), r"`fee` must be finite"),
         (dict(theta_queue=math.nan), r"`theta_queue` must be finite"),
-        (dict(rebate=np.zeros(3)), r"must be 1-D of one length"),
+        (
+            dict(rebate=np.zeros(3)),
+            r"`len\(ask\) == len\(ask_size\) == .* but got lengths 2, 2, 2, 3\.",
+        ),
+        (dict(fee=np.zeros((2, 1))), r"`fee` must be 1-D, but got shape \(2, 1\)"),
     ],
 )
 def test_invalid_inputs_are_rejected_with_the_rule(kwargs, message):
     args = dict(
-        order_size=100, ask=np.array([10.0, 10.5]), ask_size=np.array([100, 100]),
-        fee=np.zeros(2), rebate=np.zeros(2), lambda_over=0.0, lambda_under=0.0, theta_queue=0.0,
-    )  # fmt: skip
+        order_size=100,
+        ask=np.array([10.0, 10.5]),
+        ask_size=np.array([100, 100]),
+        fee=np.zeros(2),
+        rebate=np.zeros(2),
+        lambda_over=0.0,
+        lambda_under=0.0,
+        theta_queue=0.0,
+    )
     args.update(kwargs)
     order_size = args.pop("order_size")
     with pytest.raises(ValueError, match=message):
