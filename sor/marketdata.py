@@ -7,7 +7,6 @@ the first-row-per-(ts_event, publisher_id) rule, and reports what it read.
 
 from __future__ import annotations
 
-import gzip
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -16,11 +15,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sor.csvfile import (
+    MAX_PUBLISHER_ID,
+    Cells,
+    compression_of,
+    data_lines,
+    header_of,
+    read_bytes,
+    read_columns,
+)
 from sor.errors import DataError
 from sor.snapshots import QuoteUpdates, Snapshots, build_snapshots
 
-UNDEF_PRICE = 9223372036854775807  #: Databento's raw "no price" (int64 max)
-MAX_SIZE = 10**9  #: shares; larger sizes are taken for corrupt data
 REQUIRED = ("ts_event", "publisher_id", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00")
 OPTIONAL = ("ts_recv", "action", "size", "sequence", "symbol", "instrument_id")
 CLOCKS = ("ts_event", "ts_recv")
@@ -91,23 +97,6 @@ def parse_time_bound(value: str | int | None, reference_ns: int, *, name: str) -
         ) from exc
 
 
-def _compression(path: Path) -> str | None:
-    with open(path, "rb") as fh:
-        return "gzip" if fh.read(2) == b"\x1f\x8b" else None
-
-
-def _read_header(path: Path, compression: str | None) -> list[str]:
-    opener = gzip.open if compression == "gzip" else open
-    try:
-        with opener(path, "rt", newline="") as fh:  # type: ignore[operator]
-            header = fh.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read the file: {exc}", path=str(path)) from exc
-    if not header.strip():
-        raise DataError("the file is empty: expected a Databento MBP CSV header", path=str(path))
-    return [c.strip() for c in header.strip().split(",")]
-
-
 def _check_columns(path: Path, header: list[str], clock: str) -> None:
     missing = [c for c in REQUIRED if c not in header]
     if clock == "ts_recv" and "ts_recv" not in header:
@@ -125,166 +114,38 @@ def _check_columns(path: Path, header: list[str], clock: str) -> None:
         )
 
 
-def _check_field_counts(path: Path, compression: str | None, n_fields: int) -> None:
-    """Every line must have as many fields as the header: catches truncated and merged lines.
-
-    Databento's CSV never quotes fields, so counting commas per line is exact (and fast on the
-    raw bytes, where pandas would silently pad a short line).
-    """
-    raw = gzip.decompress(path.read_bytes()) if compression == "gzip" else path.read_bytes()
-    data = np.frombuffer(raw, dtype=np.uint8)
-    ends = np.flatnonzero(data == ord("\n"))
-    if len(data) and data[-1] != ord("\n"):
-        ends = np.append(ends, len(data))
-    commas_before_end = np.searchsorted(np.flatnonzero(data == ord(",")), ends)
-    per_line = np.diff(np.concatenate(([0], commas_before_end)))
-    blank = np.diff(np.concatenate(([-1], ends))) <= 2  # empty or "\r" only
-    bad = np.flatnonzero((per_line != n_fields - 1) & ~blank)
-    if len(bad):
-        line = int(bad[0]) + 1
-        raise DataError(
-            f"malformed line: {int(per_line[bad[0]]) + 1} fields, expected {n_fields} as in the "
-            "header (truncated or merged line?)",
-            path=str(path),
-            line=line,
-        )
-
-
-def _read_table(path: Path, columns: list[str], compression: str | None) -> pd.DataFrame:
-    try:
-        return pd.read_csv(
-            path,
-            usecols=columns,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            compression=compression,
-            engine="c",
-        )
-    except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise DataError(
-            f"malformed CSV ({exc})", path=str(path), line=int(match.group(1)) if match else None
-        ) from exc
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise DataError(f"cannot read the file: {exc}", path=str(path)) from exc
-
-
-def _first_bad(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-def _parse_timestamps(path: Path, column: pd.Series, name: str) -> tuple[np.ndarray, str]:
-    text = column.to_numpy(dtype=object)
-    if len(text) and all(_DIGITS.match(v) for v in text[: min(len(text), 1000)]):
-        digits = column.str.fullmatch(r"\d+").to_numpy(dtype=bool)
-        if not digits.all():
-            i = _first_bad(~digits)
-            raise DataError(
-                f"{text[i]!r} is not a timestamp: this file has integer ns timestamps",
-                path=str(path),
-                line=i + 2,
-                field=name,
-            )
-        return column.astype(np.int64).to_numpy(), "raw"
-    parsed = pd.to_datetime(column, format="ISO8601", utc=True, errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = _first_bad(bad)
-        raise DataError(
-            f"{text[i]!r} is not a timestamp: expected ISO 8601 such as "
-            "2024-08-01T13:36:32.491911683Z or integer ns",
-            path=str(path),
-            line=i + 2,
-            field=name,
-        )
-    return parsed.astype("int64").to_numpy(), "pretty"
-
-
-def _parse_numbers(path: Path, column: pd.Series, name: str) -> np.ndarray:
-    """Parse a numeric column; empty cells become NaN, anything else unparsable is an error."""
-    text = column.to_numpy(dtype=object)
-    values = np.array(pd.to_numeric(column.replace("", np.nan), errors="coerce"), dtype=np.float64)
-    empty = column.to_numpy(dtype=object) == ""
-    bad = (np.isnan(values) & ~empty) | np.isinf(values)
-    if bad.any():
-        i = _first_bad(bad)
-        raise DataError(
-            f"{text[i]!r} is not a finite number", path=str(path), line=i + 2, field=name
-        )
-    return values
-
-
-def _price_style(columns: dict[str, pd.Series]) -> str:
-    """Raw prices are integers in units of 1e-9 dollars: no decimal point, and large."""
-    for column in columns.values():
-        text = column[column != ""]
-        if len(text) == 0:
-            continue
-        if text.str.contains(r"[.eE]", regex=True).any():
-            return "decimal"
-        if text.astype(np.float64).abs().max() >= 1e6:
-            return "fixed"
-    return "decimal"
-
-
-def _parse_prices(path: Path, df: pd.DataFrame, names: list[str]) -> tuple[dict, str]:
-    style = _price_style({n: df[n] for n in names})
-    prices = {}
-    for name in names:
-        values = _parse_numbers(path, df[name], name)
-        if style == "fixed":
-            values[values >= float(UNDEF_PRICE)] = np.nan
-            values = values / 1e9
-        negative = values < 0
-        if negative.any():
-            i = _first_bad(negative)
-            raise DataError(
-                f"negative price {df[name].iat[i]!r}: expected a price >= 0",
-                path=str(path),
-                line=i + 2,
-                field=name,
-            )
-        values[values == 0] = np.nan  # a zero price is no quote (model.md §1)
-        prices[name] = values
-    return prices, style
-
-
-def _parse_sizes(path: Path, df: pd.DataFrame, name: str) -> np.ndarray:
-    values = _parse_numbers(path, df[name], name)
-    values = np.nan_to_num(values, nan=0.0)
-    bad = (values < 0) | (values > MAX_SIZE) | (values != np.floor(values))
-    if bad.any():
-        i = _first_bad(bad)
-        raise DataError(
-            f"size {df[name].iat[i]!r} is not a whole number of shares in [0, {MAX_SIZE}]",
-            path=str(path),
-            line=i + 2,
-            field=name,
-        )
-    return values.astype(np.int64)
-
-
 def _select_symbol(
-    path: Path, df: pd.DataFrame, symbol: str | None
-) -> tuple[pd.DataFrame, list, str]:
+    path: Path, df: pd.DataFrame, lines: np.ndarray, symbol: str | None
+) -> tuple[np.ndarray, list[str], str]:
+    """Rows of the chosen symbol (a boolean mask), the file's symbols, and the symbol."""
     key = "symbol" if "symbol" in df.columns else "instrument_id" if "instrument_id" in df else None
+    everything = np.ones(len(df), dtype=bool)
     if key is None:
-        return df, [], symbol or ""
-    symbols = sorted(set(df[key].unique()) - {""})
+        return everything, [], symbol or ""
+    values = df[key].to_numpy(dtype=object)
+    symbols, first_row, counts = np.unique(values, return_index=True, return_counts=True)
+    named = symbols != ""  # a row with no symbol goes with the file's one symbol
+    symbols, first_row, counts = symbols[named], first_row[named], counts[named]
+    names = [str(v) for v in symbols]
     if symbol is None:
-        if len(symbols) > 1:
+        if len(names) > 1:
+            where = ", ".join(
+                f"{n!r} ({c} rows from line {int(lines[r])})"
+                for n, r, c in zip(names, first_row, counts, strict=True)
+            )
+            rarest = int(first_row[np.argmin(counts)])
             raise DataError(
-                f"the file holds {len(symbols)} symbols {symbols}: choose one (--symbol)",
+                f"the file holds {len(names)} symbols: {where}; choose one (--symbol)",
                 path=str(path),
+                line=int(lines[rarest]),
                 field=key,
             )
-        return df, symbols, symbols[0] if symbols else ""
-    if symbol not in symbols:
+        return everything, names, names[0] if names else ""
+    if symbol not in names:
         raise DataError(
-            f"unknown symbol {symbol!r}: the file holds {symbols}", path=str(path), field=key
+            f"unknown symbol {symbol!r}: the file holds {names}", path=str(path), field=key
         )
-    return df[df[key].to_numpy() == symbol], symbols, symbol
+    return values == symbol, names, symbol
 
 
 def load_updates(
@@ -319,35 +180,39 @@ def load_updates(
         raise DataError(f"crossed must be 'error' or 'skip', but got {crossed!r}")
     if not path.is_file():
         raise DataError("no such file", path=str(path))
-    compression = _compression(path)
-    header = _read_header(path, compression)
+    content = read_bytes(path, compression_of(path))
+    header = header_of(path, content)
     _check_columns(path, header, clock)
+    lines = data_lines(path, content, len(header))
     columns = [c for c in (*REQUIRED, *OPTIONAL) if c in header]
-    _check_field_counts(path, compression, len(header))
-    df = _read_table(path, columns, compression)
+    df = read_columns(path, content, header, columns)
+    del content
     summary = DataSummary(path=str(path), rows_read=len(df), clock=clock)
     if df.empty:
         raise DataError("the file has a header but no rows", path=str(path))
-    df, summary.symbols, summary.symbol = _select_symbol(path, df, symbol)
-    line = df.index.to_numpy() + 2  # file line of each row, for messages after filtering
+    mine, summary.symbols, summary.symbol = _select_symbol(path, df, lines, symbol)
+    if not mine.all():
+        summary.skipped["other_symbols"] = int((~mine).sum())
+        df, lines = df[mine].reset_index(drop=True), lines[mine]
+    # A row repeated to the letter (same sequence number too) is one event sent twice.
+    if "sequence" in df:
+        repeated = df.duplicated().to_numpy()
+        if repeated.any():
+            summary.skipped["duplicate_rows"] = int(repeated.sum())
+            df, lines = df[~repeated].reset_index(drop=True), lines[~repeated]
+    cells = Cells(path, df, lines)
 
-    ts_event, summary.timestamp_style = _parse_timestamps(path, df["ts_event"], "ts_event")
-    ts_clock = (
-        ts_event if clock == "ts_event" else _parse_timestamps(path, df["ts_recv"], "ts_recv")[0]
-    )
-    publisher = _parse_numbers(path, df["publisher_id"], "publisher_id")
-    if np.isnan(publisher).any():
-        i = _first_bad(np.isnan(publisher))
-        raise DataError(
-            "empty publisher_id", path=str(path), line=int(line[i]), field="publisher_id"
-        )
-    prices, summary.price_style = _parse_prices(path, df, ["ask_px_00", "bid_px_00"])
-    ask_sz = _parse_sizes(path, df, "ask_sz_00")
-    bid_sz = _parse_sizes(path, df, "bid_sz_00")
+    ts_event, summary.timestamp_style = cells.timestamps("ts_event")
+    ts_clock = ts_event if clock == "ts_event" else cells.timestamps("ts_recv")[0]
+    publisher = cells.integers("publisher_id", 0, MAX_PUBLISHER_ID, "a publisher_id")
+    prices, summary.price_style = cells.prices(["ask_px_00", "bid_px_00"])
+    ask_sz = cells.sizes("ask_sz_00")
+    bid_sz = cells.sizes("bid_sz_00")
     sequence = (
-        _parse_numbers(path, df["sequence"], "sequence") if "sequence" in df else np.zeros(len(df))
+        cells.integers("sequence", 0, 2**63 - 1, "a sequence number")
+        if "sequence" in df
+        else np.zeros(len(df), dtype=np.int64)
     )
-    sequence = np.nan_to_num(sequence, nan=0.0)
 
     # Window (model.md §2 rule 1), on ts_event whatever the clock.
     first_ns = int(ts_event.min())
@@ -377,13 +242,12 @@ def load_updates(
     is_crossed = in_window & ~no_ask & ~no_bid & (bid_px > ask_px)
     if is_crossed.any():
         if crossed == "error":
-            i = _first_bad(is_crossed)
-            raise DataError(
+            i = int(np.flatnonzero(is_crossed)[0])
+            raise cells.error(
+                i,
+                "bid_px_00",
                 f"crossed quote: bid {bid_px[i]} above ask {ask_px[i]} at the same venue "
                 "(set data.crossed: skip to drop such rows)",
-                path=str(path),
-                line=int(line[i]),
-                field="bid_px_00",
             )
         summary.skipped["crossed_quote"] = int(is_crossed.sum())
         warnings.warn(f"{path}: skipped {int(is_crossed.sum())} crossed quotes", stacklevel=2)
@@ -396,7 +260,7 @@ def load_updates(
     # Trade volume for VWAP, counted before the first-row rule (model.md §5).
     if "action" in df and "size" in df:
         is_trade = usable & (df["action"].to_numpy(dtype=object) == "T")
-        trade_size = _parse_sizes(path, df, "size")[is_trade]
+        trade_size = cells.sizes("size")[is_trade]
     else:
         is_trade = np.zeros(len(df), dtype=bool)
         trade_size = np.zeros(0, dtype=np.int64)
