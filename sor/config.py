@@ -21,7 +21,7 @@ SAMPLERS = ("grid", "random", "tpe", "cmaes", "qmc")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):

@@ -101,6 +101,9 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
             r"`log` and `step` cannot be used together",
         ),
         ({"search.sampler": "grid"}, r"the grid sampler needs a finite grid, but \['lambda_over'"),
+        ({"search.space": {"theta_queue": {"value": float("nan")}}},
+         r"search.space.theta_queue.value: Input should be a finite number"),
+        ({"venues.rebate": float("inf")}, r"venues.rebate: Input should be a finite number"),
     ],
 )
 def test_invalid_values_name_the_key(overrides, message):
