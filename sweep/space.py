@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import optuna
@@ -91,7 +92,9 @@ def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
     if search.sampler == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if search.sampler == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.0; we pin its use here
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     return optuna.samplers.TPESampler(seed=seed)
 
 
