@@ -235,8 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    # kafka-python logs every connection at INFO; keep it for -vv.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
+    # kafka-python logs every connection at INFO and event-loop timing at WARNING; -vv shows it.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose > 1 else logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except SorError as exc:
