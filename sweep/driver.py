@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
 log = logging.getLogger("sor.sweep")
 BATCHES_PER_WORKER = 2
+ROUNDS_IN_FLIGHT = 2
 
 
 @dataclass
@@ -122,32 +124,27 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
         desc="sweep",
         unit="trial",
     )
+    in_flight: deque[tuple[list, list]] = deque()
+    asked = finished
     while finished < target:
-        trials = [study.ask(dists) for _ in range(min(search.trials_per_round, target - finished))]
-        params = [{name: float(t.params[name]) for name in dists} for t in trials]
-        # A few batches per worker, so that a slow batch does not leave the others idle.
-        batches = _chunks(params, min(len(params), BATCHES_PER_WORKER * workers))
+        # Keep ROUNDS_IN_FLIGHT rounds evaluating, so workers never wait for the driver's tells
+        # and asks. Round k+2 is asked once round k is told, whatever the number of workers, so
+        # a seeded sweep stays deterministic.
+        while len(in_flight) < ROUNDS_IN_FLIGHT and asked < target:
+            size = min(search.trials_per_round, target - asked)
+            trials = [study.ask(dists) for _ in range(size)]
+            params = [{name: float(t.params[name]) for name in dists} for t in trials]
+            # A few batches per worker, so that a slow batch does not leave the others idle.
+            batches = _chunks(params, min(len(params), BATCHES_PER_WORKER * workers))
+            in_flight.append((trials, [remote.remote(snaps_ref, config_dict, b) for b in batches]))
+            asked += size
+        trials, refs = in_flight.popleft()
         try:
-            outcomes = [
-                o
-                for b in ray.get([remote.remote(snaps_ref, config_dict, b) for b in batches])
-                for o in b
-            ]
+            outcomes = [o for batch in ray.get(refs) for o in batch]
         except ray.exceptions.RayError as exc:  # a worker died beyond its retries
-            outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}"}] * len(params)
+            outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}"}] * len(trials)
         for trial, outcome in zip(trials, outcomes, strict=True):
-            for key in ("node", "pid", "peak_rss_kib"):
-                if key in outcome:
-                    trial.set_user_attr(key, outcome[key])
-            if outcome["ok"]:
-                nodes.add(outcome["node"])
-                trial.set_user_attr("filled_shares", outcome["result"]["filled_shares"])
-                trial.set_user_attr("avg_fill_px", outcome["result"]["avg_fill_px"])
-                study.tell(trial, outcome["value"])
-            else:
-                trial.set_user_attr("error", outcome["error"][:2000])
-                log.warning("trial %d failed: %s", trial.number, outcome["error"])
-                study.tell(trial, state=TrialState.FAIL)
+            nodes.update(_tell(study, trial, outcome))
         finished += len(trials)
         run_now += len(trials)
         bar.update(len(trials))
@@ -174,6 +171,22 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
         nodes=sorted(nodes),
         study=study,
     )
+
+
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, outcome: dict) -> set[str]:
+    """Record one outcome: the value, or FAIL with the error. Returns the node it ran on."""
+    for key in ("node", "pid", "peak_rss_kib"):
+        if key in outcome:
+            trial.set_user_attr(key, outcome[key])
+    if outcome["ok"]:
+        trial.set_user_attr("filled_shares", outcome["result"]["filled_shares"])
+        trial.set_user_attr("avg_fill_px", outcome["result"]["avg_fill_px"])
+        study.tell(trial, outcome["value"])
+        return {outcome["node"]}
+    trial.set_user_attr("error", outcome["error"][:2000])
+    log.warning("trial %d failed: %s", trial.number, outcome["error"])
+    study.tell(trial, state=TrialState.FAIL)
+    return set()
 
 
 def _finished(study: optuna.Study) -> int:
