@@ -92,6 +92,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     """
     import ray
 
+    from sor.kernel import warm_up
     from sweep.evaluate import evaluate_batch
     from sweep.runtime import worker_count
 
@@ -109,6 +110,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
         log.info("the grid has %d points: running %d trials, not %d", grid, grid, target)
         target = grid
 
+    warm_up()  # compile once here; workers then load Numba's cache instead of compiling
     remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_batch)
     config_dict = config.model_dump()
     workers = worker_count()
