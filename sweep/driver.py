@@ -93,7 +93,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     import ray
 
     from sor.kernel import warm_up
-    from sweep.evaluate import evaluate_batch
+    from sweep.evaluate import evaluate_shared
     from sweep.runtime import worker_count
 
     search = config.search
@@ -111,7 +111,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
         target = grid
 
     warm_up()  # compile once here; workers then load Numba's cache instead of compiling
-    remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_batch)
+    remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_shared)
     config_dict = config.model_dump()
     workers = worker_count()
     _requeue_abandoned(study)
@@ -138,7 +138,9 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
             params = [{name: float(t.params[name]) for name in dists} for t in trials]
             # A few batches per worker, so that a slow batch does not leave the others idle.
             batches = _chunks(params, min(len(params), BATCHES_PER_WORKER * workers))
-            in_flight.append((trials, [remote.remote(snaps_ref, config_dict, b) for b in batches]))
+            in_flight.append(
+                (trials, [remote.remote([snaps_ref], config_dict, b) for b in batches])
+            )
             asked += size
         trials, refs = in_flight.popleft()
         try:

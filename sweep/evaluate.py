@@ -5,21 +5,22 @@ from __future__ import annotations
 import os
 import resource
 import traceback
+from collections import OrderedDict
 from typing import Any
 
-from sor.backtest import evaluate, make_market
+from sor.backtest import Market, evaluate, make_market
 from sor.config import Config
 from sor.router import RouterParams
 from sor.snapshots import Snapshots
 
 
 def evaluate_batch(
-    snaps: Snapshots, config: dict[str, Any], batch: list[dict[str, float]]
+    snaps: Snapshots | Market, config: dict[str, Any], batch: list[dict[str, float]]
 ) -> list[dict[str, Any]]:
     """Evaluate each parameter set of `batch` on `snaps`; a failing trial does not sink the others.
 
     Args:
-        snaps: the snapshots (in a Ray task, a zero-copy view of the shared object).
+        snaps: the snapshots, or a `Market` built from them and this config.
         config: `Config.model_dump()`; only the order and venue sections are used.
         batch: parameter sets {lambda_over, lambda_under, theta_queue}.
 
@@ -28,7 +29,7 @@ def evaluate_batch(
         {"ok": False, "error": ...}, each with the worker's node id and pid.
     """
     cfg = Config.model_validate(config)
-    market = make_market(snaps, cfg)
+    market = snaps if isinstance(snaps, Market) else make_market(snaps, cfg)
     where = _where()
     outcomes = []
     for params in batch:
@@ -47,6 +48,34 @@ def evaluate_batch(
                 }
             )
     return outcomes
+
+
+# The markets this worker process has built, by (object id, venue config): a sweep sends many
+# batches over one snapshot object, and building a market (ask levels, kernel inputs) costs far
+# more than a fast trial. Bounded: a worker serves one sweep at a time.
+_MARKETS: OrderedDict[tuple[str, str], Market] = OrderedDict()
+_MARKETS_KEPT = 2
+
+
+def evaluate_shared(
+    snaps_ref: list, config: dict[str, Any], batch: list[dict[str, float]]
+) -> list[dict[str, Any]]:
+    """`evaluate_batch` for a Ray task, over the shared object `snaps_ref[0]`.
+
+    The reference comes wrapped in a list so that Ray passes the reference, not the object: the
+    worker fetches it (zero-copy on the same node) only when it has no market for it yet.
+    """
+    import ray
+
+    ref = snaps_ref[0]
+    key = (ref.hex(), repr(config["venues"]))
+    market = _MARKETS.get(key)
+    if market is None:
+        market = make_market(ray.get(ref), Config.model_validate(config))
+        _MARKETS[key] = market
+        while len(_MARKETS) > _MARKETS_KEPT:
+            _MARKETS.popitem(last=False)
+    return evaluate_batch(market, config, batch)
 
 
 def _where() -> dict[str, Any]:

@@ -12,11 +12,16 @@ from sweep.space import IndexedRandomSampler, distributions, grid_points, grid_s
 
 
 def test_distributions_follow_the_config():
-    search = load_config(None, {"search.space": {
-        "lambda_over": {"value": 0.01},
-        "lambda_under": {"low": 0.001, "high": 0.1, "log": True},
-        "theta_queue": {"choices": [0.02, 0.0, 0.02]},
-    }}).search
+    search = load_config(
+        None,
+        {
+            "search.space": {
+                "lambda_over": {"value": 0.01},
+                "lambda_under": {"low": 0.001, "high": 0.1, "log": True},
+                "theta_queue": {"choices": [0.02, 0.0, 0.02]},
+            }
+        },
+    ).search
     dists = distributions(search)
     assert dists["lambda_over"] == FloatDistribution(0.01, 0.01)
     assert dists["lambda_under"] == FloatDistribution(0.001, 0.1, log=True)
@@ -25,11 +30,17 @@ def test_distributions_follow_the_config():
 
 
 def test_grid_points_enumerate_the_product():
-    search = load_config(None, {"search.sampler": "grid", "search.space": {
-        "lambda_over": {"value": 0.0},
-        "lambda_under": {"low": 0.0, "high": 0.02, "step": 0.01},
-        "theta_queue": {"choices": [0.0, 0.5]},
-    }}).search
+    search = load_config(
+        None,
+        {
+            "search.sampler": "grid",
+            "search.space": {
+                "lambda_over": {"value": 0.0},
+                "lambda_under": {"low": 0.0, "high": 0.02, "step": 0.01},
+                "theta_queue": {"choices": [0.0, 0.5]},
+            },
+        },
+    ).search
     points = grid_points(search)
     assert grid_size(search) == len(points) == 6
     assert {p["lambda_under"] for p in points} == {0.0, 0.01, 0.02}
@@ -37,8 +48,11 @@ def test_grid_points_enumerate_the_product():
 
 @pytest.mark.parametrize("sampler", ["grid", "random", "tpe", "cmaes", "qmc"])
 def test_every_sampler_proposes_inside_the_space(sampler):
-    space = {"lambda_over": {"low": 0.0, "high": 0.1, "step": 0.05},
-             "lambda_under": {"choices": [0.01, 0.02]}, "theta_queue": {"value": 0.03}}
+    space = {
+        "lambda_over": {"low": 0.0, "high": 0.1, "step": 0.05},
+        "lambda_under": {"choices": [0.01, 0.02]},
+        "theta_queue": {"value": 0.03},
+    }
     search = load_config(None, {"search.sampler": sampler, "search.space": space}).search
     study = optuna.create_study(sampler=make_sampler(search))
     dists = distributions(search)
@@ -69,7 +83,8 @@ def test_indexed_random_sampler_depends_only_on_seed_and_index():
 
 def test_storage_passwords_are_masked():
     assert redact_url("postgresql://quant:s3cret@db:5432/optuna") == (
-        "postgresql://quant:***@db:5432/optuna")
+        "postgresql://quant:***@db:5432/optuna"
+    )
     assert redact_url("sqlite:///sweep.db") == "sqlite:///sweep.db"
     assert redact_url(None) is None
 

@@ -22,7 +22,7 @@ def busy_workers() -> list[int]:
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if (proc / "cmdline").read_bytes().startswith(b"ray::evaluate_batch"):
+                if (proc / "cmdline").read_bytes().startswith(b"ray::evaluate_shared"):
                     pids.append(int(proc.name))
             except OSError:
                 continue
@@ -42,8 +42,15 @@ def test_killed_worker_trials_are_retried_and_the_sweep_finishes(local_ray, smal
                     break
             time.sleep(0.005)
 
-    config = load_config(None, {"order.size": 2000, "search.trials": 40,
-                                "search.sampler": "random", "search.trials_per_round": 8})
+    config = load_config(
+        None,
+        {
+            "order.size": 2000,
+            "search.trials": 40,
+            "search.sampler": "random",
+            "search.trials_per_round": 8,
+        },
+    )
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     try:
@@ -56,4 +63,5 @@ def test_killed_worker_trials_are_retried_and_the_sweep_finishes(local_ray, smal
     assert result.trials_complete == 40  # retried on a fresh worker (max_retries=2)
     reference = run_sweep(local_ray.put(small_snaps), config, progress=False)
     assert sorted(t.value for t in result.study.trials) == sorted(
-        t.value for t in reference.study.trials)
+        t.value for t in reference.study.trials
+    )
