@@ -119,7 +119,9 @@ class StreamConfig(_Section):
     """Producer pacing and consumer patience."""
 
     speed: float = Field(0.0, ge=0)  # 0: as fast as the broker takes; 1: real time
-    idle_timeout_s: float = Field(30.0, gt=0)
+    idle_timeout_s: float = Field(30.0, gt=0)  # also the consumer's patience with a lost broker
+    connect_timeout_s: float = Field(30.0, gt=0)  # keep trying while no broker answers at start
+    reconnect_timeout_s: float = Field(30.0, ge=0)  # producer: resume after losing the broker
     max_message_bytes: int = Field(1_000_000, gt=0)
 
 

@@ -4,6 +4,13 @@ Kafka-free on purpose: the consumer feeds it decoded messages with their offsets
 directly. A single partition delivers messages in the order written, so anything but seq 0, 1,
 2, ... (after dropping exact duplicates, which a producer retry can cause) means lost or
 reordered data, and reading on would build wrong snapshots.
+
+One exception: after `rewind()` (the consumer found the partition rewritten, e.g. an in-memory
+broker restarted and the producer is sending the stream again from its start) the assembler
+re-reads the partition from its beginning in *resync* mode: what it already holds comes again as
+duplicates, and other streams' messages and messages beyond the next seq are skipped instead of
+refused, until the next new message of the stream is accepted in order. Nothing is ever accepted
+out of order, so resync can delay an error (to the idle timeout) but never build wrong data.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ class StreamAssembler:
         start: the stream's start message, None until met.
         events: event messages accepted.
         duplicates: repeats of an accepted message with the same content, dropped.
-        skipped: messages before the stream's start (other streams on a shared topic), ignored.
+        skipped: messages before the stream's start (other streams on a shared topic), and
+            while resyncing, other streams' messages and messages beyond the next seq; ignored.
+        rewinds: times the partition was found rewritten and read again from its beginning.
         first_offset: Kafka offset of the start message.
         last_offset: Kafka offset of the last message accepted.
         done: the end message was accepted.
@@ -44,6 +53,7 @@ class StreamAssembler:
         self.events = 0
         self.duplicates = 0
         self.skipped = 0
+        self.rewinds = 0
         self.first_offset: int | None = None
         self.last_offset: int | None = None
         self.done = False
@@ -51,11 +61,36 @@ class StreamAssembler:
         self._builder = UpdatesBuilder()
         self._next_seq = 0
         self._last_ts: int | None = None
+        self._resync = False
 
     @property
     def next_seq(self) -> int:
         """Sequence number expected next."""
         return self._next_seq
+
+    @property
+    def resyncing(self) -> bool:
+        """True after `rewind()` until the next new message of the stream is accepted."""
+        return self._resync
+
+    def rewind(self) -> None:
+        """The partition was rewritten: its messages will come again from its beginning.
+
+        Enters resync mode (see the module docstring); the data accepted so far is kept.
+        """
+        self._resync = True
+        self.rewinds += 1
+
+    def is_last(self, message: Message) -> bool:
+        """True if `message` is the message accepted last (same stream, seq and content)."""
+        seq = self._next_seq - 1
+        return (
+            self.start is not None
+            and not self.done
+            and message.stream_id == self.stream_id
+            and message.seq == seq
+            and message == self._accepted(seq)
+        )
 
     def accept(self, message: Message, offset: int) -> bool:
         """Take one decoded message; True once the stream is complete.
@@ -83,6 +118,9 @@ class StreamAssembler:
         if self.start is None:
             return self._before_start(message, offset)
         if message.stream_id != self.stream_id:
+            if self._resync:
+                self.skipped += 1
+                return False
             raise StreamError(
                 f"offset {offset} belongs to stream {message.stream_id}, inside stream "
                 f"{self.stream_id} (after seq {self._next_seq - 1}): two streams are interleaved "
@@ -96,8 +134,16 @@ class StreamAssembler:
                     "with different content"
                 )
             self.duplicates += 1
+            if message.seq == 0 and self._resync:
+                # The partition's own copy of the stream now starts here.
+                self.first_offset = offset
             return False
         if message.seq > expected:
+            if self._resync:
+                # Left in the rewritten partition by an earlier attempt of the producer; the
+                # producer sends from seq 0 again, so this seq will come again in order.
+                self.skipped += 1
+                return False
             missing = (
                 f"seq {expected}"
                 if message.seq == expected + 1
@@ -116,6 +162,7 @@ class StreamAssembler:
             self._next_seq += 1
             self.last_offset = offset
             self.done = True
+            self._resync = False
             return True
         raise StreamError(
             f"offset {offset}: a start message with seq {message.seq} in stream {self.stream_id}"
@@ -137,7 +184,7 @@ class StreamAssembler:
             self.first_offset = self.last_offset = offset
             self._next_seq = 1
             return False
-        if self.stream_id is not None and message.stream_id == self.stream_id:
+        if self.stream_id is not None and message.stream_id == self.stream_id and not self._resync:
             raise StreamError(
                 f"offset {offset} holds seq {message.seq} of stream {self.stream_id} before its "
                 f"start message: seq 0..{message.seq - 1} missing (start reading at the "
@@ -154,6 +201,7 @@ class StreamAssembler:
                 f"previous event's {self._last_ts} ns: events out of clock order"
             )
         self._last_ts = ts
+        self._resync = False
         self._next_seq += 1
         self.events += 1
         self.last_offset = offset

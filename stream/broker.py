@@ -310,6 +310,26 @@ class EmbeddedBroker:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """Kill the broker at once with SIGKILL, as a crash or the OOM killer would.
+
+        For fault tests: every topic is lost with the process. `start()` may be called again
+        afterwards; with a fixed `port` the new broker listens where the old one did, so that
+        clients holding the bootstrap address reconnect to it.
+        """
+        process, self._process = self._process, None
+        atexit.unregister(self.stop)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            try:
+                process.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL did not take
+                log.warning("Tansu broker pid %d did not exit after SIGKILL", process.pid)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def _terminate(self, process: subprocess.Popen) -> None:
         for sig, wait_s in ((signal.SIGTERM, self.stop_grace_s), (signal.SIGKILL, 5.0)):
             if process.poll() is not None:

@@ -87,6 +87,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
             speed=config.stream.speed,
             security=kafka.security,
             max_message_bytes=config.stream.max_message_bytes,
+            connect_timeout_s=config.stream.connect_timeout_s,
+            reconnect_timeout_s=config.stream.reconnect_timeout_s,
             progress=not getattr(args, "quiet", False) and sys.stderr.isatty(),
         )
     print(json.dumps(report.to_dict(), indent=2))

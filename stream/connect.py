@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -84,6 +85,23 @@ def client_settings(bootstrap: str, security: dict[str, Any] | None) -> dict[str
     settings = dict(security or {})
     settings["bootstrap_servers"] = [s.strip() for s in bootstrap.split(",")]
     return settings
+
+
+def reachable(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """True when at least one bootstrap server accepts a TCP connection.
+
+    Only a TCP connect, no Kafka request: it works whatever the listener's security protocol,
+    and it is enough to tell a broker that went away (connection refused, or no answer within
+    `timeout_s` seconds) from one that is merely slow.
+    """
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def connect_with_retry(

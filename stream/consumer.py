@@ -2,8 +2,19 @@
 
 Partition 0 is assigned by hand rather than by joining a consumer group: a group join waits for
 the group's rebalance timeout, and one reader of one partition needs no coordination. The stream
-ends at its end-of-stream message, never at the partition's high watermark: Tansu reports an
-end offset that can lag the last message written (e.g. 1001 after 2000 messages).
+ends at its end-of-stream message, never at the partition's end offset: Tansu answers a
+ListOffsets request for the latest offset with a wrong value (e.g. 1 after 2000 messages); the
+high watermark in its fetch responses is right, and is what `records_from` relies on.
+
+Broker faults. While the broker is away, kafka-python keeps reconnecting by itself and `poll`
+returns nothing, so the consumer waits up to `idle_timeout_s`. A broker that comes back with its
+data (Kafka) lets it carry on from its position. One that comes back empty (the in-memory
+embedded broker) shows as a partition rewritten under the consumer: its high watermark falls
+below the consumer's position, offsets go back, or the records at the consumer's position no
+longer continue the stream (a gap, another stream). In that last case the consumer first reads
+the record it accepted last again: if it is still there, the error stands. Otherwise the
+consumer reads the partition again from its beginning while the producer sends the stream again
+(`StreamAssembler.rewind`): what it already has comes again as duplicates.
 """
 
 from __future__ import annotations
@@ -16,16 +27,25 @@ from typing import TYPE_CHECKING, Any
 from sor.errors import StreamError
 from sor.snapshots import QuoteUpdates, Snapshots, build_snapshots
 from stream.assembler import OnEvent, StreamAssembler
-from stream.connect import check_bootstrap, check_topic, client_settings, connect_with_retry
+from stream.connect import (
+    check_bootstrap,
+    check_topic,
+    client_settings,
+    connect_with_retry,
+    reachable,
+)
 from stream.messages import DEFAULT_MAX_BYTES, decode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import ray
 
 log = logging.getLogger(__name__)
 
 PARTITION = 0
 _POLL_MS = 200  #: longest single wait for records, ms; bounds how late an idle timeout fires
+_CHECK_WAIT_S = 5.0  #: longest wait for the broker to show a record the consumer checks again
 
 
 @dataclass(frozen=True)
@@ -42,12 +62,15 @@ class ConsumeReport:
         updates: venue updates received.
         messages: messages of the stream accepted (start + events + end).
         duplicates: repeats of an accepted message (same seq, same content), dropped.
-        skipped: messages of other streams before this one's start, ignored.
+        skipped: messages of other streams before this one's start, ignored (and, after a
+            rewind, messages the rewritten partition holds beyond the next seq).
         first_offset: offset of the start message.
         last_offset: offset of the end message.
         wall_s: seconds from the first poll to the end message.
         messages_per_s: messages / wall_s.
         snapshot_bytes: bytes of the Snapshots built (consume_snapshots, consume_to_ray; else 0).
+        rewinds: times the partition was found rewritten (the broker restarted empty) and read
+            again from its beginning.
     """
 
     stream_id: str
@@ -65,6 +88,7 @@ class ConsumeReport:
     wall_s: float
     messages_per_s: float
     snapshot_bytes: int = 0
+    rewinds: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -87,6 +111,9 @@ def consumer_settings(max_message_bytes: int) -> dict[str, Any]:
         # Tansu answers a fetch with no data only when this wait expires, not when data arrives,
         # so the default 500 ms would make live events up to half a second late.
         "fetch_max_wait_ms": 20,
+        # kafka-python doubles its reconnect backoff up to 30 s by default; after a broker
+        # restart the consumer should be back within a second.
+        "reconnect_backoff_max_ms": 1000,
         "metrics_enabled": False,
     }
 
@@ -113,7 +140,8 @@ def consume_updates(
         stream_id: the stream to read; None reads the first stream whose start message is met.
         start_offset: offset to start reading at (e.g. `ProduceReport.first_offset`); None:
             the beginning of the partition.
-        idle_timeout_s: give up after this many seconds without a new message.
+        idle_timeout_s: give up after this many seconds without a new message; also how long
+            the consumer waits for a broker that went away to come back.
         max_message_bytes: refuse larger messages.
         security: kafka-python settings (security_protocol, sasl_*, ssl_*), never logged.
         on_event: live mode: called as `on_event(ts, book)` for each snapshot event as it
@@ -127,7 +155,8 @@ def consume_updates(
     Raises:
         StreamError: no broker, a malformed message, another schema version, interleaved
             streams, a gap, a wrong event count, or no end-of-stream message within
-            `idle_timeout_s` of the last message.
+            `idle_timeout_s` of the last message (the message says when the broker is the
+            reason: it went away and did not come back).
     """
     check_topic(topic)
     check_bootstrap(bootstrap)
@@ -155,7 +184,7 @@ def consume_updates(
         else:
             consumer.seek(partition, start_offset)
         started = time.monotonic()
-        _read(consumer, assembler, topic, idle_timeout_s, max_message_bytes)
+        _read(consumer, partition, assembler, bootstrap, idle_timeout_s, max_message_bytes)
         wall_s = time.monotonic() - started
     finally:
         consumer.close()
@@ -178,6 +207,7 @@ def consume_updates(
         last_offset=assembler.last_offset or 0,
         wall_s=wall_s,
         messages_per_s=messages / max(wall_s, 1e-9),
+        rewinds=assembler.rewinds,
     )
     if report.duplicates:
         log.warning("stream %s: dropped %d duplicate messages", report.stream_id, report.duplicates)
@@ -195,43 +225,163 @@ def consume_updates(
 
 
 def _read(
-    consumer: Any, assembler: StreamAssembler, topic: str, idle_timeout_s: float, max_bytes: int
+    consumer: Any,
+    partition: Any,
+    assembler: StreamAssembler,
+    bootstrap: str,
+    idle_timeout_s: float,
+    max_bytes: int,
 ) -> None:
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, RetriableError
 
+    topic = partition.topic
     last_message = time.monotonic()
+    next_offset = None  # offset after the last record read: the partition reached this far
     while True:
         try:
             batches = consumer.poll(timeout_ms=_POLL_MS)
+        except RetriableError as exc:
+            # e.g. UnknownTopicOrPartition from a broker that restarted and has not got the
+            # topic back yet: waited out like silence, within idle_timeout_s.
+            log.debug("reading %s: %s; retrying", topic, type(exc).__name__)
+            batches = {}
         except KafkaError as exc:
             raise StreamError(f"reading {topic}: {type(exc).__name__}") from None
         if not batches:
+            if next_offset is not None:
+                end = consumer.highwater(partition)
+                if end is not None and end < next_offset:
+                    _rewind(consumer, partition, assembler, f"it ends at offset {end} now")
+                    next_offset = None
+                    continue
             if time.monotonic() - last_message > idle_timeout_s:
-                raise _idle_error(consumer, assembler, topic, idle_timeout_s)
+                raise _idle_error(consumer, assembler, topic, bootstrap, idle_timeout_s)
             continue
         last_message = time.monotonic()
         for records in batches.values():
+            first = records[0].offset
+            if next_offset is not None and first < next_offset:
+                # kafka-python moved the position back by itself (auto_offset_reset after an
+                # OffsetOutOfRange answer): the partition no longer reaches where we were.
+                _rewound(
+                    assembler, topic, f"the broker sent offset {first} after {next_offset - 1}"
+                )
             for record in records:
-                message = decode(record.value, max_bytes=max_bytes)
-                if assembler.accept(message, record.offset):
-                    return
+                try:
+                    if assembler.accept(decode(record.value, max_bytes=max_bytes), record.offset):
+                        return
+                except StreamError:
+                    # Most likely bad data; but a partition rewritten under us (the broker came
+                    # back empty and the producer is sending again) looks the same from here.
+                    if not _log_changed(consumer, partition, assembler, max_bytes):
+                        raise
+                    _rewind(
+                        consumer,
+                        partition,
+                        assembler,
+                        f"offset {assembler.last_offset} no longer holds seq "
+                        f"{assembler.next_seq - 1}",
+                    )
+                    next_offset = None
+                    break
+            else:
+                next_offset = records[-1].offset + 1
+                continue
+            break  # rewound: the rest of this poll's records are from the old position
+
+
+def records_from(
+    consumer: Any, partition: Any, offset: int, *, wait_s: float = _CHECK_WAIT_S
+) -> Iterator[Any]:
+    """The records of an assigned partition from `offset` up to its current end.
+
+    Stops at the high watermark of the broker's fetch answers (Tansu's ListOffsets answer is
+    wrong, see the module docstring), or after `wait_s` seconds without a record and without an
+    answer that says where the partition ends (e.g. the broker is away). When kafka-python moves
+    the position back by itself (the partition no longer reaches `offset`), the first record
+    from there, below `offset`, is the last one yielded. Moves the consumer's position.
+    """
+    consumer.seek(partition, offset)
+    deadline = time.monotonic() + wait_s
+    polled = False
+    while True:
+        batches = consumer.poll(timeout_ms=_POLL_MS)
+        records = batches.get(partition, [])
+        for record in records:
+            yield record
+            if record.offset < offset:
+                return
+        end = consumer.highwater(partition)
+        # The high watermark is trusted only after a poll since the seek: an older value may
+        # come from before the broker restarted.
+        if polled and end is not None and consumer.position(partition) >= end:
+            return
+        polled = True
+        if records:
+            deadline = time.monotonic() + wait_s
+        elif time.monotonic() > deadline:
+            return
+
+
+def _log_changed(consumer: Any, partition: Any, assembler: StreamAssembler, max_bytes: int) -> bool:
+    """True if the partition no longer holds the message accepted last where it was read."""
+    offset = assembler.last_offset
+    if offset is None or assembler.resyncing:
+        return False
+    from kafka.errors import KafkaError
+
+    try:
+        for record in records_from(consumer, partition, offset):
+            if record.offset != offset:
+                return True
+            try:
+                return not assembler.is_last(decode(record.value, max_bytes=max_bytes))
+            except StreamError:
+                return True
+    except KafkaError:
+        return False
+    end = consumer.highwater(partition)
+    return end is not None and end <= offset
+
+
+def _rewind(consumer: Any, partition: Any, assembler: StreamAssembler, why: str) -> None:
+    consumer.seek_to_beginning(partition)
+    _rewound(assembler, partition.topic, why)
+
+
+def _rewound(assembler: StreamAssembler, topic: str, why: str) -> None:
+    assembler.rewind()
+    log.warning(
+        "stream %s: partition %d of %s was rewritten (%s; did the broker restart without its "
+        "data?); reading it again from its beginning and dropping what was already received",
+        assembler.stream_id,
+        PARTITION,
+        topic,
+        why,
+    )
 
 
 def _idle_error(
-    consumer: Any, assembler: StreamAssembler, topic: str, idle_timeout_s: float
+    consumer: Any, assembler: StreamAssembler, topic: str, bootstrap: str, idle_timeout_s: float
 ) -> StreamError:
+    broker_gone = not reachable(bootstrap)
     if assembler.start is None:
         what = "no start message"
         if assembler.stream_id is not None:
             what += f" of stream {assembler.stream_id}"
-        if _is_empty(consumer, topic):
+        if broker_gone:
+            what += f" (no Kafka broker answers at {bootstrap})"
+        elif _is_empty(consumer, topic):
             # Not "does not exist": Tansu creates a topic on a metadata request for it.
             what += " (the topic is empty: nothing was produced to it)"
         return StreamError(f"{what} on {topic} within {idle_timeout_s} s")
+    why = "and no end-of-stream message"
+    if broker_gone:
+        why = f"and no Kafka broker answers at {bootstrap} (it went away and did not come back)"
     return StreamError(
         f"stream {assembler.stream_id} on {topic} is truncated: no message for "
         f"{idle_timeout_s} s after seq {assembler.next_seq - 1} (offset {assembler.last_offset}) "
-        "and no end-of-stream message"
+        f"{why}"
     )
 
 

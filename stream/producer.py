@@ -4,22 +4,44 @@ Delivery: acks="all" and the idempotent producer (Tansu accepts InitProducerId, 
 needed), every message to partition 0 of a topic created with one partition, so that the
 consumer sees the events in clock order. The consumer still checks sequence numbers: idempotence
 guards against retries within one producer session, not against everything else.
+
+Broker faults. The producer follows the acknowledgements of partition 0: message `seq` at offset
+`o`. A send that fails, offsets that go back (`o - seq` never decreases in an intact log), or
+acknowledgements that stop while no broker accepts a connection all mean the broker went away.
+The producer then drops its kafka-python producer (an idempotent producer's id is unknown to a
+broker that restarted empty, and kafka-python cannot recover it there), reconnects with backoff
+for up to `reconnect_timeout_s`, and reads back what the broker still holds: the start message
+and the last acknowledged message where they were acknowledged, then whatever of the stream
+follows them. It sends again from the first message the broker does not hold: from the last
+acknowledged one on for a broker that kept its data (Kafka), from seq 0 for one that lost it (the
+in-memory embedded broker). No seq is skipped, and a message sent twice is byte-identical (the
+messages are a function of the data and the stream id), so the consumer drops it as a duplicate.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sor.errors import StreamError
 from sor.snapshots import QuoteUpdates
-from stream.connect import check_bootstrap, check_topic, client_settings, connect_with_retry
+from stream.connect import (
+    check_bootstrap,
+    check_topic,
+    client_settings,
+    connect_with_retry,
+    reachable,
+)
+from stream.consumer import consumer_settings, records_from
 from stream.events import count_events, split_events
 from stream.messages import (
     DEFAULT_MAX_BYTES,
+    decode,
     encode_end,
     encode_event,
     encode_start,
@@ -30,6 +52,9 @@ log = logging.getLogger(__name__)
 
 PARTITION = 0  #: every message of a stream goes here: one partition keeps the order
 ACK_TIMEOUT_S = 60.0  #: seconds to wait for the broker to acknowledge what was sent
+RECONNECT_TIMEOUT_S = 30.0  #: seconds to wait for a broker that went away mid-stream
+_STALL_S = 2.0  #: no acknowledgement for this long: check that the broker is still there
+_POLL_S = 0.2  #: longest single wait for acknowledgements, s
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,9 @@ class ProduceReport:
         wall_s: seconds from the start message to the acknowledged end message.
         messages_per_s: messages / wall_s.
         speed: pacing used: 0 as fast as possible, 1 real time.
+        reconnects: times the broker went away mid-stream and the producer reconnected.
+        resent: messages sent again after a reconnect (the broker had lost them, or they
+            were not acknowledged).
     """
 
     stream_id: str
@@ -61,6 +89,8 @@ class ProduceReport:
     wall_s: float
     messages_per_s: float
     speed: float
+    reconnects: int = 0
+    resent: int = 0
 
     @property
     def count(self) -> int:
@@ -89,6 +119,11 @@ def producer_settings(speed: float, max_message_bytes: int) -> dict[str, Any]:
         "linger_ms": 0 if speed > 0 else 5,
         "batch_size": 256 * 1024,
         "max_request_size": max(1_048_576, max_message_bytes + 1024),
+        # send() blocks this long at most (buffer full, or no metadata while the broker is
+        # away) before it raises; the producer then checks the broker and reconnects.
+        "max_block_ms": 10_000,
+        # kafka-python doubles its reconnect backoff up to 30 s by default.
+        "reconnect_backoff_max_ms": 1000,
         "metrics_enabled": False,
     }
 
@@ -148,8 +183,12 @@ def produce(
     source: dict[str, Any] | None = None,
     max_message_bytes: int = DEFAULT_MAX_BYTES,
     connect_timeout_s: float = 30.0,
+    reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
 ) -> ProduceReport:
     """Write `updates` to `topic` as one stream: start, one event per snapshot time, end.
+
+    Survives the broker going away mid-stream (see the module docstring): it reconnects and
+    sends again from the first message the broker no longer holds.
 
     Example:
         >>> report = produce(updates, bootstrap="127.0.0.1:9092", topic="l1")  # doctest: +SKIP
@@ -170,37 +209,54 @@ def produce(
         clock: the clock `updates.ts` is on, "ts_event" or "ts_recv"; told to the consumer.
         source: JSON-ready description of the data for the start message.
         max_message_bytes: refuse to write a larger message (and size the producer's requests).
-        connect_timeout_s: seconds to keep retrying while no broker answers.
+        connect_timeout_s: seconds to keep retrying while no broker answers at the start.
+        reconnect_timeout_s: seconds to keep reconnecting to a broker that went away
+            mid-stream, counted from when the producer notices (within about 2 s).
 
     Returns:
         The stream id, counts, offsets of the first and last message, and wall time.
 
     Raises:
         StreamError: no broker answered, the topic cannot be created, a message is too large,
-            or the broker did not acknowledge every message.
+            the broker did not acknowledge every message, or it went away and the producer
+            could not resume within `reconnect_timeout_s`; names the bootstrap address.
     """
     check_topic(topic)
     check_bootstrap(bootstrap)
     if not speed >= 0:
         raise StreamError(f"`speed >= 0` must hold, but got speed={speed}")
+    if not reconnect_timeout_s >= 0:
+        raise StreamError(f"`reconnect_timeout_s >= 0` must hold, but got {reconnect_timeout_s=}")
     stream_id = stream_id or new_stream_id()
     start_message = encode_start(
         stream_id, symbol=updates.symbol, clock=clock, source=source, max_bytes=max_message_bytes
     )
     n_events = count_events(updates)
     ensure_topic(bootstrap, topic, security=security, connect_timeout_s=connect_timeout_s)
-    settings = client_settings(bootstrap, security)
-
-    from kafka import KafkaProducer
-
-    producer = connect_with_retry(
-        lambda ms: KafkaProducer(
-            **settings, **producer_settings(speed, max_message_bytes), bootstrap_timeout_ms=ms
-        ),
+    job = _Job(
+        updates=updates,
         bootstrap=bootstrap,
-        what="producer",
-        connect_timeout_s=connect_timeout_s,
+        topic=topic,
+        stream_id=stream_id,
+        start_message=start_message,
+        speed=speed,
+        security=security,
+        max_bytes=max_message_bytes,
     )
+    from tqdm import tqdm
+
+    state = _Progress()
+    bar = tqdm(
+        total=n_events + 2,
+        unit="msg",
+        desc=f"produce {topic}",
+        disable=not progress,
+        mininterval=0.5,
+        leave=False,
+    )
+    producer = job.open_producer(connect_timeout_s)
+    started = time.monotonic()
+    deadline, acks_then = 0.0, -1
     try:
         partitions = producer.partitions_for(topic)
         if partitions and len(partitions) > 1:
@@ -211,20 +267,61 @@ def produce(
                 len(partitions),
                 PARTITION,
             )
-        report = _send_all(
-            producer,
-            updates,
-            topic=topic,
-            stream_id=stream_id,
-            start_message=start_message,
-            n_events=n_events,
-            speed=speed,
-            progress=progress,
-            max_bytes=max_message_bytes,
-        )
+        while True:
+            try:
+                job.send(producer, state, bar, started)
+                break
+            except _Interrupted as exc:
+                _close_producer(producer, 0)
+                producer = None
+                if state.acks != acks_then:  # a new outage, not the same one going on
+                    deadline = time.monotonic() + reconnect_timeout_s
+                    acks_then = state.acks
+                state.reconnects += 1
+                log.warning(
+                    "stream %s: lost the Kafka broker at %s %s (%s); reconnecting for up to %g s "
+                    "to send again what it does not hold",
+                    stream_id,
+                    bootstrap,
+                    state.where(),
+                    exc,
+                    reconnect_timeout_s,
+                )
+                producer = job.recover(state, deadline, reason=str(exc))
     finally:
-        producer.close(timeout=5)
-    report = ProduceReport(bootstrap=bootstrap, symbol=updates.symbol, speed=speed, **report)
+        bar.close()
+        if producer is not None:
+            _close_producer(producer, 5)
+    wall_s = time.monotonic() - started
+    messages = n_events + 2
+    assert state.acked == messages and state.first_offset is not None
+    first_offset, last_offset = state.first_offset, state.last_offset
+    if state.reconnects == 0 and last_offset - first_offset != messages - 1:
+        log.warning(
+            "stream %s occupies offsets %d..%d of %s for %d messages: something else wrote to "
+            "partition %d meanwhile, and consumers will refuse the interleaved stream",
+            stream_id,
+            first_offset,
+            last_offset,
+            topic,
+            messages,
+            PARTITION,
+        )
+    report = ProduceReport(
+        stream_id=stream_id,
+        topic=topic,
+        bootstrap=bootstrap,
+        symbol=updates.symbol,
+        events=n_events,
+        messages=messages,
+        first_offset=first_offset,
+        last_offset=last_offset,
+        wall_s=wall_s,
+        messages_per_s=messages / max(wall_s, 1e-9),
+        speed=speed,
+        reconnects=state.reconnects,
+        resent=state.resent,
+    )
     log.info(
         "produced stream %s: %d events, %d messages in %.2f s (%.0f messages/s) to %s offsets "
         "%d..%d",
@@ -240,97 +337,308 @@ def produce(
     return report
 
 
-def _send_all(
-    producer: Any,
-    updates: QuoteUpdates,
-    *,
-    topic: str,
-    stream_id: str,
-    start_message: bytes,
-    n_events: int,
-    speed: float,
-    progress: bool,
-    max_bytes: int,
-) -> dict[str, Any]:
-    from kafka.errors import KafkaError
-    from tqdm import tqdm
+class _Interrupted(Exception):
+    """This producer session cannot go on: the broker went away, failed a send or lost data."""
 
-    send = producer.send
-    futures = []
-    bar = tqdm(
-        total=n_events + 2,
-        unit="msg",
-        desc=f"produce {topic}",
-        disable=not progress,
-        mininterval=0.5,
-        leave=False,
-    )
-    try:
-        started = time.monotonic()
-        first = send(topic, start_message, partition=PARTITION)
-        seq, first_ts, pending = 0, None, 0
-        bar_every = 1 if speed > 0 else 1024  # paced streams are slow enough to show each event
-        for ts, rows, volume in split_events(updates):
-            if speed > 0:
-                # Due times are measured from the stream's start, not from the previous
-                # event, so that sleep overshoot does not accumulate into drift.
-                if first_ts is None:
-                    first_ts = ts
+
+class _Progress:
+    """What the broker is known to hold of the stream, kept across producer sessions."""
+
+    def __init__(self) -> None:
+        self.acked = 0  #: messages seq 0..acked-1 are acknowledged, in order
+        self.first_offset: int | None = None  #: offset of the start message
+        self.last_offset = -1  #: offset of message acked-1
+        self.last_value = b""  #: message acked-1, to check that the broker still holds it
+        self.spread: int | None = None  #: last_offset - (acked-1); never falls in an intact log
+        self.acks = 0  #: acknowledgements received, over all sessions
+        self.sent = 0  #: messages 0..sent-1 were sent at least once
+        self.resent = 0  #: messages sent again after a reconnect
+        self.reconnects = 0
+        self.waiting_since = 0.0  #: time of the last acknowledgement, or since nothing waited
+        self.next_probe = 0.0  #: when to check again that the broker accepts connections
+
+    def ack(self, seq: int, offset: int, value: bytes) -> None:
+        if seq == 0:
+            self.first_offset = offset
+        self.acked, self.last_offset, self.last_value = seq + 1, offset, value
+        self.spread = offset - seq
+        self.acks += 1
+
+    def where(self) -> str:
+        """How far the stream got, for messages."""
+        if self.acked == 0:
+            return "before any message was acknowledged"
+        return f"after seq {self.acked - 1} was acknowledged"
+
+    def forget(self) -> None:
+        """The broker lost the stream: nothing of it is held any more."""
+        self.acked, self.first_offset, self.last_offset, self.last_value = 0, None, -1, b""
+        self.spread = None
+
+
+class _Job:
+    """One stream to write: its messages, the broker, and how to talk to it."""
+
+    def __init__(
+        self,
+        *,
+        updates: QuoteUpdates,
+        bootstrap: str,
+        topic: str,
+        stream_id: str,
+        start_message: bytes,
+        speed: float,
+        security: dict[str, Any] | None,
+        max_bytes: int,
+    ) -> None:
+        self.updates = updates
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.stream_id = stream_id
+        self.start_message = start_message
+        self.speed = speed
+        self.security = security
+        self.max_bytes = max_bytes
+        self.settings = client_settings(bootstrap, security)
+        # Pacing is measured from the first event's time (the smallest, as updates are sorted).
+        self.first_ts = int(updates.ts[0]) if len(updates.ts) else 0
+
+    def open_producer(self, connect_timeout_s: float) -> Any:
+        from kafka import KafkaProducer
+
+        options = producer_settings(self.speed, self.max_bytes)
+        return connect_with_retry(
+            lambda ms: KafkaProducer(**self.settings, **options, bootstrap_timeout_ms=ms),
+            bootstrap=self.bootstrap,
+            what="producer",
+            connect_timeout_s=connect_timeout_s,
+        )
+
+    def messages(self, first_seq: int) -> Iterator[tuple[int, int | None, bytes]]:
+        """(seq, ts or None, message) of the stream from seq `first_seq` on."""
+        if first_seq == 0:
+            yield 0, None, self.start_message
+        stream_id, max_bytes = self.stream_id, self.max_bytes
+        seq = 0
+        for seq, (ts, rows, volume) in enumerate(split_events(self.updates), start=1):
+            if seq >= first_seq:
+                yield seq, ts, encode_event(stream_id, seq, ts, rows, volume, max_bytes)
+        if seq + 1 >= first_seq:
+            yield seq + 1, None, encode_end(stream_id, seq + 1, seq)
+
+    def send(self, producer: Any, state: _Progress, bar: Any, started: float) -> None:
+        """Send the stream from the first message not acknowledged; wait for every ack.
+
+        Raises:
+            _Interrupted: the broker went away, failed a send, or lost acknowledged messages.
+            StreamError: the broker is there but acknowledged nothing for ACK_TIMEOUT_S.
+        """
+        from kafka.errors import KafkaError, KafkaTimeoutError
+
+        send, topic, speed, first_ts = producer.send, self.topic, self.speed, self.first_ts
+        inflight: deque[tuple[int, bytes, Any]] = deque()
+        # Paced streams are slow enough to check (and show) each message.
+        check_every = 1 if speed > 0 else 256
+        n_unchecked = n_new = 0
+        state.waiting_since = time.monotonic()
+        for seq, ts, value in self.messages(state.acked):
+            if speed > 0 and ts is not None:
+                # Due times are measured from the stream's start, not from the previous event,
+                # so that sleep overshoot does not accumulate into drift; messages sent again
+                # after a reconnect are overdue and leave at once.
                 delay = started + (ts - first_ts) / 1e9 / speed - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            seq += 1
-            futures.append(
-                send(
-                    topic,
-                    encode_event(stream_id, seq, ts, rows, volume, max_bytes),
-                    partition=PARTITION,
+            try:
+                future = send(topic, value, partition=PARTITION)
+            except KafkaError as exc:  # KafkaTimeoutError: blocked max_block_ms
+                raise _Interrupted(f"send failed: {type(exc).__name__}") from None
+            inflight.append((seq, value, future))
+            if seq < state.sent:
+                state.resent += 1
+            else:
+                state.sent = seq + 1
+                n_new += 1
+            n_unchecked += 1
+            if n_unchecked >= check_every:
+                n_unchecked = 0
+                bar.update(n_new)
+                n_new = 0
+                self._collect(inflight, state)
+                self._watch(inflight, state)
+        bar.update(n_new)
+        while inflight:
+            try:
+                producer.flush(timeout=_POLL_S)
+            except KafkaTimeoutError:
+                pass
+            except KafkaError as exc:
+                raise _Interrupted(f"flush failed: {type(exc).__name__}") from None
+            self._collect(inflight, state)
+            self._watch(inflight, state)
+
+    @staticmethod
+    def _collect(inflight: deque, state: _Progress) -> None:
+        # One partition acknowledges in order, so the done futures are at the left.
+        while inflight and inflight[0][2].is_done:
+            seq, value, future = inflight.popleft()
+            if future.exception is not None:
+                raise _Interrupted(f"seq {seq} failed: {type(future.exception).__name__}")
+            offset = future.value.offset
+            if state.spread is not None and offset - seq < state.spread:
+                raise _Interrupted(
+                    f"seq {seq} acknowledged at offset {offset}, below seq {state.acked - 1}'s "
+                    f"offset {state.last_offset}: the broker lost acknowledged messages"
                 )
-            )
-            pending += 1
-            if pending >= bar_every:
-                bar.update(pending)
-                pending = 0
-        last = send(topic, encode_end(stream_id, seq + 1, seq), partition=PARTITION)
-        producer.flush(timeout=ACK_TIMEOUT_S)
-        first_offset = first.get(timeout=ACK_TIMEOUT_S).offset
-        last_offset = last.get(timeout=ACK_TIMEOUT_S).offset
-        wall_s = time.monotonic() - started
-        bar.update(pending + 2)
-    except KafkaError as exc:
-        raise StreamError(
-            f"the broker did not acknowledge stream {stream_id} on {topic}: {type(exc).__name__}"
-        ) from None
-    finally:
-        bar.close()
-    for i, future in enumerate(futures, start=1):
-        if not future.succeeded():
+            state.ack(seq, offset, value)
+            state.waiting_since = time.monotonic()
+
+    def _watch(self, inflight: deque, state: _Progress) -> None:
+        now = time.monotonic()
+        if not inflight:
+            state.waiting_since = now
+            return
+        waited = now - state.waiting_since
+        if waited > ACK_TIMEOUT_S:
             raise StreamError(
-                f"the broker did not acknowledge event seq {i} of stream {stream_id} on {topic}: "
-                f"{type(future.exception).__name__}"
+                f"the broker at {self.bootstrap} did not acknowledge stream {self.stream_id} on "
+                f"{self.topic} for {ACK_TIMEOUT_S:g} s (seq {inflight[0][0]} waiting)"
             )
-    messages = seq + 2
-    if last_offset - first_offset != messages - 1:
-        log.warning(
-            "stream %s occupies offsets %d..%d of %s for %d messages: something else wrote to "
-            "partition %d meanwhile, and consumers will refuse the interleaved stream",
-            stream_id,
-            first_offset,
-            last_offset,
-            topic,
-            messages,
-            PARTITION,
+        # kafka-python retries a broker that went away for delivery_timeout_ms (2 min) without
+        # a word; a refused TCP connection says it sooner. Checked every _STALL_S at most.
+        if waited > _STALL_S and now >= state.next_probe:
+            state.next_probe = now + _STALL_S
+            if not reachable(self.bootstrap):
+                raise _Interrupted(f"no broker accepts a connection at {self.bootstrap}")
+
+    def recover(self, state: _Progress, deadline: float, *, reason: str) -> Any:
+        """Reconnect, learn what the broker still holds, and open a new producer.
+
+        Raises:
+            StreamError: not done by `deadline` (time.monotonic()); names the address.
+        """
+        from kafka.errors import KafkaError
+
+        delay = 0.2
+        while True:
+            try:
+                remaining = max(deadline - time.monotonic(), 0.0)
+                ensure_topic(
+                    self.bootstrap, self.topic, security=self.security, connect_timeout_s=remaining
+                )
+                self._check_held(state, max(deadline - time.monotonic(), 0.0))
+                return self.open_producer(max(deadline - time.monotonic(), 0.0))
+            except (StreamError, KafkaError) as exc:
+                last = str(exc) if isinstance(exc, StreamError) else type(exc).__name__
+                if time.monotonic() + delay >= deadline:
+                    raise StreamError(
+                        f"stream {self.stream_id} on {self.topic}: lost the Kafka broker at "
+                        f"{self.bootstrap} {state.where()} ({reason}) and could not resume "
+                        f"before the reconnect timeout (last attempt: {last})"
+                    ) from None
+                log.warning(
+                    "reconnecting to %s: %s; retrying in %.1f s", self.bootstrap, last, delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _check_held(self, state: _Progress, connect_timeout_s: float) -> None:
+        """Read back what the broker holds of the stream; set `state` to match."""
+        if state.acked == 0:
+            return  # nothing acknowledged: send from seq 0 whatever the broker holds
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = connect_with_retry(
+            lambda ms: KafkaConsumer(
+                **self.settings, **consumer_settings(self.max_bytes), bootstrap_timeout_ms=ms
+            ),
+            bootstrap=self.bootstrap,
+            what="consumer",
+            connect_timeout_s=connect_timeout_s,
         )
-    return {
-        "stream_id": stream_id,
-        "topic": topic,
-        "events": seq,
-        "messages": messages,
-        "first_offset": first_offset,
-        "last_offset": last_offset,
-        "wall_s": wall_s,
-        "messages_per_s": messages / max(wall_s, 1e-9),
-    }
+        try:
+            partition = TopicPartition(self.topic, PARTITION)
+            consumer.assign([partition])
+            assert state.first_offset is not None
+            # A log only grows at its end, so if the start message and the last acknowledged
+            # message are where they were acknowledged, everything between them is too.
+            kept = _holds(consumer, partition, state.first_offset, self.start_message) and (
+                state.acked == 1 or _holds(consumer, partition, state.last_offset, state.last_value)
+            )
+            if not kept:
+                log.warning(
+                    "stream %s: the broker at %s no longer holds seq 0..%d (offsets %d..%d of "
+                    "%s): it lost its data; sending the stream again from seq 0",
+                    self.stream_id,
+                    self.bootstrap,
+                    state.acked - 1,
+                    state.first_offset,
+                    state.last_offset,
+                    self.topic,
+                )
+                state.forget()
+                return
+            acked = state.acked
+            # Messages written but not acknowledged before the broker went away.
+            for record in records_from(consumer, partition, state.last_offset + 1):
+                if record.offset <= state.last_offset:
+                    break  # the partition no longer reaches this far after all
+                try:
+                    message = decode(record.value, max_bytes=self.max_bytes)
+                except StreamError:
+                    continue  # not ours: the consumer will say what it makes of it
+                if message.stream_id != self.stream_id or message.seq < state.acked:
+                    continue
+                if message.seq > state.acked:
+                    break  # cannot happen within a session; send again from state.acked
+                state.ack(message.seq, record.offset, record.value)
+            log.warning(
+                "stream %s: the broker at %s still holds seq 0..%d (%d of them not "
+                "acknowledged); sending from seq %d",
+                self.stream_id,
+                self.bootstrap,
+                state.acked - 1,
+                state.acked - acked,
+                state.acked,
+            )
+        finally:
+            consumer.close()
+
+
+def _holds(consumer: Any, partition: Any, offset: int, value: bytes) -> bool:
+    """True if the record at `offset` of `partition` is `value`.
+
+    Raises:
+        StreamError: the broker did not say (it went away again); the caller retries.
+    """
+    for record in records_from(consumer, partition, offset):
+        return record.offset == offset and record.value == value
+    end = consumer.highwater(partition)
+    if end is not None and end <= offset:
+        return False  # the partition is shorter now: a broker that restarted empty
+    raise StreamError(f"could not read offset {offset} of {partition.topic} back")
+
+
+def _close_producer(producer: Any, timeout_s: float) -> None:
+    """Close a kafka-python producer, dropping what it could not deliver within `timeout_s`."""
+    from kafka.errors import KafkaError
+
+    try:
+        producer.close(timeout=timeout_s)
+        return
+    except KafkaError:
+        pass
+    # kafka-python 3.0's close() flushes first and raises KafkaTimeoutError while records are
+    # unacknowledged, leaving its network thread running: it would keep retrying them, into a
+    # broker that came back, under a producer id that broker does not know. Stop it by hand.
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()  # fails the records still waiting
+        sender.join(5.0)
+    try:
+        producer.close(timeout=0)
+    except KafkaError:  # pragma: no cover - nothing left to wait for after force_close
+        log.debug("kafka-python producer did not close cleanly", exc_info=True)
 
 
 def produce_csv(

@@ -73,6 +73,8 @@ def stream_snapshots(config: Config, data_path: Path):
                     stream_id=stream_id,
                     clock=config.data.clock,
                     max_message_bytes=config.stream.max_message_bytes,
+                    connect_timeout_s=config.stream.connect_timeout_s,
+                    reconnect_timeout_s=config.stream.reconnect_timeout_s,
                     source={"path": str(data_path)},
                 )
             except BaseException as exc:  # surfaced in the main thread below
@@ -97,6 +99,7 @@ def stream_snapshots(config: Config, data_path: Path):
             idle_timeout_s=config.stream.idle_timeout_s,
             max_message_bytes=config.stream.max_message_bytes,
             security=kafka.security,
+            connect_timeout_s=config.stream.connect_timeout_s,
         )
         if thread is not None:
             thread.join()
