@@ -99,7 +99,6 @@ class UpdatesBuilder:
 
     def __init__(self) -> None:
         self._rows: list[list] = []  # venue updates of all events, in order
-        self._row_ts: list[int] = []  # time of each row, ns
         self._event_ts: list[int] = []
         self._event_start: list[int] = []  # index in _rows of each event's first update
         self._event_volume: list[int] = []
@@ -113,7 +112,6 @@ class UpdatesBuilder:
         self._event_start.append(len(self._rows))
         self._event_volume.append(trade_volume)
         self._rows.extend(updates)
-        self._row_ts.extend([ts] * len(updates))
 
     def event(self, i: int) -> SnapshotEvent:
         """The i-th event added (0-based)."""
@@ -132,8 +130,9 @@ class UpdatesBuilder:
         event_ts = np.array(self._event_ts, dtype=np.int64)
         volume = np.array(self._event_volume, dtype=np.int64)
         traded = volume > 0
+        rows_per_event = np.diff(np.append(self._event_start, len(self._rows)))
         return QuoteUpdates(
-            ts=np.array(self._row_ts, dtype=np.int64),
+            ts=np.repeat(event_ts, rows_per_event),
             venue=np.array(venue, dtype=np.int32),
             ask_px=np.array(ask_px, dtype=np.float64),  # None becomes NaN
             ask_sz=np.array(ask_sz, dtype=np.int64),

@@ -162,3 +162,10 @@ def test_size_is_checked_before_parsing():
 def test_schema_version_is_one():
     assert SCHEMA_VERSION == 1
     assert json.loads(encode_end(SID, 1, 0))["schema"] == 1
+
+
+@pytest.mark.parametrize("stream", [[1], {"a": 1}, 5, None, "ABC", "g" * 32])
+def test_stream_id_of_any_json_type_is_refused_cleanly(stream):
+    data = json.dumps({"schema": 1, "stream": stream, "seq": 0, "kind": "end", "events": 0})
+    with pytest.raises(StreamError, match="'stream' must be 32 lowercase hex digits"):
+        decode(data.encode())
