@@ -139,3 +139,14 @@ def test_run_end_to_end_matches_backtest_of_the_best_parameters(multi_venue_csv,
     # the reported best is no worse than any trial
     values = [float(line.split(",")[1]) for line in trials_csv[1:]]
     assert report["optimized"]["completed_cash"] == pytest.approx(min(values), rel=1e-12)
+
+
+def test_summary_table_goes_to_stderr_unless_quiet(multi_venue_csv, tmp_path):
+    loud = sor("backtest", "--data", multi_venue_csv, "--out", tmp_path / "a.json")
+    quiet = sor("backtest", "--data", multi_venue_csv, "--out", tmp_path / "b.json", "-q")
+    assert loud.returncode == quiet.returncode == 0
+    report = json.loads(loud.stdout)
+    assert "strategy" in loud.stderr and "savings bps" in loud.stderr
+    twap = f"{report['savings_vs_baselines_bps']['twap']:+.3f}"
+    assert twap in loud.stderr
+    assert "savings bps" not in quiet.stderr
