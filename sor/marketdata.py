@@ -8,6 +8,7 @@ the first-row-per-(ts_event, publisher_id) rule, and reports what it read.
 from __future__ import annotations
 
 import re
+import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from sor.csvfile import (
     read_bytes,
     read_columns,
 )
+from sor.dbn import dbn_to_csv, is_dbn
 from sor.errors import DataError
 from sor.snapshots import QuoteUpdates, Snapshots, build_snapshots
 
@@ -157,7 +159,7 @@ def load_updates(
     clock: str = "ts_event",
     crossed: str = "error",
 ) -> tuple[QuoteUpdates, DataSummary]:
-    """Load a Databento MBP-1/MBP-10 CSV (plain or gzip) into kept quote updates.
+    """Load a Databento MBP-1/MBP-10 CSV (plain or gzip) or DBN file into kept quote updates.
 
     Args:
         path: the CSV file.
@@ -180,6 +182,16 @@ def load_updates(
         raise DataError(f"crossed must be 'error' or 'skip', but got {crossed!r}")
     if not path.is_file():
         raise DataError("no such file", path=str(path))
+    if is_dbn(path):
+        csv = dbn_to_csv(path)
+        try:
+            updates, summary = load_updates(
+                csv, start=start, end=end, symbol=symbol, clock=clock, crossed=crossed
+            )
+        finally:
+            shutil.rmtree(csv.parent, ignore_errors=True)
+        summary.path = str(path)
+        return updates, summary
     content = read_bytes(path, compression_of(path))
     header = header_of(path, content)
     _check_columns(path, header, clock)
