@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -34,7 +35,7 @@ def default_data() -> Path:
     return DEFAULT_DATA
 
 
-def stream_snapshots(config: Config, data_path: Path):
+def stream_snapshots(config: Config, data_path: Path, *, progress: bool = False):
     """CSV -> producer -> Kafka -> consumer -> one Ray object; returns (ref, data summary, info)."""
     from stream.broker import EmbeddedBroker
     from stream.consumer import consume_to_ray
@@ -69,7 +70,7 @@ def stream_snapshots(config: Config, data_path: Path):
                     topic=kafka.topic,
                     speed=config.stream.speed,
                     security=kafka.security,
-                    progress=False,
+                    progress=progress,
                     stream_id=stream_id,
                     clock=config.data.clock,
                     max_message_bytes=config.stream.max_message_bytes,
@@ -137,7 +138,7 @@ def run(config: Config, *, progress: bool = True) -> dict:
 
     data_path = Path(config.data.path) if config.data.path else default_data()
     init_ray(config.ray.address, config.ray.num_cpus)
-    ref, summary, info = stream_snapshots(config, data_path)
+    ref, summary, info = stream_snapshots(config, data_path, progress=progress)
     snaps = ray.get(ref)
     result = run_sweep(ref, config, progress=progress)
     report = sweep_report(
@@ -172,6 +173,6 @@ def write_visual_report(snaps, config: Config, result, report: dict) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """`sor run`."""
     config = config_from_args(args, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
-    run(config, progress=not args.quiet)
+    run(config, progress=not args.quiet and sys.stderr.isatty())
     print(f"results written to {Path(config.output.out).resolve()}")
     return 0
