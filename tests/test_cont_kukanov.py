@@ -1,0 +1,172 @@
+"""The Cont & Kukanov stochastic-approximation allocator against exact answers (issue #7)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from sor.cont_kukanov import (
+    PlacementProblem,
+    _project,
+    assumptions_hold,
+    expected_cost,
+    one_venue_closed_form,
+    solve,
+)
+
+#: The stated tolerance: at N = 1,000 iterations the averaged iterate's sample-average cost is
+#: within this fraction of S * (h + f + theta + lambda_u + lambda_o) of the least cost, the scale
+#: of the O(1/sqrt(N)) bound of robust stochastic approximation.
+TOLERANCE_N1000 = 0.02
+
+
+def _scale(p: PlacementProblem) -> float:
+    return p.shares * (p.half_spread + p.fee + p.theta + p.lambda_under + p.lambda_over)
+
+
+def _random_problem(rng, *, venues: int, shares: float, samples: int) -> PlacementProblem:
+    return PlacementProblem(
+        shares=shares,
+        half_spread=0.01,
+        fee=0.003,
+        rebates=rng.uniform(0.0005, 0.004, venues),
+        queues=rng.integers(0, int(shares), venues).astype(float),
+        outflows=rng.poisson(rng.uniform(0.2, 2.5, venues) * shares, (samples, venues)).astype(
+            float
+        ),
+        lambda_under=rng.uniform(0.02, 0.2),
+        lambda_over=rng.uniform(0.02, 0.2),
+        theta=0.002,
+    )
+
+
+def _brute_force(p: PlacementProblem) -> float:
+    """Least sample-average cost over every integer point of C."""
+    s = int(p.shares)
+    best = np.inf
+    for market in range(s + 1):
+        for limits in itertools.product(range(s - market + 1), repeat=p.n_venues):
+            if market + sum(limits) >= s:
+                best = min(best, expected_cost(p, market, np.array(limits, dtype=float)))
+    return best
+
+
+def _in_c(x: np.ndarray, shares: float) -> bool:
+    m, limits = x[0], x[1:]
+    eps = 1e-9 * shares
+    return bool(
+        -eps <= m <= shares + eps
+        and (limits >= -eps).all()
+        and (limits <= shares - m + eps).all()
+        and m + limits.sum() >= shares - eps
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_matches_exact_sample_average_optimum_on_small_cases(seed):
+    rng = np.random.default_rng(seed)
+    p = _random_problem(rng, venues=2, shares=16, samples=25)
+    best = _brute_force(p)
+    gaps = []
+    for n in (1_000, 100_000):
+        x = solve(p, iterations=n, seed=seed)
+        assert _in_c(np.r_[x.market, x.limits], p.shares)
+        gaps.append(expected_cost(p, x.market, x.limits) - best)
+    # the integer grid holds the optimum of this piecewise linear cost, up to rounding
+    assert gaps[0] >= -1e-9 and gaps[1] >= -1e-9
+    assert gaps[0] <= TOLERANCE_N1000 * _scale(p)
+    assert gaps[1] <= 0.003 * _scale(p)  # O(1/sqrt(N)): a hundred times N, a tenth of the gap
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_venue_lands_on_proposition_3(seed):
+    rng = np.random.default_rng(100 + seed)
+    p = PlacementProblem(
+        shares=1000,
+        half_spread=0.01,
+        fee=0.003,
+        rebates=np.array([0.002]),
+        queues=np.array([500.0]),
+        outflows=rng.gamma(2.0, 800, size=(200, 1)).round(),
+        lambda_under=rng.uniform(0.02, 0.3),
+        lambda_over=0.05,
+        theta=0.001,
+    )
+    assert assumptions_hold(p)
+    closed = one_venue_closed_form(p)
+    optimum = expected_cost(p, closed.market, closed.limits)
+    grid = min(
+        expected_cost(p, m, np.array([p.shares - m], dtype=float)) for m in range(0, 1001, 5)
+    )
+    assert optimum <= grid + 1e-9  # the closed form is optimal on the segment M + L = S
+    x = solve(p, iterations=1_000, seed=seed)
+    assert expected_cost(p, x.market, x.limits) - optimum <= TOLERANCE_N1000 * _scale(p)
+    x = solve(p, iterations=100_000, seed=seed)
+    assert abs(x.market - closed.market) <= 0.05 * p.shares
+
+
+def test_closed_form_corner_cases():
+    base = dict(half_spread=0.01, fee=0.003, rebates=np.array([0.002]), lambda_over=0.05)
+    # the queue always clears with room to spare: all limit
+    always = PlacementProblem(
+        shares=100, queues=np.array([10.0]), outflows=np.full((5, 1), 500.0),
+        lambda_under=0.05, theta=0.0, **base,
+    )  # fmt: skip
+    assert one_venue_closed_form(always).market == 0.0
+    # nothing ever leaves the queue: all market
+    never = PlacementProblem(
+        shares=100, queues=np.array([10.0]), outflows=np.zeros((5, 1)),
+        lambda_under=0.05, theta=0.0, **base,
+    )  # fmt: skip
+    assert one_venue_closed_form(never).market == 100.0
+    x = solve(never, iterations=2_000)
+    assert x.market > 95.0
+
+
+def test_projection_is_the_euclidean_projection_onto_c():
+    rng = np.random.default_rng(7)
+    shares = 50.0
+    for _ in range(300):
+        k = int(rng.integers(1, 6))
+        y = rng.normal(0, 60, k + 1)
+        x = y.copy()
+        _project(x, shares)
+        assert _in_c(x, shares)
+        # variational inequality: (y - P y) . (z - P y) <= 0 for every z in C
+        for _ in range(40):
+            z = np.empty(k + 1)
+            z[0] = rng.uniform(0, shares)
+            z[1:] = rng.uniform(0, shares - z[0], k)
+            if z[0] + z[1:].sum() < shares:
+                continue
+            assert np.dot(y - x, z - x) <= 1e-7 * shares**2
+        x2 = x.copy()
+        _project(x2, shares)
+        np.testing.assert_allclose(x2, x, atol=1e-9)  # a point of C stays put
+
+
+def test_reproducible_and_validates_shapes():
+    rng = np.random.default_rng(3)
+    p = _random_problem(rng, venues=4, shares=500, samples=40)
+    a, b = solve(p, seed=5), solve(p, seed=5)
+    assert a.market == b.market and np.array_equal(a.limits, b.limits)
+    bad = PlacementProblem(**{**p.__dict__, "outflows": np.zeros((0, 4))})
+    with pytest.raises(ValueError, match="no outflow samples"):
+        solve(bad)
+    bad = PlacementProblem(**{**p.__dict__, "outflows": np.zeros((3, 2))})
+    with pytest.raises(ValueError, match="K = 4"):
+        solve(bad)
+
+
+def test_higher_rebate_draws_more_limit_shares():
+    rng = np.random.default_rng(11)
+    outflows = rng.poisson(400, size=(100, 2)).astype(float)
+    p = PlacementProblem(
+        shares=400, half_spread=0.01, fee=0.003, rebates=np.array([0.001, 0.006]),
+        queues=np.array([100.0, 100.0]), outflows=outflows,
+        lambda_under=0.05, lambda_over=0.05, theta=0.001,
+    )  # fmt: skip
+    x = solve(p, iterations=20_000)
+    assert x.limits[1] > x.limits[0]
