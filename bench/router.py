@@ -230,9 +230,16 @@ def tile(snaps: Snapshots, rows: int, copies: int) -> Snapshots:
     base = {f.name: getattr(snaps, f.name) for f in dataclasses.fields(snaps)}
     span = int(snaps.ts[rows - 1] - snaps.ts[0]) + 1_000_000
     out = {}
+    per_trade = (snaps.trade_row < rows) if len(snaps.trade_row) else None
     for name, value in base.items():
         if name in ("venues", "symbol"):
             out[name] = value
+        elif name == "trade_row":
+            kept = value[per_trade] if per_trade is not None else value
+            out[name] = np.concatenate([kept + i * rows for i in range(copies)])
+        elif name.startswith("trade_") and name != "trade_volume":
+            kept = value[per_trade] if per_trade is not None else value
+            out[name] = np.concatenate([kept] * copies)
         elif name == "ts":
             shifts = np.repeat(np.arange(copies, dtype=np.int64) * span, rows)
             out[name] = np.tile(value[:rows], copies) + shifts

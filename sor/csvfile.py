@@ -172,19 +172,32 @@ class Cells:
         )
         return ns, style
 
-    def prices(self, columns: list[str]) -> tuple[dict[str, np.ndarray], str]:
-        """Dollars per share (float64, NaN = no quote) and the style, "decimal" or "fixed".
+    def price_style(self, columns: list[str]) -> str | None:
+        """The price style the cells of `columns` show: "fixed", "decimal", or None (all empty).
 
-        Raw files write integers in units of 1e-9 dollars, with int64 max for "no price"; the
-        style is "fixed" when most non-empty cells are integers of 7 digits or more (as decimals
-        they would be prices of a million dollars), and every cell must follow it. An empty
-        or zero price is no quote (model.md §1).
+        Raw files write integers in units of 1e-9 dollars: the style is "fixed" when most of the
+        first 1,000 non-empty cells of each column are integers of 7 digits or more (as decimals
+        they would be prices of a million dollars).
         """
         # Most cells decide, so that one damaged cell cannot switch the style of the file.
         sample = pd.concat([self.df[c].head(1000) for c in columns])
         sample = sample[sample != ""]
+        if not len(sample):
+            return None
         fixed = sample.str.fullmatch(r"\d{7,}").to_numpy(dtype=bool)
-        style = "fixed" if len(sample) and fixed.mean() > 0.5 else "decimal"
+        return "fixed" if fixed.mean() > 0.5 else "decimal"
+
+    def prices(
+        self, columns: list[str], style: str | None = None
+    ) -> tuple[dict[str, np.ndarray], str]:
+        """Dollars per share (float64, NaN = no quote) and the style, "decimal" or "fixed".
+
+        Raw files write integers in units of 1e-9 dollars, with int64 max for "no price"; the
+        style, unless given, is `price_style` of these columns ("decimal" where all are empty),
+        and every cell must follow it. An empty or zero price is no quote (model.md §1).
+        """
+        if style is None:
+            style = self.price_style(columns) or "decimal"
         out = {}
         for column in columns:
             text = self.df[column]
@@ -228,3 +241,13 @@ class Cells:
     def sizes(self, column: str) -> np.ndarray:
         """Shares, whole numbers in [0, MAX_SIZE]."""
         return self.integers(column, 0, MAX_SIZE, "a whole number of shares")
+
+    def sides(self, column: str) -> np.ndarray:
+        """Aggressor side of trade rows as int8: 'B' (buy) +1, 'A' (sell) -1, 'N' or empty 0."""
+        text = self.df[column]
+        self._check(
+            column,
+            ~text.isin(("A", "B", "N", "")).to_numpy(dtype=bool),
+            "{cell} is not a side: expected A (sell aggressor), B (buy aggressor), N or empty",
+        )
+        return (text == "B").to_numpy(dtype=np.int8) - (text == "A").to_numpy(dtype=np.int8)

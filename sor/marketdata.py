@@ -30,7 +30,7 @@ from sor.errors import DataError
 from sor.snapshots import QuoteUpdates, Snapshots, build_snapshots
 
 REQUIRED = ("ts_event", "publisher_id", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00")
-OPTIONAL = ("ts_recv", "action", "size", "sequence", "symbol", "instrument_id")
+OPTIONAL = ("ts_recv", "action", "side", "price", "size", "sequence", "symbol", "instrument_id")
 CLOCKS = ("ts_event", "ts_recv")
 _DIGITS = re.compile(r"^\d+$")
 
@@ -217,7 +217,8 @@ def load_updates(
     ts_event, summary.timestamp_style = cells.timestamps("ts_event")
     ts_clock = ts_event if clock == "ts_event" else cells.timestamps("ts_recv")[0]
     publisher = cells.integers("publisher_id", 0, MAX_PUBLISHER_ID, "a publisher_id")
-    prices, summary.price_style = cells.prices(["ask_px_00", "bid_px_00"])
+    quote_style = cells.price_style(["ask_px_00", "bid_px_00"])
+    prices, summary.price_style = cells.prices(["ask_px_00", "bid_px_00"], quote_style)
     ask_sz = cells.sizes("ask_sz_00")
     bid_sz = cells.sizes("bid_sz_00")
     sequence = (
@@ -269,7 +270,8 @@ def load_updates(
     if out_of_order:
         summary.repaired["rows_out_of_ts_event_order_sorted"] = out_of_order
 
-    # Trade volume for VWAP, counted before the first-row rule (model.md §5).
+    # Trade rows, counted before the first-row rule: volume for VWAP (model.md §5) and the
+    # individual prints (venue, price, size, aggressor side).
     if "action" in df and "size" in df:
         is_trade = usable & (df["action"].to_numpy(dtype=object) == "T")
         trade_size = cells.sizes("size")[is_trade]
@@ -277,6 +279,18 @@ def load_updates(
         is_trade = np.zeros(len(df), dtype=bool)
         trade_size = np.zeros(0, dtype=np.int64)
     summary.trade_rows, summary.traded_shares = int(is_trade.sum()), int(trade_size.sum())
+    # Only the trade rows' price and side cells are used, so only they are checked.
+    trade_columns = [c for c in ("price", "side") if c in df]
+    trades = Cells(path, df.loc[is_trade, trade_columns].reset_index(drop=True), lines[is_trade])
+    if "price" in df:
+        # One style per file: the quotes' decide; trade prices only where no quote has a price.
+        style = quote_style or trades.price_style(["price"]) or "decimal"
+        trade_px = trades.prices(["price"], style)[0]["price"]
+        if quote_style is None and len(trade_px):
+            summary.price_style = style
+    else:
+        trade_px = np.full(len(trade_size), np.nan)
+    trade_side = trades.sides("side") if "side" in df else np.zeros(len(trade_size), dtype=np.int8)
 
     # First row per (ts_event, publisher_id) in (ts_event, sequence, file) order (model.md §2).
     idx = np.flatnonzero(usable)
@@ -289,6 +303,11 @@ def load_updates(
     kept = kept[np.lexsort((kept, sequence[kept], ts_clock[kept]))]
     summary.rows_kept = len(kept)
 
+    # Trades in clock order; ties as the first-row rule orders rows: by venue, then sequence,
+    # then file order (so the order does not depend on how the file lays out simultaneous rows).
+    by_time = np.lexsort(
+        (np.arange(len(trade_size)), sequence[is_trade], publisher[is_trade], ts_clock[is_trade])
+    )
     updates = QuoteUpdates(
         ts=ts_clock[kept].astype(np.int64),
         venue=publisher[kept].astype(np.int32),
@@ -296,8 +315,11 @@ def load_updates(
         ask_sz=ask_sz[kept],
         bid_px=bid_px[kept],
         bid_sz=bid_sz[kept],
-        trade_ts=np.sort(ts_clock[is_trade].astype(np.int64)),
-        trade_size=trade_size[np.argsort(ts_clock[is_trade], kind="stable")],
+        trade_ts=ts_clock[is_trade][by_time].astype(np.int64),
+        trade_size=trade_size[by_time],
+        trade_venue=publisher[is_trade][by_time].astype(np.int32),
+        trade_px=trade_px[by_time],
+        trade_side=trade_side[by_time],
         symbol=summary.symbol,
     )
     summary.snapshot_events = int(len(np.unique(updates.ts)))

@@ -173,8 +173,8 @@ class StreamAssembler:
         if seq == 0:
             assert self.start is not None
             return self.start
-        ts, updates, volume = self._builder.event(seq - 1)
-        return Event(self.stream_id or "", seq, ts, updates, volume)
+        ts, updates, trades = self._builder.event(seq - 1)
+        return Event(self.stream_id or "", seq, ts, updates, trades)
 
     def _before_start(self, message: Message, offset: int) -> bool:
         wanted = self.stream_id is None or message.stream_id == self.stream_id
@@ -205,9 +205,9 @@ class StreamAssembler:
         self._next_seq += 1
         self.events += 1
         self.last_offset = offset
-        self._builder.add(ts, event.updates, event.trade_volume)
+        self._builder.add(ts, event.updates, event.trades)
         if self.on_event is not None:
-            self.book._apply(ts, event.updates, event.trade_volume)
+            self.book._apply(ts, event.updates, event.trades)
             self.on_event(ts, self.book)
 
     def updates(self) -> QuoteUpdates:

@@ -21,6 +21,15 @@ class Quote(NamedTuple):
     bid_sz: int  #: shares
 
 
+class Trade(NamedTuple):
+    """One trade print counted at a snapshot."""
+
+    venue: int  #: publisher_id
+    px: float  #: dollars; NaN where the data gives no price
+    sz: int  #: shares
+    side: int  #: +1 buy aggressor (lifted the ask), -1 sell aggressor (hit the bid), 0 unknown
+
+
 class TopOfBook:
     """Read-only view of every venue's latest quote at the current snapshot.
 
@@ -31,6 +40,8 @@ class TopOfBook:
     Attributes:
         ts: time of the current snapshot, ns since the epoch (None before the first event).
         trade_volume: shares traded at the current snapshot.
+        trades: the trade prints counted at the current snapshot (`Trade`s, in the data's
+            order; at venues that never quoted too), a tuple.
         quotes: publisher_id -> `Quote`, read-only.
     """
 
@@ -39,8 +50,9 @@ class TopOfBook:
         self.quotes: Mapping[int, Quote] = MappingProxyType(self._quotes)
         self.ts: int | None = None
         self.trade_volume = 0
+        self.trades: tuple[Trade, ...] = ()
 
-    def _apply(self, ts: int, updates: list[list], trade_volume: int) -> None:
+    def _apply(self, ts: int, updates: list[list], trades: list[list]) -> None:
         quotes = self._quotes
         for venue, ask_px, ask_sz, bid_px, bid_sz in updates:
             quotes[venue] = Quote(
@@ -49,7 +61,15 @@ class TopOfBook:
                 _NAN if bid_px is None else float(bid_px),
                 bid_sz,
             )
-        self.ts, self.trade_volume = ts, trade_volume
+        self.ts = ts
+        if trades:
+            self.trades = tuple(
+                Trade(venue, _NAN if px is None else float(px), sz, side)
+                for venue, px, sz, side in trades
+            )
+            self.trade_volume = sum(t.sz for t in self.trades)
+        else:
+            self.trades, self.trade_volume = (), 0
 
     def best_ask(self) -> tuple[int, float, int] | None:
         """(publisher_id, ask in dollars, shares) of the lowest ask, None when no venue shows one.

@@ -1,19 +1,20 @@
 """QuoteUpdates <-> snapshot events: the two ends of the stream, without Kafka.
 
-`split_events` cuts kept quote updates into one event per distinct clock value, with the trade
-volume `sor.snapshots.build_snapshots` would count there; `UpdatesBuilder` glues received events
-back into `QuoteUpdates` such that `build_snapshots` gives identical arrays.
+`split_events` cuts kept quote updates into one event per distinct clock value, with the trades
+`sor.snapshots.build_snapshots` would count there; `UpdatesBuilder` glues received events back
+into `QuoteUpdates` such that `build_snapshots` gives identical arrays.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from sor.errors import DataError
-from sor.snapshots import QuoteUpdates
+from sor.snapshots import QuoteUpdates, trades_at_snapshots
 
 
 class SnapshotEvent(NamedTuple):
@@ -21,7 +22,12 @@ class SnapshotEvent(NamedTuple):
 
     ts: int  #: ns since the epoch
     updates: list[list]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz], in order
-    trade_volume: int  #: shares traded at this snapshot
+    trades: list[list]  #: [publisher_id, price|None, size, side] counted here, in order
+
+    @property
+    def trade_volume(self) -> int:
+        """Shares traded at this snapshot."""
+        return sum(trade[2] for trade in self.trades)
 
 
 def _prices(values: np.ndarray) -> list:
@@ -33,27 +39,6 @@ def _prices(values: np.ndarray) -> list:
     return out.tolist()
 
 
-def trade_volume_per_snapshot(snapshot_ts: np.ndarray, updates: QuoteUpdates) -> np.ndarray:
-    """Shares traded at each snapshot, as `build_snapshots` counts them.
-
-    Trades are counted at the first snapshot at or after their time; trades after the last
-    snapshot are not counted.
-
-    Args:
-        snapshot_ts: int64[T], distinct snapshot times in ns, increasing.
-        updates: the updates whose `trade_ts` (ns) and `trade_size` (shares) are counted.
-
-    Returns:
-        int64[T], shares per snapshot.
-    """
-    volume = np.zeros(len(snapshot_ts), dtype=np.int64)
-    if len(updates.trade_ts):
-        at = np.searchsorted(snapshot_ts, updates.trade_ts, side="left")
-        inside = at < len(snapshot_ts)
-        np.add.at(volume, at[inside], updates.trade_size[inside].astype(np.int64))
-    return volume
-
-
 def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
     """The snapshot events of kept quote updates, in clock order (model.md §2 rule 3).
 
@@ -61,7 +46,9 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
         updates: kept updates in non-decreasing `ts` order.
 
     Yields:
-        One `SnapshotEvent` per distinct `ts`, with the updates at that time in their order.
+        One `SnapshotEvent` per distinct `ts`, with the updates at that time in their order and
+        the trades counted there (`sor.snapshots.trades_at_snapshots`; trades after the last
+        snapshot belong to none and are left out).
 
     Raises:
         DataError: `updates.ts` is not in non-decreasing order.
@@ -70,7 +57,20 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
     if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
         raise DataError("quote updates must be in non-decreasing clock order to be streamed")
     snapshot_ts, first = np.unique(ts, return_index=True)
-    volume = trade_volume_per_snapshot(snapshot_ts, updates).tolist()
+    trade, at = trades_at_snapshots(snapshot_ts, np.asarray(updates.trade_ts, dtype=np.int64))
+    trades = list(
+        map(
+            list,
+            zip(
+                np.asarray(updates.trade_venue)[trade].astype(np.int64).tolist(),
+                _prices(np.asarray(updates.trade_px)[trade]),
+                np.asarray(updates.trade_size)[trade].astype(np.int64).tolist(),
+                np.asarray(updates.trade_side)[trade].astype(np.int64).tolist(),
+                strict=True,
+            ),
+        )
+    )
+    trade_bounds = np.searchsorted(at, np.arange(len(snapshot_ts) + 1), side="left").tolist()
     rows = list(
         map(
             list,
@@ -86,7 +86,9 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
     )
     bounds = [*first.tolist(), len(rows)]
     for i, t in enumerate(snapshot_ts.tolist()):
-        yield SnapshotEvent(t, rows[bounds[i] : bounds[i + 1]], volume[i])
+        yield SnapshotEvent(
+            t, rows[bounds[i] : bounds[i + 1]], trades[trade_bounds[i] : trade_bounds[i + 1]]
+        )
 
 
 def count_events(updates: QuoteUpdates) -> int:
@@ -101,23 +103,29 @@ class UpdatesBuilder:
         self._rows: list[list] = []  # venue updates of all events, in order
         self._event_ts: list[int] = []
         self._event_start: list[int] = []  # index in _rows of each event's first update
-        self._event_volume: list[int] = []
+        self._trades: list[list] = []  # trades of all events, in order
+        self._trade_event: list[int] = []  # index of the event of each trade
 
     def __len__(self) -> int:
         return len(self._event_ts)
 
-    def add(self, ts: int, updates: list[list], trade_volume: int) -> None:
-        """Append one event: time in ns, venue updates, shares traded at it."""
+    def add(self, ts: int, updates: list[list], trades: list[list]) -> None:
+        """Append one event: time in ns, venue updates, trades counted at it."""
         self._event_ts.append(ts)
         self._event_start.append(len(self._rows))
-        self._event_volume.append(trade_volume)
         self._rows.extend(updates)
+        if trades:  # most events have none: the hot path does nothing more then
+            self._trade_event.extend([len(self._event_ts) - 1] * len(trades))
+            self._trades.extend(trades)
 
     def event(self, i: int) -> SnapshotEvent:
         """The i-th event added (0-based)."""
         end = self._event_start[i + 1] if i + 1 < len(self._event_start) else len(self._rows)
         rows = self._rows[self._event_start[i] : end]
-        return SnapshotEvent(self._event_ts[i], rows, self._event_volume[i])
+        trades = self._trades[
+            bisect_left(self._trade_event, i) : bisect_left(self._trade_event, i + 1)
+        ]
+        return SnapshotEvent(self._event_ts[i], rows, trades)
 
     def build(self, symbol: str) -> QuoteUpdates:
         """The `QuoteUpdates` of everything added so far, with the dtypes of `sor.snapshots`."""
@@ -125,12 +133,12 @@ class UpdatesBuilder:
             venue, ask_px, ask_sz, bid_px, bid_sz = zip(*self._rows, strict=True)
         else:
             venue = ask_px = ask_sz = bid_px = bid_sz = ()
-        # One pseudo trade per snapshot with volume, at the snapshot's own time: build_snapshots
-        # counts it at that very snapshot, so the per-snapshot volume is reproduced exactly.
+        if self._trades:
+            trade_venue, trade_px, trade_size, trade_side = zip(*self._trades, strict=True)
+        else:
+            trade_venue = trade_px = trade_size = trade_side = ()
         event_ts = np.array(self._event_ts, dtype=np.int64)
-        volume = np.array(self._event_volume, dtype=np.int64)
-        traded = volume > 0
-        rows_per_event = np.diff(np.append(self._event_start, len(self._rows)))
+        rows_per_event = np.diff(np.array([*self._event_start, len(self._rows)], dtype=np.int64))
         return QuoteUpdates(
             ts=np.repeat(event_ts, rows_per_event),
             venue=np.array(venue, dtype=np.int32),
@@ -138,7 +146,12 @@ class UpdatesBuilder:
             ask_sz=np.array(ask_sz, dtype=np.int64),
             bid_px=np.array(bid_px, dtype=np.float64),
             bid_sz=np.array(bid_sz, dtype=np.int64),
-            trade_ts=event_ts[traded],
-            trade_size=volume[traded],
+            # Each trade at its snapshot's own time: build_snapshots counts it at that very
+            # snapshot, so the trade prints and the volume per snapshot are reproduced exactly.
+            trade_ts=event_ts[np.array(self._trade_event, dtype=np.int64)],
+            trade_size=np.array(trade_size, dtype=np.int64),
+            trade_venue=np.array(trade_venue, dtype=np.int32),
+            trade_px=np.array(trade_px, dtype=np.float64),  # None becomes NaN
+            trade_side=np.array(trade_side, dtype=np.int8),
             symbol=symbol,
         )

@@ -5,17 +5,24 @@ end-of-stream message, numbered densely by `seq` from 0. Every message carries t
 and the stream's id, so that a reader can refuse what it does not understand and tell streams
 apart on a shared topic.
 
-    {"schema":1,"kind":"start","stream":"<32 hex>","seq":0,"symbol":"AAPL","clock":"ts_event",
+    {"schema":2,"kind":"start","stream":"<32 hex>","seq":0,"symbol":"AAPL","clock":"ts_event",
      "source":{...}}
-    {"schema":1,"kind":"event","stream":"<32 hex>","seq":1,"ts":1722519392491911683,
-     "trade_volume":421,"updates":[[2,222.83,100,222.81,421],[9,null,0,222.8,300]]}
-    {"schema":1,"kind":"end","stream":"<32 hex>","seq":2,"events":1}
+    {"schema":2,"kind":"event","stream":"<32 hex>","seq":1,"ts":1722519392491911683,
+     "updates":[[2,222.83,100,222.81,421],[9,null,0,222.8,300]],
+     "trades":[[2,222.83,190,1],[9,null,10,0]]}
+    {"schema":2,"kind":"end","stream":"<32 hex>","seq":2,"events":1}
 
 An update is `[publisher_id, ask_px|null, ask_sz, bid_px|null, bid_sz]`, prices in dollars
-(null: that side shows no quote), sizes in shares. `ts` is ns since the epoch, exact. Floats
-round-trip exactly because Python writes them with `repr`, the shortest string that reads back
-to the same double. `trade_volume` is the shares traded at this snapshot, counted as
-`sor.snapshots.build_snapshots` counts them.
+(null: that side shows no quote), sizes in shares. A trade is `[publisher_id, price|null, size,
+side]`: one trade row of the data counted at this snapshot as `sor.snapshots.build_snapshots`
+counts it (the first snapshot at or after the trade), in the data's order; price in dollars
+(null: the row gives none), size in shares, side +1 buy aggressor, -1 sell aggressor, 0 unknown.
+The shares traded at the snapshot are the sum of the trades' sizes. `ts` is ns since the epoch,
+exact. Floats round-trip exactly because Python writes them with `repr`, the shortest string
+that reads back to the same double.
+
+Version 2 added `trades` in place of version 1's `trade_volume` (the shares traded at the
+snapshot, without the individual prints).
 
 Topics may hold anything, so decoding is defensive: JSON only (never pickle), a size limit checked
 before parsing, and a `StreamError` naming the problem for another schema version, malformed JSON
@@ -34,10 +41,11 @@ import orjson
 
 from sor.errors import StreamError
 
-SCHEMA_VERSION = 1  #: bumped on any change a version-1 reader would misread
+SCHEMA_VERSION = 2  #: bumped on any change a reader of the previous version would misread
 DEFAULT_MAX_BYTES = 1_000_000  #: bytes; a larger message is refused
 CLOCKS = ("ts_event", "ts_recv")
 MAX_SYMBOL_CHARS = 64
+MAX_SIZE = 10**9  #: shares; the largest trade size, as the CSV loader's `sor.csvfile.MAX_SIZE`
 
 _INT32_MAX = 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -57,13 +65,18 @@ class Start(NamedTuple):
 
 
 class Event(NamedTuple):
-    """One snapshot time and the venue updates at it."""
+    """One snapshot time, the venue updates at it and the trades counted at it."""
 
     stream_id: str
     seq: int
     ts: int  #: ns since the epoch
     updates: list[list]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz] per update
-    trade_volume: int  #: shares traded at this snapshot
+    trades: list[list]  #: [publisher_id, price|None, size, side] per trade
+
+    @property
+    def trade_volume(self) -> int:
+        """Shares traded at this snapshot."""
+        return sum(trade[2] for trade in self.trades)
 
 
 class End(NamedTuple):
@@ -135,7 +148,7 @@ def encode_event(
     seq: int,
     ts: int,
     updates: list[list],
-    trade_volume: int,
+    trades: list[list],
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> bytes:
     """Encode one snapshot event; the hot path of the producer, so it trusts its caller.
@@ -146,7 +159,9 @@ def encode_event(
         ts: snapshot time, int ns since the epoch.
         updates: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz] per venue update:
             ints, and finite floats or None (an empty side's price is None, never NaN).
-        trade_volume: shares traded at this snapshot.
+        trades: [publisher_id, price|None, size, side] per trade counted at this snapshot:
+            ints, and a finite float or None; size at most `MAX_SIZE` (as the loader
+            reads it); side +1, -1 or 0.
         max_bytes: refuse a message larger than this many bytes.
 
     Raises:
@@ -161,9 +176,19 @@ def encode_event(
             for venue, ask_px, ask_sz, bid_px, bid_sz in updates
         ]
     )
+    prints = (
+        ",".join(
+            [
+                f"[{venue:d},{'null' if px is None else _FLOAT_REPR(px)},{size:d},{side:d}]"
+                for venue, px, size, side in trades
+            ]
+        )
+        if trades
+        else ""
+    )
     text = (
         f'{{"schema":{SCHEMA_VERSION},"kind":"event","stream":"{stream_id}","seq":{seq:d},'
-        f'"ts":{ts:d},"trade_volume":{trade_volume:d},"updates":[{rows}]}}'
+        f'"ts":{ts:d},"updates":[{rows}],"trades":[{prints}]}}'
     )
     return _limit(text.encode(), max_bytes)
 
@@ -236,6 +261,32 @@ def _updates(value: Any) -> list[list]:
     return value
 
 
+def _trades(value: Any) -> list[list]:
+    if type(value) is not list:
+        raise _bad("'trades' must be a list", value)
+    # Sizes are bounded as the CSV loader bounds them, so that a snapshot's trade volume (their
+    # sum) cannot overflow int64 within any message size.
+    for trade in value:
+        if type(trade) is not list or len(trade) != 4:
+            raise _bad("a trade must be [publisher_id, price, size, side]", trade)
+        venue, px, size, side = trade
+        if not (
+            type(venue) is int
+            and 0 <= venue <= _INT32_MAX
+            and (px is None or (type(px) in _NUMBER and -_FMAX <= px <= _FMAX))
+            and type(size) is int
+            and 0 <= size <= MAX_SIZE
+            and type(side) is int
+            and -1 <= side <= 1
+        ):
+            raise _bad(
+                "a trade must be [int32 publisher_id >= 0, finite price or null, size in "
+                f"[0, {MAX_SIZE}] shares, side -1, 0 or 1]",
+                trade,
+            )
+    return value
+
+
 # Stream ids already checked: a stream repeats one id in every message, so the regex runs once.
 _VALID_IDS: set[str] = set()
 
@@ -287,12 +338,12 @@ def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message
     seq = _int(obj, "seq", 0, _INT64_MAX)
     kind = obj.get("kind")
     if kind == "event":
-        ts, volume = obj.get("ts"), obj.get("trade_volume")
+        ts, trades = obj.get("ts"), obj.get("trades")
         if not (type(ts) is int and _INT64_MIN <= ts <= _INT64_MAX):
             _int(obj, "ts", _INT64_MIN, _INT64_MAX)  # raises with the details
-        if not (type(volume) is int and 0 <= volume <= _INT64_MAX):
-            _int(obj, "trade_volume", 0, _INT64_MAX)
-        return Event(stream_id, seq, ts, _updates(obj.get("updates")), volume)
+        if type(trades) is not list or trades:  # most snapshots have no trade: no call then
+            _trades(trades)
+        return Event(stream_id, seq, ts, _updates(obj.get("updates")), trades)
     if kind == "start":
         symbol, clock, source = obj.get("symbol"), obj.get("clock"), obj.get("source")
         if type(symbol) is not str or len(symbol) > MAX_SYMBOL_CHARS:

@@ -420,9 +420,9 @@ class _Job:
             yield 0, None, self.start_message
         stream_id, max_bytes = self.stream_id, self.max_bytes
         seq = 0
-        for seq, (ts, rows, volume) in enumerate(split_events(self.updates), start=1):
+        for seq, (ts, rows, trades) in enumerate(split_events(self.updates), start=1):
             if seq >= first_seq:
-                yield seq, ts, encode_event(stream_id, seq, ts, rows, volume, max_bytes)
+                yield seq, ts, encode_event(stream_id, seq, ts, rows, trades, max_bytes)
         if seq + 1 >= first_seq:
             yield seq + 1, None, encode_end(stream_id, seq + 1, seq)
 

@@ -9,6 +9,7 @@ import pytest
 
 from sor.errors import DataError
 from sor.marketdata import load_snapshots, load_updates, ns_to_iso, parse_time_bound
+from sor.snapshots import build_snapshots
 from tests.csvdata import BASE_NS, HEADER, SHARED_DATA, row, write_csv
 
 HEAD5 = SHARED_DATA / "l1_day_head5.csv"
@@ -265,3 +266,182 @@ def test_last_line_without_newline_is_read(tmp_path):
         HEADER + "\n" + row(0, 2, 10.0, 10.1, 1, 1) + "\n" + row(1, 2, 10.0, 10.2, 1, 1)
     )
     assert load_snapshots(path)[0].ask_px[:, 0].tolist() == [10.1, 10.2]
+
+
+# --- trade prints ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trades_at_two_venues(tmp_path):
+    return write_csv(
+        tmp_path / "trades.csv",
+        [
+            row(0, 2, 10.00, 10.02, 300, 200, seq=1),
+            row(0, 9, 10.01, 10.03, 100, 500, seq=2),
+            # Two trades at venue 9 at 3 ms, both counted at the 3 ms snapshot, in order.
+            row(3, 9, 10.01, 10.03, 100, 400, action="T", side="B", price=10.03, size=100, seq=3),
+            row(3, 9, 10.00, 10.03, 300, 400, action="T", side="A", price=10.01, size=40, seq=4),
+            # A trade at venue 2 whose row is not the first of its event; no price, no side.
+            row(5, 2, 10.00, 10.02, 300, 150, seq=5),
+            row(5, 2, 10.00, 10.02, 300, 150, action="T", side="N", size=50, seq=6),
+            # Simultaneous trades at two venues, written venue 9 first: ordered by venue.
+            row(8, 9, 10.01, 10.04, 100, 500, action="T", side="B", price=10.03, size=7, seq=7),
+            row(8, 2, 9.99, 10.02, 100, 150, action="T", side="A", price=10.0, size=200, seq=8),
+            row(9, 2, 9.99, 10.02, 100, 150, seq=9),
+        ],
+    )
+
+
+def test_trade_prints_per_venue(trades_at_two_venues):
+    updates, summary = load_updates(trades_at_two_venues)
+    assert (updates.trade_ts - BASE_NS).tolist() == [3e6, 3e6, 5e6, 8e6, 8e6]
+    assert updates.trade_venue.tolist() == [9, 9, 2, 2, 9]
+    assert updates.trade_size.tolist() == [100, 40, 50, 200, 7]
+    np.testing.assert_array_equal(updates.trade_px, [10.03, 10.01, np.nan, 10.0, 10.03])
+    assert updates.trade_side.tolist() == [1, -1, 0, -1, 1]
+    assert updates.trade_venue.dtype == np.int32 and updates.trade_side.dtype == np.int8
+    assert summary.trade_rows == 5 and summary.traded_shares == 397
+
+    snaps = build_snapshots(updates)
+    assert snaps.venues.tolist() == [2, 9]
+    assert (snaps.ts - BASE_NS).tolist() == [0, 3e6, 5e6, 8e6, 9e6]
+    assert snaps.trade_volume.tolist() == [0, 140, 50, 207, 0]
+    assert snaps.trade_row.tolist() == [1, 1, 2, 3, 3]
+    assert snaps.trade_col.tolist() == [1, 1, 0, 0, 1]
+    np.testing.assert_array_equal(snaps.trade_px, [10.03, 10.01, np.nan, 10.0, 10.03])
+    assert snaps.trade_sz.tolist() == [100, 40, 50, 200, 7]
+    assert snaps.trade_side.tolist() == [1, -1, 0, -1, 1]
+    for name, dtype in [
+        ("trade_row", np.int64),
+        ("trade_col", np.int32),
+        ("trade_px", np.float64),
+        ("trade_sz", np.int64),
+        ("trade_side", np.int8),
+    ]:
+        assert getattr(snaps, name).dtype == dtype, name
+
+
+def test_trade_prints_in_raw_style(tmp_path, trades_at_two_venues):
+    """Raw prices in 1e-9 dollars, int64 max for an undefined trade price: the same prints."""
+    import pandas as pd
+
+    df = pd.read_csv(trades_at_two_venues, dtype=str, keep_default_na=False)
+    for col in ("bid_px_00", "ask_px_00", "price"):
+        df[col] = [
+            "9223372036854775807" if v == "" else str(round(float(v) * 1e9)) for v in df[col]
+        ]
+    raw = tmp_path / "raw.csv"
+    df.to_csv(raw, index=False)
+    snaps, summary = load_snapshots(raw)
+    assert summary.price_style == "fixed"
+    assert snaps.equals(load_snapshots(trades_at_two_venues)[0])
+    assert np.isnan(snaps.trade_px[2]) and snaps.trade_px[0] == 10.03
+
+
+def test_trades_without_price_and_side_columns(tmp_path, trades_at_two_venues):
+    import pandas as pd
+
+    df = pd.read_csv(trades_at_two_venues, dtype=str, keep_default_na=False)
+    bare = tmp_path / "bare.csv"
+    df.drop(columns=["price", "side"]).to_csv(bare, index=False)
+    snaps, _ = load_snapshots(bare)
+    full, _ = load_snapshots(trades_at_two_venues)
+    assert snaps.trade_sz.tolist() == full.trade_sz.tolist()
+    assert snaps.trade_col.tolist() == full.trade_col.tolist()
+    assert np.isnan(snaps.trade_px).all() and snaps.trade_px.dtype == np.float64
+    assert (snaps.trade_side == 0).all() and snaps.trade_side.dtype == np.int8
+
+
+def test_file_without_trades_has_empty_trade_arrays(two_venues, tmp_path):
+    path = write_csv(tmp_path / "quotes.csv", [row(0, 2, 10.0, 10.1, 1, 1)])
+    updates, _ = load_updates(path)
+    assert len(updates.trade_ts) == len(updates.trade_px) == len(updates.trade_side) == 0
+    snaps = build_snapshots(updates)
+    assert len(snaps.trade_row) == len(snaps.trade_col) == len(snaps.trade_px) == 0
+    assert snaps.trade_side.dtype == np.int8 and snaps.trade_col.dtype == np.int32
+
+
+def trade_line(**kw):
+    return row(1, 2, 10.0, 10.1, 1, 1, action="T", size=5, **kw)
+
+
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        (
+            trade_line(side="B", price="abc"),
+            r"bad\.csv:3: column 'price': 'abc' is not a price: expected a decimal",
+        ),
+        (trade_line(side="B", price="-10.1"), r"bad\.csv:3: column 'price': '-10.1' is not a"),
+        (trade_line(side="B", price="nan"), r"bad\.csv:3: column 'price': 'nan' is not a price"),
+        (trade_line(side="B", price="1e300"), r":3: column 'price': '1e300' is above the largest"),
+        (trade_line(side="b", price=10.1), r"bad\.csv:3: column 'side': 'b' is not a side"),
+        (trade_line(side="S", price=10.1), r":3: column 'side': 'S' is not a side: expected A"),
+        (trade_line(side="BUY", price=10.1), r":3: column 'side': 'BUY' is not a side"),
+    ],
+)
+def test_bad_trade_cells_name_file_line_and_field(tmp_path, line, pattern):
+    path = write_csv(tmp_path / "bad.csv", [row(0, 2, 10.0, 10.1, 1, 1), line])
+    with pytest.raises(DataError, match=pattern):
+        load_snapshots(path)
+
+
+def test_decimal_trade_price_in_raw_file_is_refused(tmp_path):
+    raw = "9223372036854775807"
+    lines = [
+        row(0, 2, 10_000_000_000, 10_100_000_000, 1, 1, price=raw),
+        row(1, 2, 10_000_000_000, 10_100_000_000, 1, 1, action="T", side="A", price=10.0, size=1),
+    ]
+    path = write_csv(tmp_path / "mixed.csv", lines)
+    with pytest.raises(DataError, match=r"mixed\.csv:3: column 'price': '10.0' is not a price: "):
+        load_snapshots(path)
+
+
+def test_price_and_side_of_other_rows_are_not_read(tmp_path):
+    """Only trade rows' price and side are used, so only they must be valid."""
+    path = write_csv(
+        tmp_path / "other.csv",
+        [
+            row(0, 2, 10.0, 10.1, 1, 1, action="A", side="?", price="n/a"),
+            row(1, 2, 10.0, 10.1, 1, 1, action="T", side="A", price=10.0, size=3),
+        ],
+    )
+    snaps, _ = load_snapshots(path)
+    assert snaps.trade_px.tolist() == [10.0] and snaps.trade_side.tolist() == [-1]
+
+
+def test_trade_price_style_from_trades_when_no_quote_has_a_price(tmp_path):
+    """A raw file whose quotes are all empty: the trade prices tell the style."""
+    undefined = "9223372036854775807"
+    path = write_csv(
+        tmp_path / "noquotes.csv",
+        [
+            row(0, 2, undefined, undefined, 0, 0),
+            row(1, 2, "", "", 0, 0, action="T", side="B", price=222_830_000_000, size=3),
+        ],
+    )
+    snaps, summary = load_snapshots(path)
+    assert summary.price_style == "fixed" and snaps.trade_px.tolist() == [222.83]
+
+
+def test_generated_trade_rows_load_as_written(tmp_path):
+    """Every trade row of a generated raw file, as the arrays hold it."""
+    import pandas as pd
+
+    from sor.generate import generate
+
+    path = tmp_path / "gen.csv"
+    generate(path, n_events=3000, schema="mbp-10", style="raw", seed=5)
+    updates, _ = load_updates(path)
+    df = pd.read_csv(path, dtype={"side": str}, usecols=range(13))
+    t = df[df.action == "T"].sort_values(["ts_event", "publisher_id", "sequence"], kind="stable")
+    assert len(t) > 50
+    assert updates.trade_ts.tolist() == t.ts_event.tolist()
+    assert updates.trade_venue.tolist() == t.publisher_id.tolist()
+    assert updates.trade_size.tolist() == t["size"].tolist()
+    assert updates.trade_px.tolist() == (t.price / 1e9).tolist()
+    assert updates.trade_side.tolist() == t.side.map({"B": 1, "A": -1, "N": 0}).tolist()
+    snaps = build_snapshots(updates)
+    assert len(snaps.trade_row) == len(t) and snaps.trade_sz.sum() == snaps.trade_volume.sum()
+    assert (np.diff(snaps.trade_row) >= 0).all()
+    assert (snaps.venues[snaps.trade_col] == updates.trade_venue).all()

@@ -21,14 +21,14 @@ def encoded_stream(updates: QuoteUpdates, stream_id: str | None = None) -> list[
     """The messages `produce` writes for `updates`: start, events, end."""
     stream_id = stream_id or new_stream_id()
     messages = [encode_start(stream_id, symbol=updates.symbol, clock="ts_event")]
-    for seq, (ts, rows, volume) in enumerate(split_events(updates), start=1):
-        messages.append(encode_event(stream_id, seq, ts, rows, volume))
+    for seq, (ts, rows, trades) in enumerate(split_events(updates), start=1):
+        messages.append(encode_event(stream_id, seq, ts, rows, trades))
     messages.append(encode_end(stream_id, len(messages), len(messages) - 1))
     return messages
 
 
 def small_updates(n: int = 6) -> QuoteUpdates:
-    """n updates from two venues at n distinct times, one trade."""
+    """n updates from two venues at n distinct times, one trade (at venue 9, seq 3)."""
     i = np.arange(n)
     return QuoteUpdates(
         ts=BASE_NS + i * 1_000_000,
@@ -39,5 +39,8 @@ def small_updates(n: int = 6) -> QuoteUpdates:
         bid_sz=np.where(i == 3, 0, 200),
         trade_ts=np.array([BASE_NS + 1_500_000]),
         trade_size=np.array([40]),
+        trade_venue=np.array([9], dtype=np.int32),
+        trade_px=np.array([10.5]),
+        trade_side=np.array([1], dtype=np.int8),
         symbol="AAPL",
     )

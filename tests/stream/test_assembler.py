@@ -10,6 +10,7 @@ import pytest
 from sor.errors import DataError, StreamError
 from sor.snapshots import QuoteUpdates, build_snapshots
 from stream.assembler import StreamAssembler
+from stream.book import Trade
 from stream.events import UpdatesBuilder, split_events
 from stream.messages import decode
 from tests.stream.helpers import encoded_stream
@@ -26,6 +27,10 @@ def updates_with_trades() -> QuoteUpdates:
         bid_sz=np.array([300, 10, 0, 5], dtype=np.int64),
         trade_ts=np.array([5, 10, 15, 30, 31], dtype=np.int64),
         trade_size=np.array([1, 2, 4, 8, 16], dtype=np.int64),
+        # Venue 5 never quotes: its trade is carried (volume), but has no snapshot column.
+        trade_venue=np.array([9, 2, 5, 9, 2], dtype=np.int32),
+        trade_px=np.array([10.02, 9.99, np.nan, 10.03, 10.0]),
+        trade_side=np.array([1, -1, 0, 1, -1], dtype=np.int8),
         symbol="XYZ",
     )
 
@@ -37,6 +42,12 @@ def test_split_events_counts_trades_as_build_snapshots_does():
     assert [e.trade_volume for e in events] == build_snapshots(updates).trade_volume.tolist()
     assert [e.trade_volume for e in events] == [3, 4, 8]  # 16 after the last snapshot: dropped
     assert events[0].updates == [[9, 10.02, 100, 10.0, 300], [2, None, 0, 9.99, 10]]
+    assert [e.trades for e in events] == [
+        [[9, 10.02, 1, 1], [2, 9.99, 2, -1]],
+        [[5, None, 4, 0]],
+        [[9, 10.03, 8, 1]],
+    ]
+    assert all(type(v) is int for e in events for t in e.trades for v in (t[0], t[2], t[3]))
 
 
 def test_builder_restores_the_snapshots():
@@ -45,7 +56,24 @@ def test_builder_restores_the_snapshots():
     for event in split_events(updates):
         builder.add(*event)
     assert len(builder) == 3
-    assert build_snapshots(builder.build("XYZ")).equals(build_snapshots(updates))
+    rebuilt = build_snapshots(builder.build("XYZ"))
+    assert rebuilt.equals(build_snapshots(updates))
+    assert rebuilt.trade_sz.tolist() == [1, 2, 8] and rebuilt.trade_col.tolist() == [1, 0, 1]
+    assert [builder.event(i) for i in range(3)] == list(split_events(updates))
+
+
+def test_builder_with_no_trades_at_all():
+    updates = updates_with_trades()
+    quiet = QuoteUpdates(
+        **{**updates.__dict__, **{k: v[:0] for k, v in updates.__dict__.items() if "trade" in k}}
+    )
+    builder = UpdatesBuilder()
+    for event in split_events(quiet):
+        assert event.trades == [] and event.trade_volume == 0
+        builder.add(*event)
+    rebuilt = builder.build("XYZ")
+    assert rebuilt.trade_side.dtype == np.int8 and len(rebuilt.trade_ts) == 0
+    assert build_snapshots(rebuilt).equals(build_snapshots(quiet))
 
 
 def test_split_events_refuses_unsorted_updates():
@@ -78,10 +106,15 @@ def test_live_book_matches_each_snapshot_row():
     def on_event(ts, book):
         with pytest.raises(TypeError):
             book.quotes[99] = None  # read-only view
-        rows.append((ts, dict(book.quotes), book.trade_volume, book.best_ask()))
+        rows.append((ts, dict(book.quotes), book.trade_volume, book.best_ask(), book.trades))
 
     assert feed(StreamAssembler(on_event=on_event), encoded_stream(updates))
-    for i, (ts, quotes, volume, _) in enumerate(rows):
+    # The trade prints of each snapshot, venue 5's too (it has no column); NaN: no price.
+    assert rows[0][4] == (Trade(9, 10.02, 1, 1), Trade(2, 9.99, 2, -1))
+    (venue5,) = rows[1][4]
+    assert (venue5.venue, venue5.sz, venue5.side) == (5, 4, 0) and math.isnan(venue5.px)
+    assert rows[2][4] == (Trade(9, 10.03, 8, 1),)
+    for i, (ts, quotes, volume, *_) in enumerate(rows):
         assert ts == expected.ts[i] and volume == expected.trade_volume[i]
         for j, venue in enumerate(expected.venues.tolist()):
             if venue not in quotes:
@@ -92,7 +125,7 @@ def test_live_book_matches_each_snapshot_row():
                 [q.ask_px, q.bid_px], [expected.ask_px[i, j], expected.bid_px[i, j]]
             )
             assert (q.ask_sz, q.bid_sz) == (expected.ask_sz[i, j], expected.bid_sz[i, j])
-    assert [best[0] for *_, best in rows] == [9, 2, 2]
+    assert [best[0] for *_, best, _ in rows] == [9, 2, 2]
 
 
 def test_best_ask_ties_go_to_larger_size_then_lower_venue():
@@ -105,6 +138,9 @@ def test_best_ask_ties_go_to_larger_size_then_lower_venue():
         bid_sz=np.array([1, 1, 1]),
         trade_ts=np.zeros(0, dtype=np.int64),
         trade_size=np.zeros(0, dtype=np.int64),
+        trade_venue=np.zeros(0, dtype=np.int32),
+        trade_px=np.zeros(0),
+        trade_side=np.zeros(0, dtype=np.int8),
     )
     best = []
     feed(

@@ -33,7 +33,7 @@ def test_duplicate_is_dropped_and_counted(bootstrap, topic, write_raw):
 
 def test_duplicate_seq_with_other_content_is_refused(bootstrap, topic, write_raw):
     messages = encoded_stream(small_updates())
-    forged = messages[3].replace(b'"trade_volume":40', b'"trade_volume":41')
+    forged = messages[3].replace(b'"trades":[[9,10.5,40,1]]', b'"trades":[[9,10.5,41,1]]')
     assert forged != messages[3]
     write_raw(topic, [*messages[:4], forged, *messages[4:]])
     with pytest.raises(StreamError, match="repeats seq 3 .* different content"):
@@ -60,9 +60,9 @@ def test_reordered_messages_are_refused(bootstrap, topic, write_raw):
 
 def test_foreign_schema_version_is_refused(bootstrap, topic, write_raw):
     messages = encoded_stream(small_updates())
-    messages[1] = messages[1].replace(b'"schema":1', b'"schema":2')
+    messages[1] = messages[1].replace(b'"schema":2', b'"schema":1')
     write_raw(topic, messages)
-    with pytest.raises(StreamError, match="schema version 2; this reader understands version 1"):
+    with pytest.raises(StreamError, match="schema version 1; this reader understands version 2"):
         consume(bootstrap, topic)
 
 

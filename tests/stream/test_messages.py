@@ -9,6 +9,7 @@ import pytest
 
 from sor.errors import StreamError
 from stream.messages import (
+    MAX_SIZE,
     SCHEMA_VERSION,
     End,
     Event,
@@ -35,34 +36,46 @@ AWKWARD_FLOATS = [
 
 
 def event_bytes(**fields) -> bytes:
+    """A version-2 event message as JSON, with `fields` replaced (`...` leaves a key out)."""
     body = {
-        "schema": 1,
+        "schema": 2,
         "kind": "event",
         "stream": SID,
         "seq": 1,
         "ts": 5,
-        "trade_volume": 0,
         "updates": [[2, 10.0, 100, 9.99, 200]],
+        "trades": [[2, 10.0, 100, 1]],
     }
     body.update(fields)
-    return json.dumps(body).encode()
+    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
 
 
 def test_event_roundtrip_is_bit_exact():
     updates = [[2, p, 100, None, 0] for p in AWKWARD_FLOATS] + [
         [2**31 - 1, None, 0, 1.5, 2**63 - 1]
     ]
+    trades = [[9, p, 7, -1] for p in AWKWARD_FLOATS] + [[2**31 - 1, None, 10**9, 0], [0, 1.5, 0, 1]]
     ts = 2**63 - 1
-    message = decode(encode_event(SID, 7, ts, updates, 421))
-    assert message == Event(SID, 7, ts, updates, 421)
+    message = decode(encode_event(SID, 7, ts, updates, trades))
+    assert message == Event(SID, 7, ts, updates, trades)
+    assert message.trade_volume == 7 * len(AWKWARD_FLOATS) + 10**9
     for (_, got, *_), want in zip(message.updates[:-1], AWKWARD_FLOATS, strict=True):
         assert struct.pack("<d", got) == struct.pack("<d", want)
+    for (_, got, *_), want in zip(message.trades[:-2], AWKWARD_FLOATS, strict=True):
+        assert struct.pack("<d", got) == struct.pack("<d", want)
+
+
+def test_event_without_trades():
+    message = decode(encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], []))
+    assert message.trades == [] and message.trade_volume == 0
+    assert b'"trades":[]' in encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], [])
 
 
 def test_event_encoding_is_what_json_writes():
     updates = [[2, p, 100, None, 0] for p in AWKWARD_FLOATS] + [[9, None, 0, 1e22, 7]]
-    body = json.loads(encode_event(SID, 3, -5, updates, 0))
-    assert encode_event(SID, 3, -5, updates, 0) == json.dumps(body, separators=(",", ":")).encode()
+    trades = [[2, p, 3, 1] for p in AWKWARD_FLOATS] + [[9, None, 0, 0], [5, 1e22, 1, -1]]
+    encoded = encode_event(SID, 3, -5, updates, trades)
+    assert encoded == json.dumps(json.loads(encoded), separators=(",", ":")).encode()
 
 
 def test_start_and_end_roundtrip():
@@ -83,7 +96,7 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
     with pytest.raises(StreamError, match="clock must be one of"):
         encode_start(SID, symbol="A", clock="wall")
     with pytest.raises(StreamError, match="exceeds the limit of 100 bytes"):
-        encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1]] * 10, 0, max_bytes=100)
+        encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1]] * 10, [], max_bytes=100)
 
 
 @pytest.mark.parametrize(
@@ -95,15 +108,42 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (b'{"a": NaN}', "not valid JSON"),
         (b"[" * 5000 + b"]" * 5000, "not valid JSON"),
         (b'"text"', "expected a JSON object"),
-        (event_bytes(schema=2), "schema version 2; this reader understands version 1"),
-        (event_bytes(schema="1"), "schema version '1'"),
+        (event_bytes(schema=1), "schema version 1; this reader understands version 2"),
+        (event_bytes(schema=3), "schema version 3; this reader understands version 2"),
+        (event_bytes(schema="2"), "schema version '2'"),
         (event_bytes(schema=True), "schema version True"),
         (event_bytes(stream="ABC"), "'stream' must be 32 lowercase hex digits"),
         (event_bytes(seq=-1), "'seq' must be an integer"),
         (event_bytes(seq=True), "'seq' must be an integer"),
         (event_bytes(ts=1.5), "'ts' must be an integer"),
         (event_bytes(ts=2**63), "'ts' must be an integer"),
-        (event_bytes(trade_volume=-3), "'trade_volume' must be an integer"),
+        (event_bytes(trades=None), "'trades' must be a list"),
+        (event_bytes(trades={"2": 1}), "'trades' must be a list"),
+        (event_bytes(trades="[]"), "'trades' must be a list"),
+        (event_bytes(trades=0), "'trades' must be a list"),
+        (event_bytes(trades=[[2, 10.0, 100]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, 100, 1, 0]]), "a trade must be"),
+        (event_bytes(trades=[(2, 10.0, 100, 1), 5]), "a trade must be"),
+        (event_bytes(trades=[{"venue": 2}]), "a trade must be"),
+        (event_bytes(trades=[[2, "10.0", 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, True, 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, -1, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, 100.0, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, False, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, MAX_SIZE + 1, 1]]), r"size in \[0, 1000000000\]"),
+        (event_bytes(trades=[[2, 10.0, 2**64, 1]]), "a trade must be"),
+        (event_bytes(trades=[[-2, 10.0, 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2**31, 10.0, 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2.0, 10.0, 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[None, 10.0, 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, 100, 2]]), "side -1, 0 or 1"),
+        (event_bytes(trades=[[2, 10.0, 100, -2]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, 100, "B"]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, 100, True]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, 100, None]]), "a trade must be"),
+        (event_bytes(trades=[[2, 10.0, 100, 1], [2, 10.0, 100, 1.0]]), "a trade must be"),
+        (event_bytes(trades=[[2, "INF", 100, 1]]).replace(b'"INF"', b"1e999"), "is infinity"),
+        (event_bytes(trades=...), "'trades' must be a list"),  # no trades key
         (event_bytes(kind="snapshot"), "'kind' must be 'start', 'event' or 'end'"),
         (event_bytes(updates=[]), "'updates' must be a non-empty list"),
         (event_bytes(updates={"2": 1}), "'updates' must be a non-empty list"),
@@ -117,7 +157,7 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (
             json.dumps(
                 {
-                    "schema": 1,
+                    "schema": 2,
                     "kind": "start",
                     "stream": SID,
                     "seq": 1,
@@ -131,7 +171,7 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (
             json.dumps(
                 {
-                    "schema": 1,
+                    "schema": 2,
                     "kind": "start",
                     "stream": SID,
                     "seq": 0,
@@ -143,7 +183,7 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
             "'symbol' must be a string",
         ),
         (
-            json.dumps({"schema": 1, "kind": "end", "stream": SID, "seq": 3}).encode(),
+            json.dumps({"schema": 2, "kind": "end", "stream": SID, "seq": 3}).encode(),
             "'events' must be an integer",
         ),
     ],
@@ -159,13 +199,40 @@ def test_size_is_checked_before_parsing():
         decode(data, max_bytes=4999)
 
 
-def test_schema_version_is_one():
-    assert SCHEMA_VERSION == 1
-    assert json.loads(encode_end(SID, 1, 0))["schema"] == 1
+def test_schema_version_is_two():
+    """Version 2 carries the trade prints; version 1 messages (trade_volume only) are refused."""
+    assert SCHEMA_VERSION == 2
+    assert json.loads(encode_end(SID, 1, 0))["schema"] == 2
+    assert json.loads(encode_start(SID, symbol="A", clock="ts_event"))["schema"] == 2
+    version_1 = json.dumps(
+        {
+            "schema": 1,
+            "kind": "event",
+            "stream": SID,
+            "seq": 1,
+            "ts": 5,
+            "trade_volume": 421,
+            "updates": [[2, 10.0, 100, 9.99, 200]],
+        }
+    ).encode()
+    with pytest.raises(StreamError, match="schema version 1; this reader understands version 2 "):
+        decode(version_1)
+
+
+def test_event_with_trades_is_accepted():
+    event = decode(event_bytes(trades=[[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]))
+    assert event.trades == [[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]
+    assert event.trade_volume == 107
+
+
+def test_trade_size_bound_is_the_loaders():
+    from sor.csvfile import MAX_SIZE as LOADER_MAX_SIZE
+
+    assert MAX_SIZE == LOADER_MAX_SIZE
 
 
 @pytest.mark.parametrize("stream", [[1], {"a": 1}, 5, None, "ABC", "g" * 32])
 def test_stream_id_of_any_json_type_is_refused_cleanly(stream):
-    data = json.dumps({"schema": 1, "stream": stream, "seq": 0, "kind": "end", "events": 0})
+    data = json.dumps({"schema": 2, "stream": stream, "seq": 0, "kind": "end", "events": 0})
     with pytest.raises(StreamError, match="'stream' must be 32 lowercase hex digits"):
         decode(data.encode())

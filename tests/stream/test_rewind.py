@@ -53,7 +53,7 @@ def test_resync_still_refuses_other_content_under_a_seq_already_held():
     assembler = StreamAssembler()
     feed(assembler, ours[:4])
     assembler.rewind()
-    forged = ours[2].replace(b'"trade_volume":', b'"trade_volume":1')
+    forged = ours[2].replace(b'"trades":[]', b'"trades":[[2,null,1,0]]')
     assert forged != ours[2]
     with pytest.raises(StreamError, match="repeats seq 2 .* different content"):
         feed(assembler, [ours[0], ours[1], forged])

@@ -24,8 +24,9 @@ REAL = SHARED_DATA / "real" / "xnas_aapl_2024-10-21_mbp10_5000rows.csv.gz"
 needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data not present")
 
 # Several venues, bursts at one ts_event, trades (one hidden behind a first row, two at one
-# venue and time), empty ask and bid sides, a venue appearing late, prices with long reprs, and
-# two rows of one venue sharing a ts_recv (for clock="ts_recv").
+# venue and time, simultaneous ones at two venues, one without price or side), empty ask and bid
+# sides, a venue appearing late, prices with long reprs, and two rows of one venue sharing a
+# ts_recv (for clock="ts_recv").
 MULTI_VENUE = [
     row(0, 2, 10.00, 10.02, 300, 200, seq=1),
     row(0, 9, 10.01, 10.03, 100, 500, seq=2),
@@ -42,6 +43,7 @@ MULTI_VENUE = [
     row(5.001, 9, 10.01, 10.04, 100, 600, seq=13, recv_delay_ns=1000),
     row(5.001, 38, 123.456789, 123.456791, 1, 999_999_999, seq=14),
     row(6, 43, 9.99, 0, 200, 100, action="T", side="B", price=10.04, size=100, seq=15),
+    row(6, 5, "", 10.05, 0, 270, action="T", side="", price="", size=30, seq=18),
     row(7, 2, 0.0001, 1e6, 1, 1, seq=16),
 ]
 
@@ -69,8 +71,14 @@ def test_multi_venue_csv_roundtrip(multi_venue_csv, bootstrap, topic, clock):
     consumed, direct = roundtrip(multi_venue_csv, bootstrap, topic, clock=clock)
     assert consumed.equals(direct)
     assert direct.venues.tolist() == [2, 5, 9, 38, 43]
-    assert direct.trade_volume.sum() == 275
+    assert direct.trade_volume.sum() == 305
     assert np.isnan(direct.ask_px).any()  # the empty ask side made it through as NaN
+    # The trade prints made it through too (Snapshots.equals compares them; check they exist).
+    assert direct.venues[direct.trade_col].tolist() == [9, 43, 43, 5, 43]
+    assert direct.trade_sz.tolist() == [100, 50, 25, 30, 100]
+    assert direct.trade_side.tolist() == [1, -1, -1, 0, 1]
+    assert np.isnan(direct.trade_px[3]) and direct.trade_px[4] == 10.04
+    assert (np.diff(direct.trade_row) >= 0).all()
 
 
 def test_window_and_source_info(multi_venue_csv, bootstrap, topic):
@@ -96,6 +104,7 @@ def test_generated_data_roundtrip(tmp_path, bootstrap, topic, schema, style):
     consumed, direct = roundtrip(path, bootstrap, topic)
     assert consumed.equals(direct)
     assert direct.n_venues > 1 and direct.trade_volume.sum() > 0
+    assert len(np.unique(direct.trade_col)) > 1 and set(direct.trade_side.tolist()) == {-1, 1}
 
 
 def test_consumed_arrays_have_the_record_layout_dtypes(multi_venue_csv, bootstrap, topic):
@@ -107,6 +116,12 @@ def test_consumed_arrays_have_the_record_layout_dtypes(multi_venue_csv, bootstra
         assert got.dtype == want.dtype, name
         np.testing.assert_array_equal(got, want)
     assert updates.trade_ts.dtype == np.int64 and updates.trade_size.dtype == np.int64
+    # Every trade row lies at or before its own row's snapshot, so every trade is carried: the
+    # consumer has each trade at its snapshot's time, and the rest as the loader read it.
+    for name in ("trade_size", "trade_venue", "trade_px", "trade_side"):
+        got, want = getattr(updates, name), getattr(direct, name)
+        assert got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got, want)
     assert updates.symbol == "AAPL"
 
 
