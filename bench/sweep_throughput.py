@@ -82,9 +82,12 @@ def main() -> None:
         for workers in (1, 2):
             rate, peaks = measure(snaps, workers, trials, size)
             rates[workers] = rate
-            print(f"order {size:>6,} shares, workers={workers}: {rate:8.2f} trials/s "
-                  f"({trials} trials); peak RSS per worker (MB): {[round(p / 1024) for p in peaks]}")
+            print(
+                f"order {size:>6,} shares, workers={workers}: {rate:8.2f} trials/s "
+                f"({trials} trials); peak RSS per worker (MB): {[round(p / 1024) for p in peaks]}"
+            )
         print(f"order {size:>6,} shares: speed-up 2 vs 1 workers {rates[2] / rates[1]:.2f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -33,6 +33,18 @@ COMMON_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--start": ("window.start", {"help": "window start: ISO 8601, ns, or UTC time of day"}),
     "--end": ("window.end", {"help": "window end (inclusive)"}),
     "--out": ("output.out", {"help": "results JSON path (default results.json)"}),
+    "--allocator": (
+        "router.allocator",
+        {"help": "static (model.md §3 split) or cont_kukanov (market + queue-aware limits)"},
+    ),
+    "--schedule": (
+        "schedule.enabled",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "many parent orders (schedule.*) with a walk-forward split",
+        },
+    ),
 }
 STREAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--bootstrap": (
@@ -71,6 +83,10 @@ PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         {"type": float, "help": "underfill penalty, $/share"},
     ),
     "--theta-queue": ("params.theta_queue", {"type": float, "help": "queue-risk penalty, $/share"}),
+    "--horizon-s": (
+        "params.horizon_s",
+        {"type": float, "help": "decision horizon T of the cont_kukanov router, seconds"},
+    ),
 }
 
 
@@ -123,14 +139,24 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         clock=config.data.clock,
         crossed=config.data.crossed,
     )
-    market = make_market(snaps, config)
-    params = RouterParams(**config.params.model_dump())
-    report = build_report(
-        params,
-        evaluate(market, params, config.order),
-        run_baselines(market, config),
-        config.order.size,
-    )
+    if config.schedule.enabled or config.router.allocator == "cont_kukanov":
+        from sor.config import ALLOCATOR_PARAMS
+        from sor.schedule import make_schedule_market, schedule_report
+
+        names = ALLOCATOR_PARAMS[config.router.allocator]
+        params = {k: v for k, v in config.params.model_dump().items() if k in names}
+        report = schedule_report(make_schedule_market(snaps, config), params, config)
+    else:
+        market = make_market(snaps, config)
+        static = RouterParams(
+            **{k: getattr(config.params, k) for k in RouterParams.__annotations__}
+        )
+        report = build_report(
+            static,
+            evaluate(market, static, config.order),
+            run_baselines(market, config),
+            config.order.size,
+        )
     report["data"] = {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes}
     report["config"] = config.redacted()
     write_json(report, config.output.out)

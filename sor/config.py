@@ -16,7 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sor.errors import ConfigError
 
-PARAM_NAMES = ("lambda_over", "lambda_under", "theta_queue")
+PARAM_NAMES = ("lambda_over", "lambda_under", "theta_queue", "horizon_s")
+#: The parameters each allocator uses: horizon_s (T) only matters to the Cont & Kukanov router.
+ALLOCATOR_PARAMS = {
+    "static": ("lambda_over", "lambda_under", "theta_queue"),
+    "cont_kukanov": PARAM_NAMES,
+}
 SAMPLERS = ("grid", "random", "tpe", "cmaes", "qmc")
 
 
@@ -73,11 +78,34 @@ class BaselinesConfig(_Section):
 
 
 class ParamsConfig(_Section):
-    """Router penalties for `sor backtest`, dollars per share."""
+    """Router parameters for `sor backtest`: penalties in dollars per share, horizon in seconds."""
 
     lambda_over: float = Field(0.4, ge=0)
     lambda_under: float = Field(0.6, ge=0)
     theta_queue: float = Field(0.3, ge=0)
+    horizon_s: float = Field(5.0, gt=0)  # T of the Cont & Kukanov router
+
+
+class RouterConfig(_Section):
+    """Which allocator routes, and the fixed settings of the Cont & Kukanov one (issue #7)."""
+
+    allocator: Literal["static", "cont_kukanov"] = "static"
+    iterations: int = Field(1000, gt=0)  # stochastic-approximation steps per decision
+    lookback_s: float = Field(120.0, gt=0)  # past data the outflow samples come from
+    max_samples: int = Field(100, gt=0)  # outflow windows per decision, at most
+    queue_model: Literal["conservative", "probabilistic"] = "conservative"
+    cancel_power: float = Field(2.0, gt=0)  # exponent of the probabilistic queue model
+
+
+class ScheduleConfig(_Section):
+    """Many parent orders over the window, and the walk-forward split (issue #7)."""
+
+    enabled: bool = False
+    interval_s: float = Field(30.0, gt=0)  # a parent order arrives every interval_s
+    horizon_s: float = Field(60.0, gt=0)  # ... and must be done within horizon_s
+    twap_bucket_s: float = Field(10.0, gt=0)  # TWAP bucket of each parent order
+    train_fraction: float = Field(0.5, ge=0, le=1)  # arrivals in this first part tune
+    bootstrap_samples: int = Field(2000, gt=0)  # resamples for the 95% intervals
 
 
 class KafkaConfig(_Section):
@@ -181,7 +209,9 @@ class Distribution(_Section):
 
 
 def _default_space() -> dict[str, Distribution]:
-    return {name: Distribution(low=0.0, high=0.1) for name in PARAM_NAMES}
+    space = {name: Distribution(low=0.0, high=0.1) for name in PARAM_NAMES}
+    space["horizon_s"] = Distribution(low=1.0, high=30.0)
+    return space
 
 
 class SearchConfig(_Section):
@@ -213,17 +243,6 @@ class SearchConfig(_Section):
         full.update(space)
         return full
 
-    @model_validator(mode="after")
-    def _grid_is_finite(self) -> SearchConfig:
-        if self.sampler == "grid":
-            continuous = [n for n, d in self.space.items() if d.grid() is None]
-            if continuous:
-                raise ValueError(
-                    f"the grid sampler needs a finite grid, but {continuous} are continuous: give "
-                    "them `step`, `choices` or `value`"
-                )
-        return self
-
 
 class OutputConfig(_Section):
     """Where results go."""
@@ -240,11 +259,26 @@ class Config(_Section):
     venues: VenuesConfig = Field(default_factory=VenuesConfig)
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
     params: ParamsConfig = Field(default_factory=ParamsConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _grid_is_finite(self) -> Config:
+        search = self.search
+        if search.sampler == "grid":
+            used = ALLOCATOR_PARAMS[self.router.allocator]
+            continuous = [n for n in used if search.space[n].grid() is None]
+            if continuous:
+                raise ValueError(
+                    f"search.space: the grid sampler needs a finite grid, but {continuous} are "
+                    "continuous: give them `step`, `choices` or `value`"
+                )
+        return self
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as a dict with secrets (passwords, tokens, keys) masked."""

@@ -161,11 +161,14 @@ def write_visual_report(snaps, config: Config, result, report: dict) -> Path:
     """PNG plots and the static HTML page beside the JSON (imported here: matplotlib is slow)."""
     from sor.backtest import make_market
     from sor.router import RouterParams
+    from sweep.evaluate import uses_schedule
     from sweep.html_report import write_html
     from sweep.plots import fill_paths, write_plots
 
     out = Path(config.output.out)
-    paths = fill_paths(make_market(snaps, config), RouterParams(**result.best_params), config)
+    paths = None
+    if not uses_schedule(config):  # the fill path of one static-router parent order
+        paths = fill_paths(make_market(snaps, config), RouterParams(**result.best_params), config)
     plots = write_plots(report, result.study, paths, out.parent, out.stem)
     return write_html(report, plots, out.with_name(f"{out.stem}_report.html"))
 

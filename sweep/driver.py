@@ -66,7 +66,7 @@ def open_study(config: Config) -> optuna.Study:
         return optuna.create_study(
             study_name=search.study_name,
             storage=open_storage(search.storage),
-            sampler=make_sampler(search),
+            sampler=make_sampler(search, config.router.allocator),
             direction="minimize",
             load_if_exists=True,
         )
@@ -103,9 +103,9 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
             f"study {search.study_name!r} in {search.storage} already has {len(study.trials)} "
             "trials: pass --resume to continue it, or choose another --study-name"
         )
-    dists = distributions(search)
+    dists = distributions(search, config.router.allocator)
     target = search.trials
-    grid = grid_size(search) if search.sampler == "grid" else None
+    grid = grid_size(search, config.router.allocator) if search.sampler == "grid" else None
     if grid is not None and grid < target:
         log.info("the grid has %d points: running %d trials, not %d", grid, grid, target)
         target = grid

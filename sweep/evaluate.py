@@ -11,7 +11,14 @@ from typing import Any
 from sor.backtest import Market, evaluate, make_market
 from sor.config import Config
 from sor.router import RouterParams
+from sor.schedule import ScheduleMarket, make_schedule_market, objective, run_router
 from sor.snapshots import Snapshots
+
+
+def uses_schedule(config: Config) -> bool:
+    """Whether trials are scored over parent orders by shortfall (the C&K router, or a schedule)
+    rather than by the completed cash of the one parent order (the static router's task)."""
+    return config.schedule.enabled or config.router.allocator == "cont_kukanov"
 
 
 def evaluate_batch(
@@ -22,22 +29,34 @@ def evaluate_batch(
     Args:
         snaps: the snapshots, or a `Market` built from them and this config.
         config: `Config.model_dump()`; only the order and venue sections are used.
-        batch: parameter sets {lambda_over, lambda_under, theta_queue}.
+        batch: parameter sets {lambda_over, lambda_under, theta_queue[, horizon_s]}.
 
     Returns:
-        One dict per parameter set: {"ok": True, "value": completed cash, "result": ...} or
+        One dict per parameter set: {"ok": True, "value": completed cash (or, over a schedule
+        or with the C&K router, the mean in-sample shortfall in bps), "result": ...} or
         {"ok": False, "error": ...}, each with the worker's node id and pid.
     """
     cfg = Config.model_validate(config)
-    market = snaps if isinstance(snaps, Market) else make_market(snaps, cfg)
+    if uses_schedule(cfg):
+        market = snaps if isinstance(snaps, ScheduleMarket) else make_schedule_market(snaps, cfg)
+    else:
+        market = snaps if isinstance(snaps, Market) else make_market(snaps, cfg)
     where = _where()
     outcomes = []
     for params in batch:
         try:
-            result = evaluate(market, RouterParams(**params), cfg.order)
-            outcomes.append(
-                {"ok": True, "value": result.completed_cash, "result": result.to_dict(), **where}
-            )
+            if isinstance(market, ScheduleMarket):
+                run = run_router(market, params, cfg)
+                filled = float(run.filled.sum())
+                value = objective(market, run)
+                result = {
+                    "filled_shares": int(round(filled)),
+                    "avg_fill_px": float(run.total_cash.sum() / filled) if filled else None,
+                }
+            else:
+                executed = evaluate(market, RouterParams(**params), cfg.order)
+                value, result = executed.completed_cash, executed.to_dict()
+            outcomes.append({"ok": True, "value": value, "result": result, **where})
         except Exception as exc:  # a trial that raises is recorded as failed, with its error
             outcomes.append(
                 {
@@ -53,7 +72,7 @@ def evaluate_batch(
 # The markets this worker process has built, by (object id, venue config): a sweep sends many
 # batches over one snapshot object, and building a market (ask levels, kernel inputs) costs far
 # more than a fast trial. Bounded: a worker serves one sweep at a time.
-_MARKETS: OrderedDict[tuple[str, str], Market] = OrderedDict()
+_MARKETS: OrderedDict[tuple[str, str], Market | ScheduleMarket] = OrderedDict()
 _MARKETS_KEPT = 2
 
 
@@ -68,10 +87,12 @@ def evaluate_shared(
     import ray
 
     ref = snaps_ref[0]
-    key = (ref.hex(), repr(config["venues"]))
+    key = (ref.hex(), repr([config[k] for k in ("venues", "router", "schedule", "baselines")]))
     market = _MARKETS.get(key)
     if market is None:
-        market = make_market(ray.get(ref), Config.model_validate(config))
+        cfg = Config.model_validate(config)
+        build = make_schedule_market if uses_schedule(cfg) else make_market
+        market = build(ray.get(ref), cfg)
         _MARKETS[key] = market
         while len(_MARKETS) > _MARKETS_KEPT:
             _MARKETS.popitem(last=False)

@@ -37,7 +37,13 @@ __all__ = [
 log = logging.getLogger("sor.plots")
 
 #: Plot names, in the order the HTML report shows them; also the suffix of each PNG file.
-PLOTS = ("fill_path", "venue_shares", "optimization_history", "param_importances")
+PLOTS = (
+    "fill_path",
+    "venue_shares",
+    "savings_distribution",
+    "optimization_history",
+    "param_importances",
+)
 _DPI = 100
 
 
@@ -183,6 +189,35 @@ def _plot_venue_shares(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _plot_savings_distribution(report: dict, path: Path) -> None:
+    """Per parent order: the router's savings against each baseline, in and out of sample."""
+    shortfall = report["schedule"]["shortfall_bps"]
+    in_sample = np.asarray(report["schedule"]["in_sample"], dtype=bool)
+    router = np.asarray(shortfall["router"], dtype=float)
+    names = [n for n in shortfall if n != "router"]
+    fig, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")
+    rng = np.random.default_rng(0)  # horizontal jitter of the points only
+    for i, name in enumerate(names):
+        savings = np.asarray(shortfall[name], dtype=float) - router
+        ax.boxplot(savings, positions=[i], widths=0.5, showfliers=False)
+        for mask, label, color in ((in_sample, "in sample", "tab:blue"),
+                                   (~in_sample, "out of sample", "tab:orange")):  # fmt: skip
+            ax.scatter(
+                i + rng.uniform(-0.15, 0.15, int(mask.sum())),
+                savings[mask],
+                s=14,
+                color=color,
+                label=label if i == 0 else None,
+            )
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("savings per parent order, bps of arrival mid")
+    ax.set_title("Router savings against each baseline, one point per parent order")
+    ax.legend()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
 def _complete_trials(study: Any) -> list[Any]:
     import optuna
 
@@ -263,6 +298,12 @@ def write_plots(
 
     _plot_venue_shares(report, target("venue_shares"))
     written["venue_shares"] = target("venue_shares").name
+
+    if "schedule" in report:
+        _plot_savings_distribution(report, target("savings_distribution"))
+        written["savings_distribution"] = target("savings_distribution").name
+    else:
+        log.info("savings_distribution plot skipped: one parent order, no distribution")
 
     if study is None or not _complete_trials(study):
         log.info("optimization_history plot skipped: no complete trials")

@@ -9,8 +9,10 @@ from typing import Any
 from sor.backtest import build_report, evaluate, make_market, run_baselines
 from sor.config import Config
 from sor.router import RouterParams
+from sor.schedule import make_schedule_market, objective, run_router, schedule_report
 from sor.snapshots import Snapshots
 from sweep.driver import SweepResult
+from sweep.evaluate import uses_schedule
 
 
 def redact_url(url: str | None) -> str | None:
@@ -26,21 +28,31 @@ def sweep_report(
     The re-run must reproduce the sweep's best value: a mismatch means the evaluation is not
     deterministic and the report would be wrong, so it raises instead.
     """
-    market = make_market(snaps, config)
-    params = RouterParams(**sweep.best_params)
-    optimized = evaluate(market, params, config.order)
-    if abs(optimized.completed_cash - sweep.best_value) > 1e-6 * max(1.0, abs(sweep.best_value)):
+    if uses_schedule(config):
+        sm = make_schedule_market(snaps, config)
+        rerun = objective(sm, run_router(sm, sweep.best_params, config))
+        report = schedule_report(sm, sweep.best_params, config)
+        objective_name = "mean_in_sample_shortfall_bps"
+    else:
+        market = make_market(snaps, config)
+        params = RouterParams(**sweep.best_params)
+        optimized = evaluate(market, params, config.order)
+        rerun = optimized.completed_cash
+        report = build_report(params, optimized, run_baselines(market, config), config.order.size)
+        objective_name = "completed_cash"
+    if abs(rerun - sweep.best_value) > 1e-6 * max(1.0, abs(sweep.best_value)):
         raise RuntimeError(
-            f"re-running the best parameters gave {optimized.completed_cash}, the sweep saw "
+            f"re-running the best parameters gave {rerun}, the sweep saw "
             f"{sweep.best_value}: the evaluation is not deterministic"
         )
-    report = build_report(params, optimized, run_baselines(market, config), config.order.size)
     report["sweep"] = {
         "trials": sweep.trials_complete + sweep.trials_failed,
         "trials_complete": sweep.trials_complete,
         "trials_failed": sweep.trials_failed,
         "trials_run_now": sweep.trials_run_now,
-        "best_completed_cash": sweep.best_value,
+        "objective": objective_name,
+        "best_value": sweep.best_value,
+        **({"best_completed_cash": sweep.best_value} if objective_name == "completed_cash" else {}),
         "sampler": config.search.sampler,
         "seed": config.search.seed,
         "study_name": config.search.study_name,

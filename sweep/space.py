@@ -10,7 +10,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
-from sor.config import PARAM_NAMES, Distribution, SearchConfig
+from sor.config import ALLOCATOR_PARAMS, Distribution, SearchConfig
 
 
 def to_optuna(dist: Distribution) -> BaseDistribution:
@@ -22,14 +22,17 @@ def to_optuna(dist: Distribution) -> BaseDistribution:
     return FloatDistribution(dist.low, dist.high, log=dist.log, step=dist.step)
 
 
-def distributions(search: SearchConfig) -> dict[str, BaseDistribution]:
-    """{parameter name: Optuna distribution} for lambda_over, lambda_under, theta_queue."""
-    return {name: to_optuna(search.space[name]) for name in PARAM_NAMES}
+def distributions(search: SearchConfig, allocator: str = "static") -> dict[str, BaseDistribution]:
+    """{parameter name: Optuna distribution} for the parameters `allocator` uses.
+
+    lambda_over, lambda_under and theta_queue always; horizon_s (T) for "cont_kukanov" only.
+    """
+    return {name: to_optuna(search.space[name]) for name in ALLOCATOR_PARAMS[allocator]}
 
 
-def grid_size(search: SearchConfig) -> int | None:
+def grid_size(search: SearchConfig, allocator: str = "static") -> int | None:
     """Number of points of the finite grid, or None where a parameter is continuous."""
-    grids = [search.space[name].grid() for name in PARAM_NAMES]
+    grids = [search.space[name].grid() for name in ALLOCATOR_PARAMS[allocator]]
     if any(g is None for g in grids):
         return None
     return math.prod(len(g) for g in grids)  # type: ignore[arg-type]
@@ -81,11 +84,11 @@ class IndexedRandomSampler(optuna.samplers.BaseSampler):
         return self._inner.sample_independent(study, trial, param_name, param_distribution)
 
 
-def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(search: SearchConfig, allocator: str = "static") -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded."""
     seed = search.seed
     if search.sampler == "grid":
-        grid = {name: search.space[name].grid() for name in PARAM_NAMES}
+        grid = {name: search.space[name].grid() for name in ALLOCATOR_PARAMS[allocator]}
         return AskTellGridSampler(grid, seed=seed)  # type: ignore[arg-type]
     if search.sampler == "random":
         return IndexedRandomSampler(seed=seed)
@@ -98,7 +101,8 @@ def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def grid_points(search: SearchConfig) -> list[dict[str, float]]:
+def grid_points(search: SearchConfig, allocator: str = "static") -> list[dict[str, float]]:
     """Every point of a finite grid, in a fixed order (for tests and reports)."""
-    grids = [search.space[name].grid() or [] for name in PARAM_NAMES]
-    return [dict(zip(PARAM_NAMES, values, strict=True)) for values in itertools.product(*grids)]
+    names = ALLOCATOR_PARAMS[allocator]
+    grids = [search.space[name].grid() or [] for name in names]
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*grids)]

@@ -111,8 +111,11 @@ def test_run_end_to_end_matches_backtest_of_the_best_parameters(multi_venue_csv,
     assert report["sweep"]["trials_complete"] == 8 and report["sweep"]["trials_failed"] == 0
     assert report["stream"]["consume"]["events"] == report["data"]["snapshots"]
     page = out.with_name("results_report.html").read_text()
-    for png in ("results_fill_path.png", "results_venue_shares.png",
-                "results_optimization_history.png"):
+    for png in (
+        "results_fill_path.png",
+        "results_venue_shares.png",
+        "results_optimization_history.png",
+    ):
         assert out.with_name(png).stat().st_size > 1000 and f'src="{png}"' in page
 
     best = report["best_parameters"]
@@ -150,3 +153,52 @@ def test_summary_table_goes_to_stderr_unless_quiet(multi_venue_csv, tmp_path):
     twap = f"{report['savings_vs_baselines_bps']['twap']:+.3f}"
     assert twap in loud.stderr
     assert "savings bps" not in quiet.stderr
+
+
+@pytest.fixture(scope="module")
+def longer_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "longer.csv"
+    generate(path, n_events=20_000, schema="mbp-10", seed=12)
+    return path
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_run_cont_kukanov_schedule_end_to_end(longer_csv, tmp_path):
+    out = tmp_path / "ck" / "results.json"
+    schedule = ["--set", "schedule.interval_s=10", "--set", "schedule.horizon_s=20",
+                "--set", "schedule.twap_bucket_s=5", "--set", "router.iterations=300"]  # fmt: skip
+    result = sor(
+        "run", "--data", longer_csv, "--allocator", "cont_kukanov", "--schedule",
+        "--trials", 6, "--sampler", "random", "--num-cpus", 2, "--out", out, "-q", *schedule,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["best_parameters"]) == {
+        "lambda_over", "lambda_under", "theta_queue", "horizon_s"
+    }  # fmt: skip
+    assert report["allocator"] == "cont_kukanov"
+    assert report["sweep"]["objective"] == "mean_in_sample_shortfall_bps"
+    for part in ("in_sample", "out_of_sample"):
+        for name in ("best_ask", "twap", "vwap"):
+            s = report[part]["savings_bps"][name]
+            assert s["n"] >= 2 and len(s["ci95"]) == 2
+    assert 0 <= report["fills"]["passive_share"] <= 1
+    page = out.with_name("results_report.html").read_text()
+    png = "results_savings_distribution.png"
+    assert out.with_name(png).stat().st_size > 1000 and f'src="{png}"' in page
+    # the best value is the least trial value, and `sor backtest` at the best parameters agrees
+    values = [float(line.split(",")[1]) for line in
+              out.with_name("results_trials.csv").read_text().splitlines()[1:]]  # fmt: skip
+    assert report["sweep"]["best_value"] == pytest.approx(min(values), rel=1e-12)
+    best = report["best_parameters"]
+    bt_out = tmp_path / "bt.json"
+    backtest = sor(
+        "backtest", "--data", longer_csv, "--allocator", "cont_kukanov", "--schedule",
+        "--out", bt_out, "-q", *schedule,
+        *(x for k, v in best.items() for x in (f"--{k.replace('_', '-')}", repr(v))),
+    )  # fmt: skip
+    assert backtest.returncode == 0, backtest.stderr[-3000:]
+    direct = json.loads(bt_out.read_text())
+    for key in ("optimized", "baselines", "savings_vs_baselines_bps", "in_sample", "fills"):
+        assert direct[key] == report[key], key

@@ -101,9 +101,34 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
             r"`log` and `step` cannot be used together",
         ),
         ({"search.sampler": "grid"}, r"the grid sampler needs a finite grid, but \['lambda_over'"),
-        ({"search.space": {"theta_queue": {"value": float("nan")}}},
-         r"search.space.theta_queue.value: Input should be a finite number"),
+        (
+            {"search.space": {"theta_queue": {"value": float("nan")}}},
+            r"search.space.theta_queue.value: Input should be a finite number",
+        ),
         ({"venues.rebate": float("inf")}, r"venues.rebate: Input should be a finite number"),
+        ({"router.allocator": "cont-kukanov"}, r"router.allocator: Input should be 'static' or"),
+        ({"router.iterations": 0}, r"router.iterations: Input should be greater than 0"),
+        ({"router.queue_model": "optimistic"}, r"router.queue_model: Input should be"),
+        ({"router.cancel_power": -1}, r"router.cancel_power: Input should be greater than 0"),
+        ({"params.horizon_s": 0}, r"params.horizon_s: Input should be greater than 0"),
+        ({"schedule.train_fraction": 1.5}, r"schedule.train_fraction: Input should be less"),
+        ({"schedule.interval_s": 0}, r"schedule.interval_s: Input should be greater than 0"),
+        ({"schedule.horizon_s": -5}, r"schedule.horizon_s: Input should be greater than 0"),
+        ({"schedule.enabled": "maybe"}, r"schedule.enabled: Input should be a valid boolean"),
+        (
+            {"search.space": {"horizon_s": {"low": 10, "high": 1}}},
+            r"search.space.horizon_s: `low <= high` must hold",
+        ),
+        (
+            {
+                "router.allocator": "cont_kukanov",
+                "search.sampler": "grid",
+                "search.space": {
+                    n: {"value": 0.1} for n in ("lambda_over", "lambda_under", "theta_queue")
+                },
+            },
+            r"the grid sampler needs a finite grid, but \['horizon_s'\]",
+        ),
     ],
 )
 def test_invalid_values_name_the_key(overrides, message):

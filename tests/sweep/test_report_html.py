@@ -25,7 +25,7 @@ import optuna
 import pytest
 
 from sor.backtest import make_market
-from sor.config import PARAM_NAMES, load_config
+from sor.config import ALLOCATOR_PARAMS, load_config
 from sor.marketdata import load_snapshots
 from sor.router import RouterParams
 from sweep.driver import SweepResult
@@ -36,6 +36,9 @@ from sweep.report import sweep_report
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
 N_TRIALS = 5
+
+
+PARAM_NAMES = ALLOCATOR_PARAMS["static"]  # the single-order static router's parameters
 
 
 def objective_for(market, config):

@@ -1,0 +1,231 @@
+"""Passive fills with queue position, and the bid-queue outflow the Cont & Kukanov model samples.
+
+A limit buy posted at a venue's best bid joins the back of that venue's queue: the displayed bid
+size when it is posted is ahead of it. With top-of-book data the queue is seen only through the
+venue's best bid (price and size) and its trade prints, so the model (docs/passive-fills.md):
+
+- A trade at the venue at the order's price first consumes the volume ahead, then fills the
+  order; a trade below it means the level is empty, so it fills the order at once (trades are
+  processed before the book update of their snapshot row).
+- A decrease of the displayed size at the order's price that trades do not explain is a
+  cancellation. `CONSERVATIVE` (the default): cancellations never move the order forward,
+  except that nothing can be ahead of it beyond what is displayed (ahead = min(ahead, size)).
+  `PROBABILISTIC`: a cancellation of c shares comes from ahead of the order with the share
+  f(ahead) / (f(ahead) + f(behind)), f(x) = x ** power, as in the probabilistic queue models of
+  high-frequency backtesters (hftbacktest's ProbQueueModel with a power function).
+- The bid falling below the order's price (or the bid side emptying) means the whole level ahead
+  left: the order is at the front. The bid rising above it hides the level: the order keeps its
+  place and fills only from trades at or below its price.
+
+Trades and book rows at a snapshot row are at the same clock time; everything at the posting
+row happened before the decision, so fills start at the next row. Nothing here reads a row after
+the one it is simulating: no look-ahead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sor.snapshots import Snapshots
+
+CONSERVATIVE = 0  #: cancellations never move a resting order forward
+PROBABILISTIC = 1  #: cancellations come from ahead of the order with a queue-position share
+QUEUE_MODELS = {"conservative": CONSERVATIVE, "probabilistic": PROBABILISTIC}
+
+_PRICE_EPS = 1e-9
+
+
+def trade_starts(snaps: Snapshots) -> np.ndarray:
+    """int64[T + 1]: the trades of snapshot row t are `trade_*[starts[t]:starts[t + 1]]`."""
+    return np.searchsorted(snaps.trade_row, np.arange(len(snaps) + 1), side="left").astype(np.int64)
+
+
+@njit(cache=True)
+def _ahead_after_cancel(front, back, cancelled, power):
+    """Volume ahead after `cancelled` shares left the level (probabilistic model)."""
+    f_front = front**power
+    f_back = back**power
+    if f_front + f_back <= 0.0:
+        return 0.0
+    behind_share = f_back / (f_front + f_back)
+    return front - (1.0 - behind_share) * cancelled + min(back - behind_share * cancelled, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def simulate_resting(
+    bid_px,
+    bid_sz,
+    starts,
+    trade_col,
+    trade_px,
+    trade_sz,
+    first_row,
+    last_row,
+    price,
+    ahead,
+    resting,
+    max_fill,
+    model,
+    power,
+    fills,
+):
+    """Fill resting limit buys over snapshot rows first_row..last_row (inclusive).
+
+    Args:
+        bid_px, bid_sz: float64[T, N] / int64[T, N], the snapshots' best bids.
+        starts, trade_col, trade_px, trade_sz: the trade prints by row (`trade_starts`).
+        first_row, last_row: the rows to simulate (the row after posting to the next decision).
+        price: float64[N], each order's limit price (NaN: nothing resting there).
+        ahead: float64[N], shares ahead of each order; updated in place.
+        resting: float64[N], shares resting at each venue (whole shares).
+        max_fill: stop once this many shares have filled in all (the parent is complete).
+        model: CONSERVATIVE or PROBABILISTIC.
+        power: exponent of the probabilistic model.
+        fills: float64[N], shares filled per venue; updated in place.
+
+    Returns:
+        The last row simulated (earlier than `last_row` when `max_fill` was reached).
+    """
+    n = price.shape[0]
+    level_size = np.full(n, -1.0)  # displayed size at the order's price; -1 while not seen
+    pending = np.zeros(n)  # traded at the order's price, not yet seen as a size decrease
+    total = 0.0
+    for k in range(n):
+        total += fills[k]
+        if resting[k] > 0 and bid_px[first_row - 1, k] == price[k]:
+            level_size[k] = bid_sz[first_row - 1, k]
+    for t in range(first_row, last_row + 1):
+        for i in range(starts[t], starts[t + 1]):
+            k = trade_col[i]
+            if resting[k] - fills[k] <= 0 or not trade_px[i] <= price[k] + _PRICE_EPS:
+                continue
+            volume = float(trade_sz[i])
+            if trade_px[i] < price[k] - _PRICE_EPS:
+                ahead[k] = 0.0  # a print below the order's price: its level is already empty
+            used = min(ahead[k], volume)
+            ahead[k] -= used
+            if abs(trade_px[i] - price[k]) <= _PRICE_EPS:
+                pending[k] += volume
+            # whole shares: the probabilistic model can leave a fraction of a share ahead
+            fill = min(resting[k] - fills[k], math.floor(volume - used + 1e-9), max_fill - total)
+            if fill > 0:
+                fills[k] += fill
+                total += fill
+            if total >= max_fill:
+                return t
+        for k in range(n):
+            if resting[k] - fills[k] <= 0:
+                continue
+            bp = bid_px[t, k]
+            size = float(bid_sz[t, k])
+            if np.isnan(bp) or bp < price[k] - _PRICE_EPS:
+                ahead[k] = 0.0  # the level emptied: the order is at the front
+                level_size[k] = -1.0
+                pending[k] = 0.0
+            elif bp > price[k] + _PRICE_EPS:
+                level_size[k] = -1.0  # a better bid hides the order's level
+                pending[k] = 0.0
+            else:
+                if level_size[k] >= 0 and level_size[k] > size:
+                    decrease = level_size[k] - size
+                    explained = min(decrease, pending[k])
+                    pending[k] -= explained
+                    cancelled = decrease - explained
+                    if model == PROBABILISTIC and cancelled > 0:
+                        back = max(level_size[k] - ahead[k], 0.0)
+                        ahead[k] = _ahead_after_cancel(ahead[k], back, cancelled, power)
+                ahead[k] = max(min(ahead[k], size), 0.0)
+                level_size[k] = size
+    return last_row
+
+
+@njit(cache=True)
+def _outflow_increments(bid_px, bid_sz, starts, trade_col, trade_px, trade_sz, out):
+    t_count, n = bid_px.shape
+    pending = np.zeros(n)
+    for t in range(1, t_count):
+        for i in range(starts[t], starts[t + 1]):
+            k = trade_col[i]
+            prev = bid_px[t - 1, k]
+            if not np.isnan(prev) and trade_px[i] <= prev + _PRICE_EPS:
+                out[t, k] += trade_sz[i]
+                pending[k] += trade_sz[i]
+        for k in range(n):
+            prev, now = bid_px[t - 1, k], bid_px[t, k]
+            if np.isnan(prev):
+                pending[k] = 0.0
+                continue
+            prev_size = float(bid_sz[t - 1, k])
+            if np.isnan(now) or now < prev - _PRICE_EPS:
+                left = prev_size  # the level emptied: all of it left the front
+            elif now > prev + _PRICE_EPS:
+                left = 0.0  # a new level in front: nothing left the old one that we can see
+                pending[k] = 0.0
+                continue
+            else:
+                left = max(prev_size - float(bid_sz[t, k]), 0.0)
+            explained = min(left, pending[k])
+            pending[k] -= explained
+            out[t, k] += left - explained
+            if np.isnan(now) or now < prev - _PRICE_EPS:
+                pending[k] = 0.0
+
+
+def queue_outflow(snaps: Snapshots) -> np.ndarray:
+    """float64[T, N]: shares that left the front of each venue's bid queue at each snapshot row.
+
+    Trades at or below the previous best bid, plus decreases of the best bid size at an unchanged
+    price that those trades do not explain (cancellations), plus the whole level when the bid
+    falls or empties (docs/cont-kukanov.md, "Outflow samples"). Row t uses rows t - 1 and t only.
+    """
+    out = np.zeros(snaps.bid_px.shape)
+    _outflow_increments(
+        snaps.bid_px,
+        snaps.bid_sz,
+        trade_starts(snaps),
+        snaps.trade_col,
+        snaps.trade_px,
+        snaps.trade_sz,
+        out,
+    )
+    return out
+
+
+def outflow_samples(
+    ts: np.ndarray,
+    cumulative: np.ndarray,
+    decision_ts: int,
+    horizon_ns: int,
+    lookback_ns: int,
+    max_samples: int,
+) -> np.ndarray:
+    """Joint outflow samples over past windows of length `horizon_ns`, strictly before a decision.
+
+    Windows end at decision_ts - j * stride (j = 0, 1, ...) and lie within `lookback_ns` before
+    the decision and after the first snapshot; the stride spaces up to `max_samples` of them
+    evenly (overlapping when the lookback is shorter than max_samples horizons).
+
+    Args:
+        ts: int64[T], snapshot times.
+        cumulative: float64[T + 1, N], row-wise cumulative outflow with a leading zero row.
+        decision_ts: the decision time; only rows with ts < decision_ts are read.
+        horizon_ns: T, the window length.
+        lookback_ns: how far back windows may start.
+        max_samples: at most this many windows.
+
+    Returns:
+        float64[n, N], one row per window; empty (n = 0) when no window fits.
+    """
+    earliest = max(int(ts[0]), decision_ts - lookback_ns)
+    span = decision_ts - horizon_ns - earliest
+    if span < 0 or horizon_ns <= 0:
+        return np.zeros((0, cumulative.shape[1]))
+    count = int(min(max_samples, span // max(horizon_ns // 4, 1) + 1))
+    stride = span // max(count - 1, 1) if count > 1 else 0
+    ends = decision_ts - stride * np.arange(count, dtype=np.int64)
+    hi = np.searchsorted(ts, ends, side="left")
+    lo = np.searchsorted(ts, ends - horizon_ns, side="left")
+    return cumulative[hi] - cumulative[lo]

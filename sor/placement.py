@@ -1,0 +1,276 @@
+"""The Cont & Kukanov router: a market order and queue-aware limit orders, re-decided every T.
+
+At each decision (the parent's arrival, then every `horizon_s` = T seconds) the router cancels
+what still rests, and for the R shares left solves the Cont & Kukanov placement
+(`sor.cont_kukanov`) with inputs read from the data up to that snapshot only:
+
+- h: half the spread between the best ask and the best bid across venues;
+- f: the fee of the venue with the best ask; r_k: each venue's rebate;
+- Q_k: venue k's displayed best bid size (the queue a new limit order joins);
+- outflow samples: the volume that left each venue's bid queue over past windows of length T
+  (`sor.passive.outflow_samples`), strictly before the decision.
+
+The market order M takes the cheapest displayed asks across venues at once (strict fill model:
+what it took at a price level stays taken until that venue's ask moves); limit orders L_k rest
+at each venue's best bid and fill by the queue model of `sor.passive` until the next decision.
+A filled limit order pays its price less the venue's rebate. Once the parent is complete every
+resting order is cancelled (no overfill in execution; the allocator still prices the risk).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sor import cont_kukanov
+from sor.cont_kukanov import PlacementProblem
+from sor.passive import QUEUE_MODELS, queue_outflow, simulate_resting, trade_starts
+from sor.schedule import NS_PER_S
+from sor.snapshots import Snapshots
+from sor.venues import VenueCosts
+
+__all__ = ["PassiveMarket", "PlacementParams", "PlacementSettings", "ParentFill", "execute_parent"]
+
+
+@dataclass(frozen=True)
+class PlacementParams:
+    """What the sweep tunes for the Cont & Kukanov router (dollars per share; seconds)."""
+
+    lambda_over: float
+    lambda_under: float
+    theta_queue: float
+    horizon_s: float
+
+
+@dataclass(frozen=True)
+class PlacementSettings:
+    """Fixed settings of the Cont & Kukanov router (configuration section `placement`)."""
+
+    iterations: int = 1000
+    lookback_s: float = 120.0
+    max_samples: int = 100
+    queue_model: str = "conservative"
+    cancel_power: float = 2.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class PassiveMarket:
+    """Snapshots with what every placement run over them shares, computed once."""
+
+    snaps: Snapshots
+    costs: VenueCosts
+    starts: np.ndarray  #: `trade_starts(snaps)`
+    cumulative_outflow: np.ndarray  #: float64[T + 1, N], leading zero row
+    levels: np.ndarray  #: `sor.execution.ask_levels(snaps)`
+
+
+def make_passive_market(snaps: Snapshots, costs: VenueCosts) -> PassiveMarket:
+    """Precompute trade row starts, cumulative queue outflow and ask levels for `snaps`."""
+    from sor.execution import ask_levels
+
+    outflow = queue_outflow(snaps)
+    cumulative = np.zeros((len(snaps) + 1, snaps.n_venues))
+    np.cumsum(outflow, axis=0, out=cumulative[1:])
+    return PassiveMarket(snaps, costs, trade_starts(snaps), cumulative, ask_levels(snaps))
+
+
+@dataclass
+class ParentFill:
+    """How one parent order was executed.
+
+    Attributes:
+        total_cash: dollars paid for the shares filled (fees paid, rebates earned).
+        market_shares: float64[N], shares taken at each venue by market orders.
+        passive_shares: float64[N], shares filled at each venue by resting limit orders.
+        cleanup_shares: shares bought by the clean-up market order at the horizon.
+        completed_cash: total_cash plus the clean-up order's cost.
+        decisions: number of allocation decisions made.
+    """
+
+    total_cash: float
+    market_shares: np.ndarray
+    passive_shares: np.ndarray
+    cleanup_shares: int
+    completed_cash: float
+    decisions: int
+    posted_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _take(pm: PassiveMarket, row: int, shares: int, taken: np.ndarray, taken_level: np.ndarray):
+    """Buy up to `shares` at the cheapest displayed asks of `row` (strict). Returns (q, cash)."""
+    snaps, fee = pm.snaps, pm.costs.fee
+    ask = snaps.ask_px[row]
+    level = pm.levels[row]
+    same = taken_level == level
+    available = snaps.ask_sz[row] - np.where(same, taken, 0)
+    available[~np.isfinite(ask)] = 0
+    order = np.lexsort((snaps.venues, -available, np.nan_to_num(ask, nan=np.inf)))
+    bought = np.zeros(len(ask))
+    left = shares
+    for j in order:
+        if left <= 0 or available[j] <= 0:
+            continue
+        q = min(left, int(available[j]))
+        bought[j] = q
+        left -= q
+        taken[j] = (taken[j] if same[j] else 0) + q
+        taken_level[j] = level[j]
+    cash = float(np.dot(bought[bought > 0], (ask + fee)[bought > 0]))
+    return bought, cash
+
+
+def _problem(
+    pm: PassiveMarket, row: int, shares: int, params: PlacementParams, settings: PlacementSettings
+):
+    """The placement problem at `row` for `shares`, and the venue columns it posts to."""
+    snaps, costs = pm.snaps, pm.costs
+    ask, bid = snaps.ask_px[row], snaps.bid_px[row]
+    has_ask, has_bid = np.isfinite(ask), np.isfinite(bid) & (snaps.bid_sz[row] > 0)
+    if not has_ask.any() or not has_bid.any():
+        return None, None
+    best = int(np.flatnonzero(has_ask)[np.argmin(ask[has_ask])])
+    half_spread = max((ask[best] - bid[has_bid].max()) / 2, 0.0)
+    posts = np.flatnonzero(has_bid)
+    horizon_ns = int(params.horizon_s * NS_PER_S)
+    from sor.passive import outflow_samples
+
+    samples = outflow_samples(
+        snaps.ts,
+        pm.cumulative_outflow,
+        int(snaps.ts[row]),
+        horizon_ns,
+        int(settings.lookback_s * NS_PER_S),
+        settings.max_samples,
+    )
+    if len(samples) == 0:
+        return None, None
+    problem = PlacementProblem(
+        shares=float(shares),
+        half_spread=float(half_spread),
+        fee=float(costs.fee[best]),
+        rebates=costs.rebate[posts],
+        queues=snaps.bid_sz[row, posts].astype(np.float64),
+        outflows=samples[:, posts],
+        lambda_under=params.lambda_under,
+        lambda_over=params.lambda_over,
+        theta=params.theta_queue,
+    )
+    return problem, posts
+
+
+def _round_placement(market: float, limits: np.ndarray, shares: int) -> tuple[int, np.ndarray]:
+    """Whole shares: limits rounded, the market order rounded and raised to keep M + sum L >= R."""
+    lim = np.rint(np.clip(limits, 0, shares)).astype(np.int64)
+    m = int(min(max(round(market), 0), shares))
+    if m + lim.sum() < shares:
+        m = int(shares - lim.sum())
+    return m, np.minimum(lim, shares - m)
+
+
+def execute_parent(
+    pm: PassiveMarket,
+    first: int,
+    last: int,
+    size: int,
+    params: PlacementParams,
+    settings: PlacementSettings,
+    decisions_log: list | None = None,
+) -> ParentFill:
+    """Execute one parent order of `size` shares over rows first..last with the C&K router.
+
+    Where a decision has no outflow sample yet (no past window of length T) or no venue shows
+    both sides, the router sends a market order for everything left.
+
+    Args:
+        pm: the market with its queue-model inputs.
+        first, last: the parent order's snapshot rows (inclusive).
+        size: shares to buy.
+        params: lambda_over, lambda_under, theta_queue and the horizon T.
+        settings: the router's fixed settings.
+        decisions_log: if given, gets (row, market shares, limit shares per venue) per decision.
+    """
+    snaps, costs = pm.snaps, pm.costs
+    n = snaps.n_venues
+    if not params.horizon_s > 0:
+        raise ValueError(f"horizon_s must be > 0, got {params.horizon_s}")
+    model = QUEUE_MODELS[settings.queue_model]
+    horizon_ns = int(params.horizon_s * NS_PER_S)
+    taken = np.zeros(n, dtype=np.int64)
+    taken_level = np.full(n, -1, dtype=np.int64)
+    market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
+    remaining, cash, decisions = size, 0.0, 0
+    row = first
+    while remaining > 0 and row <= last:
+        decisions += 1
+        next_row = int(np.searchsorted(snaps.ts, snaps.ts[row] + horizon_ns, side="left"))
+        next_row = max(next_row, row + 1)
+        problem, posts = _problem(pm, row, remaining, params, settings)
+        limits = np.zeros(n, dtype=np.int64)
+        if problem is None:
+            m = remaining
+        else:
+            x = cont_kukanov.solve(
+                problem, iterations=settings.iterations, seed=settings.seed + row
+            )
+            m, lim = _round_placement(x.market, x.limits, remaining)
+            limits[posts] = lim
+        if decisions_log is not None:
+            decisions_log.append((row, m, limits.copy()))
+        if m > 0:
+            bought, spent = _take(pm, row, m, taken, taken_level)
+            market_shares += bought
+            cash += spent
+            remaining -= int(bought.sum())
+        end = min(next_row, last)
+        if remaining > 0 and limits.any() and end > row:
+            price = np.where(limits > 0, snaps.bid_px[row], np.nan)
+            ahead = snaps.bid_sz[row].astype(np.float64)
+            fills = np.zeros(n)
+            simulate_resting(
+                snaps.bid_px,
+                snaps.bid_sz,
+                pm.starts,
+                snaps.trade_col,
+                snaps.trade_px,
+                snaps.trade_sz,
+                row + 1,
+                end,
+                price,
+                ahead,
+                limits.astype(np.float64),
+                float(remaining),
+                model,
+                settings.cancel_power,
+                fills,
+            )
+            posted += limits
+            got = fills > 0
+            cash += float(np.dot(fills[got], (snaps.bid_px[row] - costs.rebate)[got]))
+            passive_shares += fills
+            remaining -= int(round(fills.sum()))
+        row = next_row
+    cleanup_cash = 0.0
+    if remaining > 0:
+        cleanup_cash = remaining * _cleanup_price(snaps, costs, last)
+    return ParentFill(
+        total_cash=cash,
+        market_shares=market_shares,
+        passive_shares=passive_shares,
+        cleanup_shares=remaining,
+        completed_cash=cash + cleanup_cash,
+        decisions=decisions,
+        posted_shares=posted,
+    )
+
+
+def _cleanup_price(snaps: Snapshots, costs: VenueCosts, last: int) -> float:
+    """Best ask plus fee at the last row at or before `last` that shows an ask."""
+    for row in range(last, -1, -1):
+        ask = snaps.ask_px[row]
+        if np.isfinite(ask).any():
+            j = int(np.nanargmin(ask))
+            return float(ask[j] + costs.fee[j])
+    return math.nan

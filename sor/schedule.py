@@ -1,0 +1,412 @@
+"""Many parent orders: a schedule over the window, each order scored by implementation shortfall.
+
+One parent order on one morning is a sample of one. Here a parent order of `order.size` shares
+arrives every `interval_s` seconds of the window and must be done within `horizon_s`; each is
+executed on its own (no memory of what the other orders took) by the router and by every
+baseline, and scored by implementation shortfall against the arrival mid:
+
+    shortfall_bps = (completed_cash / size - arrival_mid) / arrival_mid * 1e4
+
+(positive: paid above the mid). Shares still unfilled at the horizon are bought by a clean-up
+market order at the horizon's last snapshot (model.md §4's completed cost). Savings of the router
+against a baseline are the baseline's shortfall minus the router's, per parent order.
+
+Walk-forward: orders arriving in the first `train_fraction` of the window are in-sample (the
+sweep tunes on them); the rest are out-of-sample (reported, never tuned on).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from sor.snapshots import Snapshots
+
+__all__ = ["ParentOrder", "parent_orders", "slice_rows", "shortfall_bps"]
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ParentOrder:
+    """One parent order of the schedule.
+
+    Attributes:
+        first: snapshot row of its arrival (the first snapshot at or after the arrival time).
+        last: last snapshot row of its horizon (inclusive).
+        arrival_ns: arrival time, ns since the epoch.
+        arrival_mid: the mid-price at arrival (`sor.router.reference_mid`), dollars.
+        in_sample: True when it arrives in the training part of the window.
+    """
+
+    first: int
+    last: int
+    arrival_ns: int
+    arrival_mid: float
+    in_sample: bool
+
+
+def parent_orders(
+    snaps: Snapshots,
+    mid: np.ndarray,
+    *,
+    interval_s: float,
+    horizon_s: float,
+    train_fraction: float,
+) -> list[ParentOrder]:
+    """The schedule: an order every `interval_s` from the first snapshot, each with a full horizon.
+
+    An order is scheduled only where its whole horizon lies inside the data, and only where the
+    arrival snapshot shows a mid-price (an ask somewhere).
+
+    Args:
+        snaps: the snapshots.
+        mid: float64[T], `reference_mid(snaps)`.
+        interval_s: seconds between arrivals.
+        horizon_s: seconds each order has to complete.
+        train_fraction: share of the window (by time) whose arrivals are in-sample, in [0, 1].
+
+    Returns:
+        The parent orders in arrival order.
+    """
+    ts = snaps.ts
+    start, end = int(ts[0]), int(ts[-1])
+    interval, horizon = int(interval_s * NS_PER_S), int(horizon_s * NS_PER_S)
+    split = start + train_fraction * (end - start)
+    orders = []
+    arrival = start
+    while arrival + horizon <= end:
+        first = int(np.searchsorted(ts, arrival, side="left"))
+        last = int(np.searchsorted(ts, arrival + horizon, side="right")) - 1
+        if last > first and math.isfinite(mid[first]):
+            orders.append(
+                ParentOrder(first, last, arrival, float(mid[first]), in_sample=arrival < split)
+            )
+        arrival += interval
+    return orders
+
+
+def slice_rows(snaps: Snapshots, first: int, last: int) -> Snapshots:
+    """The snapshots of rows first..last (inclusive), trade prints with them, rows renumbered."""
+    rows = slice(first, last + 1)
+    values = {}
+    per_trade = [
+        f.name
+        for f in fields(snaps)
+        if f.name.startswith("trade_") and f.name not in ("trade_volume",)
+    ]
+    if per_trade:
+        keep = (snaps.trade_row >= first) & (snaps.trade_row <= last)
+    for f in fields(snaps):
+        value = getattr(snaps, f.name)
+        if f.name in ("venues", "symbol"):
+            values[f.name] = value
+        elif f.name in per_trade:
+            values[f.name] = value[keep] - first if f.name == "trade_row" else value[keep]
+        else:
+            values[f.name] = value[rows]
+    return Snapshots(**values)
+
+
+def shortfall_bps(completed_cash: float, size: int, arrival_mid: float) -> float:
+    """Implementation shortfall of a buy in basis points of the arrival mid (positive: cost)."""
+    return (completed_cash / size - arrival_mid) / arrival_mid * 1e4
+
+
+@dataclass(frozen=True, eq=False)
+class ScheduleMarket:
+    """Everything a trial over a parent-order schedule shares, built once per worker.
+
+    Attributes:
+        market: the whole window with venue costs (`sor.backtest.Market`).
+        passive: the same with the queue-model inputs (`sor.placement.PassiveMarket`).
+        orders: the parent orders.
+        parents: one `Market` per parent order, its rows only (static router and baselines).
+        baselines: {name: float64[P]}: each baseline's shortfall per parent order, bps.
+        baseline_fills: {name: [ExecutionResult]}: each baseline's result per parent order.
+    """
+
+    market: object
+    passive: object
+    orders: list[ParentOrder]
+    parents: list
+    baselines: dict[str, np.ndarray]
+    baseline_fills: dict[str, list]
+
+
+def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
+    """The task's one parent order over the whole window, in-sample (no walk-forward)."""
+    return [ParentOrder(0, len(snaps) - 1, int(snaps.ts[0]), float(mid[0]), in_sample=True)]
+
+
+def make_schedule_market(snaps: Snapshots, config) -> ScheduleMarket:
+    """Build the schedule (or the single order when `schedule.enabled` is false) over `snaps`."""
+    from sor.backtest import Market, make_market, run_baselines
+    from sor.execution import ask_levels
+    from sor.placement import make_passive_market
+    from sor.router import reference_mid
+
+    market = make_market(snaps, config)
+    mid = reference_mid(snaps)
+    sched = config.schedule
+    if sched.enabled:
+        orders = parent_orders(
+            snaps,
+            mid,
+            interval_s=sched.interval_s,
+            horizon_s=sched.horizon_s,
+            train_fraction=sched.train_fraction,
+        )
+        if not orders:
+            from sor.errors import ConfigError
+
+            span = (int(snaps.ts[-1]) - int(snaps.ts[0])) / NS_PER_S
+            raise ConfigError(
+                f"schedule.horizon_s: no parent order fits: the window spans {span:.1f} s, "
+                f"each order needs {sched.horizon_s} s"
+            )
+        baseline_config = config.model_copy(
+            update={
+                "baselines": config.baselines.model_copy(
+                    update={"twap_bucket_s": sched.twap_bucket_s}
+                )
+            }
+        )
+    else:
+        orders = single_order(snaps, mid)
+        baseline_config = config
+    parents = []
+    for order in orders:
+        part = slice_rows(snaps, order.first, order.last)
+        parents.append(Market(snaps=part, costs=market.costs, levels=ask_levels(part)))
+    baselines: dict[str, list] = {}
+    for part in parents:
+        for name, result in run_baselines(part, baseline_config).items():
+            baselines.setdefault(name, []).append(result)
+    size = config.order.size
+    shortfalls = {
+        name: np.array(
+            [
+                shortfall_bps(r.completed_cash, size, o.arrival_mid)
+                for r, o in zip(results, orders, strict=True)
+            ]
+        )
+        for name, results in baselines.items()
+    }
+    return ScheduleMarket(
+        market=market,
+        passive=make_passive_market(snaps, market.costs),
+        orders=orders,
+        parents=parents,
+        baselines=shortfalls,
+        baseline_fills=baselines,
+    )
+
+
+@dataclass
+class RouterRun:
+    """The router's results over a schedule: per parent order shortfall and fills."""
+
+    shortfall: np.ndarray  #: float64[P], bps
+    completed_cash: np.ndarray  #: float64[P]
+    total_cash: np.ndarray  #: float64[P]
+    filled: np.ndarray  #: float64[P], shares filled before any clean-up
+    market_shares: np.ndarray  #: float64[N], summed over parent orders
+    passive_shares: np.ndarray  #: float64[N]
+    posted_shares: np.ndarray  #: float64[N]
+
+
+def run_router(sm: ScheduleMarket, params: dict[str, float], config) -> RouterRun:
+    """Execute every parent order of the schedule with the configured router at `params`."""
+    from sor.backtest import evaluate
+    from sor.placement import PlacementParams, PlacementSettings, execute_parent
+    from sor.router import RouterParams
+
+    size, n = config.order.size, sm.market.snaps.n_venues
+    shortfall, completed, total, filled = [], [], [], []
+    market_shares, passive, posted = np.zeros(n), np.zeros(n), np.zeros(n)
+    if config.router.allocator == "cont_kukanov":
+        rc = config.router
+        settings = PlacementSettings(
+            iterations=rc.iterations,
+            lookback_s=rc.lookback_s,
+            max_samples=rc.max_samples,
+            queue_model=rc.queue_model,
+            cancel_power=rc.cancel_power,
+            seed=config.search.seed,
+        )
+        placement = PlacementParams(**{k: params[k] for k in PlacementParams.__annotations__})
+        for order in sm.orders:
+            fill = execute_parent(sm.passive, order.first, order.last, size, placement, settings)
+            completed.append(fill.completed_cash)
+            total.append(fill.total_cash)
+            filled.append(size - fill.cleanup_shares)
+            market_shares += fill.market_shares
+            passive += fill.passive_shares
+            posted += fill.posted_shares
+    else:
+        router = RouterParams(**{k: params[k] for k in RouterParams.__annotations__})
+        for part in sm.parents:
+            result = evaluate(part, router, config.order)
+            completed.append(result.completed_cash)
+            total.append(result.total_cash)
+            filled.append(result.filled_shares)
+            venues = sm.market.snaps.venues.tolist()
+            for pid, shares in result.shares_by_venue.items():
+                market_shares[venues.index(int(pid))] += shares
+    completed_arr = np.array(completed)
+    mids = np.array([o.arrival_mid for o in sm.orders])
+    shortfall = (completed_arr / size - mids) / mids * 1e4
+    return RouterRun(
+        shortfall=shortfall,
+        completed_cash=completed_arr,
+        total_cash=np.array(total),
+        filled=np.array(filled, dtype=np.float64),
+        market_shares=market_shares,
+        passive_shares=passive,
+        posted_shares=posted,
+    )
+
+
+def objective(sm: ScheduleMarket, run: RouterRun) -> float:
+    """What the sweep minimizes: the router's mean shortfall (bps) over in-sample parent orders."""
+    in_sample = np.array([o.in_sample for o in sm.orders])
+    if not in_sample.any():
+        from sor.errors import ConfigError
+
+        raise ConfigError(
+            "schedule.train_fraction: no parent order arrives in the training part of the window"
+        )
+    return float(run.shortfall[in_sample].mean())
+
+
+def _totals(
+    total: float, completed: float, filled: float, size_all: int, by_venue: dict
+) -> dict[str, object]:
+    filled_int = int(round(filled))
+    return {
+        "total_cash": float(total),
+        "filled_shares": filled_int,
+        "unfilled_shares": int(size_all - filled_int),
+        "avg_fill_px": float(total / filled) if filled > 0 else None,
+        "completed_cash": float(completed),
+        "shares_by_venue": by_venue,
+    }
+
+
+def _baseline_totals(results: list, size_all: int) -> dict[str, object]:
+    by_venue: dict[str, int] = {}
+    for r in results:
+        for pid, shares in r.shares_by_venue.items():
+            by_venue[str(pid)] = by_venue.get(str(pid), 0) + int(shares)
+    return _totals(
+        sum(r.total_cash for r in results),
+        sum(r.completed_cash for r in results),
+        sum(r.filled_shares for r in results),
+        size_all,
+        by_venue,
+    )
+
+
+def _part(sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, resamples: int, seed: int):
+    """Shortfalls and savings (mean, standard error, bootstrap 95%) over the orders in `mask`."""
+    from sor.metrics import summarize
+
+    return {
+        "parent_orders": int(mask.sum()),
+        "router_shortfall_bps": summarize(run.shortfall[mask], resamples=resamples, seed=seed),
+        "baseline_shortfall_bps": {
+            name: summarize(values[mask], resamples=resamples, seed=seed)
+            for name, values in sm.baselines.items()
+        },
+        "savings_bps": {
+            name: summarize(values[mask] - run.shortfall[mask], resamples=resamples, seed=seed)
+            for name, values in sm.baselines.items()
+        },
+    }
+
+
+def schedule_report(sm: ScheduleMarket, params: dict[str, float], config) -> dict:
+    """The results JSON for a schedule (or the C&K router's single order) at `params`.
+
+    The model.md §6 keys hold totals over every parent order; `savings_vs_baselines_bps` holds
+    the mean savings per parent order out of sample (in sample where no order is out of sample;
+    for the single order, model.md §5's formula on the completed average prices), and
+    `savings_basis` says which. `in_sample` and `out_of_sample` give the router's and each
+    baseline's shortfall and the savings with standard errors and bootstrap 95% intervals;
+    `fills` where the router's shares went, passive or taken, per venue.
+    """
+    from sor.baselines import savings_bps
+
+    run = run_router(sm, params, config)
+    size = config.order.size
+    size_all = size * len(sm.orders)
+    venues = [str(v) for v in sm.market.snaps.venues.tolist()]
+    filled_by_venue = run.market_shares + run.passive_shares
+    optimized = _totals(
+        run.total_cash.sum(),
+        run.completed_cash.sum(),
+        run.filled.sum(),
+        size_all,
+        {v: int(round(s)) for v, s in zip(venues, filled_by_venue, strict=True) if s > 0},
+    )
+    baselines = {
+        name: _baseline_totals(results, size_all) for name, results in sm.baseline_fills.items()
+    }
+    in_sample = np.array([o.in_sample for o in sm.orders])
+    resamples, seed = config.schedule.bootstrap_samples, config.search.seed
+    parts = {
+        "in_sample": _part(sm, run, in_sample, resamples, seed),
+        "out_of_sample": _part(sm, run, ~in_sample, resamples, seed),
+    }
+    if not config.schedule.enabled:
+        opt_px = optimized["completed_cash"] / size
+        savings = {
+            name: savings_bps(b["completed_cash"] / size, opt_px) for name, b in baselines.items()
+        }
+        basis = "completed_avg_px"
+    else:
+        key = "out_of_sample" if (~in_sample).any() else "in_sample"
+        savings = {name: s["mean"] for name, s in parts[key]["savings_bps"].items()}
+        basis = f"mean_shortfall_{key}"
+    filled_total = float(filled_by_venue.sum())
+    report = {
+        "best_parameters": {k: float(v) for k, v in params.items()},
+        "optimized": optimized,
+        "baselines": baselines,
+        "savings_vs_baselines_bps": savings,
+        "savings_basis": basis,
+        "allocator": config.router.allocator,
+        **parts,
+        "fills": {
+            "passive_share": run.passive_shares.sum() / filled_total if filled_total else None,
+            "per_venue": {
+                v: {
+                    "taken": int(round(m)),
+                    "passive": int(round(p)),
+                    "posted": int(round(q)),
+                }
+                for v, m, p, q in zip(
+                    venues, run.market_shares, run.passive_shares, run.posted_shares, strict=True
+                )
+            },
+        },
+    }
+    if config.schedule.enabled:
+        first, last = sm.orders[0], sm.orders[-1]
+        report["schedule"] = {
+            "parent_orders": len(sm.orders),
+            "interval_s": config.schedule.interval_s,
+            "horizon_s": config.schedule.horizon_s,
+            "train_fraction": config.schedule.train_fraction,
+            "first_arrival_ns": first.arrival_ns,
+            "last_arrival_ns": last.arrival_ns,
+            "shortfall_bps": {
+                "router": run.shortfall.tolist(),
+                **{name: values.tolist() for name, values in sm.baselines.items()},
+            },
+            "in_sample": in_sample.tolist(),
+        }
+    return report

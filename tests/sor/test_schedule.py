@@ -1,0 +1,180 @@
+"""Parent-order schedules, the Cont & Kukanov router over them, and their statistics (issue #7)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sor.config import Config
+from sor.errors import ConfigError
+from sor.generate import generate
+from sor.marketdata import load_snapshots
+from sor.metrics import summarize
+from sor.placement import PlacementParams, PlacementSettings, execute_parent, make_passive_market
+from sor.router import reference_mid
+from sor.schedule import (
+    NS_PER_S,
+    make_schedule_market,
+    objective,
+    parent_orders,
+    run_router,
+    schedule_report,
+    slice_rows,
+)
+from sor.venues import venue_costs
+
+PARAMS = {"lambda_over": 0.05, "lambda_under": 0.05, "theta_queue": 0.001, "horizon_s": 4.0}
+
+
+@pytest.fixture(scope="module")
+def snaps(tmp_path_factory):
+    path = tmp_path_factory.mktemp("schedule") / "day.csv"
+    generate(path, n_events=24_000, schema="mbp-10", seed=5)
+    return load_snapshots(path)[0]
+
+
+def config(**sections) -> Config:
+    base = {
+        "router": {"allocator": "cont_kukanov", "iterations": 300},
+        "schedule": {"enabled": True, "interval_s": 10, "horizon_s": 20, "twap_bucket_s": 5},
+    }
+    for key, value in sections.items():
+        base[key] = {**base.get(key, {}), **value}
+    return Config.model_validate(base)
+
+
+def test_parent_orders_cover_the_window_and_split_for_walk_forward(snaps):
+    orders = parent_orders(
+        snaps, reference_mid(snaps), interval_s=10, horizon_s=20, train_fraction=0.6
+    )
+    span = (snaps.ts[-1] - snaps.ts[0]) / NS_PER_S
+    assert len(orders) == int((span - 20) // 10) + 1
+    split = snaps.ts[0] + 0.6 * (snaps.ts[-1] - snaps.ts[0])
+    for i, o in enumerate(orders):
+        assert o.arrival_ns == snaps.ts[0] + i * 10 * NS_PER_S
+        assert snaps.ts[o.first] >= o.arrival_ns
+        assert o.first == 0 or snaps.ts[o.first - 1] < o.arrival_ns
+        assert snaps.ts[o.last] <= o.arrival_ns + 20 * NS_PER_S < snaps.ts[o.last + 1]
+        assert o.in_sample == (o.arrival_ns < split)
+    assert orders[0].in_sample and not orders[-1].in_sample
+
+
+def test_slice_rows_keeps_each_rows_trades(snaps):
+    part = slice_rows(snaps, 100, 900)
+    assert len(part) == 801 and np.array_equal(part.bid_px, snaps.bid_px[100:901], equal_nan=True)
+    keep = (snaps.trade_row >= 100) & (snaps.trade_row <= 900)
+    assert np.array_equal(part.trade_row, snaps.trade_row[keep] - 100)
+    assert np.array_equal(part.trade_sz, snaps.trade_sz[keep])
+    assert len(part.trade_row) > 0
+
+
+def test_summarize_mean_error_and_bootstrap_interval():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
+    s = summarize(x, resamples=4000, seed=1)
+    assert s["n"] == 5 and s["mean"] == pytest.approx(4.0)
+    assert s["std_error"] == pytest.approx(np.std(x, ddof=1) / np.sqrt(5))
+    low, high = s["ci95"]
+    assert 1.0 <= low < 4.0 < high <= 10.0
+    assert summarize(x, resamples=4000, seed=1) == s  # seeded
+    assert summarize(np.array([2.5]))["std_error"] is None
+    assert summarize(np.array([]))["mean"] is None
+
+
+def test_no_look_ahead_decisions_before_t_ignore_data_after_t(snaps):
+    costs = venue_costs(snaps.venues)
+    settings = PlacementSettings(iterations=300)
+    params = PlacementParams(**PARAMS)
+    first, last = 2000, 7000
+    cut = 4500
+    log_a: list = []
+    execute_parent(make_passive_market(snaps, costs), first, last, 5000, params, settings, log_a)
+    # scramble everything from row `cut` on: quotes, sizes and trade prints
+    rng = np.random.default_rng(0)
+    bid_sz, ask_sz = snaps.bid_sz.copy(), snaps.ask_sz.copy()
+    bid_sz[cut:] = rng.integers(1, 5000, bid_sz[cut:].shape)
+    ask_sz[cut:] = rng.integers(1, 5000, ask_sz[cut:].shape)
+    trade_sz = snaps.trade_sz.copy()
+    later = snaps.trade_row >= cut
+    trade_sz[later] = rng.integers(1, 5000, int(later.sum()))
+    changed = dataclasses.replace(snaps, bid_sz=bid_sz, ask_sz=ask_sz, trade_sz=trade_sz)
+    log_b: list = []
+    execute_parent(make_passive_market(changed, costs), first, last, 5000, params, settings, log_b)
+    before = [d for d in log_a if d[0] < cut]
+    assert len(before) >= 3
+    for a, b in zip(before, log_b, strict=False):
+        assert a[0] == b[0] and a[1] == b[1] and np.array_equal(a[2], b[2])
+    assert any(d[2].any() for d in before)  # limit orders were posted: the check has teeth
+
+
+def test_router_posts_where_the_rebate_is_clearly_larger(snaps):
+    generous = int(snaps.venues[2])
+    cfg = config(venues={"overrides": {generous: {"rebate": 0.012}}})
+    sm = make_schedule_market(snaps, cfg)
+    # a small tuning sweep over the penalties and T; the best must post most at that venue
+    rng = np.random.default_rng(0)
+    trials = [
+        {
+            "lambda_over": float(rng.uniform(0.01, 0.1)),
+            "lambda_under": float(rng.uniform(0.01, 0.1)),
+            "theta_queue": float(rng.uniform(0.0, 0.005)),
+            "horizon_s": float(rng.uniform(2, 10)),
+        }
+        for _ in range(6)
+    ]
+    runs = [run_router(sm, p, cfg) for p in trials]
+    best = runs[int(np.argmin([objective(sm, r) for r in runs]))]
+    j = int(np.flatnonzero(snaps.venues == generous)[0])
+    assert int(np.argmax(best.posted_shares)) == j
+    assert int(np.argmax(best.passive_shares)) == j
+
+
+def test_report_has_intervals_per_baseline_and_fill_statistics(snaps):
+    cfg = config(schedule={"train_fraction": 0.5})
+    sm = make_schedule_market(snaps, cfg)
+    report = schedule_report(sm, PARAMS, cfg)
+    assert report["best_parameters"]["horizon_s"] == 4.0
+    assert report["savings_basis"] == "mean_shortfall_out_of_sample"
+    n_in = report["in_sample"]["parent_orders"]
+    n_out = report["out_of_sample"]["parent_orders"]
+    assert n_in + n_out == len(sm.orders) == report["schedule"]["parent_orders"] and n_out > 1
+    for name in ("best_ask", "twap", "vwap"):
+        s = report["out_of_sample"]["savings_bps"][name]
+        assert s["n"] == n_out and s["ci95"][0] <= s["mean"] <= s["ci95"][1]
+        assert report["savings_vs_baselines_bps"][name] == s["mean"]
+        per_order = np.array(report["schedule"]["shortfall_bps"][name]) - np.array(
+            report["schedule"]["shortfall_bps"]["router"]
+        )
+        out = ~np.array(report["schedule"]["in_sample"])
+        assert s["mean"] == pytest.approx(per_order[out].mean())
+    fills = report["fills"]
+    passive = sum(v["passive"] for v in fills["per_venue"].values())
+    taken = sum(v["taken"] for v in fills["per_venue"].values())
+    assert fills["passive_share"] == pytest.approx(passive / (passive + taken), abs=1e-3)
+    assert 0 < fills["passive_share"] < 1
+    opt = report["optimized"]
+    assert opt["filled_shares"] + opt["unfilled_shares"] == cfg.order.size * len(sm.orders)
+
+
+def test_static_allocator_over_a_schedule_matches_the_single_order_kernel(snaps):
+    from sor.backtest import evaluate, make_market
+    from sor.router import RouterParams
+
+    cfg = config(router={"allocator": "static"})
+    sm = make_schedule_market(snaps, cfg)
+    params = {k: PARAMS[k] for k in ("lambda_over", "lambda_under", "theta_queue")}
+    run = run_router(sm, params, cfg)
+    o = sm.orders[3]
+    part = make_market(slice_rows(snaps, o.first, o.last), cfg)
+    direct = evaluate(part, RouterParams(**params), cfg.order)
+    assert run.completed_cash[3] == direct.completed_cash
+
+
+def test_schedule_errors_name_the_setting(snaps):
+    with pytest.raises(ConfigError, match="schedule.horizon_s: no parent order fits"):
+        make_schedule_market(snaps, config(schedule={"horizon_s": 1e6}))
+    cfg = config(schedule={"train_fraction": 0.0})
+    sm = make_schedule_market(snaps, cfg)
+    with pytest.raises(ConfigError, match="schedule.train_fraction"):
+        objective(sm, run_router(sm, PARAMS, cfg))
