@@ -21,7 +21,9 @@ __all__ = ["format_value", "write_html"]
 CAPTIONS = {
     "fill_path": "Cumulative shares filled and running average fill price, per strategy",
     "venue_shares": "Shares filled per venue (publisher_id), router and baselines side by side",
-    "optimization_history": "Sweep: objective (completed cash, dollars) per trial",
+    "savings_distribution": "Router savings against each baseline, one point per parent order",
+    "optimization_history": "Sweep: objective per trial (completed cash in dollars, or mean "
+    "in-sample shortfall in bps over parent orders)",
     "param_importances": "Sweep: parameter importances",
 }
 
@@ -58,6 +60,8 @@ def _kind(path: str) -> str:
     last = parts[-1]
     if parts[0] == "savings_vs_baselines_bps":
         return "bps"
+    if any(p.endswith("_bps") for p in parts) and last != "n":
+        return "bps"  # shortfalls and savings per parent order, their means and intervals
     if parts[0] == "best_parameters" or last in _PRICE_KEYS:
         return "price"
     if last in _CASH_KEYS:
@@ -159,12 +163,15 @@ def _strategy_table(report: dict) -> str:
         for key, _ in _STRATEGY_COLUMNS:
             cells.append(_cell(f"{prefix}.{key}", result.get(key)))
             if key == "completed_cash" and order_size:
-                # Derived, not in the JSON: the price the savings compare (savings_basis).
+                # Derived, not in the JSON: completed cash per share of the parent order(s),
+                # filled + unfilled (one order: config.order.size; a schedule: all of them).
                 cash = result.get("completed_cash")
-                px = None if cash is None else cash / order_size
+                shares = result.get("filled_shares", 0) + result.get("unfilled_shares", 0)
+                px = None if cash is None or not shares else cash / shares
                 cells.append(
                     f'<td class="num" data-derived="{escape(prefix)}.completed_cash / '
-                    f'config.order.size">{escape(format_value("avg_fill_px", px))}</td>'
+                    f'({escape(prefix)}.filled_shares + {escape(prefix)}.unfilled_shares)">'
+                    f"{escape(format_value('avg_fill_px', px))}</td>"
                 )
         if name in savings:
             value = savings[name]
@@ -176,6 +183,34 @@ def _strategy_table(report: dict) -> str:
         rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
     return f'<table id="key-numbers">{header}{"".join(rows)}</table>'
+
+
+def _walk_forward_table(report: dict) -> str:
+    """Mean savings with standard error and bootstrap 95% interval, per baseline and sample."""
+    parts = [p for p in ("in_sample", "out_of_sample") if report.get(p, {}).get("parent_orders")]
+    heads = ["baseline"] + [
+        f"{p.replace('_', ' ')} {h}" for p in parts for h in ("mean", "std error", "95% interval")
+    ]
+    rows = []
+    for name in report.get("baselines", {}):
+        cells = [f"<th>{escape(name)}</th>"]
+        for part in parts:
+            path = f"{part}.savings_bps.{name}"
+            stats = report[part]["savings_bps"][name]
+            mean = stats.get("mean")
+            css = "positive" if mean and mean > 0 else "negative" if mean and mean < 0 else ""
+            cells.append(_cell(f"{path}.mean", mean, css))
+            cells.append(_cell(f"{path}.std_error", stats.get("std_error")))
+            ci = stats.get("ci95")
+            cells.append(
+                "<td></td>"
+                if ci is None
+                else f'<td class="num">[{_cell_inline(f"{path}.ci95.0", ci[0])}, '
+                f"{_cell_inline(f'{path}.ci95.1', ci[1])}]</td>"
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
+    return f'<table id="walk-forward">{header}{"".join(rows)}</table>'
 
 
 def _venue_table(report: dict) -> str:
@@ -232,17 +267,28 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
     body.append("<h2>Key numbers</h2>")
     body.append(_strategy_table(report))
     basis = report.get("savings_basis")
-    body.append(
-        '<p class="note">Savings: (baseline price - router price) / baseline price * 1e4, positive '
-        "when the router paid less"
-        + (
-            f"; prices compared: {_cell_inline('savings_basis', basis)} (completed cash / order "
-            "size, unfilled shares bought by a clean-up order at the window's end)"
-            if basis
-            else ""
+    if basis and basis.startswith("mean_shortfall"):
+        body.append(
+            '<p class="note">Savings: the mean over parent orders of (baseline shortfall - router '
+            "shortfall), in bps of each order's arrival mid, positive when the router paid less; "
+            f"orders averaged: {_cell_inline('savings_basis', basis)}. Totals are over every "
+            "parent order. Cash includes fees, less rebates on passive fills.</p>"
         )
-        + ". Cash includes fees.</p>"
-    )
+    else:
+        body.append(
+            '<p class="note">Savings: (baseline price - router price) / baseline price * 1e4, '
+            "positive when the router paid less"
+            + (
+                f"; prices compared: {_cell_inline('savings_basis', basis)} (completed cash / "
+                "order size, unfilled shares bought by a clean-up order at the window's end)"
+                if basis
+                else ""
+            )
+            + ". Cash includes fees.</p>"
+        )
+    if "out_of_sample" in report:
+        body.append("<h3>Savings per parent order, in and out of sample (bps)</h3>")
+        body.append(_walk_forward_table(report))
     body.append("<h3>Shares filled per venue</h3>")
     body.append(_venue_table(report))
     body.append("<h2>Best parameters</h2>")

@@ -187,6 +187,9 @@ def test_run_cont_kukanov_schedule_end_to_end(longer_csv, tmp_path):
     page = out.with_name("results_report.html").read_text()
     png = "results_savings_distribution.png"
     assert out.with_name(png).stat().st_size > 1000 and f'src="{png}"' in page
+    mean = report["out_of_sample"]["savings_bps"]["twap"]["mean"]
+    assert 'id="walk-forward"' in page
+    assert f'data-key="out_of_sample.savings_bps.twap.mean" data-value="{mean!r}"' in page
     # the best value is the least trial value, and `sor backtest` at the best parameters agrees
     values = [float(line.split(",")[1]) for line in
               out.with_name("results_trials.csv").read_text().splitlines()[1:]]  # fmt: skip
