@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
 
 from sor.errors import StreamError
 from sor.snapshots import QuoteUpdates, Snapshots, build_snapshots
@@ -129,6 +132,8 @@ def consume_updates(
     security: dict[str, Any] | None = None,
     on_event: OnEvent | None = None,
     connect_timeout_s: float = 30.0,
+    progress: bool = False,
+    expected_events: int | None = None,
 ) -> tuple[QuoteUpdates, ConsumeReport]:
     """Read one stream from partition 0 of `topic` and rebuild its quote updates.
 
@@ -148,6 +153,8 @@ def consume_updates(
             arrives; `book` is a read-only `stream.book.TopOfBook` of every venue's latest
             quote at `ts` (ns since the epoch).
         connect_timeout_s: seconds to keep retrying while no broker answers.
+        progress: show a progress bar of the events read (on stderr).
+        expected_events: the bar's total, when known (e.g. `ProduceReport.events`).
 
     Returns:
         The updates and a report (stream id, counts, duplicates, offsets, throughput).
@@ -184,7 +191,21 @@ def consume_updates(
         else:
             consumer.seek(partition, start_offset)
         started = time.monotonic()
-        _read(consumer, partition, assembler, bootstrap, idle_timeout_s, max_message_bytes)
+        with tqdm(total=expected_events, disable=not progress, desc="consume", unit="event") as bar:
+
+            def advance() -> None:
+                bar.update(assembler.events - bar.n)
+
+            _read(
+                consumer,
+                partition,
+                assembler,
+                bootstrap,
+                idle_timeout_s,
+                max_message_bytes,
+                advance,
+            )
+            advance()
         wall_s = time.monotonic() - started
     finally:
         consumer.close()
@@ -231,6 +252,7 @@ def _read(
     bootstrap: str,
     idle_timeout_s: float,
     max_bytes: int,
+    advance: Callable[[], None] = lambda: None,
 ) -> None:
     from kafka.errors import KafkaError, RetriableError
 
@@ -258,6 +280,7 @@ def _read(
                 raise _idle_error(consumer, assembler, topic, bootstrap, idle_timeout_s)
             continue
         last_message = time.monotonic()
+        advance()
         for records in batches.values():
             first = records[0].offset
             if next_offset is not None and first < next_offset:

@@ -101,6 +101,8 @@ def stream_snapshots(config: Config, data_path: Path, *, progress: bool = False)
             max_message_bytes=config.stream.max_message_bytes,
             security=kafka.security,
             connect_timeout_s=config.stream.connect_timeout_s,
+            progress=progress,
+            expected_events=getattr(report, "events", None),
         )
         if thread is not None:
             thread.join()

@@ -263,3 +263,20 @@ def test_consume_to_ray_puts_the_snapshots_once(multi_venue_csv, bootstrap, topi
     finally:
         if started_here:
             ray.shutdown()
+
+
+def test_consumer_progress_bar_counts_the_events(multi_venue_csv, bootstrap, topic, capsys):
+    report = produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic)
+    capsys.readouterr()
+    _, consumed = consume_updates(
+        bootstrap=bootstrap,
+        topic=topic,
+        idle_timeout_s=10,
+        progress=True,
+        expected_events=report.events,
+    )
+    err = capsys.readouterr().err
+    assert consumed.events == report.events
+    assert "consume" in err and f"{report.events}/{report.events}" in err
+    _, _ = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    assert "consume" not in capsys.readouterr().err  # no bar unless asked
