@@ -51,3 +51,20 @@ def write_csv(path: Path, lines: list[str], header: str = HEADER) -> Path:
     """Write a header and lines to `path`."""
     path.write_text(header + "\n" + "\n".join(lines) + "\n")
     return path
+
+
+def to_raw_style(src: Path, dst: Path, *, timestamps: bool = True) -> Path:
+    """Rewrite a pretty CSV in Databento's raw style: 1e-9 integer prices, int64 max for an
+    undefined price, and (with `timestamps`) integer ns timestamps."""
+    import pandas as pd
+
+    df = pd.read_csv(src, dtype=str, keep_default_na=False)
+    if timestamps:
+        for col in ("ts_recv", "ts_event"):
+            df[col] = pd.to_datetime(df[col], format="ISO8601").astype("int64").astype(str)
+    for col in ("bid_px_00", "ask_px_00", "price"):
+        df[col] = [
+            "9223372036854775807" if v == "" else str(round(float(v) * 1e9)) for v in df[col]
+        ]
+    df.to_csv(dst, index=False)
+    return dst

@@ -10,7 +10,7 @@ import pytest
 from sor.errors import DataError
 from sor.marketdata import load_snapshots, load_updates, ns_to_iso, parse_time_bound
 from sor.snapshots import build_snapshots
-from tests.csvdata import BASE_NS, HEADER, SHARED_DATA, row, write_csv
+from tests.csvdata import BASE_NS, HEADER, SHARED_DATA, row, to_raw_style, write_csv
 
 HEAD5 = SHARED_DATA / "l1_day_head5.csv"
 
@@ -67,17 +67,7 @@ def test_l1_day_head_exact_timestamps_and_prices():
 
 def test_raw_style_matches_pretty_style(tmp_path, two_venues):
     """Databento's raw CSV: integer ns and 1e-9 prices, int64 max for an undefined price."""
-    import pandas as pd
-
-    df = pd.read_csv(two_venues, dtype=str, keep_default_na=False)
-    for col in ("ts_recv", "ts_event"):
-        df[col] = pd.to_datetime(df[col], format="ISO8601").astype("int64").astype(str)
-    for col in ("bid_px_00", "ask_px_00", "price"):
-        df[col] = [
-            "9223372036854775807" if v == "" else str(round(float(v) * 1e9)) for v in df[col]
-        ]
-    raw = tmp_path / "raw.csv"
-    df.to_csv(raw, index=False)
+    raw = to_raw_style(two_venues, tmp_path / "raw.csv")
     a, sa = load_snapshots(two_venues)
     b, sb = load_snapshots(raw)
     assert sb.price_style == "fixed" and sb.timestamp_style == "raw"
@@ -323,15 +313,7 @@ def test_trade_prints_per_venue(trades_at_two_venues):
 
 def test_trade_prints_in_raw_style(tmp_path, trades_at_two_venues):
     """Raw prices in 1e-9 dollars, int64 max for an undefined trade price: the same prints."""
-    import pandas as pd
-
-    df = pd.read_csv(trades_at_two_venues, dtype=str, keep_default_na=False)
-    for col in ("bid_px_00", "ask_px_00", "price"):
-        df[col] = [
-            "9223372036854775807" if v == "" else str(round(float(v) * 1e9)) for v in df[col]
-        ]
-    raw = tmp_path / "raw.csv"
-    df.to_csv(raw, index=False)
+    raw = to_raw_style(trades_at_two_venues, tmp_path / "raw.csv", timestamps=False)
     snaps, summary = load_snapshots(raw)
     assert summary.price_style == "fixed"
     assert snaps.equals(load_snapshots(trades_at_two_venues)[0])

@@ -6,28 +6,10 @@ from dataclasses import fields, replace
 
 import numpy as np
 
-from sor.snapshots import BUY, NO_SIDE, SELL, QuoteUpdates, Snapshots, build_snapshots
+from sor.snapshots import BUY, NO_SIDE, SELL, Snapshots, build_snapshots
+from tests.sor.snapdata import updates_with_trades
 
 TRADE_FIELDS = ("trade_ts", "trade_size", "trade_venue", "trade_px", "trade_side")
-
-
-def updates_with_trades() -> QuoteUpdates:
-    """Snapshots at 10, 20, 30 ns from venues 2 and 9; trades before, between, at and after."""
-    return QuoteUpdates(
-        ts=np.array([10, 10, 20, 30], dtype=np.int64),
-        venue=np.array([9, 2, 2, 9], dtype=np.int32),
-        ask_px=np.array([10.02, np.nan, 10.01, 10.03]),
-        ask_sz=np.array([100, 0, 50, 70], dtype=np.int64),
-        bid_px=np.array([10.0, 9.99, np.nan, 10.0]),
-        bid_sz=np.array([300, 10, 0, 5], dtype=np.int64),
-        trade_ts=np.array([5, 10, 15, 15, 30, 31], dtype=np.int64),
-        trade_size=np.array([1, 2, 4, 32, 8, 16], dtype=np.int64),
-        # Venue 5 never quotes: its trade counts in the volume, but has no column.
-        trade_venue=np.array([9, 2, 5, 9, 9, 2], dtype=np.int32),
-        trade_px=np.array([10.02, 9.99, 10.0, np.nan, 10.0, 10.03]),
-        trade_side=np.array([BUY, SELL, BUY, NO_SIDE, SELL, BUY], dtype=np.int8),
-        symbol="XYZ",
-    )
 
 
 def test_trade_prints_land_on_the_first_snapshot_at_or_after_them():

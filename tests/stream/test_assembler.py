@@ -13,26 +13,8 @@ from stream.assembler import StreamAssembler
 from stream.book import Trade
 from stream.events import UpdatesBuilder, split_events
 from stream.messages import decode
+from tests.sor.snapdata import updates_with_trades
 from tests.stream.helpers import encoded_stream
-
-
-def updates_with_trades() -> QuoteUpdates:
-    """Three snapshot times; trades before the first, between, at, and after the last."""
-    return QuoteUpdates(
-        ts=np.array([10, 10, 20, 30], dtype=np.int64),
-        venue=np.array([9, 2, 2, 9], dtype=np.int32),
-        ask_px=np.array([10.02, np.nan, 10.01, 10.03]),
-        ask_sz=np.array([100, 0, 50, 70], dtype=np.int64),
-        bid_px=np.array([10.0, 9.99, np.nan, 10.0]),
-        bid_sz=np.array([300, 10, 0, 5], dtype=np.int64),
-        trade_ts=np.array([5, 10, 15, 30, 31], dtype=np.int64),
-        trade_size=np.array([1, 2, 4, 8, 16], dtype=np.int64),
-        # Venue 5 never quotes: its trade is carried (volume), but has no snapshot column.
-        trade_venue=np.array([9, 2, 5, 9, 2], dtype=np.int32),
-        trade_px=np.array([10.02, 9.99, np.nan, 10.03, 10.0]),
-        trade_side=np.array([1, -1, 0, 1, -1], dtype=np.int8),
-        symbol="XYZ",
-    )
 
 
 def test_split_events_counts_trades_as_build_snapshots_does():
@@ -40,12 +22,12 @@ def test_split_events_counts_trades_as_build_snapshots_does():
     events = list(split_events(updates))
     assert [e.ts for e in events] == [10, 20, 30]
     assert [e.trade_volume for e in events] == build_snapshots(updates).trade_volume.tolist()
-    assert [e.trade_volume for e in events] == [3, 4, 8]  # 16 after the last snapshot: dropped
+    assert [e.trade_volume for e in events] == [3, 36, 8]  # 16 after the last snapshot: dropped
     assert events[0].updates == [[9, 10.02, 100, 10.0, 300], [2, None, 0, 9.99, 10]]
     assert [e.trades for e in events] == [
         [[9, 10.02, 1, 1], [2, 9.99, 2, -1]],
-        [[5, None, 4, 0]],
-        [[9, 10.03, 8, 1]],
+        [[5, 10.0, 4, 1], [9, None, 32, 0]],
+        [[9, 10.0, 8, -1]],
     ]
     assert all(type(v) is int for e in events for t in e.trades for v in (t[0], t[2], t[3]))
 
@@ -58,7 +40,8 @@ def test_builder_restores_the_snapshots():
     assert len(builder) == 3
     rebuilt = build_snapshots(builder.build("XYZ"))
     assert rebuilt.equals(build_snapshots(updates))
-    assert rebuilt.trade_sz.tolist() == [1, 2, 8] and rebuilt.trade_col.tolist() == [1, 0, 1]
+    assert rebuilt.trade_sz.tolist() == [1, 2, 32, 8]
+    assert rebuilt.trade_col.tolist() == [1, 0, 1, 1]
     assert [builder.event(i) for i in range(3)] == list(split_events(updates))
 
 
@@ -111,9 +94,10 @@ def test_live_book_matches_each_snapshot_row():
     assert feed(StreamAssembler(on_event=on_event), encoded_stream(updates))
     # The trade prints of each snapshot, venue 5's too (it has no column); NaN: no price.
     assert rows[0][4] == (Trade(9, 10.02, 1, 1), Trade(2, 9.99, 2, -1))
-    (venue5,) = rows[1][4]
-    assert (venue5.venue, venue5.sz, venue5.side) == (5, 4, 0) and math.isnan(venue5.px)
-    assert rows[2][4] == (Trade(9, 10.03, 8, 1),)
+    venue5, no_price = rows[1][4]
+    assert venue5 == Trade(5, 10.0, 4, 1)
+    assert (no_price.venue, no_price.sz, no_price.side) == (9, 32, 0) and math.isnan(no_price.px)
+    assert rows[2][4] == (Trade(9, 10.0, 8, -1),)
     for i, (ts, quotes, volume, *_) in enumerate(rows):
         assert ts == expected.ts[i] and volume == expected.trade_volume[i]
         for j, venue in enumerate(expected.venues.tolist()):
