@@ -24,6 +24,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/allocator.py
 	$(PY) bench/cont_kukanov.py
+	$(PY) bench/router.py
 	$(PY) bench/stream_throughput.py
 	$(PY) bench/sweep_throughput.py
 
