@@ -6,7 +6,8 @@ compiled kernel, so the Optuna driver's ask/tell bounds the rate) and a 200,000-
 of 30-900 ms that run through the window, so the workers bound it): trials/s with 1 and 2 Ray
 workers, their ratio (target >= 1.7 where the workers bound the rate; the driver shares the two
 cores of this machine), and the peak RSS of each worker (target: the same for 1 and 2 workers,
-since every worker reads the one shared snapshot object zero-copy).
+since every worker reads the one shared snapshot object zero-copy). A third case sweeps the
+Cont & Kukanov router over a parent-order schedule (issue #7): 50-200 ms trials.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from sor.marketdata import load_snapshots
 from sweep.driver import run_sweep
 
 
-def measure(snaps, workers: int, trials: int, size: int) -> tuple[float, list[int]]:
+def measure(
+    snaps, workers: int, trials: int, size: int, extra: dict | None = None
+) -> tuple[float, list[int]]:
     ray.init(
         num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
     )
@@ -37,6 +40,7 @@ def measure(snaps, workers: int, trials: int, size: int) -> tuple[float, list[in
                 "search.sampler": "random",
                 "search.trials_per_round": 16,
                 "order.size": size,
+                **(extra or {}),
             },
         )
         ref = ray.put(snaps)
@@ -49,6 +53,7 @@ def measure(snaps, workers: int, trials: int, size: int) -> tuple[float, list[in
                 "search.seed": 99,
                 "search.trials_per_round": 2 * workers,
                 "order.size": size,
+                **(extra or {}),
             },
         )
         run_sweep(ref, warm, progress=False)
@@ -77,16 +82,22 @@ def main() -> None:
         f"{len(snaps):,} snapshots x {snaps.n_venues} venues, {snaps.nbytes / 1e6:.1f} MB; "
         f"{args.trials} trials, random sampler"
     )
-    for size, trials in ((5_000, args.trials), (200_000, max(16, args.trials // 8))):
+    cont_kukanov = {"router.allocator": "cont_kukanov", "schedule.enabled": True}
+    cases = [
+        ("static, 5,000 shares", 5_000, args.trials, None),
+        ("static, 200,000 shares", 200_000, max(16, args.trials // 8), None),
+        ("cont_kukanov schedule, 5,000 shares", 5_000, max(16, args.trials // 8), cont_kukanov),
+    ]
+    for label, size, trials, extra in cases:
         rates = {}
         for workers in (1, 2):
-            rate, peaks = measure(snaps, workers, trials, size)
+            rate, peaks = measure(snaps, workers, trials, size, extra)
             rates[workers] = rate
             print(
-                f"order {size:>6,} shares, workers={workers}: {rate:8.2f} trials/s "
-                f"({trials} trials); peak RSS per worker (MB): {[round(p / 1024) for p in peaks]}"
+                f"{label}, workers={workers}: {rate:8.2f} trials/s ({trials} trials); "
+                f"peak RSS per worker (MB): {[round(p / 1024) for p in peaks]}"
             )
-        print(f"order {size:>6,} shares: speed-up 2 vs 1 workers {rates[2] / rates[1]:.2f}x")
+        print(f"{label}: speed-up 2 vs 1 workers {rates[2] / rates[1]:.2f}x")
 
 
 if __name__ == "__main__":

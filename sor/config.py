@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,18 @@ class WindowConfig(_Section):
 
     start: str | int | None = None
     end: str | int | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _plausible_ns(cls, value: str | int | None) -> str | int | None:
+        # ns since the epoch for the years 2000-2099; anything else is a mistake, e.g. a time
+        # of day that some YAML reader turned into seconds (12:00:00 -> 43200)
+        if isinstance(value, int) and not 946_684_800 * 10**9 <= value < 4_102_444_800 * 10**9:
+            raise ValueError(
+                f"{value} is not a time in ns since the epoch (years 2000-2099); write a time of "
+                "day or an ISO time as text, e.g. '13:36:32' or '2024-08-01T13:36:32Z'"
+            )
+        return value
 
 
 class OrderConfig(_Section):
@@ -228,6 +241,27 @@ class SearchConfig(_Section):
     trials_per_round: int = Field(16, gt=0)
     space: dict[str, Distribution] = Field(default_factory=_default_space)
 
+    @field_validator("space", mode="before")
+    @classmethod
+    def _fill_half_ranges(cls, space: Any) -> Any:
+        # `--set search.space.lambda_over.low=0.01` gives {low: 0.01}: keep the default high
+        # (and vice versa) rather than refusing a range the user only meant to narrow.
+        if not isinstance(space, dict):
+            return space
+        defaults = _default_space()
+        out = dict(space)
+        for name, dist in space.items():
+            if (
+                name in defaults
+                and isinstance(dist, dict)
+                and dist
+                and set(dist) <= {"low", "high", "log", "step"}
+                and ("low" in dist) != ("high" in dist)
+            ):
+                default = defaults[name]
+                out[name] = {"low": default.low, "high": default.high, **dist}
+        return out
+
     @field_validator("space")
     @classmethod
     def _all_params(cls, space: dict[str, Distribution]) -> dict[str, Distribution]:
@@ -329,13 +363,55 @@ def _set_path(raw: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without the YAML 1.1 surprises a trading config would hit.
+
+    Plain PyYAML reads `12:00:00` as the base-60 integer 43200 and `2024-10-21T12:00:00Z` as a
+    datetime: a window written as a time of day would silently become 43,200 ns after 1970. Here
+    both stay strings; every other scalar resolves as usual.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag
+        not in (
+            "tag:yaml.org,2002:timestamp",
+            "tag:yaml.org,2002:int",
+            "tag:yaml.org,2002:float",
+        )  # fmt: skip
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text with `_Loader` (times of day and ISO times stay strings)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split a `key.path=value` override; the value is read as YAML (numbers, null, lists)."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like section.key=value")
     key, value = text.split("=", 1)
     try:
-        return key.strip(), yaml.safe_load(value) if value.strip() else None
+        return key.strip(), read_yaml(value) if value.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from exc
 
@@ -358,7 +434,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the configuration: {exc}") from exc
         try:
-            raw = yaml.safe_load(text) or {}
+            raw = read_yaml(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(raw, dict):

@@ -90,7 +90,10 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
             {"search.space": {"theta_queue": {"low": 0, "high": 1, "log": True}}},
             r"a log distribution needs `low > 0`",
         ),
-        ({"search.space": {"theta_queue": {"low": 0}}}, r"`low` and `high` go together"),
+        (
+            {"search.space": {"theta_queue": {"low": 0.5}}},  # the default high is 0.1
+            r"search.space.theta_queue: `low <= high` must hold, but got low=0.5, high=0.1",
+        ),
         (
             {"search.space": {"theta_queue": {"low": 0, "high": 1, "value": 1}}},
             r"give exactly one of",
@@ -106,6 +109,7 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
             r"search.space.theta_queue.value: Input should be a finite number",
         ),
         ({"venues.rebate": float("inf")}, r"venues.rebate: Input should be a finite number"),
+        ({"window.start": 43200}, r"window.start: 43200 is not a time in ns since the epoch"),
         ({"router.allocator": "cont-kukanov"}, r"router.allocator: Input should be 'static' or"),
         ({"router.iterations": 0}, r"router.iterations: Input should be greater than 0"),
         ({"router.queue_model": "optimistic"}, r"router.queue_model: Input should be"),
@@ -159,3 +163,24 @@ def test_secrets_are_redacted():
         "sasl_plain_username": "me",
     }
     assert "hunter2" not in str(redacted)
+
+
+def test_half_a_range_keeps_the_default_other_end():
+    config = load_config(None, {"search.space.lambda_over.low": 0.01})
+    assert (config.search.space["lambda_over"].low, config.search.space["lambda_over"].high) == (
+        0.01,
+        0.1,
+    )
+    config = load_config(None, {"search.space": {"horizon_s": {"high": 10}}})
+    assert config.search.space["horizon_s"].low == 1.0
+
+
+def test_times_in_yaml_stay_text(tmp_path):
+    """YAML 1.1 reads 12:00:00 as 43200 and an ISO time as a datetime: not here."""
+    path = tmp_path / "window.yaml"
+    path.write_text("window:\n  start: 12:00:00\n  end: 2024-10-21T13:00:00Z\n")
+    config = load_config(path, {"order.size": "1_000"})
+    assert config.window.start == "12:00:00" and config.window.end == "2024-10-21T13:00:00Z"
+    assert load_config(None, {"window.start": parse_override("x=13:36:32")[1]}).window.start == (
+        "13:36:32"
+    )
