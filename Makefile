@@ -33,4 +33,5 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check sor stream sweep tests bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache results.json results_trials.csv
+	rm -rf $(VENV) build *.egg-info .pytest_cache runs results.json results_trials.csv \
+		results_*.png results_report.html

@@ -127,3 +127,32 @@ def build_report(
         },
         "savings_basis": "completed_avg_px",
     }
+
+
+def result_warnings(report: dict) -> list[str]:
+    """Plain-language cautions about numbers in a report that are easy to misread.
+
+    Looks at the report's own keys: shares left to the clean-up order, data without trade rows
+    (VWAP then follows displayed size; no passive fill can happen), and a sweep whose trials all
+    scored the same (the parameters then changed nothing and the best ones are arbitrary).
+    """
+    notes = []
+    for name, result in {"optimized": report["optimized"], **report["baselines"]}.items():
+        unfilled, filled = result.get("unfilled_shares", 0), result.get("filled_shares", 0)
+        if unfilled and unfilled * 2 > unfilled + filled:
+            notes.append(
+                f"{name}: {unfilled:,} of {unfilled + filled:,} shares were not filled in the "
+                "window and are priced by the clean-up order at the last snapshot's best ask"
+            )
+    if report.get("data", {}).get("trade_rows") == 0:
+        notes.append(
+            "the data has no trade rows: VWAP follows displayed ask size instead of traded "
+            "volume, and limit orders cannot fill passively"
+        )
+    sweep = report.get("sweep", {})
+    if sweep.get("distinct_values") == 1 and sweep.get("trials_complete", 0) > 1:
+        notes.append(
+            "every trial scored the same: the parameters did not change the result on this data "
+            "(e.g. one venue, or cap: displayed), so best_parameters are arbitrary"
+        )
+    return notes

@@ -28,7 +28,10 @@ EPILOG_RUN = """examples:
 
 # Flags shared by the commands that read a config: flag -> dotted config key.
 COMMON_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--data": ("data.path", {"help": "Databento MBP-1/MBP-10 CSV (plain or .gz)"}),
+    "--data": (
+        "data.path",
+        {"help": "Databento MBP-1/MBP-10 CSV (plain or .gz) or DBN (.dbn, .dbn.zst)"},
+    ),
     "--symbol": ("data.symbol", {"help": "instrument to use where the file holds several"}),
     "--start": ("window.start", {"help": "window start: ISO 8601, ns, or UTC time of day"}),
     "--end": ("window.end", {"help": "window end (inclusive)"}),
@@ -101,6 +104,8 @@ def _add_flags(parser: argparse.ArgumentParser, *groups: dict) -> None:
     )
     for group in groups:
         for flag, (key, kwargs) in group.items():
+            if "action" not in kwargs:
+                kwargs = {"metavar": key.rsplit(".", 1)[-1].upper(), **kwargs}
             parser.add_argument(flag, dest=key.replace(".", "__"), **kwargs)
 
 
@@ -124,8 +129,8 @@ def _print_json(data: dict) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Router at fixed parameters and all baselines, straight from the CSV."""
-    from sor.backtest import build_report, evaluate, make_market, run_baselines
-    from sor.marketdata import load_snapshots
+    from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
+    from sor.marketdata import load_snapshots, require_asks
     from sor.router import RouterParams
 
     config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)
@@ -139,6 +144,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         clock=config.data.clock,
         crossed=config.data.crossed,
     )
+    require_asks(snaps.ask_px, config.data.path)
     if config.schedule.enabled or config.router.allocator == "cont_kukanov":
         from sor.config import ALLOCATOR_PARAMS
         from sor.schedule import make_schedule_market, schedule_report
@@ -158,6 +164,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             config.order.size,
         )
     report["data"] = {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes}
+    report["warnings"] = result_warnings(report)
     report["config"] = config.redacted()
     write_json(report, config.output.out)
     return 0
@@ -170,7 +177,9 @@ def write_json(report: dict, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text + "\n")
     log = logging.getLogger("sor")
-    log.info("results written to %s", path)
+    log.debug("results written to %s", path)
+    for note in report.get("warnings", []):
+        log.warning("note: %s", note)
     if log.isEnabledFor(logging.INFO):
         print(summary_table(report), file=sys.stderr)
 
@@ -208,9 +217,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Write a seeded multi-venue Databento-style CSV."""
     from sor.generate import generate
 
-    summary = generate(
-        args.path, n_events=args.rows, schema=args.schema, style=args.style, seed=args.seed
-    )
+    if args.rows < 1:
+        raise SorError(f"--rows must be at least 1, but got {args.rows}")
+    parent = Path(args.path).resolve().parent
+    if not parent.is_dir():
+        raise SorError(f"{args.path}: directory {parent} does not exist")
+    try:
+        summary = generate(
+            args.path, n_events=args.rows, schema=args.schema, style=args.style, seed=args.seed
+        )
+    except OSError as exc:
+        raise SorError(f"{args.path}: cannot write ({exc.strerror or exc})") from None
     print(summary)
     return 0
 
@@ -256,11 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a seeded multi-venue MBP CSV",
         epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n",
     )
-    p.add_argument("path")
-    p.add_argument("--rows", type=int, default=60_000)
-    p.add_argument("--schema", choices=["mbp-1", "mbp-10"], default="mbp-10")
-    p.add_argument("--style", choices=["pretty", "raw"], default="pretty")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("path", help="CSV file to write")
+    p.add_argument("--rows", type=int, default=60_000, help="book events (rows) to write")
+    p.add_argument("--schema", choices=["mbp-1", "mbp-10"], default="mbp-10", help="columns")
+    p.add_argument(
+        "--style",
+        choices=["pretty", "raw"],
+        default="pretty",
+        help="pretty: ISO times and decimal prices; raw: integer ns and 1e-9 prices",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file)")
     p.set_defaults(func=cmd_generate)
 
     p = add_parser(

@@ -163,7 +163,9 @@ class Cells:
                 "{cell} is not a timestamp: expected ISO 8601 such as "
                 "2024-08-01T13:36:32.491911683Z (this file's style) or integer ns",
             )
-            ns = pd.to_datetime(text, format="ISO8601", utc=True).astype("int64").to_numpy()
+            stamps = pd.to_datetime(text, format="ISO8601", utc=True)
+            # pandas infers the unit from the digits shown (".000Z" gives microseconds): force ns
+            ns = stamps.dt.as_unit("ns").astype("int64").to_numpy()
         self._check(
             column,
             (ns < TS_MIN) | (ns >= TS_MAX),

@@ -69,6 +69,19 @@ def ns_to_iso(ns: int) -> str:
     )
 
 
+def _warn_time_of_day_on_several_days(path, bounds, first_ns: int, last_ns: int) -> None:
+    """A time of day means the first row's date: say so when the file spans several dates."""
+    days = {ns_to_iso(n)[:10] for n in (first_ns, last_ns)}
+    if len(days) > 1 and any(isinstance(b, str) and re.match(r"^\d{1,2}:\d{2}", b.strip())
+                             for b in bounds):  # fmt: skip
+        warnings.warn(
+            f"{path}: the data runs from {min(days)} to {max(days)}; a window given as a time of "
+            f"day is taken on {min(days)} (give an ISO time such as {max(days)}T14:30:00Z for "
+            "another date)",
+            stacklevel=3,
+        )
+
+
 def parse_time_bound(value: str | int | None, reference_ns: int, *, name: str) -> int | None:
     """Parse a window bound: ns since the epoch, an ISO 8601 timestamp, or a UTC time of day.
 
@@ -87,6 +100,12 @@ def parse_time_bound(value: str | int | None, reference_ns: int, *, name: str) -
         return int(text)
     try:
         if re.match(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$", text):
+            hours, minutes, *rest = text.split(":")
+            if int(hours) > 23 or int(minutes) > 59 or (rest and float(rest[0]) >= 60):
+                raise DataError(
+                    f"window {name} {value!r} is not a time of day: expected HH:MM[:SS[.fff]] "
+                    "with hours 0-23, minutes and seconds 0-59"
+                )
             day = pd.Timestamp(reference_ns, unit="ns", tz="UTC").normalize()
             return int((day + pd.Timedelta(text if text.count(":") == 2 else text + ":00")).value)
         stamp = pd.Timestamp(text)
@@ -188,6 +207,9 @@ def load_updates(
             updates, summary = load_updates(
                 csv, start=start, end=end, symbol=symbol, clock=clock, crossed=crossed
             )
+        except DataError as exc:  # name the user's DBN file, not the temporary export
+            message = str(exc).replace(f"{csv}:", "", 1).strip()
+            raise DataError(f"{message} (in its CSV export)", path=str(path)) from None
         finally:
             shutil.rmtree(csv.parent, ignore_errors=True)
         summary.path = str(path)
@@ -231,6 +253,7 @@ def load_updates(
     first_ns = int(ts_event.min())
     lo = parse_time_bound(start, first_ns, name="start")
     hi = parse_time_bound(end, first_ns, name="end")
+    _warn_time_of_day_on_several_days(path, (start, end), first_ns, int(ts_event.max()))
     if lo is not None and hi is not None and lo > hi:
         raise DataError(f"window start {start!r} is after end {end!r}")
     in_window = np.ones(len(df), dtype=bool)
@@ -332,3 +355,19 @@ def load_snapshots(path: str | Path, **options) -> tuple[Snapshots, DataSummary]
     """Load a CSV straight into snapshot arrays; options as for `load_updates`."""
     updates, summary = load_updates(path, **options)
     return build_snapshots(updates), summary
+
+
+def require_asks(ask_px: np.ndarray, path: str | Path) -> None:
+    """Refuse data in which no row shows an ask: a buy order would have nothing to fill against
+    (and every price in the results would be undefined).
+
+    Args:
+        ask_px: the updates' or snapshots' ask prices (NaN: no ask).
+        path: the file the data came from, for the message.
+    """
+    if not np.isfinite(ask_px).any():
+        raise DataError(
+            "no row in the window shows an ask (ask_px_00 / ask_sz_00 empty, zero or undefined "
+            "on every kept row): a buy order has nothing to fill against",
+            path=str(path),
+        )

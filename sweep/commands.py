@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sor.cli import COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args, write_json
 from sor.config import Config
-from sor.marketdata import load_updates
+from sor.marketdata import load_updates, require_asks
 
 log = logging.getLogger("sor.run")
 DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
@@ -50,6 +50,7 @@ def stream_snapshots(config: Config, data_path: Path, *, progress: bool = False)
         clock=config.data.clock,
         crossed=config.data.crossed,
     )
+    require_asks(updates.ask_px, data_path)
     kafka = config.kafka
     with ExitStack() as stack:
         bootstrap = kafka.bootstrap
@@ -134,10 +135,11 @@ def run(config: Config, *, progress: bool = True) -> dict:
     """The whole job on a validated config; returns the report (also written to output.out)."""
     import ray
 
-    from sweep.driver import run_sweep
+    from sweep.driver import check_study, run_sweep
     from sweep.report import sweep_report, write_trials_csv
     from sweep.runtime import init_ray
 
+    check_study(config)  # a bad storage URL or an unresumed study fails before any streaming
     data_path = Path(config.data.path) if config.data.path else default_data()
     init_ray(config.ray.address, config.ray.num_cpus)
     ref, summary, info = stream_snapshots(config, data_path, progress=progress)

@@ -72,6 +72,24 @@ def open_study(config: Config) -> optuna.Study:
         )
     except (ValueError, ImportError) as exc:  # bad URL or a missing database driver
         raise ConfigError(f"search.storage {search.storage!r}: {exc}") from exc
+    except Exception as exc:  # the database itself: a missing directory, a locked file, ...
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise ConfigError(f"search.storage {search.storage!r}: cannot open it: {reason}") from None
+
+
+def check_study(config: Config) -> optuna.Study:
+    """Open the configured study and refuse to mix runs: a stored study that already has trials
+    continues only with `search.resume`. Cheap: `sor run` calls it before streaming any data."""
+    search = config.search
+    study = open_study(config)
+    if study.trials and not search.resume:
+        raise ConfigError(
+            f"study {search.study_name!r} in {search.storage} already has {len(study.trials)} "
+            "trials: pass --resume to continue it, or choose another --study-name"
+        )
+    return study
 
 
 def _chunks(items: list, n: int) -> list[list]:
@@ -97,12 +115,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     from sweep.runtime import worker_count
 
     search = config.search
-    study = open_study(config)
-    if study.trials and not search.resume:
-        raise ConfigError(
-            f"study {search.study_name!r} in {search.storage} already has {len(study.trials)} "
-            "trials: pass --resume to continue it, or choose another --study-name"
-        )
+    study = check_study(config)
     dists = distributions(search, config.router.allocator)
     target = search.trials
     grid = grid_size(search, config.router.allocator) if search.sampler == "grid" else None
@@ -204,8 +217,15 @@ def _requeue_abandoned(study: optuna.Study) -> None:
     They are told FAIL without an "error" attribute (so they count neither as failed nor as
     finished) and their parameters are enqueued, so the next asks evaluate them: none is lost.
     """
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        log.info("re-queueing trial %d, abandoned by a previous driver", trial.number)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if running:
+        log.info(
+            "re-queueing %d trials abandoned by a previous driver (%d-%d)",
+            len(running),
+            running[0].number,
+            running[-1].number,
+        )
+    for trial in running:
         study.enqueue_trial(trial.params, skip_if_exists=False)
         study.tell(trial.number, state=TrialState.FAIL)
 

@@ -6,13 +6,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sor.backtest import build_report, evaluate, make_market, run_baselines
+from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
 from sor.config import Config
 from sor.router import RouterParams
 from sor.schedule import make_schedule_market, objective, run_router, schedule_report
 from sor.snapshots import Snapshots
 from sweep.driver import SweepResult
 from sweep.evaluate import uses_schedule
+from sweep.space import is_abandoned
 
 
 def redact_url(url: str | None) -> str | None:
@@ -62,7 +63,10 @@ def sweep_report(
         "workers": sweep.workers,
         "nodes": len(sweep.nodes),
     }
+    complete = [t.value for t in sweep.study.trials if t.value is not None]
+    report["sweep"]["distinct_values"] = len({round(v, 9) for v in complete})
     report.update(extra or {})
+    report["warnings"] = result_warnings(report)
     report["config"] = config.redacted()
     report["config"]["search"]["storage"] = redact_url(config.search.storage)
     return report
@@ -75,8 +79,17 @@ def trials_csv_path(out: str) -> Path:
 
 
 def write_trials_csv(sweep: SweepResult, out: str) -> Path:
-    """Write the study's trials (parameters, value, state, worker) as CSV beside the JSON."""
+    """Write the study's trials (parameters, value, state, worker, abandoned) beside the JSON.
+
+    `abandoned` marks trials a killed driver left unfinished: closed as FAIL and asked again.
+    """
     path = trials_csv_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sweep.study.trials_dataframe().to_csv(path, index=False)
+    table = sweep.study.trials_dataframe()
+    if len(table):
+        # Trials a killed driver asked but never told show as FAIL in Optuna; they were asked
+        # again (and count neither as failed nor as run), so say so in the table.
+        abandoned = {t.number: is_abandoned(t) for t in sweep.study.trials}
+        table["abandoned"] = [abandoned[n] for n in table["number"]]
+    table.to_csv(path, index=False)
     return path

@@ -34,6 +34,16 @@ def multi_venue_csv(tmp_path_factory):
         (["backtest", "--data", "x.csv", "--set", "order.sise=5"], "unknown key 'order.sise'"),
         (["backtest"], "sor backtest needs --data PATH"),
         (["run", "--data", "nope.csv", "--trials", "0"], "search.trials: Input should be greater"),
+        (["generate", "/nonexistent/dir/g.csv"], "directory /nonexistent/dir does not exist"),
+        (["generate", "g.csv", "--rows", "0"], "--rows must be at least 1, but got 0"),
+        (
+            ["run", "--storage", "sqlite:////nonexistent/dir/x.db", "--trials", "2"],
+            "search.storage 'sqlite:////nonexistent/dir/x.db': cannot open it",
+        ),
+        (
+            ["run", "--ray-address", "127.0.0.1:1", "--trials", "2"],
+            "cannot reach Ray at 127.0.0.1:1",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args, message):
@@ -205,3 +215,30 @@ def test_run_cont_kukanov_schedule_end_to_end(longer_csv, tmp_path):
     direct = json.loads(bt_out.read_text())
     for key in ("optimized", "baselines", "savings_vs_baselines_bps", "in_sample", "fills"):
         assert direct[key] == report[key], key
+
+
+def test_a_book_without_asks_is_refused_not_a_nan_traceback(tmp_path):
+    from tests.csvdata import row, write_csv
+
+    path = write_csv(tmp_path / "bids.csv", [row(t, 2, 10.0, "", 300, 0, seq=t) for t in range(3)])
+    for command in ("backtest", "run"):
+        extra = ["--trials", 2] if command == "run" else []
+        result = sor(command, "--data", path, *extra, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{path}: no row in the window shows an ask" in result.stderr
+
+
+def test_backtest_warns_about_numbers_that_are_easy_to_misread(tmp_path):
+    from tests.csvdata import row, write_csv
+
+    # asks of 100 shares in all: nearly all of a 5,000-share order goes to the clean-up order
+    path = write_csv(
+        tmp_path / "thin.csv", [row(t, 2, 10.0, 10.01, 300, 100, seq=t) for t in range(3)]
+    )
+    out = tmp_path / "thin.json"
+    result = sor("backtest", "--data", path, "--out", out)
+    assert result.returncode == 0, result.stderr
+    notes = json.loads(out.read_text())["warnings"]
+    assert any("optimized: 4,900 of 5,000 shares were not filled" in n for n in notes)
+    assert any("no trade rows" in n for n in notes)
+    assert "note: optimized: 4,900 of 5,000" in result.stderr

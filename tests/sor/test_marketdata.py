@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import warnings
 
 import numpy as np
 import pytest
@@ -427,3 +428,37 @@ def test_generated_trade_rows_load_as_written(tmp_path):
     assert len(snaps.trade_row) == len(t) and snaps.trade_sz.sum() == snaps.trade_volume.sum()
     assert (np.diff(snaps.trade_row) >= 0).all()
     assert (snaps.venues[snaps.trade_col] == updates.trade_venue).all()
+
+
+@pytest.mark.parametrize("fraction", ["", ".5", ".000", ".123456"])
+def test_iso_timestamps_with_fewer_than_nine_decimals_are_exact(tmp_path, two_venues, fraction):
+    """pandas infers seconds or microseconds from the digits shown; the loader keeps ns."""
+    import pandas as pd
+
+    df = pd.read_csv(two_venues, dtype=str, keep_default_na=False)
+    df["ts_event"] = "2024-08-01T13:36:32" + fraction + "Z"
+    df["ts_recv"] = df["ts_event"]
+    path = tmp_path / "short.csv"
+    df.to_csv(path, index=False)
+    snaps, _ = load_snapshots(path)
+    expected = int(pd.Timestamp("2024-08-01T13:36:32" + fraction + "Z").value)
+    assert snaps.ts.tolist() == [expected]
+
+
+def test_time_of_day_window_on_a_multi_day_file_warns(tmp_path):
+    day = 86_400_000  # ms
+    path = write_csv(
+        tmp_path / "two_days.csv",
+        [row(0, 2, 10.0, 10.01, 300, 100, seq=1), row(day, 2, 10.0, 10.01, 300, 100, seq=2)],
+    )
+    with pytest.warns(UserWarning, match="a window given as a time of day is taken on"):
+        load_snapshots(path, start="00:00:00")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_snapshots(path, start=BASE_NS)  # ns: no ambiguity, no warning
+
+
+@pytest.mark.parametrize("bad", ["25:00", "13:61", "13:36:75"])
+def test_time_of_day_out_of_range_is_refused(two_venues, bad):
+    with pytest.raises(DataError, match=f"window start '{bad}' is not a time of day"):
+        load_snapshots(two_venues, start=bad)
