@@ -140,6 +140,10 @@ def run(config: Config, *, progress: bool = True) -> dict:
     from sweep.runtime import init_ray
 
     check_study(config)  # a bad storage URL or an unresumed study fails before any streaming
+    if config.data.path and not Path(config.data.path).is_file():
+        from sor.errors import DataError
+
+        raise DataError("no such file", path=config.data.path)  # before Ray starts
     data_path = Path(config.data.path) if config.data.path else default_data()
     init_ray(config.ray.address, config.ray.num_cpus)
     ref, summary, info = stream_snapshots(config, data_path, progress=progress)
