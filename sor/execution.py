@@ -85,9 +85,16 @@ def ask_levels(snaps: Snapshots) -> np.ndarray:
     return np.cumsum(changed, axis=0)
 
 
-def cleanup_price(snaps: Snapshots, costs: VenueCosts) -> float:
-    """Dollars per share of a clean-up market order at the last snapshot that shows an ask."""
-    with_ask = np.flatnonzero(np.isfinite(snaps.ask_px).any(axis=1))
+def cleanup_price(snaps: Snapshots, costs: VenueCosts, last: int | None = None) -> float:
+    """Dollars per share of a clean-up market order at the last snapshot that shows an ask.
+
+    Args:
+        snaps: the snapshots.
+        costs: fees per venue.
+        last: look at rows up to this one (inclusive) only; None: all rows.
+    """
+    asks = snaps.ask_px if last is None else snaps.ask_px[: last + 1]
+    with_ask = np.flatnonzero(np.isfinite(asks).any(axis=1))
     if len(with_ask) == 0:
         return float("nan")
     row = with_ask[-1]

@@ -19,14 +19,20 @@ resting order is cancelled (no overfill in execution; the allocator still prices
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sor import cont_kukanov
 from sor.cont_kukanov import PlacementProblem
-from sor.passive import QUEUE_MODELS, queue_outflow, simulate_resting, trade_starts
+from sor.execution import ask_levels, cleanup_price
+from sor.passive import (
+    QUEUE_MODELS,
+    outflow_samples,
+    queue_outflow,
+    simulate_resting,
+    trade_starts,
+)
 from sor.schedule import NS_PER_S
 from sor.snapshots import Snapshots
 from sor.venues import VenueCosts
@@ -69,8 +75,6 @@ class PassiveMarket:
 
 def make_passive_market(snaps: Snapshots, costs: VenueCosts) -> PassiveMarket:
     """Precompute trade row starts, cumulative queue outflow and ask levels for `snaps`."""
-    from sor.execution import ask_levels
-
     outflow = queue_outflow(snaps)
     cumulative = np.zeros((len(snaps) + 1, snaps.n_venues))
     np.cumsum(outflow, axis=0, out=cumulative[1:])
@@ -135,8 +139,6 @@ def _problem(
     half_spread = max((ask[best] - bid[has_bid].max()) / 2, 0.0)
     posts = np.flatnonzero(has_bid)
     horizon_ns = int(params.horizon_s * NS_PER_S)
-    from sor.passive import outflow_samples
-
     samples = outflow_samples(
         snaps.ts,
         pm.cumulative_outflow,
@@ -254,7 +256,7 @@ def execute_parent(
         row = next_row
     cleanup_cash = 0.0
     if remaining > 0:
-        cleanup_cash = remaining * _cleanup_price(snaps, costs, last)
+        cleanup_cash = remaining * cleanup_price(snaps, costs, last)
     return ParentFill(
         total_cash=cash,
         market_shares=market_shares,
@@ -264,13 +266,3 @@ def execute_parent(
         decisions=decisions,
         posted_shares=posted,
     )
-
-
-def _cleanup_price(snaps: Snapshots, costs: VenueCosts, last: int) -> float:
-    """Best ask plus fee at the last row at or before `last` that shows an ask."""
-    for row in range(last, -1, -1):
-        ask = snaps.ask_px[row]
-        if np.isfinite(ask).any():
-            j = int(np.nanargmin(ask))
-            return float(ask[j] + costs.fee[j])
-    return math.nan
