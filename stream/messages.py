@@ -35,8 +35,9 @@ import json
 import re
 import sys
 import uuid
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
+import msgspec
 import orjson
 
 from sor.errors import StreamError
@@ -51,7 +52,7 @@ _INT32_MAX = 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _STREAM_ID = re.compile(r"[0-9a-f]{32}")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_FLOAT_REPR = float.__repr__  # also right for numpy floats, whose own repr is "np.float64(...)"
+_DUMPS = orjson.dumps
 
 
 class Start(NamedTuple):
@@ -88,6 +89,7 @@ class End(NamedTuple):
 
 
 Message = Start | Event | End
+_new_event = tuple.__new__
 
 
 def new_stream_id() -> str:
@@ -167,30 +169,20 @@ def encode_event(
     Raises:
         StreamError: the message is larger than `max_bytes`.
     """
-    # Formatted by hand: twice as fast as json.dumps here, and byte-identical to it for valid
-    # input, since json writes floats with float.__repr__ too (`:d` refuses a non-integer).
-    rows = ",".join(
-        [
-            f"[{venue:d},{'null' if ask_px is None else _FLOAT_REPR(ask_px)},{ask_sz:d},"
-            f"{'null' if bid_px is None else _FLOAT_REPR(bid_px)},{bid_sz:d}]"
-            for venue, ask_px, ask_sz, bid_px, bid_sz in updates
-        ]
-    )
-    prints = (
-        ",".join(
-            [
-                f"[{venue:d},{'null' if px is None else _FLOAT_REPR(px)},{size:d},{side:d}]"
-                for venue, px, size, side in trades
-            ]
-        )
-        if trades
-        else ""
-    )
-    text = (
-        f'{{"schema":{SCHEMA_VERSION},"kind":"event","stream":"{stream_id}","seq":{seq:d},'
-        f'"ts":{ts:d},"updates":[{rows}],"trades":[{prints}]}}'
-    )
-    return _limit(text.encode(), max_bytes)
+    # orjson: three times faster than formatting by hand, ints exact, floats in their shortest
+    # round-trip form (byte-identical to json.dumps on real data), so every value reads back
+    # bit-identical; numpy scalars are accepted too. (A NaN would be written as null: callers
+    # pass None for an empty side, as `split_events` does.)
+    body = {
+        "schema": SCHEMA_VERSION,
+        "kind": "event",
+        "stream": stream_id,
+        "seq": seq,
+        "ts": ts,
+        "updates": updates,
+        "trades": trades,
+    }
+    return _limit(_DUMPS(body, option=orjson.OPT_SERIALIZE_NUMPY), max_bytes)
 
 
 def encode_end(stream_id: str, seq: int, events: int) -> bytes:
@@ -300,8 +292,39 @@ def _valid_stream_id(stream_id: Any) -> bool:
     return True
 
 
+_U32 = Annotated[int, msgspec.Meta(ge=0, le=_INT32_MAX)]
+_U64 = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
+_PRICE = Annotated[float, msgspec.Meta(ge=-_FMAX, le=_FMAX)] | None
+
+
+class _WireEvent(msgspec.Struct, tag_field="kind", tag="event"):
+    """An event message exactly as the checks of `_decode_checked` accept it, checked in C.
+
+    msgspec's strict decoding refuses a bool for an int and a float for an int (as the
+    `type(...) is int` checks do), and NaN or infinity tokens; the bounds are those of the
+    Python checks. Anything it refuses goes through `_decode_checked`, which either accepts it
+    or raises the precise error (schema version, field, value).
+    """
+
+    schema: Literal[2]  # SCHEMA_VERSION; a test keeps the two equal
+    stream: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    seq: _U64
+    ts: Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
+    updates: Annotated[list[tuple[_U32, _PRICE, _U64, _PRICE, _U64]], msgspec.Meta(min_length=1)]
+    trades: list[
+        tuple[_U32, _PRICE, Annotated[int, msgspec.Meta(ge=0, le=MAX_SIZE)], Literal[-1, 0, 1]]
+    ]
+
+
+_FAST_EVENT = msgspec.json.Decoder(_WireEvent)
+
+
 def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     """Decode and check one message from an untrusted topic.
+
+    Event messages (all but two of a stream) are decoded and checked by msgspec in one C pass;
+    the rest, and anything msgspec refuses, by `_decode_checked`, which names what is wrong.
+    Updates and trades come back as tuples.
 
     Args:
         data: the Kafka record value.
@@ -319,6 +342,15 @@ def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message
     if len(data) > max_bytes:
         raise StreamError(f"message of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
     try:
+        wire = _FAST_EVENT.decode(data)
+    except msgspec.DecodeError:  # a start or end message, or a bad one: the precise checks
+        return _decode_checked(data)
+    return _new_event(Event, (wire.stream, wire.seq, wire.ts, wire.updates, wire.trades))
+
+
+def _decode_checked(data: bytes) -> Message:
+    """`decode` by explicit checks in Python, each with its own error message."""
+    try:
         obj = _DECODE(data)
     except (ValueError, RecursionError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise StreamError(f"malformed message: not valid JSON ({exc})") from None
@@ -335,7 +367,9 @@ def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message
         stream_id not in _VALID_IDS and not _valid_stream_id(stream_id)
     ):
         raise _bad("'stream' must be 32 lowercase hex digits", stream_id)
-    seq = _int(obj, "seq", 0, _INT64_MAX)
+    seq = obj.get("seq")
+    if not (type(seq) is int and 0 <= seq <= _INT64_MAX):
+        _int(obj, "seq", 0, _INT64_MAX)  # raises with the details
     kind = obj.get("kind")
     if kind == "event":
         ts, trades = obj.get("ts"), obj.get("trades")
@@ -343,7 +377,8 @@ def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message
             _int(obj, "ts", _INT64_MIN, _INT64_MAX)  # raises with the details
         if type(trades) is not list or trades:  # most snapshots have no trade: no call then
             _trades(trades)
-        return Event(stream_id, seq, ts, _updates(obj.get("updates")), trades)
+        updates = [tuple(u) for u in _updates(obj.get("updates"))]
+        return Event(stream_id, seq, ts, updates, [tuple(t) for t in trades])
     if kind == "start":
         symbol, clock, source = obj.get("symbol"), obj.get("clock"), obj.get("source")
         if type(symbol) is not str or len(symbol) > MAX_SYMBOL_CHARS:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Literal, get_type_hints
 
+import msgspec
 import pytest
 
 from sor.errors import StreamError
@@ -57,7 +59,8 @@ def test_event_roundtrip_is_bit_exact():
     trades = [[9, p, 7, -1] for p in AWKWARD_FLOATS] + [[2**31 - 1, None, 10**9, 0], [0, 1.5, 0, 1]]
     ts = 2**63 - 1
     message = decode(encode_event(SID, 7, ts, updates, trades))
-    assert message == Event(SID, 7, ts, updates, trades)
+    rows = [tuple(u) for u in updates]  # decoded rows are tuples
+    assert message == Event(SID, 7, ts, rows, [tuple(t) for t in trades])
     assert message.trade_volume == 7 * len(AWKWARD_FLOATS) + 10**9
     for (_, got, *_), want in zip(message.updates[:-1], AWKWARD_FLOATS, strict=True):
         assert struct.pack("<d", got) == struct.pack("<d", want)
@@ -71,11 +74,21 @@ def test_event_without_trades():
     assert b'"trades":[]' in encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], [])
 
 
-def test_event_encoding_is_what_json_writes():
+def test_event_encoding_is_standard_json_with_exact_values():
+    import numpy as np
+
     updates = [[2, p, 100, None, 0] for p in AWKWARD_FLOATS] + [[9, None, 0, 1e22, 7]]
     trades = [[2, p, 3, 1] for p in AWKWARD_FLOATS] + [[9, None, 0, 0], [5, 1e22, 1, -1]]
     encoded = encode_event(SID, 3, -5, updates, trades)
-    assert encoded == json.dumps(json.loads(encoded), separators=(",", ":")).encode()
+    body = json.loads(encoded)  # the standard library reads it: plain JSON, no NaN tokens
+    assert body["updates"] == updates and body["trades"] == trades
+    assert [struct.pack("<d", u[1]) for u in body["updates"][:-1]] == [
+        struct.pack("<d", p) for p in AWKWARD_FLOATS
+    ]
+    # numpy scalars (a caller's arrays) are written as their values
+    assert json.loads(encode_event(SID, 3, -5, [[2, np.float64(1.5), 1, None, 0]], []))[
+        "updates"
+    ] == [[2, 1.5, 1, None, 0]]
 
 
 def test_start_and_end_roundtrip():
@@ -221,7 +234,7 @@ def test_schema_version_is_two():
 
 def test_event_with_trades_is_accepted():
     event = decode(event_bytes(trades=[[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]))
-    assert event.trades == [[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]
+    assert event.trades == [(2, 10.0, 100, 1), (9, None, 0, -1), (3, 0.5, 7, 0)]
     assert event.trade_volume == 107
 
 
@@ -236,3 +249,42 @@ def test_stream_id_of_any_json_type_is_refused_cleanly(stream):
     data = json.dumps({"schema": 2, "stream": stream, "seq": 0, "kind": "end", "events": 0})
     with pytest.raises(StreamError, match="'stream' must be 32 lowercase hex digits"):
         decode(data.encode())
+
+
+def test_fast_and_checked_decoders_agree():
+    """msgspec's C pass and the Python checks accept the same events, with the same result."""
+    from stream import messages
+
+    hints = get_type_hints(messages._WireEvent, include_extras=True)
+    assert hints["schema"] == Literal[messages.SCHEMA_VERSION]
+    cases = [
+        event_bytes(),
+        event_bytes(trades=[]),
+        event_bytes(updates=[[0, None, 0, None, 0], [2**31 - 1, -1.5, 2**63 - 1, 1e308, 1]]),
+        event_bytes(trades=[[5, None, 10**9, 0]]),
+        event_bytes(extra="ignored"),
+    ]
+    for data in cases:
+        assert messages._FAST_EVENT.decode(data)  # the fast path takes it
+        assert decode(data) == messages._decode_checked(data)
+    refused = [
+        event_bytes(seq=True),
+        event_bytes(seq=1.0),
+        event_bytes(ts=2**63),
+        event_bytes(stream="A" * 32),
+        event_bytes(updates=[]),
+        event_bytes(updates=[[2, 10.0, 100, 9.99]]),
+        event_bytes(updates=[[2, "10.0", 100, 9.99, 1]]),
+        event_bytes(updates=[[-1, 10.0, 100, 9.99, 1]]),
+        event_bytes(trades=[[2, 10.0, 10**9 + 1, 1]]),
+        event_bytes(trades=[[2, 10.0, 1, 2]]),
+        event_bytes(trades=...),
+        event_bytes(schema=1),
+        b'{"schema":2,"kind":"event","stream":"' + SID.encode() + b'","seq":1,"ts":5,'
+        b'"updates":[[2,Infinity,1,null,0]],"trades":[]}',
+    ]
+    for data in refused:
+        with pytest.raises(msgspec.DecodeError):
+            messages._FAST_EVENT.decode(data)
+        with pytest.raises(StreamError):
+            decode(data)
