@@ -114,7 +114,7 @@ class ScheduleConfig(_Section):
     """Many parent orders over the window, and the walk-forward split (issue #7)."""
 
     enabled: bool = False
-    interval_s: float = Field(30.0, gt=0)  # a parent order arrives every interval_s
+    interval_s: float = Field(30.0, ge=0.001)  # a parent order arrives every interval_s
     horizon_s: float = Field(60.0, gt=0)  # ... and must be done within horizon_s
     twap_bucket_s: float = Field(10.0, gt=0)  # TWAP bucket of each parent order
     train_fraction: float = Field(0.5, ge=0, le=1)  # arrivals in this first part tune

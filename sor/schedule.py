@@ -38,7 +38,7 @@ class ParentOrder:
         last: last snapshot row of its horizon (inclusive).
         arrival_ns: arrival time, ns since the epoch.
         arrival_mid: the mid-price at arrival (`sor.router.reference_mid`), dollars.
-        in_sample: True when it arrives in the training part of the window.
+        in_sample: True when its whole horizon lies in the training part of the window.
     """
 
     first: int
@@ -59,14 +59,16 @@ def parent_orders(
     """The schedule: an order every `interval_s` from the first snapshot, each with a full horizon.
 
     An order is scheduled only where its whole horizon lies inside the data, and only where the
-    arrival snapshot shows a mid-price (an ask somewhere).
+    arrival snapshot shows a mid-price (an ask somewhere). Orders whose horizon ends by the
+    walk-forward split are in-sample, orders arriving at or after it out-of-sample; an order
+    whose horizon straddles the split is not scheduled.
 
     Args:
         snaps: the snapshots.
         mid: float64[T], `reference_mid(snaps)`.
         interval_s: seconds between arrivals.
         horizon_s: seconds each order has to complete.
-        train_fraction: share of the window (by time) whose arrivals are in-sample, in [0, 1].
+        train_fraction: share of the window (by time) before the walk-forward split, in [0, 1].
 
     Returns:
         The parent orders in arrival order.
@@ -80,10 +82,11 @@ def parent_orders(
     while arrival + horizon <= end:
         first = int(np.searchsorted(ts, arrival, side="left"))
         last = int(np.searchsorted(ts, arrival + horizon, side="right")) - 1
-        if last > first and math.isfinite(mid[first]):
-            orders.append(
-                ParentOrder(first, last, arrival, float(mid[first]), in_sample=arrival < split)
-            )
+        # In sample: the whole horizon before the split; out of sample: arriving after it. An
+        # order straddling the split is left out, so no row is both tuned on and reported on.
+        in_sample = arrival + horizon <= split
+        if last > first and math.isfinite(mid[first]) and (in_sample or arrival >= split):
+            orders.append(ParentOrder(first, last, arrival, float(mid[first]), in_sample))
         arrival += interval
     return orders
 

@@ -297,8 +297,11 @@ _U64 = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
 _PRICE = Annotated[float, msgspec.Meta(ge=-_FMAX, le=_FMAX)] | None
 
 
-class _WireEvent(msgspec.Struct, tag_field="kind", tag="event"):
+class _WireEvent(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_fields=True):
     """An event message exactly as the checks of `_decode_checked` accept it, checked in C.
+
+    Only the fields our producer writes: a message with any other field goes to the Python
+    checks (msgspec would skip an unknown field's value without the checks orjson applies).
 
     msgspec's strict decoding refuses a bool for an int and a float for an int (as the
     `type(...) is int` checks do), and NaN or infinity tokens; the bounds are those of the
@@ -307,7 +310,7 @@ class _WireEvent(msgspec.Struct, tag_field="kind", tag="event"):
     """
 
     schema: Literal[2]  # SCHEMA_VERSION; a test keeps the two equal
-    stream: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    stream: Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]  # `$` would allow "\n"
     seq: _U64
     ts: Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
     updates: Annotated[list[tuple[_U32, _PRICE, _U64, _PRICE, _U64]], msgspec.Meta(min_length=1)]
@@ -343,7 +346,7 @@ def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message
         raise StreamError(f"message of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
     try:
         wire = _FAST_EVENT.decode(data)
-    except msgspec.DecodeError:  # a start or end message, or a bad one: the precise checks
+    except (msgspec.DecodeError, RecursionError):  # start, end, extra fields, or a bad one
         return _decode_checked(data)
     return _new_event(Event, (wire.stream, wire.seq, wire.ts, wire.updates, wire.trades))
 

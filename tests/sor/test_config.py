@@ -116,7 +116,10 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
         ({"router.cancel_power": -1}, r"router.cancel_power: Input should be greater than 0"),
         ({"params.horizon_s": 0}, r"params.horizon_s: Input should be greater than 0"),
         ({"schedule.train_fraction": 1.5}, r"schedule.train_fraction: Input should be less"),
-        ({"schedule.interval_s": 0}, r"schedule.interval_s: Input should be greater than 0"),
+        (
+            {"schedule.interval_s": 0},
+            r"schedule.interval_s: Input should be greater than or equal to 0.001",
+        ),
         ({"schedule.horizon_s": -5}, r"schedule.horizon_s: Input should be greater than 0"),
         ({"schedule.enabled": "maybe"}, r"schedule.enabled: Input should be a valid boolean"),
         (

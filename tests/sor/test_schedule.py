@@ -50,14 +50,19 @@ def test_parent_orders_cover_the_window_and_split_for_walk_forward(snaps):
         snaps, reference_mid(snaps), interval_s=10, horizon_s=20, train_fraction=0.6
     )
     span = (snaps.ts[-1] - snaps.ts[0]) / NS_PER_S
-    assert len(orders) == int((span - 20) // 10) + 1
     split = snaps.ts[0] + 0.6 * (snaps.ts[-1] - snaps.ts[0])
-    for i, o in enumerate(orders):
-        assert o.arrival_ns == snaps.ts[0] + i * 10 * NS_PER_S
+    arrivals = snaps.ts[0] + np.arange(int((span - 20) // 10) + 1) * 10 * NS_PER_S
+    # every arrival whose horizon does not straddle the walk-forward split
+    kept = arrivals[(arrivals + 20 * NS_PER_S <= split) | (arrivals >= split)]
+    assert [o.arrival_ns for o in orders] == kept.tolist()
+    assert len(kept) < len(arrivals)  # the test has teeth: some order straddled the split
+    for o in orders:
         assert snaps.ts[o.first] >= o.arrival_ns
         assert o.first == 0 or snaps.ts[o.first - 1] < o.arrival_ns
         assert snaps.ts[o.last] <= o.arrival_ns + 20 * NS_PER_S < snaps.ts[o.last + 1]
-        assert o.in_sample == (o.arrival_ns < split)
+        # no row is both tuned on and reported on
+        assert o.in_sample == (snaps.ts[o.last] <= split)
+        assert o.in_sample or o.arrival_ns >= split
     assert orders[0].in_sample and not orders[-1].in_sample
 
 

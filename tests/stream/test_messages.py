@@ -264,14 +264,29 @@ def test_fast_and_checked_decoders_agree():
         event_bytes(trades=[[5, None, 10**9, 0]]),
         event_bytes(extra="ignored"),
     ]
-    for data in cases:
+    for data in cases[:-1]:
         assert messages._FAST_EVENT.decode(data)  # the fast path takes it
+    for data in cases:
         assert decode(data) == messages._decode_checked(data)
+    # extra fields go to the Python checks, which refuse what orjson refuses inside them
+    good = event_bytes()
+    for extra in (b'"x":1e999', b'"x":"\xff"', b'"x":' + b"[" * 1000 + b"]" * 1000):
+        data = good[:-1] + b"," + extra + b"}"
+        with pytest.raises(msgspec.DecodeError):
+            messages._FAST_EVENT.decode(data)
+        try:
+            expected = messages._decode_checked(data)
+        except StreamError:
+            with pytest.raises(StreamError):
+                decode(data)
+        else:
+            assert decode(data) == expected
     refused = [
         event_bytes(seq=True),
         event_bytes(seq=1.0),
         event_bytes(ts=2**63),
         event_bytes(stream="A" * 32),
+        event_bytes(stream=SID + "\n"),
         event_bytes(updates=[]),
         event_bytes(updates=[[2, 10.0, 100, 9.99]]),
         event_bytes(updates=[[2, "10.0", 100, 9.99, 1]]),
