@@ -25,7 +25,7 @@ import numpy as np
 
 from sor import cont_kukanov
 from sor.cont_kukanov import PlacementProblem
-from sor.execution import ask_levels, cleanup_price
+from sor.execution import ask_levels, cleanup_price, sweep_cheapest
 from sor.passive import (
     QUEUE_MODELS,
     outflow_samples,
@@ -106,24 +106,15 @@ class ParentFill:
 def _take(pm: PassiveMarket, row: int, shares: int, taken: np.ndarray, taken_level: np.ndarray):
     """Buy up to `shares` at the cheapest displayed asks of `row` (strict). Returns (q, cash)."""
     snaps, fee = pm.snaps, pm.costs.fee
-    ask = snaps.ask_px[row]
-    level = pm.levels[row]
-    same = taken_level == level
-    available = snaps.ask_sz[row] - np.where(same, taken, 0)
+    ask, level = snaps.ask_px[row], pm.levels[row]
+    already = np.where(taken_level == level, taken, 0)  # taken at this very price level
+    available = snaps.ask_sz[row] - already
     available[~np.isfinite(ask)] = 0
-    order = np.lexsort((snaps.venues, -available, np.nan_to_num(ask, nan=np.inf)))
-    bought = np.zeros(len(ask))
-    left = shares
-    for j in order:
-        if left <= 0 or available[j] <= 0:
-            continue
-        q = min(left, int(available[j]))
-        bought[j] = q
-        left -= q
-        taken[j] = (taken[j] if same[j] else 0) + q
-        taken_level[j] = level[j]
-    cash = float(np.dot(bought[bought > 0], (ask + fee)[bought > 0]))
-    return bought, cash
+    bought = sweep_cheapest(shares, ask, available, snaps.venues)
+    got = bought > 0
+    taken[got] = already[got] + bought[got]
+    taken_level[got] = level[got]
+    return bought.astype(np.float64), float(np.dot(bought[got], (ask + fee)[got]))
 
 
 def _problem(
