@@ -130,8 +130,10 @@ def _print_json(data: dict) -> None:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Router at fixed parameters and all baselines, straight from the CSV."""
     from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
+    from sor.config import ALLOCATOR_PARAMS
     from sor.marketdata import load_snapshots, require_asks
     from sor.router import RouterParams
+    from sor.schedule import make_schedule_market, schedule_report, uses_schedule
 
     config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)
     if config.data.path is None:
@@ -145,10 +147,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         crossed=config.data.crossed,
     )
     require_asks(snaps.ask_px, config.data.path)
-    if config.schedule.enabled or config.router.allocator == "cont_kukanov":
-        from sor.config import ALLOCATOR_PARAMS
-        from sor.schedule import make_schedule_market, schedule_report
-
+    if uses_schedule(config):
         names = ALLOCATOR_PARAMS[config.router.allocator]
         params = {k: v for k, v in config.params.model_dump().items() if k in names}
         report = schedule_report(make_schedule_market(snaps, config), params, config)

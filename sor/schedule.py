@@ -24,9 +24,15 @@ import numpy as np
 
 from sor.snapshots import Snapshots
 
-__all__ = ["ParentOrder", "parent_orders", "slice_rows", "shortfall_bps"]
+__all__ = ["ParentOrder", "parent_orders", "slice_rows", "shortfall_bps", "uses_schedule"]
 
 NS_PER_S = 1_000_000_000
+
+
+def uses_schedule(config) -> bool:
+    """Whether trials are scored over parent orders by shortfall (the C&K router, or a schedule)
+    rather than by the completed cash of the one parent order (the static router's task)."""
+    return config.schedule.enabled or config.router.allocator == "cont_kukanov"
 
 
 @dataclass(frozen=True)

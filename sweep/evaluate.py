@@ -11,14 +11,14 @@ from typing import Any
 from sor.backtest import Market, evaluate, make_market
 from sor.config import Config
 from sor.router import RouterParams
-from sor.schedule import ScheduleMarket, make_schedule_market, objective, run_router
+from sor.schedule import (
+    ScheduleMarket,
+    make_schedule_market,
+    objective,
+    run_router,
+    uses_schedule,
+)
 from sor.snapshots import Snapshots
-
-
-def uses_schedule(config: Config) -> bool:
-    """Whether trials are scored over parent orders by shortfall (the C&K router, or a schedule)
-    rather than by the completed cash of the one parent order (the static router's task)."""
-    return config.schedule.enabled or config.router.allocator == "cont_kukanov"
 
 
 def evaluate_batch(

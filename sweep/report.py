@@ -9,10 +9,15 @@ from typing import Any
 from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
 from sor.config import Config
 from sor.router import RouterParams
-from sor.schedule import make_schedule_market, objective, run_router, schedule_report
+from sor.schedule import (
+    make_schedule_market,
+    objective,
+    run_router,
+    schedule_report,
+    uses_schedule,
+)
 from sor.snapshots import Snapshots
 from sweep.driver import SweepResult
-from sweep.evaluate import uses_schedule
 from sweep.space import is_abandoned
 
 
