@@ -140,11 +140,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise SorError("sor backtest needs --data PATH (or data.path in the config)")
     snaps, summary = load_snapshots(
         config.data.path,
-        start=config.window.start,
-        end=config.window.end,
-        symbol=config.data.symbol,
-        clock=config.data.clock,
-        crossed=config.data.crossed,
+        **config.load_options(),
     )
     require_asks(snaps.ask_px, config.data.path)
     if uses_schedule(config):

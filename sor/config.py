@@ -314,6 +314,17 @@ class Config(_Section):
                 )
         return self
 
+    def load_options(self) -> dict[str, Any]:
+        """The `sor.marketdata.load_updates` / `load_snapshots` keywords this config sets."""
+        window, data = self.window, self.data
+        return {
+            "start": window.start,
+            "end": window.end,
+            "symbol": data.symbol,
+            "clock": data.clock,
+            "crossed": data.crossed,
+        }
+
     def redacted(self) -> dict[str, Any]:
         """The configuration as a dict with secrets (passwords, tokens, keys) masked."""
         out = self.model_dump(mode="json")

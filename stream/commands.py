@@ -77,11 +77,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
             )
         report = produce_csv(
             config.data.path,
-            start=config.window.start,
-            end=config.window.end,
-            symbol=config.data.symbol,
-            clock=config.data.clock,
-            crossed=config.data.crossed,
+            **config.load_options(),
             bootstrap=bootstrap,
             topic=kafka.topic,
             speed=config.stream.speed,

@@ -44,11 +44,7 @@ def stream_snapshots(config: Config, data_path: Path, *, progress: bool = False)
 
     updates, summary = load_updates(
         data_path,
-        start=config.window.start,
-        end=config.window.end,
-        symbol=config.data.symbol,
-        clock=config.data.clock,
-        crossed=config.data.crossed,
+        **config.load_options(),
     )
     require_asks(updates.ask_px, data_path)
     kafka = config.kafka
