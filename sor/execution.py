@@ -173,21 +173,49 @@ def execute(
         t += 1
     if filled > order_size:
         raise AssertionError(f"{strategy.name} overfilled: {filled} > {order_size}")
+    return result_of(
+        snaps, costs, order_size, cash, filled, filled_by_venue, child_orders, last_fill_ts
+    )
+
+
+def result_of(
+    snaps: Snapshots,
+    costs: VenueCosts,
+    order_size: int,
+    cash: float,
+    filled: int,
+    by_venue: np.ndarray,
+    child_orders: int,
+    last_fill_ts: int,
+    cleanup: float | None = None,
+) -> ExecutionResult:
+    """The `ExecutionResult` of a parent order from its totals (the engine's and the kernel's).
+
+    Args:
+        snaps, costs: the market, for venue ids and the clean-up price.
+        order_size: shares of the parent order.
+        cash, filled: dollars paid and shares bought.
+        by_venue: shares bought per venue column.
+        child_orders, last_fill_ts: as in `ExecutionResult`.
+        cleanup: the clean-up price per share if already known (`cleanup_price` otherwise).
+    """
+    cash, filled = float(cash), int(filled)
     unfilled = order_size - filled
-    completed = cash + (unfilled * cleanup_price(snaps, costs) if unfilled else 0.0)
+    if unfilled and cleanup is None:
+        cleanup = cleanup_price(snaps, costs)
     return ExecutionResult(
         total_cash=cash,
         filled_shares=filled,
         unfilled_shares=unfilled,
         avg_fill_px=cash / filled if filled else float("nan"),
-        completed_cash=completed,
+        completed_cash=cash + (unfilled * cleanup if unfilled else 0.0),
         shares_by_venue={
             int(v): int(s)
-            for v, s in zip(snaps.venues.tolist(), filled_by_venue.tolist(), strict=True)
+            for v, s in zip(snaps.venues.tolist(), np.asarray(by_venue).tolist(), strict=True)
             if s
         },
-        child_orders=child_orders,
-        last_fill_ts=last_fill_ts,
+        child_orders=int(child_orders),
+        last_fill_ts=int(last_fill_ts),
     )
 
 

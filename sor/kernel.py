@@ -44,7 +44,7 @@ from numba import njit
 
 from sor.allocator import _TIE_RTOL
 from sor.config import OrderConfig
-from sor.execution import FILL_MODELS, ExecutionResult, cleanup_price
+from sor.execution import FILL_MODELS, ExecutionResult, cleanup_price, result_of
 from sor.router import CAPS, CHILD_SIZINGS, COST_BASES, RouterParams, reference_mid
 
 if TYPE_CHECKING:  # sor.backtest may import this module: no import cycle at run time
@@ -848,24 +848,9 @@ def _result(
     if status == _NON_FINITE_ASK:
         raise ValueError("`ask` must be finite, but the router passed a venue with no price.")
     snaps = market.snaps
-    cash, filled = float(cash), int(filled)
-    unfilled = order.size - filled
-    if unfilled and cleanup is None:
-        cleanup = cleanup_price(snaps, market.costs)
-    completed = cash + (unfilled * cleanup if unfilled else 0.0)
-    return ExecutionResult(
-        total_cash=cash,
-        filled_shares=filled,
-        unfilled_shares=unfilled,
-        avg_fill_px=cash / filled if filled else float("nan"),
-        completed_cash=completed,
-        shares_by_venue={
-            int(v): int(s)
-            for v, s in zip(snaps.venues.tolist(), by_venue.tolist(), strict=True)
-            if s
-        },
-        child_orders=int(child_orders),
-        last_fill_ts=int(snaps.ts[last_fill_t]) if last_fill_t >= 0 else 0,
+    last_fill_ts = int(snaps.ts[last_fill_t]) if last_fill_t >= 0 else 0
+    return result_of(
+        snaps, market.costs, order.size, cash, filled, by_venue, child_orders, last_fill_ts, cleanup
     )
 
 
