@@ -73,12 +73,19 @@ class PassiveMarket:
     levels: np.ndarray  #: `sor.execution.ask_levels(snaps)`
 
 
-def make_passive_market(snaps: Snapshots, costs: VenueCosts) -> PassiveMarket:
-    """Precompute trade row starts, cumulative queue outflow and ask levels for `snaps`."""
+def make_passive_market(
+    snaps: Snapshots, costs: VenueCosts, levels: np.ndarray | None = None
+) -> PassiveMarket:
+    """Precompute trade row starts, cumulative queue outflow and ask levels for `snaps`.
+
+    `levels`: `ask_levels(snaps)` when the caller has it already (a `Market` holds it).
+    """
     outflow = queue_outflow(snaps)
     cumulative = np.zeros((len(snaps) + 1, snaps.n_venues))
     np.cumsum(outflow, axis=0, out=cumulative[1:])
-    return PassiveMarket(snaps, costs, trade_starts(snaps), cumulative, ask_levels(snaps))
+    if levels is None:
+        levels = ask_levels(snaps)
+    return PassiveMarket(snaps, costs, trade_starts(snaps), cumulative, levels)
 
 
 @dataclass

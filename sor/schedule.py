@@ -206,7 +206,7 @@ def make_schedule_market(snaps: Snapshots, config) -> ScheduleMarket:
     }
     return ScheduleMarket(
         market=market,
-        passive=make_passive_market(snaps, market.costs),
+        passive=make_passive_market(snaps, market.costs, market.levels),
         orders=orders,
         parents=parents,
         baselines=shortfalls,
