@@ -21,8 +21,8 @@ from pathlib import Path
 import ray
 
 from sor.config import load_config
+from sor.data.loader import load_snapshots
 from sor.generate import generate
-from sor.marketdata import load_snapshots
 from sweep.driver import run_sweep
 
 

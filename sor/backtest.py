@@ -9,9 +9,9 @@ import numpy as np
 
 from sor.baselines import BestAsk, Twap, Vwap, savings_bps
 from sor.config import Config, OrderConfig
+from sor.data.snapshots import Snapshots
 from sor.execution import ExecutionResult, Strategy, ask_levels, execute
 from sor.router import Router, RouterParams
-from sor.snapshots import Snapshots
 from sor.venues import VenueCosts, venue_costs
 
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
+from sor.data.snapshots import Snapshots
 from sor.execution import sweep_cheapest
-from sor.snapshots import Snapshots
 
 BASELINES = ("best_ask", "twap", "vwap")
 

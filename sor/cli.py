@@ -131,7 +131,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     """Router at fixed parameters and all baselines, straight from the CSV."""
     from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
     from sor.config import ALLOCATOR_PARAMS
-    from sor.marketdata import load_snapshots, require_asks
+    from sor.data.loader import load_snapshots, require_asks
     from sor.router import RouterParams
     from sor.schedule import make_schedule_market, schedule_report, uses_schedule
 

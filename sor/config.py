@@ -315,7 +315,7 @@ class Config(_Section):
         return self
 
     def load_options(self) -> dict[str, Any]:
-        """The `sor.marketdata.load_updates` / `load_snapshots` keywords this config sets."""
+        """The `sor.data.loader.load_updates` / `load_snapshots` keywords this config sets."""
         window, data = self.window, self.data
         return {
             "start": window.start,

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sor.snapshots import Snapshots
+from sor.data.snapshots import Snapshots
 from sor.venues import VenueCosts
 
 FILL_MODELS = ("strict", "naive")

@@ -972,8 +972,8 @@ def warm_up() -> None:
     """
     from sor.backtest import make_market
     from sor.config import Config
+    from sor.data.snapshots import Snapshots
     from sor.router import RouterParams
-    from sor.snapshots import Snapshots
 
     snaps = Snapshots(
         ts=np.array([0, 1], dtype=np.int64),

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sor.snapshots import Snapshots
+from sor.data.snapshots import Snapshots
 
 CONSERVATIVE = 0  #: cancellations never move a resting order forward
 PROBABILISTIC = 1  #: cancellations come from ahead of the order with a queue-position share

@@ -25,6 +25,7 @@ import numpy as np
 
 from sor import cont_kukanov
 from sor.cont_kukanov import PlacementProblem
+from sor.data.snapshots import Snapshots
 from sor.execution import ask_levels, cleanup_price, sweep_cheapest
 from sor.passive import (
     QUEUE_MODELS,
@@ -34,7 +35,6 @@ from sor.passive import (
     trade_starts,
 )
 from sor.schedule import NS_PER_S
-from sor.snapshots import Snapshots
 from sor.venues import VenueCosts
 
 __all__ = ["PassiveMarket", "PlacementParams", "PlacementSettings", "ParentFill", "execute_parent"]

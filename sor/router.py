@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sor.allocator import allocate_arrays
-from sor.snapshots import Snapshots
+from sor.data.snapshots import Snapshots
 from sor.venues import VenueCosts
 
 CAPS = ("displayed", "order")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from sor.snapshots import Snapshots
+from sor.data.snapshots import Snapshots
 
 __all__ = ["ParentOrder", "parent_orders", "slice_rows", "shortfall_bps", "uses_schedule"]
 

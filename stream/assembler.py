@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sor.data.snapshots import QuoteUpdates
 from sor.errors import StreamError
-from sor.snapshots import QuoteUpdates
 from stream.book import TopOfBook
 from stream.events import UpdatesBuilder
 from stream.messages import End, Event, Message, Start

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots
 from sor.errors import StreamError
-from sor.snapshots import QuoteUpdates, Snapshots, build_snapshots
 from stream.assembler import OnEvent, StreamAssembler
 from stream.connect import (
     check_bootstrap,
@@ -437,7 +437,7 @@ def consume_to_ray(**options: Any) -> tuple[ray.ObjectRef, ConsumeReport]:
         **options: as `consume_updates`.
 
     Returns:
-        The object reference of the `sor.snapshots.Snapshots` and the report.
+        The object reference of the `sor.data.snapshots.Snapshots` and the report.
     """
     import ray
 

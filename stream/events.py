@@ -1,7 +1,7 @@
 """QuoteUpdates <-> snapshot events: the two ends of the stream, without Kafka.
 
 `split_events` cuts kept quote updates into one event per distinct clock value, with the trades
-`sor.snapshots.build_snapshots` would count there; `UpdatesBuilder` glues received events back
+`sor.data.snapshots.build_snapshots` would count there; `UpdatesBuilder` glues received events back
 into `QuoteUpdates` such that `build_snapshots` gives identical arrays.
 """
 
@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sor.data.snapshots import QuoteUpdates, trades_at_snapshots
 from sor.errors import DataError
-from sor.snapshots import QuoteUpdates, trades_at_snapshots
 
 
 class SnapshotEvent(NamedTuple):
@@ -47,7 +47,7 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
 
     Yields:
         One `SnapshotEvent` per distinct `ts`, with the updates at that time in their order and
-        the trades counted there (`sor.snapshots.trades_at_snapshots`; trades after the last
+        the trades counted there (`sor.data.snapshots.trades_at_snapshots`; trades after the last
         snapshot belong to none and are left out).
 
     Raises:
@@ -128,7 +128,7 @@ class UpdatesBuilder:
         return SnapshotEvent(self._event_ts[i], rows, trades)
 
     def build(self, symbol: str) -> QuoteUpdates:
-        """The `QuoteUpdates` of everything added so far, with the dtypes of `sor.snapshots`."""
+        """The `QuoteUpdates` of all events added so far, dtypes of `sor.data.snapshots`."""
         if self._rows:
             venue, ask_px, ask_sz, bid_px, bid_sz = zip(*self._rows, strict=True)
         else:

@@ -14,7 +14,7 @@ apart on a shared topic.
 
 An update is `[publisher_id, ask_px|null, ask_sz, bid_px|null, bid_sz]`, prices in dollars
 (null: that side shows no quote), sizes in shares. A trade is `[publisher_id, price|null, size,
-side]`: one trade row of the data counted at this snapshot as `sor.snapshots.build_snapshots`
+side]`: one trade row of the data counted at this snapshot as `sor.data.snapshots.build_snapshots`
 counts it (the first snapshot at or after the trade), in the data's order; price in dollars
 (null: the row gives none), size in shares, side +1 buy aggressor, -1 sell aggressor, 0 unknown.
 The shares traded at the snapshot are the sum of the trades' sizes. `ts` is ns since the epoch,
@@ -46,7 +46,7 @@ SCHEMA_VERSION = 2  #: bumped on any change a reader of the previous version wou
 DEFAULT_MAX_BYTES = 1_000_000  #: bytes; a larger message is refused
 CLOCKS = ("ts_event", "ts_recv")
 MAX_SYMBOL_CHARS = 64
-MAX_SIZE = 10**9  #: shares; the largest trade size, as the CSV loader's `sor.csvfile.MAX_SIZE`
+MAX_SIZE = 10**9  #: shares; the largest trade size, as the CSV loader's `sor.data.csvfile.MAX_SIZE`
 
 _INT32_MAX = 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sor.data.snapshots import QuoteUpdates
 from sor.errors import StreamError
-from sor.snapshots import QuoteUpdates
 from stream.connect import (
     check_bootstrap,
     check_topic,
@@ -196,7 +196,7 @@ def produce(
         ...     stream_id=report.stream_id, start_offset=report.first_offset)  # doctest: +SKIP
 
     Args:
-        updates: kept quote updates in clock order (`sor.marketdata.load_updates`).
+        updates: kept quote updates in clock order (`sor.data.loader.load_updates`).
         bootstrap: Kafka bootstrap servers, "HOST:PORT[,HOST:PORT...]".
         topic: created with one partition if missing; if it has more, partition 0 is used.
         speed: 0 sends as fast as the broker takes; s > 0 sends each event when
@@ -651,7 +651,7 @@ def produce_csv(
     crossed: str = "error",
     **options: Any,
 ) -> ProduceReport:
-    """Load a Databento MBP CSV (`sor.marketdata.load_updates`) and `produce` it.
+    """Load a Databento MBP CSV (`sor.data.loader.load_updates`) and `produce` it.
 
     Args:
         path: the CSV (plain or gzip).
@@ -665,7 +665,7 @@ def produce_csv(
         DataError: the file is unusable.
         StreamError: as `produce`.
     """
-    from sor.marketdata import load_updates
+    from sor.data.loader import load_updates
 
     updates, summary = load_updates(
         path, start=start, end=end, symbol=symbol, clock=clock, crossed=crossed

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sor.cli import COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args, write_json
 from sor.config import Config
-from sor.marketdata import load_updates, require_asks
+from sor.data.loader import load_updates, require_asks
 
 log = logging.getLogger("sor.run")
 DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"

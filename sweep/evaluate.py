@@ -10,6 +10,7 @@ from typing import Any
 
 from sor.backtest import Market, evaluate, make_market
 from sor.config import Config
+from sor.data.snapshots import Snapshots
 from sor.router import RouterParams
 from sor.schedule import (
     ScheduleMarket,
@@ -18,7 +19,6 @@ from sor.schedule import (
     run_router,
     uses_schedule,
 )
-from sor.snapshots import Snapshots
 
 
 def evaluate_batch(

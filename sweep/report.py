@@ -8,6 +8,7 @@ from typing import Any
 
 from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
 from sor.config import Config
+from sor.data.snapshots import Snapshots
 from sor.router import RouterParams
 from sor.schedule import (
     make_schedule_market,
@@ -16,7 +17,6 @@ from sor.schedule import (
     schedule_report,
     uses_schedule,
 )
-from sor.snapshots import Snapshots
 from sweep.driver import SweepResult
 from sweep.space import is_abandoned
 

@@ -8,7 +8,7 @@ import pytest
 from sor.baselines import BestAsk, Twap, Vwap, savings_bps, twap_due, vwap_due
 from sor.execution import ask_levels, execute, sweep_cheapest
 from sor.venues import venue_costs
-from tests.sor.snapdata import make_snaps
+from tests.sor.data.snapdata import make_snaps
 
 NAN = np.nan
 

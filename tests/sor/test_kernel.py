@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sor.allocator import allocate_arrays
 from sor.backtest import evaluate_reference, make_market
 from sor.config import load_config
+from sor.data.loader import load_snapshots
 from sor.generate import generate
 from sor.kernel import (
     _allocate_nb,
@@ -24,9 +25,8 @@ from sor.kernel import (
     evaluate_compiled,
     evaluate_compiled_stats,
 )
-from sor.marketdata import load_snapshots
 from sor.router import RouterParams
-from tests.sor.snapdata import make_snaps
+from tests.sor.data.snapdata import make_snaps
 
 NAN = np.nan
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sor.data.snapshots import Snapshots
 from sor.passive import (
     CONSERVATIVE,
     PROBABILISTIC,
@@ -13,7 +14,6 @@ from sor.passive import (
     simulate_resting,
     trade_starts,
 )
-from sor.snapshots import Snapshots
 
 
 def book(bids, trades=(), asks=None) -> Snapshots:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from sor.config import Config
+from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
 from sor.generate import generate
-from sor.marketdata import load_snapshots
 from sor.metrics import summarize
 from sor.placement import PlacementParams, PlacementSettings, execute_parent, make_passive_market
 from sor.router import reference_mid

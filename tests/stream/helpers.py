@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sor.snapshots import QuoteUpdates
+from sor.data.snapshots import QuoteUpdates
 from stream.events import split_events
 from stream.messages import encode_end, encode_event, encode_start, new_stream_id
 

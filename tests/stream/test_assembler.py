@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from sor.data.snapshots import QuoteUpdates, build_snapshots
 from sor.errors import DataError, StreamError
-from sor.snapshots import QuoteUpdates, build_snapshots
 from stream.assembler import StreamAssembler
 from stream.book import Trade
 from stream.events import UpdatesBuilder, split_events
 from stream.messages import decode
-from tests.sor.snapdata import updates_with_trades
+from tests.sor.data.snapdata import updates_with_trades
 from tests.stream.helpers import encoded_stream
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from sor.data.loader import load_updates
+from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
 from sor.generate import generate
-from sor.marketdata import load_updates
-from sor.snapshots import build_snapshots
 from stream.broker import EmbeddedBroker, free_port
 from stream.consumer import consume_updates
 from stream.messages import new_stream_id

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from sor.cli import main
-from sor.marketdata import load_updates
-from sor.snapshots import build_snapshots
+from sor.data.loader import load_updates
+from sor.data.snapshots import build_snapshots
 from stream.consumer import consume_updates
 from tests.csvdata import row, write_csv
 from tests.stream.helpers import KAFKA_PYTHON_WARNINGS

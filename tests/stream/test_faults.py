@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
-from sor.snapshots import build_snapshots
 from stream.broker import free_port
 from stream.consumer import consume_updates
 from stream.producer import produce

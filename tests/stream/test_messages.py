@@ -239,7 +239,7 @@ def test_event_with_trades_is_accepted():
 
 
 def test_trade_size_bound_is_the_loaders():
-    from sor.csvfile import MAX_SIZE as LOADER_MAX_SIZE
+    from sor.data.csvfile import MAX_SIZE as LOADER_MAX_SIZE
 
     assert MAX_SIZE == LOADER_MAX_SIZE
 

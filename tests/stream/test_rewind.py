@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
-from sor.snapshots import build_snapshots
 from stream.assembler import StreamAssembler
 from stream.consumer import _read, records_from
 from stream.messages import decode

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
+from sor.data.loader import load_updates
+from sor.data.snapshots import build_snapshots
 from sor.generate import generate
-from sor.marketdata import load_updates
-from sor.snapshots import build_snapshots
 from stream.consumer import consume_snapshots, consume_updates
 from stream.messages import new_stream_id
 from stream.producer import produce, produce_csv

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from sor.data.loader import load_snapshots
 from sor.generate import generate
-from sor.marketdata import load_snapshots
 
 
 @pytest.fixture(scope="session")

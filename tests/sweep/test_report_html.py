@@ -26,7 +26,7 @@ import pytest
 
 from sor.backtest import make_market
 from sor.config import ALLOCATOR_PARAMS, load_config
-from sor.marketdata import load_snapshots
+from sor.data.loader import load_snapshots
 from sor.router import RouterParams
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, write_html

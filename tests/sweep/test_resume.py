@@ -22,7 +22,7 @@ DRIVER = textwrap.dedent("""
     import os, signal, sys
     import optuna, ray
     from sor.config import load_config
-    from sor.marketdata import load_snapshots
+    from sor.data.loader import load_snapshots
     from sweep.driver import run_sweep
 
     csv, storage, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sor.csvfile import (
+from sor.data.csvfile import (
     MAX_PUBLISHER_ID,
     Cells,
     compression_of,
@@ -25,9 +25,9 @@ from sor.csvfile import (
     read_bytes,
     read_columns,
 )
-from sor.dbn import dbn_to_csv, is_dbn
+from sor.data.dbn import dbn_to_csv, is_dbn
+from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots
 from sor.errors import DataError
-from sor.snapshots import QuoteUpdates, Snapshots, build_snapshots
 
 REQUIRED = ("ts_event", "publisher_id", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00")
 OPTIONAL = ("ts_recv", "action", "side", "price", "size", "sequence", "symbol", "instrument_id")

@@ -1,6 +1,6 @@
 """The one record layout of the project: kept quote updates and the snapshot arrays built from them.
 
-Both the CSV loader (`sor.marketdata`) and the Kafka consumer (`stream.consumer`) produce
+Both the CSV loader (`sor.data.loader`) and the Kafka consumer (`stream.consumer`) produce
 `QuoteUpdates`; `build_snapshots` turns them into `Snapshots` (model.md §2), which is all the
 backtest ever sees.
 """

@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
+from sor.data.loader import load_snapshots, load_updates, ns_to_iso, parse_time_bound
+from sor.data.snapshots import build_snapshots
 from sor.errors import DataError
-from sor.marketdata import load_snapshots, load_updates, ns_to_iso, parse_time_bound
-from sor.snapshots import build_snapshots
 from tests.csvdata import BASE_NS, HEADER, SHARED_DATA, row, to_raw_style, write_csv
 
 HEAD5 = SHARED_DATA / "l1_day_head5.csv"

@@ -1,7 +1,7 @@
 """Reading a Databento CSV file strictly: file checks, line numbers, and cell parsing.
 
 Every cell that cannot be used raises `DataError` naming the file, the line (counted in the file,
-blank lines included, the header is line 1) and the column. `sor.marketdata` applies the
+blank lines included, the header is line 1) and the column. `sor.data.loader` applies the
 model's rules to what this module returns.
 """
 

@@ -6,8 +6,8 @@ from dataclasses import fields, replace
 
 import numpy as np
 
-from sor.snapshots import BUY, NO_SIDE, SELL, Snapshots, build_snapshots
-from tests.sor.snapdata import updates_with_trades
+from sor.data.snapshots import BUY, NO_SIDE, SELL, Snapshots, build_snapshots
+from tests.sor.data.snapdata import updates_with_trades
 
 TRADE_FIELDS = ("trade_ts", "trade_size", "trade_venue", "trade_px", "trade_side")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sor.snapshots import BUY, NO_SIDE, SELL, QuoteUpdates, Snapshots
+from sor.data.snapshots import BUY, NO_SIDE, SELL, QuoteUpdates, Snapshots
 
 
 def make_snaps(

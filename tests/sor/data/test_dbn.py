@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sor.dbn import dbn_to_csv, is_dbn
+from sor.data.dbn import dbn_to_csv, is_dbn
+from sor.data.loader import load_snapshots
 from sor.errors import DataError
-from sor.marketdata import load_snapshots
 from tests.csvdata import SHARED_DATA
 
 databento = pytest.importorskip("databento")
