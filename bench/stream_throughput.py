@@ -30,7 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
 from sor.data.loader import load_updates  # noqa: E402
 from sor.data.snapshots import QuoteUpdates  # noqa: E402
-from sor.generate import generate  # noqa: E402
+from sor.synth.generate import generate  # noqa: E402
 from stream.broker import EmbeddedBroker  # noqa: E402
 from stream.consumer import consume_updates, consumer_settings  # noqa: E402
 from stream.events import split_events  # noqa: E402

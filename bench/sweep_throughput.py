@@ -22,7 +22,7 @@ import ray
 
 from sor.config import load_config
 from sor.data.loader import load_snapshots
-from sor.generate import generate
+from sor.synth.generate import generate
 from sweep.driver import run_sweep
 
 

@@ -210,7 +210,7 @@ def summary_table(report: dict) -> str:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Write a seeded multi-venue Databento-style CSV."""
-    from sor.generate import generate
+    from sor.synth.generate import generate
 
     if args.rows < 1:
         raise SorError(f"--rows must be at least 1, but got {args.rows}")

@@ -24,7 +24,7 @@ DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
 
 def default_data() -> Path:
     """The bundled data set: a seeded 5-venue MBP-10 day the size of l1_day.csv, made once."""
-    from sor.generate import generate
+    from sor.synth.generate import generate
 
     if not DEFAULT_DATA.exists():
         DEFAULT_DATA.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from sor.generate import generate
+from sor.synth.generate import generate
 
 
 def sor(*args, timeout=600):

@@ -18,7 +18,6 @@ from sor.allocator import allocate_arrays
 from sor.backtest import evaluate_reference, make_market
 from sor.config import load_config
 from sor.data.loader import load_snapshots
-from sor.generate import generate
 from sor.kernel import (
     _allocate_nb,
     evaluate_batch_compiled,
@@ -26,6 +25,7 @@ from sor.kernel import (
     evaluate_compiled_stats,
 )
 from sor.router import RouterParams
+from sor.synth.generate import generate
 from tests.sor.data.snapdata import make_snaps
 
 NAN = np.nan

@@ -21,7 +21,7 @@ import pytest
 from sor.data.loader import load_updates
 from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
-from sor.generate import generate
+from sor.synth.generate import generate
 from stream.broker import EmbeddedBroker, free_port
 from stream.consumer import consume_updates
 from stream.messages import new_stream_id

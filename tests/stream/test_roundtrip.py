@@ -10,7 +10,7 @@ import pytest
 
 from sor.data.loader import load_updates
 from sor.data.snapshots import build_snapshots
-from sor.generate import generate
+from sor.synth.generate import generate
 from stream.consumer import consume_snapshots, consume_updates
 from stream.messages import new_stream_id
 from stream.producer import produce, produce_csv

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sor.data.loader import load_snapshots
-from sor.generate import generate
+from sor.synth.generate import generate
 
 
 @pytest.fixture(scope="session")

@@ -411,7 +411,7 @@ def test_generated_trade_rows_load_as_written(tmp_path):
     """Every trade row of a generated raw file, as the arrays hold it."""
     import pandas as pd
 
-    from sor.generate import generate
+    from sor.synth.generate import generate
 
     path = tmp_path / "gen.csv"
     generate(path, n_events=3000, schema="mbp-10", style="raw", seed=5)

@@ -1,4 +1,4 @@
-"""Tests of the synthetic Databento MBP generator (sor.generate)."""
+"""Tests of the synthetic Databento MBP generator (sor.synth.generate)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sor.generate import DEFAULT_VENUES, UNDEF_PRICE, VenueProfile, generate, header
+from sor.synth.generate import DEFAULT_VENUES, UNDEF_PRICE, VenueProfile, generate, header
 
 HEAD5 = Path(__file__).resolve().parents[3] / "shared" / "data" / "l1_day_head5.csv"
 TICK_UNITS = 10_000_000  # one cent in Databento's 1e-9 price units
