@@ -48,9 +48,9 @@ from sor.backtest import Market, evaluate_reference, make_market  # noqa: E402
 from sor.config import load_config  # noqa: E402
 from sor.data.loader import load_snapshots  # noqa: E402
 from sor.data.snapshots import Snapshots  # noqa: E402
+from sor.execution.venues import venue_costs  # noqa: E402
 from sor.router import RouterParams  # noqa: E402
 from sor.synth.generate import DEFAULT_VENUES, generate  # noqa: E402
-from sor.venues import venue_costs  # noqa: E402
 
 TYPICAL = RouterParams(0.4, 0.6, 0.3)  # configs/default.yaml's `params`: take at once
 WAITING = RouterParams(0.0, 0.001, 0.001)  # post for the rebate, take little: the router waits

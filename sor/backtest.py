@@ -10,9 +10,9 @@ import numpy as np
 from sor.baselines import BestAsk, Twap, Vwap, savings_bps
 from sor.config import Config, OrderConfig
 from sor.data.snapshots import Snapshots
-from sor.execution import ExecutionResult, Strategy, ask_levels, execute
+from sor.execution.engine import ExecutionResult, Strategy, ask_levels, execute
+from sor.execution.venues import VenueCosts, venue_costs
 from sor.router import Router, RouterParams
-from sor.venues import VenueCosts, venue_costs
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +61,7 @@ def run_strategy(
     order: OrderConfig,
     on_fill: Callable[[int, np.ndarray], None] | None = None,
 ) -> ExecutionResult:
-    """Execute the configured parent order with `strategy` (see `sor.execution.execute`)."""
+    """Execute the configured parent order with `strategy` (see `sor.execution.engine.execute`)."""
     return execute(
         market.snaps,
         market.costs,

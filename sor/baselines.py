@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.execution import sweep_cheapest
+from sor.execution.engine import sweep_cheapest
 
 BASELINES = ("best_ask", "twap", "vwap")
 

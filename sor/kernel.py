@@ -1,6 +1,6 @@
 """The router backtest compiled with Numba: allocator and engine loop in one kernel (issue #5).
 
-`sor.backtest.evaluate` runs the engine (`sor.execution.execute`) in Python and calls
+`sor.backtest.evaluate` runs the engine (`sor.execution.engine.execute`) in Python and calls
 `sor.allocator.allocate_arrays` at every snapshot where something can fill: 100-700 us a call,
 mostly numpy's fixed costs on arrays of five numbers. This module runs the same loop and the same
 allocator in one compiled function over the snapshot arrays, so that a sweep of thousands of
@@ -44,7 +44,7 @@ from numba import njit
 
 from sor.allocator import _TIE_RTOL
 from sor.config import OrderConfig
-from sor.execution import FILL_MODELS, ExecutionResult, cleanup_price, result_of
+from sor.execution.engine import FILL_MODELS, ExecutionResult, cleanup_price, result_of
 from sor.router import CAPS, CHILD_SIZINGS, COST_BASES, RouterParams, reference_mid
 
 if TYPE_CHECKING:  # sor.backtest may import this module: no import cycle at run time
@@ -509,13 +509,13 @@ def _allocate_nb(
 
 
 # ---------------------------------------------------------------------------------------------
-# The engine loop with the router (sor.execution.execute + sor.router.Router, compiled)
+# The engine loop with the router (sor.execution.engine.execute + sor.router.Router, compiled)
 # ---------------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
 def _next_fillable(ask_sz, levels, taken, taken_level, t, strict):
-    """`sor.execution._next_fillable`: first snapshot from t where some venue has shares."""
+    """`sor.execution.engine._next_fillable`: first snapshot from t where some venue has shares."""
     n_snap, n_venue = ask_sz.shape
     while t < n_snap:
         for j in range(n_venue):

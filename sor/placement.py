@@ -8,13 +8,14 @@ what still rests, and for the R shares left solves the Cont & Kukanov placement
 - f: the fee of the venue with the best ask; r_k: each venue's rebate;
 - Q_k: venue k's displayed best bid size (the queue a new limit order joins);
 - outflow samples: the volume that left each venue's bid queue over past windows of length T
-  (`sor.passive.outflow_samples`), strictly before the decision.
+  (`sor.execution.passive.outflow_samples`), strictly before the decision.
 
 The market order M takes the cheapest displayed asks across venues at once (strict fill model:
 what it took at a price level stays taken until that venue's ask moves); limit orders L_k rest
-at each venue's best bid and fill by the queue model of `sor.passive` until the next decision.
-A filled limit order pays its price less the venue's rebate. Once the parent is complete every
-resting order is cancelled (no overfill in execution; the allocator still prices the risk).
+at each venue's best bid and fill by the queue model of `sor.execution.passive` until the next
+decision. A filled limit order pays its price less the venue's rebate. Once the parent is
+complete every resting order is cancelled (no overfill in execution; the allocator still
+prices the risk).
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ import numpy as np
 from sor import cont_kukanov
 from sor.cont_kukanov import PlacementProblem
 from sor.data.snapshots import Snapshots
-from sor.execution import ask_levels, cleanup_price, sweep_cheapest
-from sor.passive import (
+from sor.execution.engine import ask_levels, cleanup_price, sweep_cheapest
+from sor.execution.passive import (
     QUEUE_MODELS,
     outflow_samples,
     queue_outflow,
     simulate_resting,
     trade_starts,
 )
+from sor.execution.venues import VenueCosts
 from sor.schedule import NS_PER_S
-from sor.venues import VenueCosts
 
 __all__ = ["PassiveMarket", "PlacementParams", "PlacementSettings", "ParentFill", "execute_parent"]
 
@@ -70,7 +71,7 @@ class PassiveMarket:
     costs: VenueCosts
     starts: np.ndarray  #: `trade_starts(snaps)`
     cumulative_outflow: np.ndarray  #: float64[T + 1, N], leading zero row
-    levels: np.ndarray  #: `sor.execution.ask_levels(snaps)`
+    levels: np.ndarray  #: `sor.execution.engine.ask_levels(snaps)`
 
 
 def make_passive_market(

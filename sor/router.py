@@ -9,7 +9,7 @@ import numpy as np
 
 from sor.allocator import allocate_arrays
 from sor.data.snapshots import Snapshots
-from sor.venues import VenueCosts
+from sor.execution.venues import VenueCosts
 
 CAPS = ("displayed", "order")
 COST_BASES = ("mid", "cash")

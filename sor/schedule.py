@@ -153,7 +153,7 @@ def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
 def make_schedule_market(snaps: Snapshots, config) -> ScheduleMarket:
     """Build the schedule (or the single order when `schedule.enabled` is false) over `snaps`."""
     from sor.backtest import Market, make_market, run_baselines
-    from sor.execution import ask_levels
+    from sor.execution.engine import ask_levels
     from sor.placement import make_passive_market
     from sor.router import reference_mid
 

@@ -10,6 +10,7 @@ import pytest
 from sor.config import Config
 from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
+from sor.execution.venues import venue_costs
 from sor.metrics import summarize
 from sor.placement import PlacementParams, PlacementSettings, execute_parent, make_passive_market
 from sor.router import reference_mid
@@ -23,7 +24,6 @@ from sor.schedule import (
     slice_rows,
 )
 from sor.synth.generate import generate
-from sor.venues import venue_costs
 
 PARAMS = {"lambda_over": 0.05, "lambda_under": 0.05, "theta_queue": 0.001, "horizon_s": 4.0}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sor.data.snapshots import Snapshots
-from sor.passive import (
+from sor.execution.passive import (
     CONSERVATIVE,
     PROBABILISTIC,
     outflow_samples,

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.venues import VenueCosts
+from sor.execution.venues import VenueCosts
 
 FILL_MODELS = ("strict", "naive")
 

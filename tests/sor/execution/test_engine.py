@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sor.baselines import BestAsk, Twap, Vwap, savings_bps, twap_due, vwap_due
-from sor.execution import ask_levels, execute, sweep_cheapest
-from sor.venues import venue_costs
+from sor.execution.engine import ask_levels, execute, sweep_cheapest
+from sor.execution.venues import venue_costs
 from tests.sor.data.snapdata import make_snaps
 
 NAN = np.nan
