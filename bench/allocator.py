@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sor.allocator import Venue, allocate, allocate_arrays  # noqa: E402
+from sor.routers.allocator import Venue, allocate, allocate_arrays  # noqa: E402
 
 ORDER_SIZE = 5_000
 OFF_GRID_ORDER_SIZE = 4_937  # a remainder after odd-lot fills (model.md §4 item 2)

@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sor import cont_kukanov  # noqa: E402
-from sor.cont_kukanov import PlacementProblem, solve  # noqa: E402
+from sor.routers import cont_kukanov  # noqa: E402
+from sor.routers.cont_kukanov import PlacementProblem, solve  # noqa: E402
 
 ITERATIONS = 1_000
 PAPER_MS = 200.0

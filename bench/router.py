@@ -1,4 +1,5 @@
-"""Router decisions per second: the compiled kernel (sor.kernel) against the Python loop (issue #5).
+"""Router decisions per second: the compiled kernel (sor.routers.static_nb) against the Python loop
+(issue #5).
 
 Run as ``.venv/bin/python bench/router.py`` (``--quick`` for a short smoke run). On l1_day-sized
 generated data (60,000 MBP-10 events, seed 0: about 53,800 snapshots over 5 venues) it prints:
@@ -42,14 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numba  # noqa: E402
 
-import sor.router  # noqa: E402
-from sor import kernel  # noqa: E402
+import sor.routers.static  # noqa: E402
 from sor.backtest import Market, evaluate_reference, make_market  # noqa: E402
 from sor.config import load_config  # noqa: E402
 from sor.data.loader import load_snapshots  # noqa: E402
 from sor.data.snapshots import Snapshots  # noqa: E402
 from sor.execution.venues import venue_costs  # noqa: E402
-from sor.router import RouterParams  # noqa: E402
+from sor.routers import static_nb as kernel  # noqa: E402
+from sor.routers.static import RouterParams  # noqa: E402
 from sor.synth.generate import DEFAULT_VENUES, generate  # noqa: E402
 
 TYPICAL = RouterParams(0.4, 0.6, 0.3)  # configs/default.yaml's `params`: take at once
@@ -85,20 +86,20 @@ def order_config(cap: str, size: int, **more):
 def reference_with_count(market: Market, params: RouterParams, order) -> tuple[float, object, int]:
     """One `evaluate` run, its wall time and the number of allocator calls the router made."""
     calls = 0
-    original = sor.router.allocate_arrays
+    original = sor.routers.static.allocate_arrays
 
     def counted(*args, **kwargs):
         nonlocal calls
         calls += 1
         return original(*args, **kwargs)
 
-    sor.router.allocate_arrays = counted
+    sor.routers.static.allocate_arrays = counted
     try:
         started = time.perf_counter()
         result = evaluate_reference(market, params, order)
         elapsed = time.perf_counter() - started
     finally:
-        sor.router.allocate_arrays = original
+        sor.routers.static.allocate_arrays = original
     return elapsed, result, calls
 
 
@@ -132,7 +133,8 @@ def section_decisions(snaps: Snapshots, quick: bool) -> None:
         "through. Compiled = `evaluate_compiled` end to end (kernel = the compiled call alone)."
     )
     market = make_market(snaps, load_config(None))
-    matrix_s = best_time(lambda: sor.router.Router(market.snaps, market.costs, TYPICAL), 5)[0]
+    build = sor.routers.static.Router
+    matrix_s = best_time(lambda: build(market.snaps, market.costs, TYPICAL), 5)[0]
     print(
         f"The reference builds the allocator's price matrix (ask minus the mid) in every trial "
         f"(`Router.__init__`: {matrix_s * 1e3:.1f} ms here, included in 'reference ms'); the "

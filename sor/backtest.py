@@ -12,7 +12,7 @@ from sor.config import Config, OrderConfig
 from sor.data.snapshots import Snapshots
 from sor.execution.engine import ExecutionResult, Strategy, ask_levels, execute
 from sor.execution.venues import VenueCosts, venue_costs
-from sor.router import Router, RouterParams
+from sor.routers.static import Router, RouterParams
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,10 +76,10 @@ def run_strategy(
 def evaluate(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
     """Execute the parent order with the router at `params`: what one sweep trial computes.
 
-    Runs the compiled kernel (`sor.kernel`), which gives exactly `evaluate_reference`'s result
-    (tests compare them field by field) a few hundred times faster.
+    Runs the compiled kernel (`sor.routers.static_nb`), which gives exactly `evaluate_reference`'s
+    result (tests compare them field by field) a few hundred times faster.
     """
-    from sor.kernel import evaluate_compiled
+    from sor.routers.static_nb import evaluate_compiled
 
     return evaluate_compiled(market, params, order)
 

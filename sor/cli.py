@@ -132,7 +132,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
     from sor.config import ALLOCATOR_PARAMS
     from sor.data.loader import load_snapshots, require_asks
-    from sor.router import RouterParams
+    from sor.routers.static import RouterParams
     from sor.schedule import make_schedule_market, schedule_report, uses_schedule
 
     config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)

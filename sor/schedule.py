@@ -43,7 +43,7 @@ class ParentOrder:
         first: snapshot row of its arrival (the first snapshot at or after the arrival time).
         last: last snapshot row of its horizon (inclusive).
         arrival_ns: arrival time, ns since the epoch.
-        arrival_mid: the mid-price at arrival (`sor.router.reference_mid`), dollars.
+        arrival_mid: the mid-price at arrival (`sor.routers.static.reference_mid`), dollars.
         in_sample: True when its whole horizon lies in the training part of the window.
     """
 
@@ -130,7 +130,7 @@ class ScheduleMarket:
 
     Attributes:
         market: the whole window with venue costs (`sor.backtest.Market`).
-        passive: the same with the queue-model inputs (`sor.placement.PassiveMarket`).
+        passive: the same with the queue-model inputs (`sor.routers.placement.PassiveMarket`).
         orders: the parent orders.
         parents: one `Market` per parent order, its rows only (static router and baselines).
         baselines: {name: float64[P]}: each baseline's shortfall per parent order, bps.
@@ -154,8 +154,8 @@ def make_schedule_market(snaps: Snapshots, config) -> ScheduleMarket:
     """Build the schedule (or the single order when `schedule.enabled` is false) over `snaps`."""
     from sor.backtest import Market, make_market, run_baselines
     from sor.execution.engine import ask_levels
-    from sor.placement import make_passive_market
-    from sor.router import reference_mid
+    from sor.routers.placement import make_passive_market
+    from sor.routers.static import reference_mid
 
     market = make_market(snaps, config)
     mid = reference_mid(snaps)
@@ -230,8 +230,8 @@ class RouterRun:
 def run_router(sm: ScheduleMarket, params: dict[str, float], config) -> RouterRun:
     """Execute every parent order of the schedule with the configured router at `params`."""
     from sor.backtest import evaluate
-    from sor.placement import PlacementParams, PlacementSettings, execute_parent
-    from sor.router import RouterParams
+    from sor.routers.placement import PlacementParams, PlacementSettings, execute_parent
+    from sor.routers.static import RouterParams
 
     size, n = config.order.size, sm.market.snaps.n_venues
     shortfall, completed, total, filled = [], [], [], []

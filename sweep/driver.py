@@ -110,7 +110,7 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     """
     import ray
 
-    from sor.kernel import warm_up
+    from sor.routers.static_nb import warm_up
     from sweep.evaluate import evaluate_shared
     from sweep.runtime import worker_count
 

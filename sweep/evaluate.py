@@ -11,7 +11,7 @@ from typing import Any
 from sor.backtest import Market, evaluate, make_market
 from sor.config import Config
 from sor.data.snapshots import Snapshots
-from sor.router import RouterParams
+from sor.routers.static import RouterParams
 from sor.schedule import (
     ScheduleMarket,
     make_schedule_market,

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from sor.backtest import Market, make_baselines, make_router, run_strategy  # noqa: E402
 from sor.config import Config  # noqa: E402
-from sor.router import RouterParams  # noqa: E402
+from sor.routers.static import RouterParams  # noqa: E402
 
 __all__ = [
     "PLOTS",

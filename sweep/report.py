@@ -9,7 +9,7 @@ from typing import Any
 from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
 from sor.config import Config
 from sor.data.snapshots import Snapshots
-from sor.router import RouterParams
+from sor.routers.static import RouterParams
 from sor.schedule import (
     make_schedule_market,
     objective,

@@ -12,8 +12,13 @@ from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
 from sor.execution.venues import venue_costs
 from sor.metrics import summarize
-from sor.placement import PlacementParams, PlacementSettings, execute_parent, make_passive_market
-from sor.router import reference_mid
+from sor.routers.placement import (
+    PlacementParams,
+    PlacementSettings,
+    execute_parent,
+    make_passive_market,
+)
+from sor.routers.static import reference_mid
 from sor.schedule import (
     NS_PER_S,
     make_schedule_market,
@@ -164,7 +169,7 @@ def test_report_has_intervals_per_baseline_and_fill_statistics(snaps):
 
 def test_static_allocator_over_a_schedule_matches_the_single_order_kernel(snaps):
     from sor.backtest import evaluate, make_market
-    from sor.router import RouterParams
+    from sor.routers.static import RouterParams
 
     cfg = config(router={"allocator": "static"})
     sm = make_schedule_market(snaps, cfg)

@@ -27,7 +27,7 @@ import pytest
 from sor.backtest import make_market
 from sor.config import ALLOCATOR_PARAMS, load_config
 from sor.data.loader import load_snapshots
-from sor.router import RouterParams
+from sor.routers.static import RouterParams
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, write_html
 from sweep.plots import cumulative_path, fill_paths, importance_skip_reason, write_plots

@@ -6,7 +6,7 @@ import pytest
 
 from sor.backtest import evaluate, make_market
 from sor.config import load_config
-from sor.router import RouterParams
+from sor.routers.static import RouterParams
 from sweep import driver
 from sweep.driver import run_sweep
 from sweep.evaluate import evaluate_batch

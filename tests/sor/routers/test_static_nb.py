@@ -1,4 +1,4 @@
-"""The compiled kernel (sor.kernel) against the Python reference: identical results.
+"""The compiled kernel (sor.routers.static_nb) against the Python reference: identical results.
 
 `_allocate_nb` must give `allocate_arrays`'s split and cost exactly; `evaluate_compiled` and
 `evaluate_batch_compiled` must give `sor.backtest.evaluate_reference`'s `ExecutionResult`
@@ -14,17 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sor.allocator import allocate_arrays
 from sor.backtest import evaluate_reference, make_market
 from sor.config import load_config
 from sor.data.loader import load_snapshots
-from sor.kernel import (
+from sor.routers.allocator import allocate_arrays
+from sor.routers.static import RouterParams
+from sor.routers.static_nb import (
     _allocate_nb,
     evaluate_batch_compiled,
     evaluate_compiled,
     evaluate_compiled_stats,
 )
-from sor.router import RouterParams
 from sor.synth.generate import generate
 from tests.sor.data.snapdata import make_snaps
 

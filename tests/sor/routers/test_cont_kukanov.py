@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from sor.cont_kukanov import (
+from sor.routers.cont_kukanov import (
     PlacementProblem,
     _project,
     assumptions_hold,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sor.allocator import allocate_arrays
 from sor.data.snapshots import Snapshots
 from sor.execution.venues import VenueCosts
+from sor.routers.allocator import allocate_arrays
 
 CAPS = ("displayed", "order")
 COST_BASES = ("mid", "cash")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sor.allocator import Venue, _Problem, _solve, allocate, allocate_arrays
+from sor.routers.allocator import Venue, _Problem, _solve, allocate, allocate_arrays
 
 # Near-ties closer than NEAR * scale dollars are settled in exact rational arithmetic; a case is
 # "clear" when no split costs within GAP * scale of the optimum without tying it exactly.

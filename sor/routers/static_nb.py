@@ -1,14 +1,15 @@
 """The router backtest compiled with Numba: allocator and engine loop in one kernel (issue #5).
 
 `sor.backtest.evaluate` runs the engine (`sor.execution.engine.execute`) in Python and calls
-`sor.allocator.allocate_arrays` at every snapshot where something can fill: 100-700 us a call,
-mostly numpy's fixed costs on arrays of five numbers. This module runs the same loop and the same
-allocator in one compiled function over the snapshot arrays, so that a sweep of thousands of
+`sor.routers.allocator.allocate_arrays` at every snapshot where something can fill: 100-700 us a
+call, mostly numpy's fixed costs on arrays of five numbers. This module runs the same loop and the
+same allocator in one compiled function over the snapshot arrays, so that a sweep of thousands of
 trials takes seconds.
 
 Same answers, by construction:
 
-- `_allocate_nb` is `allocate_arrays` step by step (module docstring of `sor.allocator`): the same
+- `_allocate_nb` is `allocate_arrays` step by step (module docstring of `sor.routers.allocator`):
+  the same
   infeasibility rule, the same exact fast paths with the same float comparisons, and the same
   dynamic program over the shares left. The program's tables hold the same float values as the
   reference's (the same sums and products in the same order; minima are exact in any order),
@@ -42,10 +43,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from sor.allocator import _TIE_RTOL
 from sor.config import OrderConfig
 from sor.execution.engine import FILL_MODELS, ExecutionResult, cleanup_price, result_of
-from sor.router import CAPS, CHILD_SIZINGS, COST_BASES, RouterParams, reference_mid
+from sor.routers.allocator import _TIE_RTOL
+from sor.routers.static import CAPS, CHILD_SIZINGS, COST_BASES, RouterParams, reference_mid
 
 if TYPE_CHECKING:  # sor.backtest may import this module: no import cycle at run time
     from sor.backtest import Market
@@ -60,13 +61,14 @@ _NON_FINITE_ASK = 1  # a venue the router passes to the allocator has no finite 
 
 
 # ---------------------------------------------------------------------------------------------
-# The allocator (sor.allocator, compiled)
+# The allocator (sor.routers.allocator, compiled)
 # ---------------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
 def _columns_needed(n_venues, step, displayed, include_cap):
-    """Most residue columns the program can track: min(step, 2^(N-1)) (sor.allocator._Layout)."""
+    """Most residue columns the program can track: min(step, 2^(N-1))
+    (sor.routers.allocator._Layout)."""
     if not (displayed and include_cap) or n_venues <= 1:
         return 1
     return min(step, 1 << min(n_venues - 1, 40))
@@ -78,8 +80,8 @@ def _new_workspace(n_venues, max_order, step, displayed, include_cap):
 
     Returns:
         (tables, column, residues, reach, take, line, deque, prefix): tables float64[N, C, K],
-        tables[i] holding V_{i+2} of `sor.allocator` (what the venues after venue i cost) on C
-        residue columns by K rows of remainders; column int64[step], residue -> column, -1 where
+        tables[i] holding V_{i+2} of `sor.routers.allocator` (what the venues after venue i cost) on
+        C residue columns by K rows of remainders; column int64[step], residue -> column, -1 where
         not tracked (reset after each call); residues int64[C] in the order the venues first
         reach them; reach int64[N], columns reachable before venue i; take float64[N], the
         separable cost of a filled share; line, deque, prefix: one row of the min-plus step.
@@ -122,7 +124,7 @@ def _tolerance(order_size, ask, fee, rebate, n, lambda_under, theta_queue):
 
 @njit(cache=True)
 def _venue_cost(q, size, take, rebate):
-    """c_i(q) of `sor.allocator`, dollars; q in shares as a float (exact below 2^53)."""
+    """c_i(q) of `sor.routers.allocator`, dollars; q in shares as a float (exact below 2^53)."""
     filled = min(q, float(size))
     return filled * take - (q - filled) * rebate
 
@@ -157,7 +159,7 @@ def _solve_into(
     include_cap,
     ws,
 ):
-    """`sor.allocator._solve` on the first n entries; writes the split to out[:n].
+    """`sor.routers.allocator._solve` on the first n entries; writes the split to out[:n].
 
     Returns:
         False where no candidate has sum == order_size (out is then all zero).
@@ -253,10 +255,10 @@ def _cell(remainder, origin, step, column, displayed_cap):
 
 @njit(cache=True)
 def _dynamic_program(out, order_size, size, rebate, n, step, displayed, include_cap, tol, ws):
-    """`sor.allocator._dynamic_program`, with the same float operations cell by cell.
+    """`sor.routers.allocator._dynamic_program`, with the same float operations cell by cell.
 
-    Layout (`sor.allocator._Layout`): cell (c, row) is remainder origin + residues[c] + row * step.
-    tables[i] holds V_{i+2}; cells never written are never read, except in V_{N+1}, which is
+    Layout (`sor.routers.allocator._Layout`): cell (c, row) is remainder origin + residues[c] + row
+    * step. tables[i] holds V_{i+2}; cells never written are never read, except in V_{N+1}, which is
     filled with inf.
     """
     tables, column, residues, reach, take, line, deque, prefix = ws
@@ -468,7 +470,7 @@ def _allocate_nb(
     displayed,
     include_cap,
 ):
-    """`sor.allocator.allocate_arrays`, compiled, for valid input (no checks here).
+    """`sor.routers.allocator.allocate_arrays`, compiled, for valid input (no checks here).
 
     Args:
         order_size: shares to buy, >= 0.
@@ -509,7 +511,8 @@ def _allocate_nb(
 
 
 # ---------------------------------------------------------------------------------------------
-# The engine loop with the router (sor.execution.engine.execute + sor.router.Router, compiled)
+# The engine loop with the router (sor.execution.engine.execute + sor.routers.static.Router,
+# compiled)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -973,7 +976,7 @@ def warm_up() -> None:
     from sor.backtest import make_market
     from sor.config import Config
     from sor.data.snapshots import Snapshots
-    from sor.router import RouterParams
+    from sor.routers.static import RouterParams
 
     snaps = Snapshots(
         ts=np.array([0, 1], dtype=np.int64),

@@ -2,7 +2,7 @@
 
 At each decision (the parent's arrival, then every `horizon_s` = T seconds) the router cancels
 what still rests, and for the R shares left solves the Cont & Kukanov placement
-(`sor.cont_kukanov`) with inputs read from the data up to that snapshot only:
+(`sor.routers.cont_kukanov`) with inputs read from the data up to that snapshot only:
 
 - h: half the spread between the best ask and the best bid across venues;
 - f: the fee of the venue with the best ask; r_k: each venue's rebate;
@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sor import cont_kukanov
-from sor.cont_kukanov import PlacementProblem
 from sor.data.snapshots import Snapshots
 from sor.execution.engine import ask_levels, cleanup_price, sweep_cheapest
 from sor.execution.passive import (
@@ -36,6 +34,8 @@ from sor.execution.passive import (
     trade_starts,
 )
 from sor.execution.venues import VenueCosts
+from sor.routers import cont_kukanov
+from sor.routers.cont_kukanov import PlacementProblem
 from sor.schedule import NS_PER_S
 
 __all__ = ["PassiveMarket", "PlacementParams", "PlacementSettings", "ParentFill", "execute_parent"]
