@@ -5,9 +5,9 @@ Run as ``.venv/bin/python bench/router.py`` (``--quick`` for a short smoke run).
 generated data (60,000 MBP-10 events, seed 0: about 53,800 snapshots over 5 venues) it prints:
 
 1. router decisions (allocator calls) per second and snapshots per second, compiled and
-   reference (`sor.backtest.evaluate`), for caps "displayed" and "order", in scenarios where the
-   router takes at once (typical penalties) and where it keeps deciding (small penalties with cap
-   "order", so that it waits; a parent order larger than the day's liquidity with cap
+   reference (`sor.evaluation.backtest.evaluate`), for caps "displayed" and "order", in scenarios
+   where the router takes at once (typical penalties) and where it keeps deciding (small penalties
+   with cap "order", so that it waits; a parent order larger than the day's liquidity with cap
    "displayed");
 2. trials per second of `evaluate_compiled` (one call per trial, and batched) against `evaluate`
    with a 5,000-share order and penalties drawn from the sweep's default space;
@@ -44,10 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numba  # noqa: E402
 
 import sor.routers.static  # noqa: E402
-from sor.backtest import Market, evaluate_reference, make_market  # noqa: E402
 from sor.config import load_config  # noqa: E402
 from sor.data.loader import load_snapshots  # noqa: E402
 from sor.data.snapshots import Snapshots  # noqa: E402
+from sor.evaluation.backtest import Market, evaluate_reference, make_market  # noqa: E402
 from sor.execution.venues import venue_costs  # noqa: E402
 from sor.routers import static_nb as kernel  # noqa: E402
 from sor.routers.static import RouterParams  # noqa: E402

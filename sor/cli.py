@@ -129,11 +129,17 @@ def _print_json(data: dict) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Router at fixed parameters and all baselines, straight from the CSV."""
-    from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
     from sor.config import ALLOCATOR_PARAMS
     from sor.data.loader import load_snapshots, require_asks
+    from sor.evaluation.backtest import (
+        build_report,
+        evaluate,
+        make_market,
+        result_warnings,
+        run_baselines,
+    )
+    from sor.evaluation.schedule import make_schedule_market, schedule_report, uses_schedule
     from sor.routers.static import RouterParams
-    from sor.schedule import make_schedule_market, schedule_report, uses_schedule
 
     config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)
     if config.data.path is None:

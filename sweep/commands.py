@@ -163,9 +163,9 @@ def run(config: Config, *, progress: bool = True) -> dict:
 
 def write_visual_report(snaps, config: Config, result, report: dict) -> Path:
     """PNG plots and the static HTML page beside the JSON (imported here: matplotlib is slow)."""
-    from sor.backtest import make_market
+    from sor.evaluation.backtest import make_market
+    from sor.evaluation.schedule import uses_schedule
     from sor.routers.static import RouterParams
-    from sor.schedule import uses_schedule
     from sweep.html_report import write_html
     from sweep.plots import fill_paths, write_plots
 

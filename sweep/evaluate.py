@@ -8,17 +8,17 @@ import traceback
 from collections import OrderedDict
 from typing import Any
 
-from sor.backtest import Market, evaluate, make_market
 from sor.config import Config
 from sor.data.snapshots import Snapshots
-from sor.routers.static import RouterParams
-from sor.schedule import (
+from sor.evaluation.backtest import Market, evaluate, make_market
+from sor.evaluation.schedule import (
     ScheduleMarket,
     make_schedule_market,
     objective,
     run_router,
     uses_schedule,
 )
+from sor.routers.static import RouterParams
 
 
 def evaluate_batch(

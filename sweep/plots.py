@@ -21,8 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sor.backtest import Market, make_baselines, make_router, run_strategy  # noqa: E402
 from sor.config import Config  # noqa: E402
+from sor.evaluation.backtest import Market, make_baselines, make_router, run_strategy  # noqa: E402
 from sor.routers.static import RouterParams  # noqa: E402
 
 __all__ = [

@@ -6,17 +6,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sor.backtest import build_report, evaluate, make_market, result_warnings, run_baselines
 from sor.config import Config
 from sor.data.snapshots import Snapshots
-from sor.routers.static import RouterParams
-from sor.schedule import (
+from sor.evaluation.backtest import (
+    build_report,
+    evaluate,
+    make_market,
+    result_warnings,
+    run_baselines,
+)
+from sor.evaluation.schedule import (
     make_schedule_market,
     objective,
     run_router,
     schedule_report,
     uses_schedule,
 )
+from sor.routers.static import RouterParams
 from sweep.driver import SweepResult
 from sweep.space import is_abandoned
 

@@ -1,8 +1,8 @@
 """The router backtest compiled with Numba: allocator and engine loop in one kernel (issue #5).
 
-`sor.backtest.evaluate` runs the engine (`sor.execution.engine.execute`) in Python and calls
-`sor.routers.allocator.allocate_arrays` at every snapshot where something can fill: 100-700 us a
-call, mostly numpy's fixed costs on arrays of five numbers. This module runs the same loop and the
+`sor.evaluation.backtest.evaluate` runs the engine (`sor.execution.engine.execute`) in Python and
+calls `sor.routers.allocator.allocate_arrays` at every snapshot where something can fill: 100-700 us
+a call, mostly numpy's fixed costs on arrays of five numbers. This module runs the same loop and the
 same allocator in one compiled function over the snapshot arrays, so that a sweep of thousands of
 trials takes seconds.
 
@@ -48,8 +48,8 @@ from sor.execution.engine import FILL_MODELS, ExecutionResult, cleanup_price, re
 from sor.routers.allocator import _TIE_RTOL
 from sor.routers.static import CAPS, CHILD_SIZINGS, COST_BASES, RouterParams, reference_mid
 
-if TYPE_CHECKING:  # sor.backtest may import this module: no import cycle at run time
-    from sor.backtest import Market
+if TYPE_CHECKING:  # sor.evaluation.backtest may import this module: no import cycle at run time
+    from sor.evaluation.backtest import Market
 
 __all__ = ["evaluate_batch_compiled", "evaluate_compiled"]
 
@@ -879,10 +879,10 @@ def evaluate_compiled_stats(
 
 
 def evaluate_compiled(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
-    """`sor.backtest.evaluate`, compiled: the same `ExecutionResult` (module docstring).
+    """`sor.evaluation.backtest.evaluate`, compiled: the same `ExecutionResult` (module docstring).
 
     Args:
-        market: the snapshots with fees and ask levels (`sor.backtest.make_market`).
+        market: the snapshots with fees and ask levels (`sor.evaluation.backtest.make_market`).
         params: the penalties, dollars per share.
         order: the parent order and the router's rules (size, step, cap, cost_basis,
             child_sizing, fill_model).
@@ -973,9 +973,9 @@ def warm_up() -> None:
     calling this in the driver before work goes out lets Ray workers load that cache (under a
     second) instead of all compiling at once.
     """
-    from sor.backtest import make_market
     from sor.config import Config
     from sor.data.snapshots import Snapshots
+    from sor.evaluation.backtest import make_market
     from sor.routers.static import RouterParams
 
     snaps = Snapshots(

@@ -24,9 +24,9 @@ import numpy as np
 import optuna
 import pytest
 
-from sor.backtest import make_market
 from sor.config import ALLOCATOR_PARAMS, load_config
 from sor.data.loader import load_snapshots
+from sor.evaluation.backtest import make_market
 from sor.routers.static import RouterParams
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, write_html
@@ -42,7 +42,7 @@ PARAM_NAMES = ALLOCATOR_PARAMS["static"]  # the single-order static router's par
 
 
 def objective_for(market, config):
-    from sor.backtest import evaluate
+    from sor.evaluation.backtest import evaluate
 
     def objective(trial: optuna.Trial) -> float:
         space = config.search.space

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sor.backtest import evaluate, make_market
 from sor.config import load_config
+from sor.evaluation.backtest import evaluate, make_market
 from sor.routers.static import RouterParams
 from sweep import driver
 from sweep.driver import run_sweep

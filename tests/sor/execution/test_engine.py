@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sor.baselines import BestAsk, Twap, Vwap, savings_bps, twap_due, vwap_due
+from sor.evaluation.baselines import BestAsk, Twap, Vwap, savings_bps, twap_due, vwap_due
 from sor.execution.engine import ask_levels, execute, sweep_cheapest
 from sor.execution.venues import venue_costs
 from tests.sor.data.snapdata import make_snaps

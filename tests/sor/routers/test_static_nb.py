@@ -1,7 +1,7 @@
 """The compiled kernel (sor.routers.static_nb) against the Python reference: identical results.
 
 `_allocate_nb` must give `allocate_arrays`'s split and cost exactly; `evaluate_compiled` and
-`evaluate_batch_compiled` must give `sor.backtest.evaluate_reference`'s `ExecutionResult`
+`evaluate_batch_compiled` must give `sor.evaluation.backtest.evaluate_reference`'s `ExecutionResult`
 exactly, float sums included (model.md §3-§4).
 """
 
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sor.backtest import evaluate_reference, make_market
 from sor.config import load_config
 from sor.data.loader import load_snapshots
+from sor.evaluation.backtest import evaluate_reference, make_market
 from sor.routers.allocator import allocate_arrays
 from sor.routers.static import RouterParams
 from sor.routers.static_nb import (

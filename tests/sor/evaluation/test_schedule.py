@@ -10,16 +10,8 @@ import pytest
 from sor.config import Config
 from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
-from sor.execution.venues import venue_costs
-from sor.metrics import summarize
-from sor.routers.placement import (
-    PlacementParams,
-    PlacementSettings,
-    execute_parent,
-    make_passive_market,
-)
-from sor.routers.static import reference_mid
-from sor.schedule import (
+from sor.evaluation.metrics import summarize
+from sor.evaluation.schedule import (
     NS_PER_S,
     make_schedule_market,
     objective,
@@ -28,6 +20,14 @@ from sor.schedule import (
     schedule_report,
     slice_rows,
 )
+from sor.execution.venues import venue_costs
+from sor.routers.placement import (
+    PlacementParams,
+    PlacementSettings,
+    execute_parent,
+    make_passive_market,
+)
+from sor.routers.static import reference_mid
 from sor.synth.generate import generate
 
 PARAMS = {"lambda_over": 0.05, "lambda_under": 0.05, "theta_queue": 0.001, "horizon_s": 4.0}
@@ -168,7 +168,7 @@ def test_report_has_intervals_per_baseline_and_fill_statistics(snaps):
 
 
 def test_static_allocator_over_a_schedule_matches_the_single_order_kernel(snaps):
-    from sor.backtest import evaluate, make_market
+    from sor.evaluation.backtest import evaluate, make_market
     from sor.routers.static import RouterParams
 
     cfg = config(router={"allocator": "static"})

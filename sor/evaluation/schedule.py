@@ -129,7 +129,7 @@ class ScheduleMarket:
     """Everything a trial over a parent-order schedule shares, built once per worker.
 
     Attributes:
-        market: the whole window with venue costs (`sor.backtest.Market`).
+        market: the whole window with venue costs (`sor.evaluation.backtest.Market`).
         passive: the same with the queue-model inputs (`sor.routers.placement.PassiveMarket`).
         orders: the parent orders.
         parents: one `Market` per parent order, its rows only (static router and baselines).
@@ -152,7 +152,7 @@ def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
 
 def make_schedule_market(snaps: Snapshots, config) -> ScheduleMarket:
     """Build the schedule (or the single order when `schedule.enabled` is false) over `snaps`."""
-    from sor.backtest import Market, make_market, run_baselines
+    from sor.evaluation.backtest import Market, make_market, run_baselines
     from sor.execution.engine import ask_levels
     from sor.routers.placement import make_passive_market
     from sor.routers.static import reference_mid
@@ -229,7 +229,7 @@ class RouterRun:
 
 def run_router(sm: ScheduleMarket, params: dict[str, float], config) -> RouterRun:
     """Execute every parent order of the schedule with the configured router at `params`."""
-    from sor.backtest import evaluate
+    from sor.evaluation.backtest import evaluate
     from sor.routers.placement import PlacementParams, PlacementSettings, execute_parent
     from sor.routers.static import RouterParams
 
@@ -321,7 +321,7 @@ def _baseline_totals(results: list, size_all: int) -> dict[str, object]:
 
 def _part(sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, resamples: int, seed: int):
     """Shortfalls and savings (mean, standard error, bootstrap 95%) over the orders in `mask`."""
-    from sor.metrics import summarize
+    from sor.evaluation.metrics import summarize
 
     return {
         "parent_orders": int(mask.sum()),
@@ -347,7 +347,7 @@ def schedule_report(sm: ScheduleMarket, params: dict[str, float], config) -> dic
     baseline's shortfall and the savings with standard errors and bootstrap 95% intervals;
     `fills` where the router's shares went, passive or taken, per venue.
     """
-    from sor.baselines import savings_bps
+    from sor.evaluation.baselines import savings_bps
 
     run = run_router(sm, params, config)
     size = config.order.size

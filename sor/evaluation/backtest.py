@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sor.baselines import BestAsk, Twap, Vwap, savings_bps
 from sor.config import Config, OrderConfig
 from sor.data.snapshots import Snapshots
+from sor.evaluation.baselines import BestAsk, Twap, Vwap, savings_bps
 from sor.execution.engine import ExecutionResult, Strategy, ask_levels, execute
 from sor.execution.venues import VenueCosts, venue_costs
 from sor.routers.static import Router, RouterParams
