@@ -1,4 +1,4 @@
-"""Fixtures for the stream tests: one real Tansu broker per session, a fresh topic per test."""
+"""Shared fixtures: one real Tansu broker per session, a fresh topic per test."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,13 +233,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
+def cmd_broker(args: argparse.Namespace) -> int:
+    """`sor broker` (imported on use: Kafka clients are slow to import)."""
+    from sor.cli.stream_commands import cmd_broker as run
 
-        return getattr(importlib.import_module(module), name)(args)
+    return run(args)
 
-    return run
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    """`sor produce`."""
+    from sor.cli.stream_commands import cmd_produce as run
+
+    return run(args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`sor run` (imported on use: Ray and Optuna are slow to import)."""
+    from sor.cli.run import cmd_run as run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -292,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  sor broker --port 9092\n",
     )
     p.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
-    p.set_defaults(func=_lazy("stream.commands", "cmd_broker"))
+    p.set_defaults(func=cmd_broker)
 
     p = add_parser(
         "produce",
@@ -300,13 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  sor produce --data l1_day.csv --bootstrap 127.0.0.1:9092 --speed 1\n",
     )
     _add_flags(p, COMMON_FLAGS, STREAM_FLAGS)
-    p.set_defaults(func=_lazy("stream.commands", "cmd_produce"))
+    p.set_defaults(func=cmd_produce)
 
     p = add_parser(
         "run", help="the whole job: broker, produce, consume, sweep, report", epilog=EPILOG_RUN
     )
     _add_flags(p, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
-    p.set_defaults(func=_lazy("sweep.commands", "cmd_run"))
+    p.set_defaults(func=cmd_run)
     return parser
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sor.cli import main
+from sor.cli.main import main
 from sor.data.loader import load_updates
 from sor.data.snapshots import build_snapshots
 from stream.consumer import consume_updates
