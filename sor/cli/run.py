@@ -14,7 +14,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from sor.cli.main import COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args, write_json
+from sor.cli.flags import COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args
+from sor.cli.output import write_json
 from sor.config import Config
 from sor.data.loader import load_updates, require_asks
 

@@ -10,7 +10,7 @@ import sys
 from contextlib import ExitStack
 from types import FrameType
 
-from sor.cli.main import COMMON_FLAGS, STREAM_FLAGS, config_from_args
+from sor.cli.flags import COMMON_FLAGS, STREAM_FLAGS, config_from_args
 from sor.errors import SorError
 from stream.broker import EmbeddedBroker
 

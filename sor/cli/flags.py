@@ -1,0 +1,102 @@
+"""Command-line flags: each a dotted config key, shared by the commands that read a config."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sor.config import Config, load_config, parse_override
+
+# Flags shared by the commands that read a config: flag -> dotted config key.
+COMMON_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--data": (
+        "data.path",
+        {"help": "Databento MBP-1/MBP-10 CSV (plain or .gz) or DBN (.dbn, .dbn.zst)"},
+    ),
+    "--symbol": ("data.symbol", {"help": "instrument to use where the file holds several"}),
+    "--start": ("window.start", {"help": "window start: ISO 8601, ns, or UTC time of day"}),
+    "--end": ("window.end", {"help": "window end (inclusive)"}),
+    "--out": ("output.out", {"help": "results JSON path (default results.json)"}),
+    "--allocator": (
+        "router.allocator",
+        {"help": "static (model.md §3 split) or cont_kukanov (market + queue-aware limits)"},
+    ),
+    "--schedule": (
+        "schedule.enabled",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "many parent orders (schedule.*) with a walk-forward split",
+        },
+    ),
+}
+STREAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--bootstrap": (
+        "kafka.bootstrap",
+        {"help": "Kafka bootstrap servers HOST:PORT[,...]; default: start the embedded broker"},
+    ),
+    "--topic": ("kafka.topic", {"help": "topic (default mock_l1_stream)"}),
+    "--speed": (
+        "stream.speed",
+        {"type": float, "help": "pacing: 0 as fast as possible, 1 real time"},
+    ),
+}
+SWEEP_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--trials": ("search.trials", {"type": int, "help": "number of Optuna trials"}),
+    "--sampler": ("search.sampler", {"help": "grid, random, tpe, cmaes or qmc"}),
+    "--seed": ("search.seed", {"type": int, "help": "sampler seed"}),
+    "--storage": (
+        "search.storage",
+        {"help": "Optuna storage URL (sqlite:///sweep.db) or journal file"},
+    ),
+    "--study-name": ("search.study_name", {"help": "Optuna study name"}),
+    "--resume": (
+        "search.resume",
+        {"action": "store_const", "const": True, "help": "continue the stored study"},
+    ),
+    "--ray-address": (
+        "ray.address",
+        {"help": "existing Ray cluster (default: $RAY_ADDRESS or local)"},
+    ),
+    "--num-cpus": ("ray.num_cpus", {"type": int, "help": "CPUs for a local Ray runtime"}),
+}
+PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--lambda-over": ("params.lambda_over", {"type": float, "help": "overfill penalty, $/share"}),
+    "--lambda-under": (
+        "params.lambda_under",
+        {"type": float, "help": "underfill penalty, $/share"},
+    ),
+    "--theta-queue": ("params.theta_queue", {"type": float, "help": "queue-risk penalty, $/share"}),
+    "--horizon-s": (
+        "params.horizon_s",
+        {"type": float, "help": "decision horizon T of the cont_kukanov router, seconds"},
+    ),
+}
+
+
+def add_flags(parser: argparse.ArgumentParser, *groups: dict) -> None:
+    parser.add_argument("--config", help="YAML configuration (see configs/default.yaml)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set order.cap=displayed",
+    )
+    for group in groups:
+        for flag, (key, kwargs) in group.items():
+            if "action" not in kwargs:
+                kwargs = {"metavar": key.rsplit(".", 1)[-1].upper(), **kwargs}
+            parser.add_argument(flag, dest=key.replace(".", "__"), **kwargs)
+
+
+def config_from_args(args: argparse.Namespace, *groups: dict) -> Config:
+    """Build the validated `Config` from --config, the dedicated flags and --set overrides."""
+    overrides: dict[str, Any] = {}
+    for group in groups:
+        for key, _ in group.values():
+            overrides[key] = getattr(args, key.replace(".", "__"))
+    for text in args.set:
+        key, value = parse_override(text)
+        overrides[key] = value
+    return load_config(args.config, overrides)
