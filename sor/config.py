@@ -10,20 +10,28 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sor.errors import ConfigError
-
-PARAM_NAMES = ("lambda_over", "lambda_under", "theta_queue", "horizon_s")
-#: The parameters each allocator uses: horizon_s (T) only matters to the Cont & Kukanov router.
-ALLOCATOR_PARAMS = {
-    "static": ("lambda_over", "lambda_under", "theta_queue"),
-    "cont_kukanov": PARAM_NAMES,
-}
-SAMPLERS = ("grid", "random", "tpe", "cmaes", "qmc")
+from sor.vocabulary import (
+    ALLOCATOR_PARAMS,
+    DEFAULT_FEE,
+    DEFAULT_REBATE,
+    PARAM_NAMES,
+    SECRET_WORDS,
+    Allocator,
+    Cap,
+    ChildSizing,
+    Clock,
+    CostBasis,
+    Crossed,
+    FillModel,
+    QueueModel,
+    SamplerName,
+)
 
 
 class _Section(BaseModel):
@@ -35,8 +43,8 @@ class DataConfig(_Section):
 
     path: str | None = None  # None: the bundled generated data set
     symbol: str | None = None
-    clock: Literal["ts_event", "ts_recv"] = "ts_event"
-    crossed: Literal["error", "skip"] = "error"
+    clock: Clock = "ts_event"
+    crossed: Crossed = "error"
 
 
 class WindowConfig(_Section):
@@ -63,10 +71,10 @@ class OrderConfig(_Section):
 
     size: int = Field(5000, gt=0)
     step: int = Field(100, gt=0)
-    cap: Literal["displayed", "order"] = "order"
-    cost_basis: Literal["mid", "cash"] = "mid"
-    child_sizing: Literal["available", "all_or_none"] = "available"
-    fill_model: Literal["strict", "naive"] = "strict"
+    cap: Cap = "order"
+    cost_basis: CostBasis = "mid"
+    child_sizing: ChildSizing = "available"
+    fill_model: FillModel = "strict"
 
 
 class VenueOverride(_Section):
@@ -79,8 +87,8 @@ class VenueOverride(_Section):
 class VenuesConfig(_Section):
     """Default fee and rebate, and per-publisher_id overrides."""
 
-    fee: float = Field(0.003, ge=0)
-    rebate: float = Field(0.002, ge=0)
+    fee: float = Field(DEFAULT_FEE, ge=0)
+    rebate: float = Field(DEFAULT_REBATE, ge=0)
     overrides: dict[int, VenueOverride] = Field(default_factory=dict)
 
 
@@ -100,18 +108,18 @@ class ParamsConfig(_Section):
 
 
 class RouterConfig(_Section):
-    """Which allocator routes, and the fixed settings of the Cont & Kukanov one (issue #7)."""
+    """Which allocator routes, and the fixed settings of the Cont & Kukanov one."""
 
-    allocator: Literal["static", "cont_kukanov"] = "static"
+    allocator: Allocator = "static"
     iterations: int = Field(1000, gt=0)  # stochastic-approximation steps per decision
     lookback_s: float = Field(120.0, gt=0)  # past data the outflow samples come from
     max_samples: int = Field(100, gt=0)  # outflow windows per decision, at most
-    queue_model: Literal["conservative", "probabilistic"] = "conservative"
+    queue_model: QueueModel = "conservative"
     cancel_power: float = Field(2.0, gt=0)  # exponent of the probabilistic queue model
 
 
 class ScheduleConfig(_Section):
-    """Many parent orders over the window, and the walk-forward split (issue #7)."""
+    """Many parent orders over the window, and the walk-forward split."""
 
     enabled: bool = False
     interval_s: float = Field(30.0, ge=0.001)  # a parent order arrives every interval_s
@@ -231,7 +239,7 @@ class SearchConfig(_Section):
     """The Optuna sweep."""
 
     trials: int = Field(200, gt=0)
-    sampler: Literal["grid", "random", "tpe", "cmaes", "qmc"] = "tpe"
+    sampler: SamplerName = "tpe"
     seed: int = 0
     storage: str | None = None  # e.g. sqlite:///sweep.db or a journal file path
     study_name: str = "sor"
@@ -329,7 +337,7 @@ class Config(_Section):
         """The configuration as a dict with secrets (passwords, tokens, keys) masked."""
         out = self.model_dump(mode="json")
         for key in list(out["kafka"]["security"]):
-            if any(word in key for word in ("password", "token", "keyfile")):
+            if any(word in key for word in SECRET_WORDS):
                 out["kafka"]["security"][key] = "***"
         return out
 

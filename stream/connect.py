@@ -14,18 +14,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sor.errors import StreamError
+from sor.vocabulary import SECRET_WORDS
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
-_SECRET_WORDS = ("password", "token", "keyfile", "secret")
 
 
 def _redacted(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            k: "***" if any(w in str(k) for w in _SECRET_WORDS) else _redacted(v)
+            k: "***" if any(w in str(k) for w in SECRET_WORDS) else _redacted(v)
             for k, v in value.items()
         }
     return value

@@ -37,7 +37,7 @@ from stream.connect import (
     connect_with_retry,
     reachable,
 )
-from stream.messages import DEFAULT_MAX_BYTES, decode
+from stream.messages import DEFAULT_MAX_BYTES, PARTITION, decode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PARTITION = 0
 _POLL_MS = 200  #: longest single wait for records, ms; bounds how late an idle timeout fires
 _CHECK_WAIT_S = 5.0  #: longest wait for the broker to show a record the consumer checks again
 

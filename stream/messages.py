@@ -41,12 +41,13 @@ import msgspec
 import orjson
 
 from sor.errors import StreamError
+from sor.vocabulary import CLOCKS, MAX_SIZE
+
+PARTITION = 0  #: every message of a stream goes to this partition: one partition keeps the order
 
 SCHEMA_VERSION = 2  #: bumped on any change a reader of the previous version would misread
 DEFAULT_MAX_BYTES = 1_000_000  #: bytes; a larger message is refused
-CLOCKS = ("ts_event", "ts_recv")
 MAX_SYMBOL_CHARS = 64
-MAX_SIZE = 10**9  #: shares; the largest trade size, as the CSV loader's `sor.data.csvfile.MAX_SIZE`
 
 _INT32_MAX = 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

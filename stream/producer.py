@@ -41,6 +41,7 @@ from stream.consumer import consumer_settings, records_from
 from stream.events import count_events, split_events
 from stream.messages import (
     DEFAULT_MAX_BYTES,
+    PARTITION,
     decode,
     encode_end,
     encode_event,
@@ -50,7 +51,6 @@ from stream.messages import (
 
 log = logging.getLogger(__name__)
 
-PARTITION = 0  #: every message of a stream goes here: one partition keeps the order
 ACK_TIMEOUT_S = 60.0  #: seconds to wait for the broker to acknowledge what was sent
 RECONNECT_TIMEOUT_S = 30.0  #: seconds to wait for a broker that went away mid-stream
 _STALL_S = 2.0  #: no acknowledgement for this long: check that the broker is still there

@@ -10,7 +10,8 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
-from sor.config import ALLOCATOR_PARAMS, Distribution, SearchConfig
+from sor.config import Distribution, SearchConfig
+from sor.vocabulary import ALLOCATOR_PARAMS
 
 
 def to_optuna(dist: Distribution) -> BaseDistribution:

@@ -11,7 +11,6 @@ from sor.errors import SorError
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Router at fixed parameters and all baselines, straight from the CSV."""
-    from sor.config import ALLOCATOR_PARAMS
     from sor.data.loader import load_snapshots, require_asks
     from sor.evaluation.backtest import (
         build_report,
@@ -22,6 +21,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     from sor.evaluation.schedule import make_schedule_market, schedule_report, uses_schedule
     from sor.routers.static import RouterParams
+    from sor.vocabulary import ALLOCATOR_PARAMS
 
     config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)
     if config.data.path is None:

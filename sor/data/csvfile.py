@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from sor.errors import DataError
+from sor.vocabulary import MAX_SIZE
 
 UNDEF_PRICE = 9223372036854775807  #: Databento's raw "no price" (int64 max)
 MAX_PRICE = UNDEF_PRICE / 1e9  #: dollars; the largest price a Databento file can hold
-MAX_SIZE = 10**9  #: shares; larger sizes are taken for corrupt data
 MAX_PUBLISHER_ID = 65535  #: publisher_id is an unsigned 16-bit number
 TS_MIN = int(pd.Timestamp("2000-01-01", tz="UTC").value)  #: ns; earlier is taken for bad units
 TS_MAX = int(pd.Timestamp("2100-01-01", tz="UTC").value)

@@ -28,10 +28,10 @@ from sor.data.csvfile import (
 from sor.data.dbn import dbn_to_csv, is_dbn
 from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots
 from sor.errors import DataError
+from sor.vocabulary import CLOCKS
 
 REQUIRED = ("ts_event", "publisher_id", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00")
 OPTIONAL = ("ts_recv", "action", "side", "price", "size", "sequence", "symbol", "instrument_id")
-CLOCKS = ("ts_event", "ts_recv")
 _DIGITS = re.compile(r"^\d+$")
 
 

@@ -23,10 +23,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from sor.data.snapshots import Snapshots
+from sor.vocabulary import NS_PER_S
 
 __all__ = ["ParentOrder", "parent_orders", "slice_rows", "shortfall_bps", "uses_schedule"]
-
-NS_PER_S = 1_000_000_000
 
 
 def uses_schedule(config) -> bool:

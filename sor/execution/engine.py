@@ -15,8 +15,7 @@ import numpy as np
 
 from sor.data.snapshots import Snapshots
 from sor.execution.venues import VenueCosts
-
-FILL_MODELS = ("strict", "naive")
+from sor.vocabulary import FILL_MODELS
 
 
 class Strategy(Protocol):

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_FEE = 0.003  #: dollars per share taken (model.md §4)
-DEFAULT_REBATE = 0.002  #: dollars per share posted (model.md §4)
+from sor.vocabulary import DEFAULT_FEE, DEFAULT_REBATE
 
 
 @dataclass(frozen=True, eq=False)

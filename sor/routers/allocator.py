@@ -54,9 +54,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CAPS", "Venue", "allocate", "allocate_arrays"]
+from sor.vocabulary import CAPS, DEFAULT_FEE, DEFAULT_REBATE
 
-CAPS = ("displayed", "order")
+__all__ = ["Venue", "allocate", "allocate_arrays"]
 
 #: Splits whose costs differ by at most this fraction of the cost scale (order_size times the
 #: largest per-share term) tie. Float rounding is ~1e-15 of that scale; real price differences
@@ -77,8 +77,8 @@ class Venue:
 
     ask: float
     ask_size: int
-    fee: float = 0.003
-    rebate: float = 0.002
+    fee: float = DEFAULT_FEE
+    rebate: float = DEFAULT_REBATE
 
 
 def allocate(

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.evaluation.schedule import NS_PER_S
 from sor.execution.engine import ask_levels, cleanup_price, sweep_cheapest
 from sor.execution.passive import (
     QUEUE_MODELS,
@@ -37,6 +36,7 @@ from sor.execution.passive import (
 from sor.execution.venues import VenueCosts
 from sor.routers import cont_kukanov
 from sor.routers.cont_kukanov import PlacementProblem
+from sor.vocabulary import NS_PER_S
 
 __all__ = ["PassiveMarket", "PlacementParams", "PlacementSettings", "ParentFill", "execute_parent"]
 

@@ -10,10 +10,7 @@ import numpy as np
 from sor.data.snapshots import Snapshots
 from sor.execution.venues import VenueCosts
 from sor.routers.allocator import allocate_arrays
-
-CAPS = ("displayed", "order")
-COST_BASES = ("mid", "cash")
-CHILD_SIZINGS = ("available", "all_or_none")
+from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES
 
 
 @dataclass(frozen=True)

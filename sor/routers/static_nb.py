@@ -44,9 +44,10 @@ import numpy as np
 from numba import njit
 
 from sor.config import OrderConfig
-from sor.execution.engine import FILL_MODELS, ExecutionResult, cleanup_price, result_of
+from sor.execution.engine import ExecutionResult, cleanup_price, result_of
 from sor.routers.allocator import _TIE_RTOL
-from sor.routers.static import CAPS, CHILD_SIZINGS, COST_BASES, RouterParams, reference_mid
+from sor.routers.static import RouterParams, reference_mid
+from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES, FILL_MODELS
 
 if TYPE_CHECKING:  # sor.evaluation.backtest may import this module: no import cycle at run time
     from sor.evaluation.backtest import Market

@@ -10,8 +10,8 @@ import msgspec
 import pytest
 
 from sor.errors import StreamError
+from sor.vocabulary import MAX_SIZE
 from stream.messages import (
-    MAX_SIZE,
     SCHEMA_VERSION,
     End,
     Event,
@@ -236,12 +236,6 @@ def test_event_with_trades_is_accepted():
     event = decode(event_bytes(trades=[[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]))
     assert event.trades == [(2, 10.0, 100, 1), (9, None, 0, -1), (3, 0.5, 7, 0)]
     assert event.trade_volume == 107
-
-
-def test_trade_size_bound_is_the_loaders():
-    from sor.data.csvfile import MAX_SIZE as LOADER_MAX_SIZE
-
-    assert MAX_SIZE == LOADER_MAX_SIZE
 
 
 @pytest.mark.parametrize("stream", [[1], {"a": 1}, 5, None, "ABC", "g" * 32])

@@ -24,10 +24,11 @@ import numpy as np
 import optuna
 import pytest
 
-from sor.config import ALLOCATOR_PARAMS, load_config
+from sor.config import load_config
 from sor.data.loader import load_snapshots
 from sor.evaluation.backtest import make_market
 from sor.routers.static import RouterParams
+from sor.vocabulary import ALLOCATOR_PARAMS
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, write_html
 from sweep.plots import cumulative_path, fill_paths, importance_skip_reason, write_plots

@@ -22,11 +22,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sor.data.csvfile import MAX_SIZE, UNDEF_PRICE
+from sor.data.csvfile import UNDEF_PRICE
 from sor.data.loader import DataSummary, load_snapshots
 from sor.data.snapshots import Snapshots
 from sor.errors import DataError
 from sor.synth.generate import generate
+from sor.vocabulary import MAX_SIZE
 from tests.csvdata import BASE_NS, iso, row, write_csv
 
 N_EVENTS, SEED = 60, 0  # 60 rows, five venues and a few trades in both schemas

@@ -12,7 +12,6 @@ from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
 from sor.evaluation.metrics import summarize
 from sor.evaluation.schedule import (
-    NS_PER_S,
     make_schedule_market,
     objective,
     parent_orders,
@@ -29,6 +28,7 @@ from sor.routers.placement import (
 )
 from sor.routers.static import reference_mid
 from sor.synth.generate import generate
+from sor.vocabulary import NS_PER_S
 
 PARAMS = {"lambda_over": 0.05, "lambda_under": 0.05, "theta_queue": 0.001, "horizon_s": 4.0}
 
