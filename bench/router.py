@@ -48,6 +48,7 @@ from sor.config import load_config  # noqa: E402
 from sor.data.loader import load_snapshots  # noqa: E402
 from sor.data.snapshots import Snapshots  # noqa: E402
 from sor.evaluation.backtest import Market, evaluate_reference, make_market  # noqa: E402
+from sor.evaluation.rules import evaluation_rules
 from sor.execution.venues import venue_costs  # noqa: E402
 from sor.routers import static_nb as kernel  # noqa: E402
 from sor.routers.static import RouterParams  # noqa: E402
@@ -132,7 +133,7 @@ def section_decisions(snaps: Snapshots, quick: bool) -> None:
         "A decision is one allocator call by the router; 'snaps' = snapshots the loop went "
         "through. Compiled = `evaluate_compiled` end to end (kernel = the compiled call alone)."
     )
-    market = make_market(snaps, load_config(None))
+    market = make_market(snaps, evaluation_rules(load_config(None)))
     build = sor.routers.static.Router
     matrix_s = best_time(lambda: build(market.snaps, market.costs, TYPICAL), 5)[0]
     print(
@@ -150,7 +151,7 @@ def section_decisions(snaps: Snapshots, quick: bool) -> None:
     print("|" + "---|" * (header.count("|") - 1))
     for name, cap, size, params, note in SCENARIOS:
         order = order_config(cap, size)
-        market = make_market(snaps, load_config(None))
+        market = make_market(snaps, evaluation_rules(load_config(None)))
         kernel.allocator_prices(market, order.cost_basis)  # once per market, not per trial
         ref_s, expected, calls = reference_with_count(market, params, order)
         if ref_s < 1.0 and not quick:
@@ -180,7 +181,7 @@ def section_trials(snaps: Snapshots, quick: bool) -> None:
     print("## 2. Trials per second, 5,000-share order, default rules (cap 'order', mid, strict)")
     print()
     config = load_config(None)
-    market = make_market(snaps, config)
+    market = make_market(snaps, evaluation_rules(config))
     order = config.order
     rng = np.random.default_rng(0)
     n_ref, n_compiled = (5, 200) if quick else (30, 2000)
@@ -265,7 +266,7 @@ SCALING = [
 
 def time_trial(snaps: Snapshots, cap: str, size: int, params: RouterParams, repeats: int):
     order = order_config(cap, size)
-    market = make_market(snaps, load_config(None))
+    market = make_market(snaps, evaluation_rules(load_config(None)))
     kernel.allocator_prices(market, order.cost_basis)
     seconds, (_, stats) = best_time(
         lambda: kernel.evaluate_compiled_stats(market, params, order), repeats
@@ -424,7 +425,7 @@ def section_memory(workdir: Path, snaps: Snapshots) -> None:
     for f in dataclasses.fields(Snapshots):
         if f.name != "symbol":
             np.save(workdir / f"{f.name}.npy", getattr(snaps, f.name))
-    levels = make_market(snaps, load_config(None)).levels
+    levels = make_market(snaps, evaluation_rules(load_config(None))).levels
     np.save(workdir / "levels.npy", levels)
     print(
         f"Snapshot arrays (`Snapshots.nbytes`): {snaps.nbytes / 2**20:,.1f} MiB "
@@ -485,7 +486,7 @@ def main() -> None:
             "generate and load)."
         )
         started = time.perf_counter()
-        warm = make_market(snaps, load_config(None))
+        warm = make_market(snaps, evaluation_rules(load_config(None)))
         for cap in ("displayed", "order"):
             kernel.evaluate_compiled(warm, TYPICAL, order_config(cap, 5_000))
             kernel.evaluate_batch_compiled(warm, [TYPICAL], order_config(cap, 5_000))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import matplotlib
 
@@ -21,15 +21,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sor.config import Config  # noqa: E402
-from sor.evaluation.backtest import Market, make_baselines, make_router, run_strategy  # noqa: E402
-from sor.routers.static import RouterParams  # noqa: E402
+from sor.evaluation.backtest import FillRecord  # noqa: E402
 
 __all__ = [
     "PLOTS",
-    "FillRecord",
     "cumulative_path",
-    "fill_paths",
     "importance_skip_reason",
     "write_plots",
 ]
@@ -45,46 +41,6 @@ PLOTS = (
     "param_importances",
 )
 _DPI = 100
-
-
-class FillRecord(NamedTuple):
-    """What filled at one snapshot for one strategy (what `execute(on_fill=...)` reports).
-
-    Attributes:
-        ts: snapshot time, ns since the epoch.
-        shares: int64[N], shares filled at each venue column at this snapshot.
-        price: float64[N], dollars per share paid at each venue column (ask plus fee); only the
-            entries where `shares > 0` are meaningful (NaN where a venue shows no ask).
-    """
-
-    ts: int
-    shares: np.ndarray
-    price: np.ndarray
-
-
-def fill_paths(market: Market, params: RouterParams, config: Config) -> dict[str, list[FillRecord]]:
-    """Execute the router at `params` and every baseline, recording each fill.
-
-    Args:
-        market: the snapshots with their venue costs and ask levels.
-        params: the router's penalties (the sweep's best parameters).
-        config: the validated configuration (order, baselines).
-
-    Returns:
-        {strategy name: fill records in time order}; "optimized" is the router.
-    """
-    snaps, costs = market.snaps, market.costs
-    paths: dict[str, list[FillRecord]] = {}
-    strategies = [make_router(market, params, config.order), *make_baselines(market, config)]
-    for strategy in strategies:
-        records: list[FillRecord] = []
-
-        def record(t: int, fill: np.ndarray, records: list[FillRecord] = records) -> None:
-            records.append(FillRecord(int(snaps.ts[t]), fill, snaps.ask_px[t] + costs.fee))
-
-        run_strategy(market, strategy, config.order, on_fill=record)
-        paths[strategy.name] = records
-    return paths
 
 
 def cumulative_path(records: list[FillRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

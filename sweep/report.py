@@ -8,21 +8,8 @@ from typing import Any
 
 from sor.config import Config
 from sor.data.snapshots import Snapshots
-from sor.evaluation.backtest import (
-    build_report,
-    evaluate,
-    make_market,
-    result_warnings,
-    run_baselines,
-)
-from sor.evaluation.schedule import (
-    make_schedule_market,
-    objective,
-    run_router,
-    schedule_report,
-    uses_schedule,
-)
-from sor.routers.static import RouterParams
+from sor.evaluation.backtest import result_warnings
+from sor.evaluation.modes import Evaluation, prepare
 from sweep.driver import SweepResult
 from sweep.space import is_abandoned
 
@@ -33,25 +20,26 @@ def redact_url(url: str | None) -> str | None:
 
 
 def sweep_report(
-    snaps: Snapshots, config: Config, sweep: SweepResult, extra: dict[str, Any] | None = None
+    snaps: Snapshots | Evaluation,
+    config: Config,
+    sweep: SweepResult,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Re-run the best parameters once, run the baselines on the same snapshots, and report.
 
     The re-run must reproduce the sweep's best value: a mismatch means the evaluation is not
     deterministic and the report would be wrong, so it raises instead.
+
+    Args:
+        snaps: the snapshots, or the evaluation already prepared from them and `config`.
+        config: the validated configuration.
+        sweep: the sweep's result.
+        extra: sections to add to the report (data, stream).
     """
-    if uses_schedule(config):
-        sm = make_schedule_market(snaps, config)
-        rerun = objective(sm, run_router(sm, sweep.best_params, config))
-        report = schedule_report(sm, sweep.best_params, config)
-        objective_name = "mean_in_sample_shortfall_bps"
-    else:
-        market = make_market(snaps, config)
-        params = RouterParams(**sweep.best_params)
-        optimized = evaluate(market, params, config.order)
-        rerun = optimized.completed_cash
-        report = build_report(params, optimized, run_baselines(market, config), config.order.size)
-        objective_name = "completed_cash"
+    evaluation = snaps if isinstance(snaps, Evaluation) else prepare(snaps, config)
+    rerun = evaluation.evaluate(sweep.best_params).value
+    report = evaluation.report(sweep.best_params)
+    objective_name = evaluation.objective
     if abs(rerun - sweep.best_value) > 1e-6 * max(1.0, abs(sweep.best_value)):
         raise RuntimeError(
             f"re-running the best parameters gave {rerun}, the sweep saw "

@@ -12,40 +12,17 @@ from sor.errors import SorError
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Router at fixed parameters and all baselines, straight from the CSV."""
     from sor.data.loader import load_snapshots, require_asks
-    from sor.evaluation.backtest import (
-        build_report,
-        evaluate,
-        make_market,
-        result_warnings,
-        run_baselines,
-    )
-    from sor.evaluation.schedule import make_schedule_market, schedule_report, uses_schedule
-    from sor.routers.static import RouterParams
-    from sor.vocabulary import ALLOCATOR_PARAMS
+    from sor.evaluation.backtest import result_warnings
+    from sor.evaluation.modes import prepare
 
     config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)
     if config.data.path is None:
         raise SorError("sor backtest needs --data PATH (or data.path in the config)")
-    snaps, summary = load_snapshots(
-        config.data.path,
-        **config.load_options(),
-    )
+    snaps, summary = load_snapshots(config.data.path, **config.load_options())
     require_asks(snaps.ask_px, config.data.path)
-    if uses_schedule(config):
-        names = ALLOCATOR_PARAMS[config.router.allocator]
-        params = {k: v for k, v in config.params.model_dump().items() if k in names}
-        report = schedule_report(make_schedule_market(snaps, config), params, config)
-    else:
-        market = make_market(snaps, config)
-        static = RouterParams(
-            **{k: getattr(config.params, k) for k in RouterParams.__annotations__}
-        )
-        report = build_report(
-            static,
-            evaluate(market, static, config.order),
-            run_baselines(market, config),
-            config.order.size,
-        )
+    evaluation = prepare(snaps, config)
+    params = config.params.model_dump()
+    report = evaluation.report({k: params[k] for k in evaluation.params})
     report["data"] = {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes}
     report["warnings"] = result_warnings(report)
     report["config"] = config.redacted()

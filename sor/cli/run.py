@@ -10,11 +10,16 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sor.cli.flags import COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args
 from sor.cli.output import write_json
 from sor.config import Config
+from sor.evaluation.modes import Evaluation, prepare
 from stream.pipeline import stream_snapshots
+
+if TYPE_CHECKING:
+    from sweep.driver import SweepResult
 
 log = logging.getLogger("sor.run")
 DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
@@ -33,7 +38,7 @@ def default_data() -> Path:
     return DEFAULT_DATA
 
 
-def run(config: Config, *, progress: bool = True) -> dict:
+def run(config: Config, *, progress: bool = True) -> dict[str, Any]:
     """The whole job on a validated config; returns the report (also written to output.out)."""
     import ray
 
@@ -51,8 +56,9 @@ def run(config: Config, *, progress: bool = True) -> dict:
     ref, summary, info = stream_snapshots(config, data_path, progress=progress)
     snaps = ray.get(ref)
     result = run_sweep(ref, config, progress=progress)
+    evaluation = prepare(snaps, config)
     report = sweep_report(
-        snaps,
+        evaluation,
         config,
         result,
         extra={
@@ -62,23 +68,20 @@ def run(config: Config, *, progress: bool = True) -> dict:
     )
     write_json(report, config.output.out)
     trials = write_trials_csv(result, config.output.out)
-    page = write_visual_report(snaps, config, result, report)
+    page = write_visual_report(evaluation, config, result, report)
     log.info("results: %s, trials: %s, report: %s", config.output.out, trials, page)
     return report
 
 
-def write_visual_report(snaps, config: Config, result, report: dict) -> Path:
+def write_visual_report(
+    evaluation: Evaluation, config: Config, result: SweepResult, report: dict[str, Any]
+) -> Path:
     """PNG plots and the static HTML page beside the JSON (imported here: matplotlib is slow)."""
-    from sor.evaluation.backtest import make_market
-    from sor.evaluation.schedule import uses_schedule
-    from sor.routers.static import RouterParams
     from sweep.html_report import write_html
-    from sweep.plots import fill_paths, write_plots
+    from sweep.plots import write_plots
 
     out = Path(config.output.out)
-    paths = None
-    if not uses_schedule(config):  # the fill path of one static-router parent order
-        paths = fill_paths(make_market(snaps, config), RouterParams(**result.best_params), config)
+    paths = evaluation.fill_paths(result.best_params)
     plots = write_plots(report, result.study, paths, out.parent, out.stem)
     return write_html(report, plots, out.with_name(f"{out.stem}_report.html"))
 

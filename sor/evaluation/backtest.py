@@ -1,42 +1,33 @@
-"""Router and baselines over one snapshot set, and the results JSON (model.md §4-§6)."""
+"""One parent order over the window: the router and the baselines, and the results JSON.
+
+The task's evaluation (docs/model.md, output): the static router splits the order at every
+snapshot, Best-Ask, TWAP and VWAP buy the same order by their own rules, all through the same
+execution engine, and the report compares their completed costs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from sor.config import Config, OrderConfig
 from sor.data.snapshots import Snapshots
 from sor.evaluation.baselines import BestAsk, Twap, Vwap, savings_bps
-from sor.execution.engine import ExecutionResult, Strategy, ask_levels, execute
-from sor.execution.venues import VenueCosts, venue_costs
+from sor.evaluation.rules import EvaluationRules
+from sor.execution.engine import ExecutionResult, Strategy, execute
+from sor.execution.market import Market, build_market
+from sor.execution.rules import OrderRules
 from sor.routers.static import Router, RouterParams
+from sor.routers.static_nb import evaluate_compiled
 
 
-@dataclass(frozen=True, eq=False)
-class Market:
-    """Snapshots with what every evaluation over them shares: fees and the ask-level ids."""
-
-    snaps: Snapshots
-    costs: VenueCosts
-    levels: np.ndarray  #: `ask_levels(snaps)`, for the strict fill model
+def make_market(snaps: Snapshots, rules: EvaluationRules) -> Market:
+    """`snaps` with the configured venue costs and the precomputed ask levels."""
+    return build_market(snaps, rules.venues.costs(snaps.venues))
 
 
-def make_market(snaps: Snapshots, config: Config) -> Market:
-    """Attach the configured venue costs and the precomputed ask levels to `snaps`."""
-    overrides = {
-        pid: {k: v for k, v in o.model_dump().items() if v is not None}
-        for pid, o in config.venues.overrides.items()
-    }
-    costs = venue_costs(
-        snaps.venues, fee=config.venues.fee, rebate=config.venues.rebate, overrides=overrides
-    )
-    return Market(snaps=snaps, costs=costs, levels=ask_levels(snaps))
-
-
-def make_router(market: Market, params: RouterParams, order: OrderConfig) -> Router:
+def make_router(market: Market, params: RouterParams, order: OrderRules) -> Router:
     """The router at `params` with the configured execution rules."""
     return Router(
         market.snaps,
@@ -49,16 +40,16 @@ def make_router(market: Market, params: RouterParams, order: OrderConfig) -> Rou
     )
 
 
-def make_baselines(market: Market, config: Config) -> list[Strategy]:
+def make_baselines(market: Market, rules: EvaluationRules) -> list[Strategy]:
     """best_ask, twap and vwap (model.md §5) for the configured parent order."""
-    snaps, size = market.snaps, config.order.size
-    return [BestAsk(snaps), Twap(snaps, size, config.baselines.twap_bucket_s), Vwap(snaps, size)]
+    snaps, size = market.snaps, rules.order.size
+    return [BestAsk(snaps), Twap(snaps, size, rules.twap_bucket_s), Vwap(snaps, size)]
 
 
 def run_strategy(
     market: Market,
     strategy: Strategy,
-    order: OrderConfig,
+    order: OrderRules,
     on_fill: Callable[[int, np.ndarray], None] | None = None,
 ) -> ExecutionResult:
     """Execute the configured parent order with `strategy` (see `sor.execution.engine.execute`)."""
@@ -73,25 +64,65 @@ def run_strategy(
     )
 
 
-def evaluate(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
+def evaluate(market: Market, params: RouterParams, order: OrderRules) -> ExecutionResult:
     """Execute the parent order with the router at `params`: what one sweep trial computes.
 
     Runs the compiled kernel (`sor.routers.static_nb`), which gives exactly `evaluate_reference`'s
     result (tests compare them field by field) a few hundred times faster.
     """
-    from sor.routers.static_nb import evaluate_compiled
-
     return evaluate_compiled(market, params, order)
 
 
-def evaluate_reference(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
+def evaluate_reference(market: Market, params: RouterParams, order: OrderRules) -> ExecutionResult:
     """`evaluate` in plain Python: the router strategy through the shared engine `execute`."""
     return run_strategy(market, make_router(market, params, order), order)
 
 
-def run_baselines(market: Market, config: Config) -> dict[str, ExecutionResult]:
+class FillRecord(NamedTuple):
+    """What filled at one snapshot for one strategy (what `execute(on_fill=...)` reports).
+
+    Attributes:
+        ts: snapshot time, ns since the epoch.
+        shares: int64[N], shares filled at each venue column at this snapshot.
+        price: float64[N], dollars per share paid at each venue column (ask plus fee); only the
+            entries where `shares > 0` are meaningful (NaN where a venue shows no ask).
+    """
+
+    ts: int
+    shares: np.ndarray
+    price: np.ndarray
+
+
+def fill_paths(
+    market: Market, params: RouterParams, rules: EvaluationRules
+) -> dict[str, list[FillRecord]]:
+    """Execute the router at `params` and every baseline, recording each fill.
+
+    Args:
+        market: the snapshots with their venue costs and ask levels.
+        params: the router's penalties (the sweep's best parameters).
+        rules: the evaluation rules (order, baselines).
+
+    Returns:
+        {strategy name: fill records in time order}; "optimized" is the router.
+    """
+    snaps, costs = market.snaps, market.costs
+    paths: dict[str, list[FillRecord]] = {}
+    strategies = [make_router(market, params, rules.order), *make_baselines(market, rules)]
+    for strategy in strategies:
+        records: list[FillRecord] = []
+
+        def record(t: int, fill: np.ndarray, records: list[FillRecord] = records) -> None:
+            records.append(FillRecord(int(snaps.ts[t]), fill, snaps.ask_px[t] + costs.fee))
+
+        run_strategy(market, strategy, rules.order, on_fill=record)
+        paths[strategy.name] = records
+    return paths
+
+
+def run_baselines(market: Market, rules: EvaluationRules) -> dict[str, ExecutionResult]:
     """Execute the parent order with best_ask, twap and vwap (model.md §5)."""
-    return {s.name: run_strategy(market, s, config.order) for s in make_baselines(market, config)}
+    return {s.name: run_strategy(market, s, rules.order) for s in make_baselines(market, rules)}
 
 
 def completed_avg_px(result: ExecutionResult, order_size: int) -> float:
@@ -104,7 +135,7 @@ def build_report(
     optimized: ExecutionResult,
     baselines: dict[str, ExecutionResult],
     order_size: int,
-) -> dict:
+) -> dict[str, Any]:
     """The model.md §6 JSON: best parameters, optimized result, baselines, savings in bps.
 
     Savings compare the completed average price (total cost of the whole order, unfilled shares
@@ -129,7 +160,7 @@ def build_report(
     }
 
 
-def result_warnings(report: dict) -> list[str]:
+def result_warnings(report: dict[str, Any]) -> list[str]:
     """Plain-language cautions about numbers in a report that are easy to misread.
 
     Looks at the report's own keys: shares left to the clean-up order, data without trade rows

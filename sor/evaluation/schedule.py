@@ -17,21 +17,44 @@ sweep tunes on them); the rest are out-of-sample (reported, never tuned on).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.vocabulary import NS_PER_S
+from sor.errors import ConfigError
+from sor.evaluation.backtest import evaluate, make_market, run_baselines
+from sor.evaluation.baselines import savings_bps
+from sor.evaluation.metrics import summarize
+from sor.evaluation.rules import EvaluationRules
+from sor.execution.engine import ExecutionResult, ask_levels
+from sor.execution.market import Market
+from sor.routers.placement import (
+    PassiveMarket,
+    PlacementParams,
+    execute_parent,
+    make_passive_market,
+)
+from sor.routers.static import RouterParams, reference_mid
+from sor.vocabulary import ALLOCATOR_PARAMS, NS_PER_S, Allocator
 
-__all__ = ["ParentOrder", "parent_orders", "slice_rows", "shortfall_bps", "uses_schedule"]
-
-
-def uses_schedule(config) -> bool:
-    """Whether trials are scored over parent orders by shortfall (the C&K router, or a schedule)
-    rather than by the completed cash of the one parent order (the static router's task)."""
-    return config.schedule.enabled or config.router.allocator == "cont_kukanov"
+__all__ = [
+    "ROUTERS",
+    "ParentOrder",
+    "RouterRun",
+    "ScheduleMarket",
+    "make_schedule_market",
+    "objective",
+    "parent_orders",
+    "run_router",
+    "schedule_report",
+    "shortfall_bps",
+    "slice_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -128,20 +151,20 @@ class ScheduleMarket:
     """Everything a trial over a parent-order schedule shares, built once per worker.
 
     Attributes:
-        market: the whole window with venue costs (`sor.evaluation.backtest.Market`).
-        passive: the same with the queue-model inputs (`sor.routers.placement.PassiveMarket`).
+        market: the whole window with venue costs.
+        passive: the same with the queue-model inputs of the Cont & Kukanov router.
         orders: the parent orders.
         parents: one `Market` per parent order, its rows only (static router and baselines).
         baselines: {name: float64[P]}: each baseline's shortfall per parent order, bps.
         baseline_fills: {name: [ExecutionResult]}: each baseline's result per parent order.
     """
 
-    market: object
-    passive: object
+    market: Market
+    passive: PassiveMarket
     orders: list[ParentOrder]
-    parents: list
+    parents: list[Market]
     baselines: dict[str, np.ndarray]
-    baseline_fills: dict[str, list]
+    baseline_fills: dict[str, list[ExecutionResult]]
 
 
 def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
@@ -149,16 +172,11 @@ def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
     return [ParentOrder(0, len(snaps) - 1, int(snaps.ts[0]), float(mid[0]), in_sample=True)]
 
 
-def make_schedule_market(snaps: Snapshots, config) -> ScheduleMarket:
+def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMarket:
     """Build the schedule (or the single order when `schedule.enabled` is false) over `snaps`."""
-    from sor.evaluation.backtest import Market, make_market, run_baselines
-    from sor.execution.engine import ask_levels
-    from sor.routers.placement import make_passive_market
-    from sor.routers.static import reference_mid
-
-    market = make_market(snaps, config)
+    market = make_market(snaps, rules)
     mid = reference_mid(snaps)
-    sched = config.schedule
+    sched = rules.schedule
     if sched.enabled:
         orders = parent_orders(
             snaps,
@@ -168,32 +186,24 @@ def make_schedule_market(snaps: Snapshots, config) -> ScheduleMarket:
             train_fraction=sched.train_fraction,
         )
         if not orders:
-            from sor.errors import ConfigError
-
             span = (int(snaps.ts[-1]) - int(snaps.ts[0])) / NS_PER_S
             raise ConfigError(
                 f"schedule.horizon_s: no parent order fits: the window spans {span:.1f} s, "
                 f"each order needs {sched.horizon_s} s"
             )
-        baseline_config = config.model_copy(
-            update={
-                "baselines": config.baselines.model_copy(
-                    update={"twap_bucket_s": sched.twap_bucket_s}
-                )
-            }
-        )
+        baseline_rules = dataclasses.replace(rules, twap_bucket_s=sched.twap_bucket_s)
     else:
         orders = single_order(snaps, mid)
-        baseline_config = config
+        baseline_rules = rules
     parents = []
     for order in orders:
         part = slice_rows(snaps, order.first, order.last)
         parents.append(Market(snaps=part, costs=market.costs, levels=ask_levels(part)))
-    baselines: dict[str, list] = {}
+    baselines: dict[str, list[ExecutionResult]] = {}
     for part in parents:
-        for name, result in run_baselines(part, baseline_config).items():
+        for name, result in run_baselines(part, baseline_rules).items():
             baselines.setdefault(name, []).append(result)
-    size = config.order.size
+    size = rules.order.size
     shortfalls = {
         name: np.array(
             [
@@ -226,47 +236,91 @@ class RouterRun:
     posted_shares: np.ndarray  #: float64[N]
 
 
-def run_router(sm: ScheduleMarket, params: dict[str, float], config) -> RouterRun:
-    """Execute every parent order of the schedule with the configured router at `params`."""
-    from sor.evaluation.backtest import evaluate
-    from sor.routers.placement import PlacementParams, PlacementSettings, execute_parent
-    from sor.routers.static import RouterParams
+class ParentOrderRouter(Protocol):
+    """A router that executes each parent order of a schedule (an entry of `ROUTERS`)."""
 
-    size, n = config.order.size, sm.market.snaps.n_venues
-    shortfall, completed, total, filled = [], [], [], []
-    market_shares, passive, posted = np.zeros(n), np.zeros(n), np.zeros(n)
-    if config.router.allocator == "cont_kukanov":
-        rc = config.router
-        settings = PlacementSettings(
-            iterations=rc.iterations,
-            lookback_s=rc.lookback_s,
-            max_samples=rc.max_samples,
-            queue_model=rc.queue_model,
-            cancel_power=rc.cancel_power,
-            seed=config.search.seed,
+    #: The parameters it takes, a key of `sor.vocabulary.ALLOCATOR_PARAMS`.
+    allocator: ClassVar[Allocator]
+
+    def run(
+        self, sm: ScheduleMarket, params: Mapping[str, float], rules: EvaluationRules
+    ) -> RouterRun:
+        """Execute every parent order of `sm` at `params`."""
+        ...
+
+
+class StaticParentRouter:
+    """The static split at every snapshot of each parent order (compiled kernel)."""
+
+    allocator: ClassVar[Allocator] = "static"
+
+    def run(
+        self, sm: ScheduleMarket, params: Mapping[str, float], rules: EvaluationRules
+    ) -> RouterRun:
+        """Execute every parent order with the static router (`evaluate`, compiled)."""
+        n = sm.market.snaps.n_venues
+        router = RouterParams(**{k: params[k] for k in ALLOCATOR_PARAMS[self.allocator]})
+        venues = sm.market.snaps.venues.tolist()
+        completed, total, filled = [], [], []
+        market_shares = np.zeros(n)
+        for part in sm.parents:
+            result = evaluate(part, router, rules.order)
+            completed.append(result.completed_cash)
+            total.append(result.total_cash)
+            filled.append(result.filled_shares)
+            for pid, shares in result.shares_by_venue.items():
+                market_shares[venues.index(int(pid))] += shares
+        return _router_run(
+            sm, rules, completed, total, filled, market_shares, np.zeros(n), np.zeros(n)
         )
-        placement = PlacementParams(**{k: params[k] for k in PlacementParams.__annotations__})
+
+
+class ContKukanovParentRouter:
+    """A market order and queue-aware limit orders every T seconds (`execute_parent`)."""
+
+    allocator: ClassVar[Allocator] = "cont_kukanov"
+
+    def run(
+        self, sm: ScheduleMarket, params: Mapping[str, float], rules: EvaluationRules
+    ) -> RouterRun:
+        """Execute every parent order with the Cont & Kukanov router."""
+        n = sm.market.snaps.n_venues
+        size = rules.order.size
+        placement = PlacementParams(**{k: params[k] for k in ALLOCATOR_PARAMS[self.allocator]})
+        completed, total, filled = [], [], []
+        market_shares, passive, posted = np.zeros(n), np.zeros(n), np.zeros(n)
         for order in sm.orders:
-            fill = execute_parent(sm.passive, order.first, order.last, size, placement, settings)
+            fill = execute_parent(
+                sm.passive, order.first, order.last, size, placement, rules.placement
+            )
             completed.append(fill.completed_cash)
             total.append(fill.total_cash)
             filled.append(size - fill.cleanup_shares)
             market_shares += fill.market_shares
             passive += fill.passive_shares
             posted += fill.posted_shares
-    else:
-        router = RouterParams(**{k: params[k] for k in RouterParams.__annotations__})
-        for part in sm.parents:
-            result = evaluate(part, router, config.order)
-            completed.append(result.completed_cash)
-            total.append(result.total_cash)
-            filled.append(result.filled_shares)
-            venues = sm.market.snaps.venues.tolist()
-            for pid, shares in result.shares_by_venue.items():
-                market_shares[venues.index(int(pid))] += shares
+        return _router_run(sm, rules, completed, total, filled, market_shares, passive, posted)
+
+
+#: The router of each `router.allocator`: a new allocator is one class here.
+ROUTERS: dict[Allocator, ParentOrderRouter] = {
+    router.allocator: router for router in (StaticParentRouter(), ContKukanovParentRouter())
+}
+
+
+def _router_run(
+    sm: ScheduleMarket,
+    rules: EvaluationRules,
+    completed: list[float],
+    total: list[float],
+    filled: list[float],
+    market_shares: np.ndarray,
+    passive: np.ndarray,
+    posted: np.ndarray,
+) -> RouterRun:
     completed_arr = np.array(completed)
     mids = np.array([o.arrival_mid for o in sm.orders])
-    shortfall = (completed_arr / size - mids) / mids * 1e4
+    shortfall = (completed_arr / rules.order.size - mids) / mids * 1e4
     return RouterRun(
         shortfall=shortfall,
         completed_cash=completed_arr,
@@ -278,12 +332,17 @@ def run_router(sm: ScheduleMarket, params: dict[str, float], config) -> RouterRu
     )
 
 
+def run_router(
+    sm: ScheduleMarket, params: Mapping[str, float], rules: EvaluationRules
+) -> RouterRun:
+    """Execute every parent order of the schedule with the configured router at `params`."""
+    return ROUTERS[rules.allocator].run(sm, params, rules)
+
+
 def objective(sm: ScheduleMarket, run: RouterRun) -> float:
     """What the sweep minimizes: the router's mean shortfall (bps) over in-sample parent orders."""
     in_sample = np.array([o.in_sample for o in sm.orders])
     if not in_sample.any():
-        from sor.errors import ConfigError
-
         raise ConfigError(
             "schedule.train_fraction: no parent order arrives in the training part of the window"
         )
@@ -291,8 +350,8 @@ def objective(sm: ScheduleMarket, run: RouterRun) -> float:
 
 
 def _totals(
-    total: float, completed: float, filled: float, size_all: int, by_venue: dict
-) -> dict[str, object]:
+    total: float, completed: float, filled: float, size_all: int, by_venue: dict[str, int]
+) -> dict[str, Any]:
     filled_int = int(round(filled))
     return {
         "total_cash": float(total),
@@ -304,7 +363,7 @@ def _totals(
     }
 
 
-def _baseline_totals(results: list, size_all: int) -> dict[str, object]:
+def _baseline_totals(results: list[ExecutionResult], size_all: int) -> dict[str, Any]:
     by_venue: dict[str, int] = {}
     for r in results:
         for pid, shares in r.shares_by_venue.items():
@@ -318,10 +377,10 @@ def _baseline_totals(results: list, size_all: int) -> dict[str, object]:
     )
 
 
-def _part(sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, resamples: int, seed: int):
+def _part(
+    sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, resamples: int, seed: int
+) -> dict[str, Any]:
     """Shortfalls and savings (mean, standard error, bootstrap 95%) over the orders in `mask`."""
-    from sor.evaluation.metrics import summarize
-
     return {
         "parent_orders": int(mask.sum()),
         "router_shortfall_bps": summarize(run.shortfall[mask], resamples=resamples, seed=seed),
@@ -336,7 +395,9 @@ def _part(sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, resamples: int, 
     }
 
 
-def schedule_report(sm: ScheduleMarket, params: dict[str, float], config) -> dict:
+def schedule_report(
+    sm: ScheduleMarket, params: Mapping[str, float], rules: EvaluationRules
+) -> dict[str, Any]:
     """The results JSON for a schedule (or the C&K router's single order) at `params`.
 
     The model.md §6 keys hold totals over every parent order; `savings_vs_baselines_bps` holds
@@ -346,10 +407,8 @@ def schedule_report(sm: ScheduleMarket, params: dict[str, float], config) -> dic
     baseline's shortfall and the savings with standard errors and bootstrap 95% intervals;
     `fills` where the router's shares went, passive or taken, per venue.
     """
-    from sor.evaluation.baselines import savings_bps
-
-    run = run_router(sm, params, config)
-    size = config.order.size
+    run = run_router(sm, params, rules)
+    size = rules.order.size
     size_all = size * len(sm.orders)
     venues = [str(v) for v in sm.market.snaps.venues.tolist()]
     filled_by_venue = run.market_shares + run.passive_shares
@@ -364,12 +423,12 @@ def schedule_report(sm: ScheduleMarket, params: dict[str, float], config) -> dic
         name: _baseline_totals(results, size_all) for name, results in sm.baseline_fills.items()
     }
     in_sample = np.array([o.in_sample for o in sm.orders])
-    resamples, seed = config.schedule.bootstrap_samples, config.search.seed
+    resamples, seed = rules.schedule.bootstrap_samples, rules.seed
     parts = {
         "in_sample": _part(sm, run, in_sample, resamples, seed),
         "out_of_sample": _part(sm, run, ~in_sample, resamples, seed),
     }
-    if not config.schedule.enabled:
+    if not rules.schedule.enabled:
         opt_px = optimized["completed_cash"] / size
         savings = {
             name: savings_bps(b["completed_cash"] / size, opt_px) for name, b in baselines.items()
@@ -386,7 +445,7 @@ def schedule_report(sm: ScheduleMarket, params: dict[str, float], config) -> dic
         "baselines": baselines,
         "savings_vs_baselines_bps": savings,
         "savings_basis": basis,
-        "allocator": config.router.allocator,
+        "allocator": rules.allocator,
         **parts,
         "fills": {
             "passive_share": run.passive_shares.sum() / filled_total if filled_total else None,
@@ -402,13 +461,13 @@ def schedule_report(sm: ScheduleMarket, params: dict[str, float], config) -> dic
             },
         },
     }
-    if config.schedule.enabled:
+    if rules.schedule.enabled:
         first, last = sm.orders[0], sm.orders[-1]
         report["schedule"] = {
             "parent_orders": len(sm.orders),
-            "interval_s": config.schedule.interval_s,
-            "horizon_s": config.schedule.horizon_s,
-            "train_fraction": config.schedule.train_fraction,
+            "interval_s": rules.schedule.interval_s,
+            "horizon_s": rules.schedule.horizon_s,
+            "train_fraction": rules.schedule.train_fraction,
             "first_arrival_ns": first.arrival_ns,
             "last_arrival_ns": last.arrival_ns,
             "shortfall_bps": {

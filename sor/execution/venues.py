@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sor.vocabulary import DEFAULT_FEE, DEFAULT_REBATE
+
+
+@dataclass(frozen=True)
+class VenueRules:
+    """Fees and rebates as configured: defaults and per-publisher_id overrides.
+
+    Attributes:
+        fee: default fee, dollars per share taken.
+        rebate: default rebate, dollars per share posted.
+        overrides: publisher_id -> {"fee": .., "rebate": ..} (either key may be absent).
+    """
+
+    fee: float = DEFAULT_FEE
+    rebate: float = DEFAULT_REBATE
+    overrides: Mapping[int, Mapping[str, float]] = field(default_factory=dict)
+
+    def costs(self, venues: np.ndarray) -> VenueCosts:
+        """The `VenueCosts` of the venue columns `venues` (publisher_ids)."""
+        return venue_costs(venues, fee=self.fee, rebate=self.rebate, overrides=self.overrides)
 
 
 @dataclass(frozen=True, eq=False)

@@ -36,7 +36,7 @@ from sor.execution.passive import (
 from sor.execution.venues import VenueCosts
 from sor.routers import cont_kukanov
 from sor.routers.cont_kukanov import PlacementProblem
-from sor.vocabulary import NS_PER_S
+from sor.vocabulary import NS_PER_S, QueueModel
 
 __all__ = ["PassiveMarket", "PlacementParams", "PlacementSettings", "ParentFill", "execute_parent"]
 
@@ -58,7 +58,7 @@ class PlacementSettings:
     iterations: int = 1000
     lookback_s: float = 120.0
     max_samples: int = 100
-    queue_model: str = "conservative"
+    queue_model: QueueModel = "conservative"
     cancel_power: float = 2.0
     seed: int = 0
 

@@ -38,19 +38,18 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
-from sor.config import OrderConfig
+from sor.data.snapshots import Snapshots
 from sor.execution.engine import ExecutionResult, cleanup_price, result_of
+from sor.execution.market import Market, build_market
+from sor.execution.rules import OrderRules
+from sor.execution.venues import venue_costs
 from sor.routers.allocator import _TIE_RTOL
 from sor.routers.static import RouterParams, reference_mid
 from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES, FILL_MODELS
-
-if TYPE_CHECKING:  # sor.evaluation.backtest may import this module: no import cycle at run time
-    from sor.evaluation.backtest import Market
 
 __all__ = ["evaluate_batch_compiled", "evaluate_compiled"]
 
@@ -818,7 +817,7 @@ def _arrays(market: Market, cost_basis: str) -> tuple:
     return cached[cost_basis]
 
 
-def _check(order: OrderConfig, params_list: Sequence[RouterParams]) -> None:
+def _check(order: OrderRules, params_list: Sequence[RouterParams]) -> None:
     for value, allowed, key in (
         (order.cap, CAPS, "cap"),
         (order.child_sizing, CHILD_SIZINGS, "child_sizing"),
@@ -839,7 +838,7 @@ def _check(order: OrderConfig, params_list: Sequence[RouterParams]) -> None:
 
 def _result(
     market: Market,
-    order: OrderConfig,
+    order: OrderRules,
     status: int,
     cash: float,
     filled: int,
@@ -859,7 +858,7 @@ def _result(
 
 
 def evaluate_compiled_stats(
-    market: Market, params: RouterParams, order: OrderConfig
+    market: Market, params: RouterParams, order: OrderRules
 ) -> tuple[ExecutionResult, RunStats]:
     """`evaluate_compiled` and what the run did (allocator calls, snapshots gone through)."""
     _check(order, [params])
@@ -879,7 +878,7 @@ def evaluate_compiled_stats(
     return result, RunStats(decisions=int(decisions), snapshots=int(t_end))
 
 
-def evaluate_compiled(market: Market, params: RouterParams, order: OrderConfig) -> ExecutionResult:
+def evaluate_compiled(market: Market, params: RouterParams, order: OrderRules) -> ExecutionResult:
     """`sor.evaluation.backtest.evaluate`, compiled: the same `ExecutionResult` (module docstring).
 
     Args:
@@ -902,7 +901,7 @@ def evaluate_compiled(market: Market, params: RouterParams, order: OrderConfig) 
 
 
 def evaluate_batch_compiled(
-    market: Market, params_list: Sequence[RouterParams], order: OrderConfig
+    market: Market, params_list: Sequence[RouterParams], order: OrderRules
 ) -> list[ExecutionResult]:
     """`evaluate_compiled` for each of `params_list`, in one compiled call.
 
@@ -974,11 +973,6 @@ def warm_up() -> None:
     calling this in the driver before work goes out lets Ray workers load that cache (under a
     second) instead of all compiling at once.
     """
-    from sor.config import Config
-    from sor.data.snapshots import Snapshots
-    from sor.evaluation.backtest import make_market
-    from sor.routers.static import RouterParams
-
     snaps = Snapshots(
         ts=np.array([0, 1], dtype=np.int64),
         venues=np.array([1, 2], dtype=np.int32),
@@ -988,5 +982,5 @@ def warm_up() -> None:
         bid_sz=np.array([[100, 100], [100, 100]], dtype=np.int64),
         trade_volume=np.zeros(2, dtype=np.int64),
     )
-    config = Config()
-    evaluate_compiled(make_market(snaps, config), RouterParams(0.0, 0.01, 0.0), config.order)
+    market = build_market(snaps, venue_costs(snaps.venues))
+    evaluate_compiled(market, RouterParams(0.0, 0.01, 0.0), OrderRules())

@@ -26,12 +26,13 @@ import pytest
 
 from sor.config import load_config
 from sor.data.loader import load_snapshots
-from sor.evaluation.backtest import make_market
+from sor.evaluation.backtest import fill_paths, make_market
+from sor.evaluation.rules import evaluation_rules
 from sor.routers.static import RouterParams
 from sor.vocabulary import ALLOCATOR_PARAMS
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, write_html
-from sweep.plots import cumulative_path, fill_paths, importance_skip_reason, write_plots
+from sweep.plots import cumulative_path, importance_skip_reason, write_plots
 from sweep.report import sweep_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -66,7 +67,7 @@ def built(small_snaps, small_csv, tmp_path_factory):
             "output.out": str(out_dir / "results.json"),
         },
     )
-    market = make_market(small_snaps, config)
+    market = make_market(small_snaps, evaluation_rules(config))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(objective_for(market, config), n_trials=N_TRIALS)
@@ -89,7 +90,7 @@ def built(small_snaps, small_csv, tmp_path_factory):
     report = sweep_report(small_snaps, config, sweep, extra={"data": data})
     json_path = out_dir / "results.json"
     json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    paths = fill_paths(market, RouterParams(**study.best_params), config)
+    paths = fill_paths(market, RouterParams(**study.best_params), evaluation_rules(config))
     plots = write_plots(report, study, paths, out_dir, "results")
     html = write_html(report, plots, out_dir / "report.html")
     return SimpleNamespace(

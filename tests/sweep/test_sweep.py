@@ -6,6 +6,7 @@ import pytest
 
 from sor.config import load_config
 from sor.evaluation.backtest import evaluate, make_market
+from sor.evaluation.rules import evaluation_rules
 from sor.routers.static import RouterParams
 from sweep import driver
 from sweep.driver import run_sweep
@@ -34,7 +35,9 @@ def test_best_is_the_least_cost_trial_and_matches_a_direct_evaluation(local_ray,
     assert len(values) == 12 and result.trials_complete == 12 and result.trials_failed == 0
     assert result.best_value == min(values)
     direct = evaluate(
-        make_market(small_snaps, config), RouterParams(**result.best_params), config.order
+        make_market(small_snaps, evaluation_rules(config)),
+        RouterParams(**result.best_params),
+        config.order,
     )
     assert direct.completed_cash == pytest.approx(result.best_value, rel=1e-12)
 

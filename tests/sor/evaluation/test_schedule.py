@@ -11,6 +11,7 @@ from sor.config import Config
 from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
 from sor.evaluation.metrics import summarize
+from sor.evaluation.rules import evaluation_rules
 from sor.evaluation.schedule import (
     make_schedule_market,
     objective,
@@ -121,7 +122,7 @@ def test_no_look_ahead_decisions_before_t_ignore_data_after_t(snaps):
 def test_router_posts_where_the_rebate_is_clearly_larger(snaps):
     generous = int(snaps.venues[2])
     cfg = config(venues={"overrides": {generous: {"rebate": 0.012}}})
-    sm = make_schedule_market(snaps, cfg)
+    sm = make_schedule_market(snaps, evaluation_rules(cfg))
     # a small tuning sweep over the penalties and T; the best must post most at that venue
     rng = np.random.default_rng(0)
     trials = [
@@ -133,7 +134,7 @@ def test_router_posts_where_the_rebate_is_clearly_larger(snaps):
         }
         for _ in range(6)
     ]
-    runs = [run_router(sm, p, cfg) for p in trials]
+    runs = [run_router(sm, p, evaluation_rules(cfg)) for p in trials]
     best = runs[int(np.argmin([objective(sm, r) for r in runs]))]
     j = int(np.flatnonzero(snaps.venues == generous)[0])
     assert int(np.argmax(best.posted_shares)) == j
@@ -142,8 +143,8 @@ def test_router_posts_where_the_rebate_is_clearly_larger(snaps):
 
 def test_report_has_intervals_per_baseline_and_fill_statistics(snaps):
     cfg = config(schedule={"train_fraction": 0.5})
-    sm = make_schedule_market(snaps, cfg)
-    report = schedule_report(sm, PARAMS, cfg)
+    sm = make_schedule_market(snaps, evaluation_rules(cfg))
+    report = schedule_report(sm, PARAMS, evaluation_rules(cfg))
     assert report["best_parameters"]["horizon_s"] == 4.0
     assert report["savings_basis"] == "mean_shortfall_out_of_sample"
     n_in = report["in_sample"]["parent_orders"]
@@ -172,19 +173,19 @@ def test_static_allocator_over_a_schedule_matches_the_single_order_kernel(snaps)
     from sor.routers.static import RouterParams
 
     cfg = config(router={"allocator": "static"})
-    sm = make_schedule_market(snaps, cfg)
+    sm = make_schedule_market(snaps, evaluation_rules(cfg))
     params = {k: PARAMS[k] for k in ("lambda_over", "lambda_under", "theta_queue")}
-    run = run_router(sm, params, cfg)
+    run = run_router(sm, params, evaluation_rules(cfg))
     o = sm.orders[3]
-    part = make_market(slice_rows(snaps, o.first, o.last), cfg)
+    part = make_market(slice_rows(snaps, o.first, o.last), evaluation_rules(cfg))
     direct = evaluate(part, RouterParams(**params), cfg.order)
     assert run.completed_cash[3] == direct.completed_cash
 
 
 def test_schedule_errors_name_the_setting(snaps):
     with pytest.raises(ConfigError, match="schedule.horizon_s: no parent order fits"):
-        make_schedule_market(snaps, config(schedule={"horizon_s": 1e6}))
+        make_schedule_market(snaps, evaluation_rules(config(schedule={"horizon_s": 1e6})))
     cfg = config(schedule={"train_fraction": 0.0})
-    sm = make_schedule_market(snaps, cfg)
+    sm = make_schedule_market(snaps, evaluation_rules(cfg))
     with pytest.raises(ConfigError, match="schedule.train_fraction"):
-        objective(sm, run_router(sm, PARAMS, cfg))
+        objective(sm, run_router(sm, PARAMS, evaluation_rules(cfg)))

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sor.config import load_config
 from sor.data.loader import load_snapshots
 from sor.evaluation.backtest import evaluate_reference, make_market
+from sor.evaluation.rules import evaluation_rules
 from sor.routers.allocator import allocate_arrays
 from sor.routers.static import RouterParams
 from sor.routers.static_nb import (
@@ -189,7 +190,7 @@ def snaps(tmp_path_factory):
 def market_for(snaps, rules, costs):
     overrides = {f"order.{k}": v for k, v in rules.items()} | COSTS[costs]
     config = load_config(None, overrides)
-    return make_market(snaps, config), config.order
+    return make_market(snaps, evaluation_rules(config)), config.order
 
 
 @pytest.mark.parametrize("costs", list(COSTS))
@@ -241,7 +242,7 @@ def test_many_venues_filling_at_once_sum_like_the_engine():
     snaps = make_snaps(ask, size, venues=list(range(1, n + 1)))
     overrides = {"order.cap": "displayed", "order.size": int(size[0].sum()) - 7}
     config = load_config(None, overrides | {"venues.fee": 0.0031})
-    market = make_market(snaps, config)
+    market = make_market(snaps, evaluation_rules(config))
     params = RouterParams(0.0, 0.0, 0.0)
     expected = evaluate_reference(market, params, config.order)
     got = evaluate_compiled(market, params, config.order)
@@ -274,7 +275,7 @@ def test_a_shown_size_without_a_price_is_an_error_in_both():
     # allocator rejects the NaN ask with cap "displayed"; so does the kernel.
     snaps = make_snaps([[10.0, NAN], [10.0, 10.1]], [[100, 200], [100, 200]])
     config = load_config(None, {"order.cap": "displayed", "order.size": 1000})
-    market = make_market(snaps, config)
+    market = make_market(snaps, evaluation_rules(config))
     with pytest.raises(ValueError, match="ask"):
         evaluate_reference(market, PARAMS[0], config.order)
     with pytest.raises(ValueError, match="ask"):

@@ -1,0 +1,28 @@
+"""The parent order and the rules it is executed by, as the numeric core takes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sor.vocabulary import Cap, ChildSizing, CostBasis, FillModel
+
+
+@dataclass(frozen=True)
+class OrderRules:
+    """One parent order and the static router's execution rules (docs/model.md).
+
+    Attributes:
+        size: shares to buy.
+        step: lot size of the allocator's grid, shares.
+        cap: what the allocator may send to one venue: its displayed size, or the whole order.
+        cost_basis: prices the allocator compares: from the mid, or raw cash.
+        child_sizing: child orders of what can fill now, or all remaining shares or nothing.
+        fill_model: strict (taken shares stay taken until the ask moves) or naive.
+    """
+
+    size: int = 5000
+    step: int = 100
+    cap: Cap = "order"
+    cost_basis: CostBasis = "mid"
+    child_sizing: ChildSizing = "available"
+    fill_model: FillModel = "strict"
