@@ -2,7 +2,7 @@
 
 A limit buy posted at a venue's best bid joins the back of that venue's queue: the displayed bid
 size when it is posted is ahead of it. With top-of-book data the queue is seen only through the
-venue's best bid (price and size) and its trade prints, so the model (docs/passive-fills.md):
+venue's best bid (price and size) and trade prints, so the model (docs/cont-kukanov-router.md §2):
 
 - A trade at the venue at the order's price first consumes the volume ahead, then fills the
   order; a trade below it means the level is empty, so it fills the order at once (trades are
@@ -179,7 +179,7 @@ def queue_outflow(snaps: Snapshots) -> np.ndarray:
 
     Trades at or below the previous best bid, plus decreases of the best bid size at an unchanged
     price that those trades do not explain (cancellations), plus the whole level when the bid
-    falls or empties (docs/cont-kukanov.md, "Outflow samples"). Row t uses rows t - 1 and t only.
+    falls or empties (docs/cont-kukanov-router.md §3). Row t uses rows t - 1 and t only.
     """
     out = np.zeros(snaps.bid_px.shape)
     _outflow_increments(

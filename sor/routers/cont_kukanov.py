@@ -1,7 +1,7 @@
 """The full Cont & Kukanov order placement model: a market order and limit orders over a horizon.
 
 R. Cont and A. Kukanov, "Optimal order placement in limit order markets", Quantitative Finance
-17(1), 2017; the formulas are restated in the project's docs/cont-kukanov.md. At a decision the
+17(1), 2017; the formulas are restated in docs/cont-kukanov-router.md §3. At a decision the
 router buys S shares by a horizon T: a market order M now and a limit buy L_k at each venue's best
 bid, behind Q_k shares. xi_k, the volume that leaves the front of venue k's bid queue over T, is
 random; the allocator minimizes the sample average of the paper's cost (5) over samples of xi by
