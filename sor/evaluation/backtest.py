@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.evaluation.baselines import BestAsk, Twap, Vwap, savings_bps
+from sor.evaluation.baselines import BASELINES, savings_bps
 from sor.evaluation.rules import EvaluationRules
 from sor.execution.engine import ExecutionResult, Strategy, execute
 from sor.execution.market import Market, build_market
@@ -42,8 +42,7 @@ def make_router(market: Market, params: RouterParams, order: OrderRules) -> Rout
 
 def make_baselines(market: Market, rules: EvaluationRules) -> list[Strategy]:
     """best_ask, twap and vwap (model.md §5) for the configured parent order."""
-    snaps, size = market.snaps, rules.order.size
-    return [BestAsk(snaps), Twap(snaps, size, rules.twap_bucket_s), Vwap(snaps, size)]
+    return [b.for_order(market.snaps, rules.order.size, rules.twap_bucket_s) for b in BASELINES]
 
 
 def run_strategy(

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.execution.engine import sweep_cheapest
+from sor.execution.engine import Strategy, sweep_cheapest
 
-BASELINES = ("best_ask", "twap", "vwap")
+
+class Baseline(Strategy, Protocol):
+    """A benchmark strategy that can be built for any parent order (an entry of `BASELINES`)."""
+
+    @classmethod
+    def for_order(cls, snaps: Snapshots, order_size: int, twap_bucket_s: float) -> Baseline:
+        """The strategy for a parent order of `order_size` shares over `snaps`."""
+        ...
 
 
 class BestAsk:
@@ -23,6 +31,11 @@ class BestAsk:
 
     def __init__(self, snaps: Snapshots) -> None:
         self._snaps = snaps
+
+    @classmethod
+    def for_order(cls, snaps: Snapshots, order_size: int, twap_bucket_s: float) -> BestAsk:
+        """Best-Ask needs neither the order size nor a bucket."""
+        return cls(snaps)
 
     def next_action(self, t: int, filled: int) -> int:
         """Acts at every snapshot."""
@@ -100,6 +113,11 @@ class Twap(_Schedule):
     def __init__(self, snaps: Snapshots, order_size: int, bucket_s: float = 60.0) -> None:
         super().__init__(snaps, twap_due(snaps.ts, order_size, bucket_s))
 
+    @classmethod
+    def for_order(cls, snaps: Snapshots, order_size: int, twap_bucket_s: float) -> Twap:
+        """TWAP over buckets of `twap_bucket_s` seconds."""
+        return cls(snaps, order_size, twap_bucket_s)
+
 
 class Vwap(_Schedule):
     """Volume-weighted schedule following the market's traded volume."""
@@ -108,6 +126,15 @@ class Vwap(_Schedule):
 
     def __init__(self, snaps: Snapshots, order_size: int) -> None:
         super().__init__(snaps, vwap_due(snaps, order_size))
+
+    @classmethod
+    def for_order(cls, snaps: Snapshots, order_size: int, twap_bucket_s: float) -> Vwap:
+        """VWAP needs no bucket."""
+        return cls(snaps, order_size)
+
+
+#: The benchmarks every router is measured against, in report order: a new one is a class here.
+BASELINES: tuple[type[Baseline], ...] = (BestAsk, Twap, Vwap)
 
 
 def savings_bps(baseline_avg_px: float, optimized_avg_px: float) -> float:
