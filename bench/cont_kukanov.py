@@ -1,7 +1,7 @@
 """Time one Cont & Kukanov allocation: 12 venues, N = 1,000 stochastic-approximation iterations.
 
 Run as ``.venv/bin/python bench/cont_kukanov.py``. The paper (Cont & Kukanov 2017, §4) quotes
-under 200 ms on a laptop; issue #7's target here is under 2 ms, so that a decision every few
+under 200 ms on a laptop; the target here is under 2 ms, so that a decision every few
 seconds of a day stays affordable inside a sweep. Prints the median of repeated solves for
 K = 1..16 venues, the compiled solver against its iteration loop run as plain Python (same
 answer checked), and the ratios to both figures. Inputs are seeded: 5,000 shares, queues

@@ -7,7 +7,7 @@ of 30-900 ms that run through the window, so the workers bound it): trials/s wit
 workers, their ratio (target >= 1.7 where the workers bound the rate; the driver shares the two
 cores of this machine), and the peak RSS of each worker (target: the same for 1 and 2 workers,
 since every worker reads the one shared snapshot object zero-copy). A third case sweeps the
-Cont & Kukanov router over a parent-order schedule (issue #7): 50-200 ms trials.
+Cont & Kukanov router over a parent-order schedule: 50-200 ms trials.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A sweep stored in SQLite opens in optuna-dashboard and continues with --resume (issue #8)."""
+"""A sweep stored in SQLite opens in optuna-dashboard and continues with --resume."""
 
 from __future__ import annotations
 

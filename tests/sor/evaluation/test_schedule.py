@@ -1,4 +1,4 @@
-"""Parent-order schedules, the Cont & Kukanov router over them, and their statistics (issue #7)."""
+"""Parent-order schedules, the Cont & Kukanov router over them, and their statistics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Passive fills with queue position and the bid-queue outflow, on hand-built books (issue #7)."""
+"""Passive fills with queue position and the bid-queue outflow, on hand-built books."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Cont & Kukanov stochastic-approximation allocator against exact answers (issue #7)."""
+"""The Cont & Kukanov stochastic-approximation allocator against exact answers."""
 
 from __future__ import annotations
 
