@@ -37,8 +37,10 @@ import pytest
 
 from sor.config import Config
 from sor.data.loader import load_snapshots
-from sor.evaluation.backtest import Market, make_market, make_router, run_strategy
+from sor.evaluation.backtest import make_market, make_router, run_strategy
 from sor.evaluation.baselines import BestAsk, Twap, Vwap
+from sor.evaluation.rules import evaluation_rules
+from sor.execution.market import Market
 from sor.routers import placement
 from sor.routers.placement import (
     PlacementParams,
@@ -211,7 +213,7 @@ def markets(tmp_path_factory):
             )
             snaps, _ = load_snapshots(path)
             config = Config.model_validate({"venues": {"overrides": spec.fees or {}}})
-            made[name] = make_market(snaps, config)
+            made[name] = make_market(snaps, evaluation_rules(config))
         return made[name]
 
     return get
