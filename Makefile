@@ -31,6 +31,8 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sor stream sweep tests bench
 	$(VENV)/bin/ruff format --check sor stream sweep tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache runs results.json results_trials.csv \

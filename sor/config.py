@@ -33,6 +33,28 @@ from sor.vocabulary import (
     SamplerName,
 )
 
+__all__ = [
+    "BaselinesConfig",
+    "Config",
+    "DataConfig",
+    "Distribution",
+    "KafkaConfig",
+    "OrderConfig",
+    "OutputConfig",
+    "ParamsConfig",
+    "RayConfig",
+    "RouterConfig",
+    "ScheduleConfig",
+    "SearchConfig",
+    "StreamConfig",
+    "VenueOverride",
+    "VenuesConfig",
+    "WindowConfig",
+    "load_config",
+    "parse_override",
+    "read_yaml",
+]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -221,6 +243,8 @@ class Distribution(_Section):
             return [self.value]
         if self.choices is not None:
             return list(self.choices)
+        # `_consistent`: with neither `value` nor `choices`, `low` and `high` are both set
+        assert self.low is not None and self.high is not None
         if self.step is not None:
             n = int(math.floor((self.high - self.low) / self.step + 1e-9))
             return [round(self.low + i * self.step, 12) for i in range(n + 1)]
@@ -342,7 +366,7 @@ class Config(_Section):
         return out
 
 
-def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
@@ -371,7 +395,7 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     return f"{source}: invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def _set_path(raw: dict, dotted: str, value: Any) -> None:
+def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     node = raw
     for part in parts[:-1]:
@@ -445,7 +469,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     Raises:
         ConfigError: unreadable file, bad YAML, unknown key or invalid value; names the key.
     """
-    raw: dict = {}
+    raw: dict[str, Any] = {}
     source = str(path) if path else "configuration"
     if path is not None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["ConfigError", "DataError", "SorError", "StreamError"]
+
 
 class SorError(Exception):
     """Base class for errors caused by the user's input, not by a bug."""

@@ -9,6 +9,34 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+__all__ = [
+    "ALLOCATORS",
+    "ALLOCATOR_PARAMS",
+    "CAPS",
+    "CHILD_SIZINGS",
+    "CLOCKS",
+    "COST_BASES",
+    "CROSSED",
+    "DEFAULT_FEE",
+    "DEFAULT_REBATE",
+    "FILL_MODELS",
+    "MAX_SIZE",
+    "NS_PER_S",
+    "PARAM_NAMES",
+    "QUEUE_MODELS",
+    "SAMPLERS",
+    "SECRET_WORDS",
+    "Allocator",
+    "Cap",
+    "ChildSizing",
+    "Clock",
+    "CostBasis",
+    "Crossed",
+    "FillModel",
+    "QueueModel",
+    "SamplerName",
+]
+
 #: How much the static allocator may send to one venue: its displayed size, or the whole order
 #: (docs/model.md, the allocator).
 Cap = Literal["displayed", "order"]

@@ -1,0 +1,1 @@
+"""The Kafka stream: quote updates as snapshot events, produced, consumed and reassembled."""

@@ -23,6 +23,8 @@ from stream.book import TopOfBook
 from stream.events import UpdatesBuilder
 from stream.messages import End, Event, Message, Start
 
+__all__ = ["OnEvent", "StreamAssembler"]
+
 OnEvent = Callable[[int, TopOfBook], None]
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from stream.messages import TradeRow, UpdateRow
+
+__all__ = ["Quote", "TopOfBook", "Trade"]
 
 _NAN = math.nan
 
@@ -52,7 +57,7 @@ class TopOfBook:
         self.trade_volume = 0
         self.trades: tuple[Trade, ...] = ()
 
-    def _apply(self, ts: int, updates: list[list], trades: list[list]) -> None:
+    def _apply(self, ts: int, updates: Sequence[UpdateRow], trades: Sequence[TradeRow]) -> None:
         quotes = self._quotes
         for venue, ask_px, ask_sz, bid_px, bid_sz in updates:
             quotes[venue] = Quote(

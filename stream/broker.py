@@ -22,10 +22,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import IO
 
 from sor.errors import StreamError
+
+__all__ = ["LOOPBACK", "EmbeddedBroker", "broker_binary", "free_port", "probe_metadata"]
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _load_prctl():
+def _load_prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:

@@ -16,6 +16,15 @@ from typing import Any, TypeVar
 from sor.errors import StreamError
 from sor.vocabulary import SECRET_WORDS
 
+__all__ = [
+    "RedactSecrets",
+    "check_bootstrap",
+    "check_topic",
+    "client_settings",
+    "connect_with_retry",
+    "reachable",
+]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")

@@ -44,6 +44,15 @@ if TYPE_CHECKING:
 
     import ray
 
+__all__ = [
+    "ConsumeReport",
+    "consume_snapshots",
+    "consume_to_ray",
+    "consume_updates",
+    "consumer_settings",
+    "records_from",
+]
+
 log = logging.getLogger(__name__)
 
 _POLL_MS = 200  #: longest single wait for records, ms; bounds how late an idle timeout fires
@@ -425,7 +434,7 @@ def consume_snapshots(**options: Any) -> tuple[Snapshots, ConsumeReport]:
     return snapshots, replace(report, snapshot_bytes=snapshots.nbytes)
 
 
-def consume_to_ray(**options: Any) -> tuple[ray.ObjectRef, ConsumeReport]:
+def consume_to_ray(**options: Any) -> tuple[ray.ObjectRef[Snapshots], ConsumeReport]:
     """Consume a stream, build its Snapshots and put them in the Ray object store once.
 
     Trials then share the one object (`ray.get(ref)` in each task costs no copy on the same

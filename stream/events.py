@@ -8,21 +8,26 @@ into `QuoteUpdates` such that `build_snapshots` gives identical arrays.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from sor.data.snapshots import QuoteUpdates, trades_at_snapshots
 from sor.errors import DataError
 
+if TYPE_CHECKING:
+    from stream.messages import TradeRow, UpdateRow
+
+__all__ = ["SnapshotEvent", "UpdatesBuilder", "count_events", "split_events"]
+
 
 class SnapshotEvent(NamedTuple):
     """One distinct clock value of the data and what happened at it."""
 
     ts: int  #: ns since the epoch
-    updates: list[list]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz], in order
-    trades: list[list]  #: [publisher_id, price|None, size, side] counted here, in order
+    updates: list[UpdateRow]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz], in order
+    trades: list[TradeRow]  #: [publisher_id, price|None, size, side] counted here, in order
 
     @property
     def trade_volume(self) -> int:
@@ -30,7 +35,7 @@ class SnapshotEvent(NamedTuple):
         return sum(trade[2] for trade in self.trades)
 
 
-def _prices(values: np.ndarray) -> list:
+def _prices(values: np.ndarray) -> list[float | None]:
     prices = np.asarray(values, dtype=np.float64)
     if np.isinf(prices).any():
         raise DataError("quote updates hold an infinite price; a price is finite or NaN (no quote)")
@@ -58,7 +63,7 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
         raise DataError("quote updates must be in non-decreasing clock order to be streamed")
     snapshot_ts, first = np.unique(ts, return_index=True)
     trade, at = trades_at_snapshots(snapshot_ts, np.asarray(updates.trade_ts, dtype=np.int64))
-    trades = list(
+    trades: list[TradeRow] = list(
         map(
             list,
             zip(
@@ -71,7 +76,7 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
         )
     )
     trade_bounds = np.searchsorted(at, np.arange(len(snapshot_ts) + 1), side="left").tolist()
-    rows = list(
+    rows: list[UpdateRow] = list(
         map(
             list,
             zip(
@@ -100,16 +105,16 @@ class UpdatesBuilder:
     """Collects received events and rebuilds `QuoteUpdates` from them."""
 
     def __init__(self) -> None:
-        self._rows: list[list] = []  # venue updates of all events, in order
+        self._rows: list[UpdateRow] = []  # venue updates of all events, in order
         self._event_ts: list[int] = []
         self._event_start: list[int] = []  # index in _rows of each event's first update
-        self._trades: list[list] = []  # trades of all events, in order
+        self._trades: list[TradeRow] = []  # trades of all events, in order
         self._trade_event: list[int] = []  # index of the event of each trade
 
     def __len__(self) -> int:
         return len(self._event_ts)
 
-    def add(self, ts: int, updates: list[list], trades: list[list]) -> None:
+    def add(self, ts: int, updates: Sequence[UpdateRow], trades: Sequence[TradeRow]) -> None:
         """Append one event: time in ns, venue updates, trades counted at it."""
         self._event_ts.append(ts)
         self._event_start.append(len(self._rows))
@@ -138,7 +143,9 @@ class UpdatesBuilder:
         else:
             trade_venue = trade_px = trade_size = trade_side = ()
         event_ts = np.array(self._event_ts, dtype=np.int64)
-        rows_per_event = np.diff(np.array([*self._event_start, len(self._rows)], dtype=np.int64))
+        rows_per_event: np.ndarray = np.diff(
+            np.array([*self._event_start, len(self._rows)], dtype=np.int64)
+        )
         return QuoteUpdates(
             ts=np.repeat(event_ts, rows_per_event),
             venue=np.array(venue, dtype=np.int32),

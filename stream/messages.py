@@ -35,6 +35,7 @@ import json
 import re
 import sys
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
@@ -42,6 +43,24 @@ import orjson
 
 from sor.errors import StreamError
 from sor.vocabulary import CLOCKS, MAX_SIZE
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_SYMBOL_CHARS",
+    "PARTITION",
+    "SCHEMA_VERSION",
+    "End",
+    "Event",
+    "Message",
+    "Start",
+    "TradeRow",
+    "UpdateRow",
+    "decode",
+    "encode_end",
+    "encode_event",
+    "encode_start",
+    "new_stream_id",
+]
 
 PARTITION = 0  #: every message of a stream goes to this partition: one partition keeps the order
 
@@ -54,6 +73,12 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _STREAM_ID = re.compile(r"[0-9a-f]{32}")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _DUMPS = orjson.dumps
+
+#: One venue update, [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz]: a list where
+#: updates are split into events (`stream.events.split_events`), a tuple where a message is decoded.
+UpdateRow = Sequence[Any]
+#: One trade counted at a snapshot, [publisher_id, price|None, size, side]; a list or a tuple too.
+TradeRow = Sequence[Any]
 
 
 class Start(NamedTuple):
@@ -72,8 +97,8 @@ class Event(NamedTuple):
     stream_id: str
     seq: int
     ts: int  #: ns since the epoch
-    updates: list[list]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz] per update
-    trades: list[list]  #: [publisher_id, price|None, size, side] per trade
+    updates: list[UpdateRow]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz] per update
+    trades: list[TradeRow]  #: [publisher_id, price|None, size, side] per trade
 
     @property
     def trade_volume(self) -> int:
@@ -150,8 +175,8 @@ def encode_event(
     stream_id: str,
     seq: int,
     ts: int,
-    updates: list[list],
-    trades: list[list],
+    updates: Sequence[UpdateRow],
+    trades: Sequence[TradeRow],
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> bytes:
     """Encode one snapshot event; the hot path of the producer, so it trusts its caller.
@@ -219,7 +244,7 @@ def _bad(what: str, value: Any) -> StreamError:
     return StreamError(f"malformed message: {what}, but got {text}")
 
 
-def _int(obj: dict, key: str, lo: int, hi: int) -> int:
+def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
     value = obj.get(key)
     # `type(...) is int` because bool is an int subclass and True must not pass for 1.
     if type(value) is not int or not lo <= value <= hi:
@@ -227,7 +252,7 @@ def _int(obj: dict, key: str, lo: int, hi: int) -> int:
     return value
 
 
-def _updates(value: Any) -> list[list]:
+def _updates(value: Any) -> list[list[Any]]:
     if type(value) is not list or not value:
         # Empty is refused too: a snapshot exists because at least one venue updated.
         raise _bad("'updates' must be a non-empty list", value)
@@ -254,7 +279,7 @@ def _updates(value: Any) -> list[list]:
     return value
 
 
-def _trades(value: Any) -> list[list]:
+def _trades(value: Any) -> list[list[Any]]:
     if type(value) is not list:
         raise _bad("'trades' must be a list", value)
     # Sizes are bounded as the CSV loader bounds them, so that a snapshot's trade volume (their
@@ -373,15 +398,15 @@ def _decode_checked(data: bytes) -> Message:
         raise _bad("'stream' must be 32 lowercase hex digits", stream_id)
     seq = obj.get("seq")
     if not (type(seq) is int and 0 <= seq <= _INT64_MAX):
-        _int(obj, "seq", 0, _INT64_MAX)  # raises with the details
+        seq = _int(obj, "seq", 0, _INT64_MAX)  # raises with the details
     kind = obj.get("kind")
     if kind == "event":
         ts, trades = obj.get("ts"), obj.get("trades")
         if not (type(ts) is int and _INT64_MIN <= ts <= _INT64_MAX):
-            _int(obj, "ts", _INT64_MIN, _INT64_MAX)  # raises with the details
+            ts = _int(obj, "ts", _INT64_MIN, _INT64_MAX)  # raises with the details
         if type(trades) is not list or trades:  # most snapshots have no trade: no call then
-            _trades(trades)
-        updates = [tuple(u) for u in _updates(obj.get("updates"))]
+            trades = _trades(trades)  # the same list, checked
+        updates: list[UpdateRow] = [tuple(u) for u in _updates(obj.get("updates"))]
         return Event(stream_id, seq, ts, updates, [tuple(t) for t in trades])
     if kind == "start":
         symbol, clock, source = obj.get("symbol"), obj.get("clock"), obj.get("source")

@@ -8,19 +8,27 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sor.config import Config
-from sor.data.loader import load_updates, require_asks
+from sor.data.loader import DataSummary, load_updates, require_asks
+from sor.data.snapshots import Snapshots
 from stream.broker import EmbeddedBroker
 from stream.consumer import consume_to_ray
 from stream.messages import new_stream_id
-from stream.producer import produce
+from stream.producer import ProduceReport, produce
+
+if TYPE_CHECKING:
+    import ray
+
+__all__ = ["stream_snapshots"]
 
 log = logging.getLogger("sor.run")
 
 
-def stream_snapshots(config: Config, data_path: Path, *, progress: bool = False):
+def stream_snapshots(
+    config: Config, data_path: Path, *, progress: bool = False
+) -> tuple[ray.ObjectRef[Snapshots], DataSummary, dict[str, Any]]:
     """CSV -> producer -> Kafka -> consumer -> one Ray object; returns (ref, data summary, info)."""
     updates, summary = load_updates(
         data_path,
@@ -36,7 +44,7 @@ def stream_snapshots(config: Config, data_path: Path, *, progress: bool = False)
         # One id for producer and consumer: on a shared topic the consumer skips older streams
         # and reads exactly this one, even while it is still being produced.
         stream_id = new_stream_id()
-        produced: dict = {}
+        produced: dict[str, ProduceReport] = {}
         failure: list[BaseException] = []
 
         def producer() -> None:
@@ -99,7 +107,7 @@ def stream_snapshots(config: Config, data_path: Path, *, progress: bool = False)
     return ref, summary, info
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if is_dataclass(obj):
+def _as_dict(obj: object) -> dict[str, Any]:
+    if is_dataclass(obj) and not isinstance(obj, type):
         return {k: v for k, v in asdict(obj).items() if isinstance(v, (int, float, str, bool))}
     return {}

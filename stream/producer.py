@@ -49,6 +49,16 @@ from stream.messages import (
     new_stream_id,
 )
 
+__all__ = [
+    "ACK_TIMEOUT_S",
+    "RECONNECT_TIMEOUT_S",
+    "ProduceReport",
+    "ensure_topic",
+    "produce",
+    "produce_csv",
+    "producer_settings",
+]
+
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S = 60.0  #: seconds to wait for the broker to acknowledge what was sent

@@ -21,6 +21,16 @@ from sor.config import Config
 from sor.errors import ConfigError
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
+__all__ = [
+    "BATCHES_PER_WORKER",
+    "ROUNDS_IN_FLIGHT",
+    "SweepResult",
+    "check_study",
+    "open_storage",
+    "open_study",
+    "run_sweep",
+]
+
 log = logging.getLogger("sor.sweep")
 BATCHES_PER_WORKER = 2
 ROUNDS_IN_FLIGHT = 2
@@ -177,9 +187,11 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     if not complete:
         raise RuntimeError(f"no trial of study {search.study_name!r} completed ({failed} failed)")
     best_trial = study.best_trial
+    best_value = best_trial.value
+    assert best_value is not None  # the best trial is a complete one
     return SweepResult(
         best_params={name: float(best_trial.params[name]) for name in dists},
-        best_value=float(best_trial.value),
+        best_value=float(best_value),
         trials_complete=len(complete),
         trials_failed=failed,
         trials_run_now=run_now,

@@ -12,6 +12,8 @@ from sor.config import Config
 from sor.data.snapshots import Snapshots
 from sor.evaluation.modes import Evaluation, prepare
 
+__all__ = ["evaluate_batch", "evaluate_shared"]
+
 
 def evaluate_batch(
     snaps: Snapshots | Evaluation, config: dict[str, Any], batch: list[dict[str, float]]

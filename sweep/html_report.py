@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["format_value", "write_html"]
+__all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
 #: Plot names (`sweep.plots.PLOTS`) -> caption.
 CAPTIONS = {

@@ -13,6 +13,8 @@ from sor.evaluation.modes import Evaluation, prepare
 from sweep.driver import SweepResult
 from sweep.space import is_abandoned
 
+__all__ = ["redact_url", "sweep_report", "trials_csv_path", "write_trials_csv"]
+
 
 def redact_url(url: str | None) -> str | None:
     """A storage URL with any password replaced by ***."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+__all__ = ["check_reachable", "init_ray", "worker_count"]
+
 log = logging.getLogger("sor.ray")
 
 

@@ -5,13 +5,26 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
 from sor.config import Distribution, SearchConfig
-from sor.vocabulary import ALLOCATOR_PARAMS
+from sor.vocabulary import ALLOCATOR_PARAMS, Allocator
+
+__all__ = [
+    "AskTellGridSampler",
+    "IndexedRandomSampler",
+    "distributions",
+    "grid_points",
+    "grid_size",
+    "is_abandoned",
+    "make_sampler",
+    "to_optuna",
+]
 
 
 def to_optuna(dist: Distribution) -> BaseDistribution:
@@ -20,10 +33,14 @@ def to_optuna(dist: Distribution) -> BaseDistribution:
         return FloatDistribution(dist.value, dist.value)
     if dist.choices is not None:
         return CategoricalDistribution(sorted(set(dist.choices)))
+    # `Distribution._consistent`: with neither `value` nor `choices`, `low` and `high` are set
+    assert dist.low is not None and dist.high is not None
     return FloatDistribution(dist.low, dist.high, log=dist.log, step=dist.step)
 
 
-def distributions(search: SearchConfig, allocator: str = "static") -> dict[str, BaseDistribution]:
+def distributions(
+    search: SearchConfig, allocator: Allocator = "static"
+) -> dict[str, BaseDistribution]:
     """{parameter name: Optuna distribution} for the parameters `allocator` uses.
 
     lambda_over, lambda_under and theta_queue always; horizon_s (T) for "cont_kukanov" only.
@@ -31,12 +48,12 @@ def distributions(search: SearchConfig, allocator: str = "static") -> dict[str, 
     return {name: to_optuna(search.space[name]) for name in ALLOCATOR_PARAMS[allocator]}
 
 
-def grid_size(search: SearchConfig, allocator: str = "static") -> int | None:
+def grid_size(search: SearchConfig, allocator: Allocator = "static") -> int | None:
     """Number of points of the finite grid, or None where a parameter is continuous."""
     grids = [search.space[name].grid() for name in ALLOCATOR_PARAMS[allocator]]
     if any(g is None for g in grids):
         return None
-    return math.prod(len(g) for g in grids)  # type: ignore[arg-type]
+    return math.prod(len(g) for g in grids if g is not None)
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
@@ -46,7 +63,13 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
     `study.optimize`; the driver stops at the grid size itself, so that call is skipped.
     """
 
-    def after_trial(self, study, trial, state, values) -> None:  # noqa: D102
+    def after_trial(  # noqa: D102
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
         return None
 
 
@@ -68,10 +91,17 @@ class IndexedRandomSampler(optuna.samplers.BaseSampler):
         self._seed = seed
         self._inner = optuna.samplers.RandomSampler(seed=seed)
 
-    def infer_relative_search_space(self, study, trial):  # noqa: D102
+    def infer_relative_search_space(  # noqa: D102
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, BaseDistribution]:
         return {}
 
-    def sample_relative(self, study, trial, search_space):  # noqa: D102
+    def sample_relative(  # noqa: D102
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
         return {}
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -81,11 +111,19 @@ class IndexedRandomSampler(optuna.samplers.BaseSampler):
         seed = int(np.random.SeedSequence([self._seed, index]).generate_state(1)[0])
         self._inner = optuna.samplers.RandomSampler(seed=seed)
 
-    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: D102
+    def sample_independent(  # noqa: D102
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
         return self._inner.sample_independent(study, trial, param_name, param_distribution)
 
 
-def make_sampler(search: SearchConfig, allocator: str = "static") -> optuna.samplers.BaseSampler:
+def make_sampler(
+    search: SearchConfig, allocator: Allocator = "static"
+) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded."""
     seed = search.seed
     if search.sampler == "grid":
@@ -102,7 +140,7 @@ def make_sampler(search: SearchConfig, allocator: str = "static") -> optuna.samp
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def grid_points(search: SearchConfig, allocator: str = "static") -> list[dict[str, float]]:
+def grid_points(search: SearchConfig, allocator: Allocator = "static") -> list[dict[str, float]]:
     """Every point of a finite grid, in a fixed order (for tests and reports)."""
     names = ALLOCATOR_PARAMS[allocator]
     grids = [search.space[name].grid() or [] for name in names]

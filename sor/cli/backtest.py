@@ -8,6 +8,8 @@ from sor.cli.flags import COMMON_FLAGS, PARAM_FLAGS, config_from_args
 from sor.cli.output import write_json
 from sor.errors import SorError
 
+__all__ = ["cmd_backtest"]
+
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Router at fixed parameters and all baselines, straight from the CSV."""

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from sor.config import Config, load_config, parse_override
+
+__all__ = [
+    "COMMON_FLAGS",
+    "PARAM_FLAGS",
+    "STREAM_FLAGS",
+    "SWEEP_FLAGS",
+    "add_flags",
+    "config_from_args",
+]
 
 # Flags shared by the commands that read a config: flag -> dotted config key.
 COMMON_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -74,7 +84,9 @@ PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def add_flags(parser: argparse.ArgumentParser, *groups: dict) -> None:
+def add_flags(
+    parser: argparse.ArgumentParser, *groups: Mapping[str, tuple[str, dict[str, Any]]]
+) -> None:
     parser.add_argument("--config", help="YAML configuration (see configs/default.yaml)")
     parser.add_argument(
         "--set",
@@ -90,7 +102,9 @@ def add_flags(parser: argparse.ArgumentParser, *groups: dict) -> None:
             parser.add_argument(flag, dest=key.replace(".", "__"), **kwargs)
 
 
-def config_from_args(args: argparse.Namespace, *groups: dict) -> Config:
+def config_from_args(
+    args: argparse.Namespace, *groups: Mapping[str, tuple[str, dict[str, Any]]]
+) -> Config:
     """Build the validated `Config` from --config, the dedicated flags and --set overrides."""
     overrides: dict[str, Any] = {}
     for group in groups:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sor.errors import SorError
 
+__all__ = ["cmd_generate"]
+
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Write a seeded multi-venue Databento-style CSV."""

@@ -17,6 +17,8 @@ from sor.cli.flags import COMMON_FLAGS, PARAM_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, 
 from sor.cli.generate import cmd_generate
 from sor.errors import SorError
 
+__all__ = ["build_parser", "main"]
+
 EPILOG_BACKTEST = """examples:
   sor backtest --data l1_day.csv --lambda-over 0.4 --lambda-under 0.6 --theta-queue 0.3
   sor backtest --data taq.csv.gz --config configs/default.yaml --set order.cap=displayed

@@ -6,9 +6,12 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
+
+__all__ = ["summary_table", "write_json"]
 
 
-def write_json(report: dict, path: str) -> None:
+def write_json(report: dict[str, Any], path: str) -> None:
     """Print the results JSON (as the task does) and save it; a summary table goes to stderr."""
     text = json.dumps(report, indent=2, allow_nan=False)
     print(text)
@@ -22,7 +25,7 @@ def write_json(report: dict, path: str) -> None:
         print(summary_table(report), file=sys.stderr)
 
 
-def summary_table(report: dict) -> str:
+def summary_table(report: dict[str, Any]) -> str:
     """The key numbers of a report as a small text table."""
     rows = [("strategy", "avg fill px", "filled", "unfilled", "completed cash", "savings bps")]
     strategies = {"optimized": report["optimized"], **report["baselines"]}

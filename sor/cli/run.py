@@ -21,6 +21,8 @@ from stream.pipeline import stream_snapshots
 if TYPE_CHECKING:
     from sweep.driver import SweepResult
 
+__all__ = ["DEFAULT_DATA", "cmd_run", "default_data", "run", "write_visual_report"]
+
 log = logging.getLogger("sor.run")
 DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
 

@@ -14,6 +14,8 @@ from sor.cli.flags import COMMON_FLAGS, STREAM_FLAGS, config_from_args
 from sor.errors import SorError
 from stream.broker import EmbeddedBroker
 
+__all__ = ["cmd_broker", "cmd_produce"]
+
 
 def _quiet_kafka(args: argparse.Namespace) -> None:
     # kafka-python logs every connection at INFO, and warns when our encoding loop holds the GIL

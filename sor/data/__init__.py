@@ -1,0 +1,1 @@
+"""Data adapters: Databento CSV and DBN files to quote updates and snapshot arrays."""

@@ -11,12 +11,27 @@ import gzip
 import re
 import zlib
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from sor.errors import DataError
 from sor.vocabulary import MAX_SIZE
+
+__all__ = [
+    "MAX_PRICE",
+    "MAX_PUBLISHER_ID",
+    "TS_MAX",
+    "TS_MIN",
+    "UNDEF_PRICE",
+    "Cells",
+    "compression_of",
+    "data_lines",
+    "header_of",
+    "read_bytes",
+    "read_columns",
+]
 
 UNDEF_PRICE = 9223372036854775807  #: Databento's raw "no price" (int64 max)
 MAX_PRICE = UNDEF_PRICE / 1e9  #: dollars; the largest price a Databento file can hold
@@ -147,7 +162,8 @@ class Cells:
         """
         text = self.df[column]
         if style is None:
-            style = "raw" if re.fullmatch(_DIGITS, text.iat[0]) else "pretty"
+            first = cast(str, text.iat[0])  # `read_columns` reads every cell as text
+            style = "raw" if re.fullmatch(_DIGITS, first) else "pretty"
         if style == "raw":
             self._check(
                 column,
@@ -252,4 +268,7 @@ class Cells:
             ~text.isin(("A", "B", "N", "")).to_numpy(dtype=bool),
             "{cell} is not a side: expected A (sell aggressor), B (buy aggressor), N or empty",
         )
-        return (text == "B").to_numpy(dtype=np.int8) - (text == "A").to_numpy(dtype=np.int8)
+        buys = (text == "B").to_numpy(dtype=np.int8)
+        sells = (text == "A").to_numpy(dtype=np.int8)
+        side: np.ndarray = buys - sells
+        return side

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sor.errors import DataError
 
+__all__ = ["DBN_MAGIC", "SCHEMAS", "ZSTD_MAGIC", "dbn_to_csv", "is_dbn"]
+
 DBN_MAGIC = b"DBN"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SCHEMAS = ("mbp-1", "mbp-10")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import shutil
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,17 @@ from sor.data.dbn import dbn_to_csv, is_dbn
 from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots
 from sor.errors import DataError
 from sor.vocabulary import CLOCKS
+
+__all__ = [
+    "OPTIONAL",
+    "REQUIRED",
+    "DataSummary",
+    "load_snapshots",
+    "load_updates",
+    "ns_to_iso",
+    "parse_time_bound",
+    "require_asks",
+]
 
 REQUIRED = ("ts_event", "publisher_id", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00")
 OPTIONAL = ("ts_recv", "action", "side", "price", "size", "sequence", "symbol", "instrument_id")
@@ -57,19 +70,20 @@ class DataSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     repaired: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
 
 
 def ns_to_iso(ns: int) -> str:
     """ns since the epoch as ISO 8601 UTC with nanoseconds: 2024-08-01T13:36:32.491911683Z."""
-    return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-1] + (
-        f"{int(ns) % 1000:03d}Z"
-    )
+    micros: str = pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return micros[:-1] + f"{int(ns) % 1000:03d}Z"
 
 
-def _warn_time_of_day_on_several_days(path, bounds, first_ns: int, last_ns: int) -> None:
+def _warn_time_of_day_on_several_days(
+    path: Path, bounds: Sequence[str | int | None], first_ns: int, last_ns: int
+) -> None:
     """A time of day means the first row's date: say so when the file spans several dates."""
     days = {ns_to_iso(n)[:10] for n in (first_ns, last_ns)}
     if len(days) > 1 and any(isinstance(b, str) and re.match(r"^\d{1,2}:\d{2}", b.strip())
@@ -351,7 +365,7 @@ def load_updates(
     return updates, summary
 
 
-def load_snapshots(path: str | Path, **options) -> tuple[Snapshots, DataSummary]:
+def load_snapshots(path: str | Path, **options: Any) -> tuple[Snapshots, DataSummary]:
     """Load a CSV straight into snapshot arrays; options as for `load_updates`."""
     updates, summary = load_updates(path, **options)
     return build_snapshots(updates), summary

@@ -11,6 +11,17 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+__all__ = [
+    "BUY",
+    "NO_PRICE",
+    "NO_SIDE",
+    "SELL",
+    "QuoteUpdates",
+    "Snapshots",
+    "build_snapshots",
+    "trades_at_snapshots",
+]
+
 NO_PRICE = np.nan  #: price of an absent side
 BUY, SELL, NO_SIDE = 1, -1, 0  #: trade_side values: buy aggressor (Databento 'B'), 'A', 'N'
 

@@ -1,0 +1,1 @@
+"""Evaluation: the router against the baselines over one parent order or a schedule, and reports."""

@@ -21,6 +21,21 @@ from sor.execution.rules import OrderRules
 from sor.routers.static import Router, RouterParams
 from sor.routers.static_nb import evaluate_compiled
 
+__all__ = [
+    "FillRecord",
+    "build_report",
+    "completed_avg_px",
+    "evaluate",
+    "evaluate_reference",
+    "fill_paths",
+    "make_baselines",
+    "make_market",
+    "make_router",
+    "result_warnings",
+    "run_baselines",
+    "run_strategy",
+]
+
 
 def make_market(snaps: Snapshots, rules: EvaluationRules) -> Market:
     """`snaps` with the configured venue costs and the precomputed ask levels."""

@@ -10,6 +10,17 @@ import numpy as np
 from sor.data.snapshots import Snapshots
 from sor.execution.engine import Strategy, sweep_cheapest
 
+__all__ = [
+    "BASELINES",
+    "Baseline",
+    "BestAsk",
+    "Twap",
+    "Vwap",
+    "savings_bps",
+    "twap_due",
+    "vwap_due",
+]
+
 
 class Baseline(Strategy, Protocol):
     """A benchmark strategy that can be built for any parent order (an entry of `BASELINES`)."""
@@ -84,7 +95,8 @@ def twap_due(ts: np.ndarray, order_size: int, bucket_s: float) -> np.ndarray:
     bucket_ns = bucket_s * 1e9
     n_buckets = max(1, math.ceil(int(elapsed[-1]) / bucket_ns))
     bucket = np.minimum((elapsed // bucket_ns).astype(np.int64), n_buckets - 1)
-    return (order_size * (bucket + 1)) // n_buckets
+    due: np.ndarray = (order_size * (bucket + 1)) // n_buckets
+    return due
 
 
 def vwap_due(snaps: Snapshots, order_size: int) -> np.ndarray:

@@ -15,6 +15,8 @@ from sor.execution.venues import VenueRules
 from sor.routers.placement import PlacementSettings
 from sor.vocabulary import Allocator
 
+__all__ = ["EvaluationRules", "ScheduleRules", "evaluation_rules"]
+
 
 @dataclass(frozen=True)
 class ScheduleRules:

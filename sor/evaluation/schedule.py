@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
@@ -44,15 +44,19 @@ from sor.vocabulary import ALLOCATOR_PARAMS, NS_PER_S, Allocator
 
 __all__ = [
     "ROUTERS",
+    "ContKukanovParentRouter",
     "ParentOrder",
+    "ParentOrderRouter",
     "RouterRun",
     "ScheduleMarket",
+    "StaticParentRouter",
     "make_schedule_market",
     "objective",
     "parent_orders",
     "run_router",
     "schedule_report",
     "shortfall_bps",
+    "single_order",
     "slice_rows",
 ]
 
@@ -200,8 +204,8 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
         part = slice_rows(snaps, order.first, order.last)
         parents.append(Market(snaps=part, costs=market.costs, levels=ask_levels(part)))
     baselines: dict[str, list[ExecutionResult]] = {}
-    for part in parents:
-        for name, result in run_baselines(part, baseline_rules).items():
+    for parent in parents:
+        for name, result in run_baselines(parent, baseline_rules).items():
             baselines.setdefault(name, []).append(result)
     size = rules.order.size
     shortfalls = {
@@ -311,9 +315,9 @@ ROUTERS: dict[Allocator, ParentOrderRouter] = {
 def _router_run(
     sm: ScheduleMarket,
     rules: EvaluationRules,
-    completed: list[float],
-    total: list[float],
-    filled: list[float],
+    completed: Sequence[float],
+    total: Sequence[float],
+    filled: Sequence[float],
     market_shares: np.ndarray,
     passive: np.ndarray,
     posted: np.ndarray,

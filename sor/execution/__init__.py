@@ -1,0 +1,1 @@
+"""Execution: fills of child orders against snapshots, taking and resting, with venue costs."""

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from sor.data.snapshots import Snapshots
 from sor.execution.venues import VenueCosts
 from sor.vocabulary import FILL_MODELS
+
+__all__ = [
+    "ExecutionResult",
+    "Strategy",
+    "ask_levels",
+    "cleanup_price",
+    "execute",
+    "result_of",
+    "sweep_cheapest",
+]
 
 
 class Strategy(Protocol):
@@ -63,7 +73,7 @@ class ExecutionResult:
     child_orders: int
     last_fill_ts: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
         out = asdict(self)
         out["shares_by_venue"] = {str(k): v for k, v in self.shares_by_venue.items()}
@@ -152,6 +162,7 @@ def execute(
             break
         available = snaps.ask_sz[t].copy()
         if strict:
+            assert levels is not None  # computed above for the strict model
             same_level = levels[t] == taken_level
             available[same_level] = np.maximum(available[same_level] - taken[same_level], 0)
         sent = strategy.orders(t, order_size - filled, available)
@@ -166,6 +177,7 @@ def execute(
             if on_fill is not None:
                 on_fill(t, fill.copy())
             if strict:
+                assert levels is not None
                 reset = levels[t, j] != taken_level[j]
                 taken[j] = np.where(reset, 0, taken[j]) + fill[j]
                 taken_level[j] = levels[t, j]
@@ -200,14 +212,17 @@ def result_of(
     """
     cash, filled = float(cash), int(filled)
     unfilled = order_size - filled
-    if unfilled and cleanup is None:
-        cleanup = cleanup_price(snaps, costs)
+    cleanup_cash = 0.0
+    if unfilled:
+        if cleanup is None:
+            cleanup = cleanup_price(snaps, costs)
+        cleanup_cash = unfilled * cleanup
     return ExecutionResult(
         total_cash=cash,
         filled_shares=filled,
         unfilled_shares=unfilled,
         avg_fill_px=cash / filled if filled else float("nan"),
-        completed_cash=cash + (unfilled * cleanup if unfilled else 0.0),
+        completed_cash=cash + cleanup_cash,
         shares_by_venue={
             int(v): int(s)
             for v, s in zip(snaps.venues.tolist(), np.asarray(by_venue).tolist(), strict=True)
@@ -238,6 +253,7 @@ def _next_fillable(
         end = min(t + chunk, n_snap)
         sizes = ask_sz[t:end]
         if strict:
+            assert levels is not None  # the strict model always passes its levels
             sizes = np.where(levels[t:end] == taken_level, sizes - taken, sizes)
         rows = np.flatnonzero((sizes > 0).any(axis=1))
         if len(rows):

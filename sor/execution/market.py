@@ -10,6 +10,8 @@ from sor.data.snapshots import Snapshots
 from sor.execution.engine import ask_levels
 from sor.execution.venues import VenueCosts
 
+__all__ = ["Market", "build_market"]
+
 
 @dataclass(frozen=True, eq=False)
 class Market:

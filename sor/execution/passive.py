@@ -31,6 +31,16 @@ from numba import njit
 
 from sor.data.snapshots import Snapshots
 
+__all__ = [
+    "CONSERVATIVE",
+    "PROBABILISTIC",
+    "QUEUE_MODELS",
+    "outflow_samples",
+    "queue_outflow",
+    "simulate_resting",
+    "trade_starts",
+]
+
 CONSERVATIVE = 0  #: cancellations never move a resting order forward
 PROBABILISTIC = 1  #: cancellations come from ahead of the order with a queue-position share
 QUEUE_MODELS = {"conservative": CONSERVATIVE, "probabilistic": PROBABILISTIC}
@@ -44,10 +54,10 @@ def trade_starts(snaps: Snapshots) -> np.ndarray:
 
 
 @njit(cache=True)
-def _ahead_after_cancel(front, back, cancelled, power):
+def _ahead_after_cancel(front: float, back: float, cancelled: float, power: float) -> float:
     """Volume ahead after `cancelled` shares left the level (probabilistic model)."""
-    f_front = front**power
-    f_back = back**power
+    f_front: float = front**power
+    f_back: float = back**power
     if f_front + f_back <= 0.0:
         return 0.0
     behind_share = f_back / (f_front + f_back)
@@ -56,22 +66,22 @@ def _ahead_after_cancel(front, back, cancelled, power):
 
 @njit(cache=True, nogil=True)
 def simulate_resting(
-    bid_px,
-    bid_sz,
-    starts,
-    trade_col,
-    trade_px,
-    trade_sz,
-    first_row,
-    last_row,
-    price,
-    ahead,
-    resting,
-    max_fill,
-    model,
-    power,
-    fills,
-):
+    bid_px: np.ndarray,
+    bid_sz: np.ndarray,
+    starts: np.ndarray,
+    trade_col: np.ndarray,
+    trade_px: np.ndarray,
+    trade_sz: np.ndarray,
+    first_row: int,
+    last_row: int,
+    price: np.ndarray,
+    ahead: np.ndarray,
+    resting: np.ndarray,
+    max_fill: float,
+    model: int,
+    power: float,
+    fills: np.ndarray,
+) -> int:
     """Fill resting limit buys over snapshot rows first_row..last_row (inclusive).
 
     Args:
@@ -143,7 +153,15 @@ def simulate_resting(
 
 
 @njit(cache=True)
-def _outflow_increments(bid_px, bid_sz, starts, trade_col, trade_px, trade_sz, out):
+def _outflow_increments(
+    bid_px: np.ndarray,
+    bid_sz: np.ndarray,
+    starts: np.ndarray,
+    trade_col: np.ndarray,
+    trade_px: np.ndarray,
+    trade_sz: np.ndarray,
+    out: np.ndarray,
+) -> None:
     t_count, n = bid_px.shape
     pending = np.zeros(n)
     for t in range(1, t_count):
@@ -228,4 +246,5 @@ def outflow_samples(
     ends = decision_ts - stride * np.arange(count, dtype=np.int64)
     hi = np.searchsorted(ts, ends, side="left")
     lo = np.searchsorted(ts, ends - horizon_ns, side="left")
-    return cumulative[hi] - cumulative[lo]
+    samples: np.ndarray = cumulative[hi] - cumulative[lo]
+    return samples

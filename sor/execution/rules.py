@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from sor.vocabulary import Cap, ChildSizing, CostBasis, FillModel
 
+__all__ = ["OrderRules"]
+
 
 @dataclass(frozen=True)
 class OrderRules:

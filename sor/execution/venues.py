@@ -9,6 +9,8 @@ import numpy as np
 
 from sor.vocabulary import DEFAULT_FEE, DEFAULT_REBATE
 
+__all__ = ["VenueCosts", "VenueRules", "venue_costs"]
+
 
 @dataclass(frozen=True)
 class VenueRules:

@@ -1,0 +1,1 @@
+"""Routers: the static allocator and its router, and the Cont & Kukanov placement."""

@@ -51,6 +51,7 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import SupportsIndex, cast
 
 import numpy as np
 
@@ -222,7 +223,7 @@ class _Problem:
         cls,
         order_size: int,
         ask: Sequence[float] | np.ndarray,
-        ask_size: Sequence[int] | np.ndarray,
+        ask_size: Sequence[float] | np.ndarray,
         fee: Sequence[float] | np.ndarray,
         rebate: Sequence[float] | np.ndarray,
         lambda_over: float,
@@ -273,7 +274,7 @@ class _Problem:
 
     def tolerance(self) -> float:
         """Cost difference, dollars, below which two splits tie."""
-        per_share = (
+        per_share: float = (
             max(map(abs, map(operator.add, self.ask, self.fee)))
             + max(map(abs, self.rebate))
             + abs(self.theta_queue + self.lambda_under)
@@ -302,27 +303,29 @@ class _Problem:
 def _as_int(name: str, value: object) -> int:
     if not isinstance(value, bool):
         try:
-            return operator.index(value)
+            # anything without __index__ raises TypeError, caught below
+            return operator.index(cast(SupportsIndex, value))
         except TypeError:
             pass
     raise TypeError(f"`{name}` must be an int, but got {name}={value!r}.")
 
 
-def _per_venue(name: str, values: Sequence | np.ndarray) -> list:
+def _per_venue(name: str, values: Sequence[float] | np.ndarray) -> list[float]:
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
             raise ValueError(f"`{name}` must be 1-D, but got shape {values.shape}.")
-        return values.tolist()
+        as_list: list[float] = values.tolist()
+        return as_list
     return list(values)
 
 
-def _check_finite(name: str, values: list) -> None:
+def _check_finite(name: str, values: Sequence[float]) -> None:
     if not all(map(math.isfinite, values)):
         i = next(i for i, v in enumerate(values) if not math.isfinite(v))
         raise ValueError(f"`{name}` must be finite, but got {name}[{i}]={values[i]}.")
 
 
-def _as_sizes(values: list) -> list[int]:
+def _as_sizes(values: Sequence[float]) -> list[int]:
     size = [int(v) for v in values]
     if size != values:
         i = next(i for i, (s, v) in enumerate(zip(size, values, strict=True)) if s != v)
@@ -385,10 +388,11 @@ def _best_single_venue(p: _Problem, take: list[float]) -> list[int]:
     return split
 
 
-def _venue_cost(q, size, take, rebate):
+def _venue_cost(q: np.ndarray, size: int, take: float, rebate: float) -> np.ndarray:
     """c_i(q) of the module docstring, dollars: filled shares at `take`, posted earn `rebate`."""
     filled = np.minimum(q, size)
-    return filled * take - (q - filled) * rebate
+    cost: np.ndarray = filled * take - (q - filled) * rebate
+    return cost
 
 
 def _dynamic_program(p: _Problem) -> list[int] | None:
@@ -481,9 +485,16 @@ class _Layout:
         column[residues] = np.arange(len(residues))
         grid = np.arange(p.order_size // step + 1, dtype=np.float64) * step
         remainder = (origin + np.array(residues, dtype=np.float64))[:, None] + grid
-        residues = np.array(residues)
         return cls(
-            origin, step, p.displayed, p.include_cap, residues, column, reach, remainder, grid
+            origin,
+            step,
+            p.displayed,
+            p.include_cap,
+            np.array(residues),
+            column,
+            reach,
+            remainder,
+            grid,
         )
 
     def cell(self, remainder: int) -> tuple[int, int]:
@@ -551,7 +562,8 @@ class _Layout:
         row = back[:, None] + np.arange(width - 1)
         flat = self.column[residue][:, None] * width + row
         flat[(row < 0) | (flat < 0)] = -1  # the inf corner
-        return table.ravel()[flat]
+        shifted: np.ndarray = table.ravel()[flat]
+        return shifted
 
     def grid_costs(
         self, later: np.ndarray, remainder: int, lots: int, size: int, take: float, rebate: float
@@ -559,14 +571,15 @@ class _Layout:
         """c_i(q) + V_{i+1}(remainder - q) for the grid candidates q = 0, step, .., lots * step."""
         column, row = self.cell(remainder)
         costs = _venue_cost(self.grid[: lots + 1], size, take, rebate)
-        return costs + later[column, row - lots : row + 1][::-1]
+        reached: np.ndarray = costs + later[column, row - lots : row + 1][::-1]
+        return reached
 
 
 def _window_min(x: np.ndarray, width: int) -> np.ndarray:
     """out[.., r] = min(x[.., max(0, r - width + 1) : r + 1]) along the last axis, by doubling."""
     if width >= x.shape[-1]:
         return np.minimum.accumulate(x, axis=-1)
-    out = x.copy()
+    out: np.ndarray = x.copy()
     span = 1
     while 2 * span <= width:
         # out[.., r] becomes the minimum over a span twice as long (numpy buffers the overlap).

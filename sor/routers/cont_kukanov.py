@@ -89,7 +89,19 @@ def assumptions_hold(problem: PlacementProblem) -> bool:
 
 
 @njit(cache=True)
-def _sample_cost(market, limits, xi, shares, h, f, rebates, queues, lu, lo, theta):
+def _sample_cost(
+    market: float,
+    limits: np.ndarray,
+    xi: np.ndarray,
+    shares: float,
+    h: float,
+    f: float,
+    rebates: np.ndarray,
+    queues: np.ndarray,
+    lu: float,
+    lo: float,
+    theta: float,
+) -> float:
     """v(X, xi) of the paper's equation (5) for one outflow sample."""
     filled = market
     cost = (h + f) * market
@@ -105,27 +117,40 @@ def _sample_cost(market, limits, xi, shares, h, f, rebates, queues, lu, lo, thet
 
 
 @njit(cache=True)
-def _average_cost(market, limits, outflows, shares, h, f, rebates, queues, lu, lo, theta):
+def _average_cost(
+    market: float,
+    limits: np.ndarray,
+    outflows: np.ndarray,
+    shares: float,
+    h: float,
+    f: float,
+    rebates: np.ndarray,
+    queues: np.ndarray,
+    lu: float,
+    lo: float,
+    theta: float,
+) -> float:
     total = 0.0
     for n in range(outflows.shape[0]):
         total += _sample_cost(
             market, limits, outflows[n], shares, h, f, rebates, queues, lu, lo, theta
         )
-    return total / outflows.shape[0]
+    average: float = total / outflows.shape[0]
+    return average
 
 
 @njit(cache=True)
-def _market_at(y, order, shares, mu):
+def _market_at(y: np.ndarray, order: np.ndarray, shares: float, mu: float) -> float:
     """M of the projection of (y + mu) onto {M >= 0, 0 <= L_k <= S - M}.
 
     For a fixed M the nearest L_k is clip(y_k + mu, 0, S - M), so M solves
     M + sum_k max(M - b_k, 0) = y_0 + mu with b_k = S - y_k - mu, a piecewise linear equation
     walked along the b_k in ascending order (`order`, the venues by descending y_k).
     """
-    target = y[0] + mu
+    target: float = y[0] + mu
     active, sum_b = 0, 0.0
     for j in range(len(order)):
-        b = shares - y[order[j] + 1] - mu
+        b: float = shares - y[order[j] + 1] - mu
         candidate = (target + sum_b) / (1 + active)
         if candidate <= b:
             return min(max(candidate, 0.0), shares)
@@ -135,7 +160,7 @@ def _market_at(y, order, shares, mu):
 
 
 @njit(cache=True)
-def _total_at(y, order, shares, mu):
+def _total_at(y: np.ndarray, order: np.ndarray, shares: float, mu: float) -> float:
     """M + sum_k L_k of the box projection of (y + mu); non-decreasing in mu."""
     market = _market_at(y, order, shares, mu)
     total = market
@@ -145,7 +170,7 @@ def _total_at(y, order, shares, mu):
 
 
 @njit(cache=True)
-def _project(x, shares):
+def _project(x: np.ndarray, shares: float) -> None:
     """Euclidean projection of X = (M, L) onto C (paper, Proposition 1), in place, exact.
 
     C = {0 <= M <= S, 0 <= L_k <= S - M, M + sum_k L_k >= S}. By the KKT conditions the
@@ -178,8 +203,19 @@ def _project(x, shares):
 
 @njit(cache=True, nogil=True)
 def _stochastic_approximation(
-    shares, h, f, rebates, queues, outflows, draws, lu, lo, theta, start, out
-):
+    shares: float,
+    h: float,
+    f: float,
+    rebates: np.ndarray,
+    queues: np.ndarray,
+    outflows: np.ndarray,
+    draws: np.ndarray,
+    lu: float,
+    lo: float,
+    theta: float,
+    start: np.ndarray,
+    out: np.ndarray,
+) -> None:
     """Robust stochastic approximation (paper §4): X_n = P_C(X_{n-1} - gamma g(X_{n-1}, xi^n)).
 
     `draws` picks the sample used at each iteration; `out` receives the mean of X_1..X_N.
@@ -223,7 +259,7 @@ def _stochastic_approximation(
         out[j] /= n_iter
 
 
-def _arrays(problem: PlacementProblem):
+def _arrays(problem: PlacementProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rebates = np.ascontiguousarray(problem.rebates, dtype=np.float64)
     queues = np.ascontiguousarray(problem.queues, dtype=np.float64)
     outflows = np.ascontiguousarray(problem.outflows, dtype=np.float64)

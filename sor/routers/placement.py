@@ -38,7 +38,14 @@ from sor.routers import cont_kukanov
 from sor.routers.cont_kukanov import PlacementProblem
 from sor.vocabulary import NS_PER_S, QueueModel
 
-__all__ = ["PassiveMarket", "PlacementParams", "PlacementSettings", "ParentFill", "execute_parent"]
+__all__ = [
+    "ParentFill",
+    "PassiveMarket",
+    "PlacementParams",
+    "PlacementSettings",
+    "execute_parent",
+    "make_passive_market",
+]
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,9 @@ class ParentFill:
     posted_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def _take(pm: PassiveMarket, row: int, shares: int, taken: np.ndarray, taken_level: np.ndarray):
+def _take(
+    pm: PassiveMarket, row: int, shares: int, taken: np.ndarray, taken_level: np.ndarray
+) -> tuple[np.ndarray, float]:
     """Buy up to `shares` at the cheapest displayed asks of `row` (strict). Returns (q, cash)."""
     snaps, fee = pm.snaps, pm.costs.fee
     ask, level = snaps.ask_px[row], pm.levels[row]
@@ -127,7 +136,7 @@ def _take(pm: PassiveMarket, row: int, shares: int, taken: np.ndarray, taken_lev
 
 def _problem(
     pm: PassiveMarket, row: int, shares: int, params: PlacementParams, settings: PlacementSettings
-):
+) -> tuple[PlacementProblem, np.ndarray] | tuple[None, None]:
     """The placement problem at `row` for `shares`, and the venue columns it posts to."""
     snaps, costs = pm.snaps, pm.costs
     ask, bid = snaps.ask_px[row], snaps.bid_px[row]
@@ -178,7 +187,7 @@ def execute_parent(
     size: int,
     params: PlacementParams,
     settings: PlacementSettings,
-    decisions_log: list | None = None,
+    decisions_log: list[tuple[int, int, np.ndarray]] | None = None,
 ) -> ParentFill:
     """Execute one parent order of `size` shares over rows first..last with the C&K router.
 

@@ -12,6 +12,8 @@ from sor.execution.venues import VenueCosts
 from sor.routers.allocator import allocate_arrays
 from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES
 
+__all__ = ["Router", "RouterParams", "reference_mid"]
+
 
 @dataclass(frozen=True)
 class RouterParams:
@@ -28,7 +30,8 @@ def reference_mid(snaps: Snapshots) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no quote on a side
         best_ask = np.nanmin(snaps.ask_px, axis=1)
         best_bid = np.nanmax(snaps.bid_px, axis=1)
-    return np.where(np.isfinite(best_bid), (best_bid + best_ask) / 2, best_ask)
+    mid: np.ndarray = np.where(np.isfinite(best_bid), (best_bid + best_ask) / 2, best_ask)
+    return mid
 
 
 class Router:

@@ -1,0 +1,1 @@
+"""Synthetic data: a seeded multi-venue order book written as Databento MBP CSV."""

@@ -15,14 +15,25 @@ import gzip
 import itertools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_VENUES", "GenerateSummary", "VenueProfile", "generate", "header"]
+__all__ = [
+    "DEFAULT_VENUES",
+    "F_LAST",
+    "LEVELS",
+    "SCHEMAS",
+    "STYLES",
+    "UNDEF_PRICE",
+    "GenerateSummary",
+    "VenueProfile",
+    "generate",
+    "header",
+]
 
 UNDEF_PRICE = 9_223_372_036_854_775_807  #: Databento's undefined price (i64::MAX), raw style
 F_LAST = 128  #: flags bit: last record of the venue's event for this instrument
@@ -361,7 +372,8 @@ class _Plan:
     cross: np.ndarray  # int[G], number of other venues a sweep also trades at (0..2)
     fair: np.ndarray  # int64[G], fair price in ticks (the fair mid is fair + 0.5 ticks)
     fair_lag: np.ndarray  # int64[G, V], the fair price as each venue sees it (lagged)
-    episodes: list  # per venue: (start_ns[E], end_ns[E]) of empty-ask episodes
+    # per venue: (start_ns[E], end_ns[E]) of empty-ask episodes
+    episodes: list[tuple[np.ndarray, np.ndarray]]
 
 
 _KIND_SINGLE, _KIND_BURST, _KIND_TRADE = 0, 1, 2
@@ -455,7 +467,9 @@ class _Book:
         del px[d], sz[d], ct[d]
         n = self.n[s] - 1
         if refill is None:
-            px.append(0), sz.append(0), ct.append(0)
+            px.append(0)
+            sz.append(0)
+            ct.append(0)
             self.n[s] = n
             return
         gap, q, c = refill
@@ -491,7 +505,8 @@ class _Simulator:
             self._spread_draw.append(itertools.cycle(spreads.tolist()).__next__)
         self.spread = [draw() for draw in self._spread_draw]
         self.books = [_Book() for _ in venues]
-        self.meta: list[tuple] = []  # (group, venue, action, side, depth, price ticks, size)
+        # (group, venue, action, side, depth, price ticks, size)
+        self.meta: list[tuple[int, int, str, str, int, int, int]] = []
         self.snaps: list[int] = []  # flat: 6 * LEVELS values per row
 
     def _level(self, v: int) -> tuple[int, int]:
@@ -503,7 +518,9 @@ class _Simulator:
         q, c = self._level(v)
         return self._gap(), q, c
 
-    def _emit(self, g, v, action, side, depth, price, size) -> None:
+    def _emit(
+        self, g: int, v: int, action: str, side: str, depth: int, price: int, size: int
+    ) -> None:
         # MBP-1 carries only the events that change the top level (Databento's definition);
         # the book underneath evolves the same either way.
         if depth and self.top_only:
@@ -594,7 +611,7 @@ class _Simulator:
         nb, na = book.n
         bb = book.px[_BID][0]
         ba = book.px[_ASK][0] if na else None
-        fixes = []
+        fixes: list[tuple[int, int | None]] = []
         if bb < tb and (ba is None or tb < ba):
             fixes.append((_BID, tb))
         elif bb > tb:
@@ -673,7 +690,7 @@ class _Simulator:
         book.ct[s][d] = c - 1
         self._emit(g, v, "C", "AB"[s == _BID], d, p, q)
 
-    def _sweep_group(self, g: int, v: int, f_now: int, ep_end: list) -> None:
+    def _sweep_group(self, g: int, v: int, f_now: int, ep_end: list[int]) -> None:
         book = self.books[v]
         mid = (book.px[_BID][0] + book.px[_ASK][0]) / 2 if book.n[_ASK] else None
         # Aggressors pick off quotes that lag the fair price (fair mid = fair + 0.5 ticks).
@@ -733,7 +750,7 @@ class _Simulator:
             p += self._gap()
 
 
-def _order_sizes(rng, n: int, odd_lot_prob: float) -> np.ndarray:
+def _order_sizes(rng: np.random.Generator, n: int, odd_lot_prob: float) -> np.ndarray:
     """Order sizes in shares: round lots mostly, odd and mixed lots (36, 121) with odd_lot_prob."""
     lots = 100 * rng.geometric(0.55, n)
     odd = np.exp(rng.uniform(0.0, math.log(300.0), n)).astype(np.int64)
@@ -744,7 +761,12 @@ def _order_sizes(rng, n: int, odd_lot_prob: float) -> np.ndarray:
 # --- timestamps, sequence numbers, flags; file order ----------------------------------------
 
 
-def _finish(rng, venues, plan: _Plan, ev: dict) -> dict:
+def _finish(
+    rng: np.random.Generator,
+    venues: Sequence[VenueProfile],
+    plan: _Plan,
+    ev: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
     """Add ts_recv, ts_in_delta's basis, sequence and flags; put the rows in ts_recv order."""
     n = len(ev["group"])
     group, venue = ev["group"], ev["venue"]
@@ -787,7 +809,7 @@ def _finish(rng, venues, plan: _Plan, ev: dict) -> dict:
 # --- CSV text ---------------------------------------------------------------------------------
 
 
-def _lookup(a: np.ndarray, fmt, missing: str) -> np.ndarray:
+def _lookup(a: np.ndarray, fmt: Callable[[int], str], missing: str) -> np.ndarray:
     """Format integer array `a` through a table over its range; values <= 0 become `missing`."""
     valid = a > 0
     if not valid.any():
@@ -801,13 +823,23 @@ def _lookup(a: np.ndarray, fmt, missing: str) -> np.ndarray:
     return table[np.where(valid, a - lo, hi - lo + 1)]
 
 
-def _format(table, venues, schema, style, tick, symbol, instrument_id) -> str:
+def _format(
+    table: Mapping[str, np.ndarray],
+    venues: Sequence[VenueProfile],
+    schema: str,
+    style: str,
+    tick: float,
+    symbol: str,
+    instrument_id: int,
+) -> str:
     """The whole CSV text: header, then one line per row of `table`."""
     n = len(table["ts_event"])
     n_lv = LEVELS if schema == "mbp-10" else 1
     tick_units = round(tick * _TICK_NS)
     if style == "pretty":
-        decimals = max(-Decimal(str(tick)).normalize().as_tuple().exponent, 0)
+        exponent = Decimal(str(tick)).normalize().as_tuple().exponent
+        assert isinstance(exponent, int)  # `_Params` checked that the tick is finite
+        decimals = max(-exponent, 0)
 
         # round() leaves the shortest decimal that is exactly the tick multiple: no float noise.
         def fmt_px(k: int) -> str:
