@@ -1,5 +1,4 @@
-"""Router decisions per second: the compiled kernel (sor.routers.static_nb) against the Python loop
-(issue #5).
+"""Router decisions per second: the compiled kernel (sor.routers.static_nb) against the Python loop.
 
 Run as ``.venv/bin/python bench/router.py`` (``--quick`` for a short smoke run). On l1_day-sized
 generated data (60,000 MBP-10 events, seed 0: about 53,800 snapshots over 5 venues) it prints:

@@ -1,4 +1,4 @@
-"""The router backtest compiled with Numba: allocator and engine loop in one kernel (issue #5).
+"""The router backtest compiled with Numba: allocator and engine loop in one kernel.
 
 `sor.evaluation.backtest.evaluate` runs the engine (`sor.execution.engine.execute`) in Python and
 calls `sor.routers.allocator.allocate_arrays` at every snapshot where something can fill: 100-700 us
@@ -9,23 +9,21 @@ trials takes seconds.
 Same answers, by construction:
 
 - `_allocate_nb` is `allocate_arrays` step by step (module docstring of `sor.routers.allocator`):
-  the same
-  infeasibility rule, the same exact fast paths with the same float comparisons, and the same
-  dynamic program over the shares left. The program's tables hold the same float values as the
-  reference's (the same sums and products in the same order; minima are exact in any order),
+  the same infeasibility rule, the same exact fast paths with the same float comparisons, and the
+  same dynamic program over the shares left. The program's tables hold the same float values as
+  the reference's (the same sums and products in the same order; minima are exact in any order),
   and the forward pass keeps the smallest q_i within the same tolerance (`_Problem.tolerance`),
   so the split is identical, ties and near-ties included. The cost is `_Problem.cost` term by
   term: bit-identical.
 - `run_router_nb` is `execute` with `Router`: the same skipping of snapshots where nothing can
   fill (`_next_fillable`), the same strict-model bookkeeping (`taken`, `taken_level`), the same
-  child sizing and venue selection (`Router.orders`), and the cash of each snapshot's fills summed
-  with `np.dot` over the venues that filled, in column order, as the engine does. Numba's `np.dot`
-  calls BLAS `ddot` from SciPy's OpenBLAS, the engine's `np.dot` that of NumPy's OpenBLAS. Below
-  16 numbers both kernels sum one product after another (measured: equal to a plain loop); from
-  16 on they sum in SIMD lanes, and the two builds agree bit for bit on the machine measured
-  (OpenBLAS 0.3.30 and 0.3.31, lengths 1-40). So `total_cash` is bit-identical to the engine's;
-  were the two BLAS builds ever to differ, only snapshots filling at 16 or more venues could
-  differ, by an ulp or so.
+  child sizing and venue selection (`Router.orders`), and the same cash: each snapshot's fills
+  summed by `np.dot` over the venues that filled, in column order, exactly as the engine calls it.
+  Both `np.dot`s are BLAS `ddot` (Numba's through SciPy's OpenBLAS, the engine's through NumPy's),
+  which sums in SIMD lanes from 16 numbers on, so a plain loop would not give the engine's float;
+  the same `ddot` on the same products does. `total_cash` is therefore bit-identical as long as the
+  two OpenBLAS builds sum alike (`test_many_venues_filling_at_once_sum_like_the_engine` checks it);
+  were they to differ, only snapshots filling at 16 or more venues could, by an ulp or so.
 
 Nothing here allocates per snapshot: the dynamic program's tables are one workspace per run, sized
 for children of up to 100 lots (a larger child's program allocates its own, as the reference
