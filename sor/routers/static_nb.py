@@ -129,9 +129,10 @@ class Penalties(NamedTuple):
 
 
 class Venues(NamedTuple):
-    """The per-venue values of a split: `sor.routers.allocator._Problem`'s lists.
+    """The per-venue values of a split, of which a `Problem` uses the first n entries.
 
-    A `Problem` uses the first n entries: the router refills these buffers at every decision.
+    Python twin: `sor.routers.allocator._Problem` (its per-venue lists). The router refills these
+    buffers at every decision.
 
     Attributes:
         ask: float64[>= n], ask per venue, dollars per share (or its distance from a reference).
@@ -147,7 +148,9 @@ class Venues(NamedTuple):
 
 
 class Problem(NamedTuple):
-    """One split, as `sor.routers.allocator._Problem` but its per-venue values (`Venues`).
+    """One split: what to split and by which rules, its per-venue values aside (`Venues`).
+
+    Python twin: `sor.routers.allocator._Problem` (its other fields).
 
     Attributes:
         order_size: shares to split, >= 0.
@@ -192,7 +195,9 @@ class Workspace(NamedTuple):
 
 
 class Layout(NamedTuple):
-    """`sor.routers.allocator._Layout`: the remainders the dynamic program tracks.
+    """The remainders the dynamic program tracks.
+
+    Python twin: `sor.routers.allocator._Layout` (its scalars; its arrays are in the `Workspace`).
 
     Cell (c, row) is remainder origin + residues[c] + row * step, with the residues, the
     residue -> column map and the columns each venue reaches in the `Workspace`.
@@ -278,8 +283,11 @@ class BatchTotals(NamedTuple):
 
 @njit(cache=True)
 def _columns_needed(n_venues, step, displayed, include_cap):
-    """Most residue columns the program can track: min(step, 2^(N-1))
-    (sor.routers.allocator._Layout)."""
+    """Most residue columns the dynamic program can track: min(step, 2^(N-1)).
+
+    Python twin: `sor.routers.allocator._Layout.of`, which tracks the residue classes reachable
+    from order_size.
+    """
     if not (displayed and include_cap) or n_venues <= 1:
         return 1
     return min(step, 1 << min(n_venues - 1, 40))
@@ -287,7 +295,11 @@ def _columns_needed(n_venues, step, displayed, include_cap):
 
 @njit(cache=True)
 def _new_workspace(n_venues, max_order, step, displayed, include_cap):
-    """The `Workspace` for splits of up to `max_order` shares over up to `n_venues` venues."""
+    """The `Workspace` for splits of up to `max_order` shares over up to `n_venues` venues.
+
+    Python twin: none: the reference allocates its tables at every call
+    (`sor.routers.allocator._Layout`).
+    """
     rows = max_order // step + 1
     columns = _columns_needed(n_venues, step, displayed, include_cap)
     tables = np.empty((max(n_venues, 1), columns, rows))
@@ -308,6 +320,8 @@ def _run_workspace(n_venues, rules):
     With cap "displayed" a child order is at most what is shown, and the fast paths need no
     tables, so a huge parent order must not size them: a dynamic program for a child larger than
     the workspace allocates its own tables, as the reference does for every call.
+
+    Python twin: none (see `_new_workspace`).
     """
     shares = min(rules.order_size, 100 * rules.step)
     return _new_workspace(n_venues, shares, rules.step, rules.displayed, not rules.literal)
@@ -315,7 +329,10 @@ def _run_workspace(n_venues, rules):
 
 @njit(cache=True)
 def _tolerance(p, v):
-    """`_Problem.tolerance`: cost difference, dollars, below which two splits tie."""
+    """Cost difference, dollars, below which two splits tie.
+
+    Python twin: `sor.routers.allocator._Problem.tolerance`.
+    """
     top = 0.0
     top_rebate = 0.0
     for i in range(p.n):
@@ -327,14 +344,20 @@ def _tolerance(p, v):
 
 @njit(cache=True)
 def _venue_cost(q, size, take, rebate):
-    """c_i(q) of `sor.routers.allocator`, dollars; q in shares as a float (exact below 2^53)."""
+    """c_i(q) of `sor.routers.allocator`, dollars; q in shares as a float (exact below 2^53).
+
+    Python twin: `sor.routers.allocator._venue_cost`.
+    """
     filled = min(q, float(size))
     return filled * take - (q - filled) * rebate
 
 
 @njit(cache=True)
 def _split_cost(p, v, split):
-    """`_Problem.cost`: model.md §3 term by term, in the reference's order of operations."""
+    """Cost of `split`: model.md §3 term by term, in the reference's order of operations.
+
+    Python twin: `sor.routers.allocator._Problem.cost`.
+    """
     executed = 0
     cash = 0.0
     for i in range(p.n):
@@ -353,7 +376,10 @@ def _split_cost(p, v, split):
 
 @njit(cache=True)
 def _solve_into(out, p, v, ws):
-    """`sor.routers.allocator._solve` on `p`; writes the split to out[:p.n].
+    """The least-cost split of `p`, written to out[:p.n].
+
+    Python twin: `sor.routers.allocator._solve`, with `sor.routers.allocator._infeasible`,
+    `sor.routers.allocator._Problem.take` and `sor.routers.allocator._best_single_venue` inline.
 
     Args:
         out: int64 array of at least p.n entries.
@@ -425,8 +451,12 @@ def _solve_into(out, p, v, ws):
 
 @njit(cache=True)
 def _cheapest_first(out, p, size, price):
-    """Cap "displayed" on the step grid: cheapest ask + fee (`price`) first, up to `size` shares
-    a venue, ties to later venues."""
+    """Cap "displayed" on the step grid: cheapest ask + fee (`price`) first.
+
+    Each venue takes up to `size` shares (whole lots); ties go to later venues.
+
+    Python twin: `sor.routers.allocator._cheapest_first`.
+    """
     n, step = p.n, p.step
     order = np.empty(n, dtype=np.int64)
     for i in range(n):  # insertion sort by (price, -i), as sorted(..., key=(price[i], -i))
@@ -447,8 +477,12 @@ def _cheapest_first(out, p, size, price):
 
 @njit(cache=True)
 def _cell(layout, column, remainder):
-    """(column, row) of `remainder` in the layout (`column`: `Workspace.column`); (-1, -1) where
-    not tracked."""
+    """(column, row) of `remainder` in the layout; (-1, -1) where not tracked.
+
+    `column` is `Workspace.column`, the residue -> column map.
+
+    Python twin: `sor.routers.allocator._Layout.cell`.
+    """
     shifted = remainder - layout.origin
     row = shifted // layout.step
     residue = shifted % layout.step
@@ -461,7 +495,11 @@ def _cell(layout, column, remainder):
 
 @njit(cache=True)
 def _dynamic_program(out, p, v, tol, ws):
-    """`sor.routers.allocator._dynamic_program`, with the same float operations cell by cell.
+    """The exact split by the dynamic program, with the reference's float operations cell by cell.
+
+    Python twin: `sor.routers.allocator._dynamic_program`, with `sor.routers.allocator._Layout.of`,
+    `sor.routers.allocator._Layout.final`, `sor.routers.allocator._Layout.last_venue_values`,
+    `sor.routers.allocator._Layout.grid_costs` and `sor.routers.allocator._Layout.value` inline.
 
     Layout (`Layout`): cell (c, row) is remainder origin + residues[c] + row * step. tables[i]
     holds V_{i+2}; cells never written are never read, except in V_{N+1}, which is filled with
@@ -576,7 +614,10 @@ def _dynamic_program(out, p, v, tol, ws):
 
 @njit(cache=True)
 def _venue_values(table, later, i, layout, v, ws):
-    """`_Layout.venue_values`: V_i from V_{i+1} (`later`) for venue i, on its reachable columns.
+    """V_i from V_{i+1} (`later`): the min-plus step of venue i, on its reachable columns.
+
+    Python twin: `sor.routers.allocator._Layout.venue_values`, with
+    `sor.routers.allocator._Layout._shifted` and `sor.routers.allocator._window_min` inline.
 
     A grid candidate q = k * step (k <= row) costs take * k * step while k * step <= size, and
     (take + rebate) * size - rebate * k * step beyond (cap "order" only). With j = row - k each
@@ -649,10 +690,11 @@ def _allocate_nb(
     displayed,
     include_cap,
 ):
-    """`sor.routers.allocator.allocate_arrays`, compiled, for valid input (no checks here).
+    """The static split on arrays, compiled, for valid input (no checks here).
 
-    Takes `allocate_arrays`'s arguments in its order, with the cap as a flag, so that the two
-    are called alike.
+    Python twin: `sor.routers.allocator.allocate_arrays` (and `sor.routers.allocator.allocate`,
+    its include_cap=False case). Takes `allocate_arrays`'s arguments in its order, with the cap as
+    a flag, so that the two are called alike.
 
     Args:
         order_size: shares to buy, >= 0.
@@ -684,7 +726,10 @@ def _allocate_nb(
 
 @njit(cache=True)
 def _next_fillable(ask_sz, levels, taken, taken_level, t, strict):
-    """`sor.execution.engine._next_fillable`: first snapshot from t where some venue has shares."""
+    """First snapshot from t where some venue has shares available, else T.
+
+    Python twin: `sor.execution.engine._next_fillable`.
+    """
     n_snap, n_venue = ask_sz.shape
     while t < n_snap:
         for j in range(n_venue):
@@ -699,7 +744,11 @@ def _next_fillable(ask_sz, levels, taken, taken_level, t, strict):
 
 @njit(cache=True)
 def _route(market, rules, penalties, ws, filled_by_venue):
-    """One parent order through the router over all snapshots (`execute` with `Router`).
+    """One parent order through the router over all snapshots.
+
+    Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, whose
+    `sor.routers.static.Router.orders` (the venues the allocator sees, the child order) is
+    inline.
 
     Args:
         market: the `MarketArrays`.
@@ -810,7 +859,9 @@ def _route(market, rules, penalties, ws, filled_by_venue):
 
 @njit(cache=True, nogil=True)
 def run_router_nb(market, rules, penalties):
-    """The whole router backtest over the snapshot arrays, compiled (`execute` with `Router`).
+    """The whole router backtest over the snapshot arrays: `_route` in a workspace of its own.
+
+    Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`.
 
     Args:
         market, rules, penalties: the fields of `MarketArrays`, `Rules` and `Penalties` as plain
@@ -830,7 +881,9 @@ def run_router_nb(market, rules, penalties):
 
 @njit(cache=True, nogil=True)
 def _run_batch(market, rules, params, out):
-    """`_route` for each row (lambda_over, lambda_under, theta_queue) of `params`.
+    """`_route` for each row (lambda_over, lambda_under, theta_queue) of `params`, one workspace.
+
+    Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, once per trial.
 
     Args:
         market, rules: the fields of `MarketArrays` and `Rules` as plain tuples.
