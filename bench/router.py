@@ -1,5 +1,4 @@
-"""Router decisions per second: the compiled kernel (sor.routers.static_nb) against the Python loop
-(issue #5).
+"""Router decisions per second: the compiled kernel (sor.routers.static_nb) against the Python loop.
 
 Run as ``.venv/bin/python bench/router.py`` (``--quick`` for a short smoke run). On l1_day-sized
 generated data (60,000 MBP-10 events, seed 0: about 53,800 snapshots over 5 venues) it prints:
@@ -106,21 +105,12 @@ def reference_with_count(market: Market, params: RouterParams, order) -> tuple[f
 
 def kernel_only(market: Market, params: RouterParams, order) -> float:
     """Best time of the compiled call alone (`run_router_nb`, no Python wrapper), seconds."""
-    arrays = kernel._arrays(market, order.cost_basis)
-    displayed, literal = order.cap == "displayed", order.child_sizing == "all_or_none"
+    arrays = tuple(kernel._arrays(market, order.cost_basis))
+    rules = kernel._rules(order)
+    penalties = (float(params.lambda_over), float(params.lambda_under), float(params.theta_queue))
 
     def run():
-        return kernel.run_router_nb(
-            *arrays,
-            params.lambda_over,
-            params.lambda_under,
-            params.theta_queue,
-            order.step,
-            displayed,
-            literal,
-            order.fill_model == "strict",
-            order.size,
-        )
+        return kernel.run_router_nb(arrays, rules, penalties)
 
     return best_time(run, 5)[0]
 

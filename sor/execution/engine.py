@@ -123,6 +123,10 @@ def execute(
 ) -> ExecutionResult:
     """Run one parent order of `order_size` shares through `strategy` over all snapshots.
 
+    Compiled twin, with `sor.routers.static.Router` as the strategy: `sor.routers.static_nb._route`,
+    run by `sor.routers.static_nb.run_router_nb` and, once per trial,
+    `sor.routers.static_nb._run_batch`.
+
     Args:
         snaps: the snapshots; the order arrives at the first.
         costs: fees per venue column.
@@ -242,6 +246,8 @@ def _next_fillable(
     strict: bool,
 ) -> int:
     """First snapshot from t on where some venue has shares available, else len(ask_sz).
+
+    Compiled twin: `sor.routers.static_nb._next_fillable`.
 
     Where nothing is available nothing can fill, whatever a strategy sends, so the engine skips
     those snapshots without asking the strategy: exact, and it makes waiting cheap (with the

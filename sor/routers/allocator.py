@@ -94,6 +94,8 @@ def allocate(
 ) -> tuple[list[int], float]:
     """The task's static split: the least-cost split of `order_size` over `venues` (model.md §3).
 
+    Compiled twin: `sor.routers.static_nb._allocate_nb` (with include_cap=False).
+
     Each q_i is a multiple of `step` from 0 up to venue i's cap: min(order_size - shares given to
     venues before i, ask_size_i) for cap "displayed", order_size - shares given before for cap
     "order". Only splits with sum == order_size count. Of several least-cost splits the
@@ -157,6 +159,8 @@ def allocate_arrays(
 ) -> tuple[np.ndarray | None, float]:
     """The static split on arrays, for the router's hot path (model.md §3, §4 item 2).
 
+    Compiled twin: `sor.routers.static_nb._allocate_nb`.
+
     With ``include_cap=False`` this is `allocate`. With ``include_cap=True`` each venue's
     candidates are the multiples of `step` up to its cap plus the cap itself, so that an order
     off the step grid (4,937 shares) and odd-lot displayed sizes can be split; cost, tie rule and
@@ -204,7 +208,11 @@ def allocate_arrays(
 
 @dataclass(slots=True)
 class _Problem:
-    """Validated inputs of one split; per-venue values as Python lists (N is small)."""
+    """Validated inputs of one split; per-venue values as Python lists (N is small).
+
+    Compiled twin: `sor.routers.static_nb.Problem` with `sor.routers.static_nb.Venues` (the
+    per-venue lists).
+    """
 
     order_size: int
     ask: list[float]
@@ -266,14 +274,20 @@ class _Problem:
         )
 
     def take(self) -> list[float]:
-        """Separable cost of a filled share per venue, dollars (module docstring)."""
+        """Separable cost of a filled share per venue, dollars (module docstring).
+
+        Compiled twin: inline in `sor.routers.static_nb._solve_into`.
+        """
         if self.displayed:
             return [a + f for a, f in zip(self.ask, self.fee, strict=True)]  # penalties cancel
         shortfall = self.theta_queue + self.lambda_under  # what each filled share saves
         return [a + f - shortfall for a, f in zip(self.ask, self.fee, strict=True)]
 
     def tolerance(self) -> float:
-        """Cost difference, dollars, below which two splits tie."""
+        """Cost difference, dollars, below which two splits tie.
+
+        Compiled twin: `sor.routers.static_nb._tolerance`.
+        """
         per_share: float = (
             max(map(abs, map(operator.add, self.ask, self.fee)))
             + max(map(abs, self.rebate))
@@ -282,7 +296,10 @@ class _Problem:
         return _TIE_RTOL * (self.order_size * per_share + 1.0)
 
     def cost(self, split: list[int]) -> float:
-        """Cost of `split` in dollars, term by term as model.md §3 writes it."""
+        """Cost of `split` in dollars, term by term as model.md §3 writes it.
+
+        Compiled twin: `sor.routers.static_nb._split_cost`.
+        """
         executed, cash = 0, 0.0
         for q, a, size, fee, rebate in zip(
             split, self.ask, self.size, self.fee, self.rebate, strict=True
@@ -337,7 +354,10 @@ def _as_sizes(values: Sequence[float]) -> list[int]:
 
 
 def _solve(p: _Problem, *, fast_paths: bool = True) -> list[int] | None:
-    """The least-cost split of `p`, or None when no candidate has sum == order_size."""
+    """The least-cost split of `p`, or None when no candidate has sum == order_size.
+
+    Compiled twin: `sor.routers.static_nb._solve_into`.
+    """
     n = len(p.ask)
     if p.order_size == 0:
         return [0] * n  # the only candidate; also right for n == 0
@@ -355,7 +375,10 @@ def _solve(p: _Problem, *, fast_paths: bool = True) -> list[int] | None:
 
 
 def _infeasible(p: _Problem) -> bool:
-    """Whether no candidate has sum == order_size (N >= 1, order_size > 0)."""
+    """Whether no candidate has sum == order_size (N >= 1, order_size > 0).
+
+    Compiled twin: inline in `sor.routers.static_nb._solve_into`.
+    """
     if not p.include_cap and p.order_size % p.step:
         return True  # every candidate is a multiple of step
     if p.displayed:
@@ -365,7 +388,10 @@ def _infeasible(p: _Problem) -> bool:
 
 
 def _cheapest_first(p: _Problem) -> list[int]:
-    """Cap "displayed" on the step grid: fill the cheapest ask + fee first, ties to later venues."""
+    """Cap "displayed" on the step grid: fill the cheapest ask + fee first, ties to later venues.
+
+    Compiled twin: `sor.routers.static_nb._cheapest_first`.
+    """
     price = p.take()
     lots_left = p.order_size // p.step
     split = [0] * len(price)
@@ -376,7 +402,10 @@ def _cheapest_first(p: _Problem) -> list[int]:
 
 
 def _best_single_venue(p: _Problem, take: list[float]) -> list[int]:
-    """Cap "order", every c_i concave: the cheapest venue takes all; ties to the last one."""
+    """Cap "order", every c_i concave: the cheapest venue takes all; ties to the last one.
+
+    Compiled twin: inline in `sor.routers.static_nb._solve_into`.
+    """
     n = p.order_size
     whole = [
         min(n, a) * t - max(n - a, 0) * r for a, t, r in zip(p.size, take, p.rebate, strict=True)
@@ -389,7 +418,10 @@ def _best_single_venue(p: _Problem, take: list[float]) -> list[int]:
 
 
 def _venue_cost(q: np.ndarray, size: int, take: float, rebate: float) -> np.ndarray:
-    """c_i(q) of the module docstring, dollars: filled shares at `take`, posted earn `rebate`."""
+    """c_i(q) of the module docstring, dollars: filled shares at `take`, posted earn `rebate`.
+
+    Compiled twin: `sor.routers.static_nb._venue_cost`.
+    """
     filled = np.minimum(q, size)
     cost: np.ndarray = filled * take - (q - filled) * rebate
     return cost
@@ -397,6 +429,8 @@ def _venue_cost(q: np.ndarray, size: int, take: float, rebate: float) -> np.ndar
 
 def _dynamic_program(p: _Problem) -> list[int] | None:
     """Exact split by the dynamic program of the module docstring, or None if infeasible.
+
+    Compiled twin: `sor.routers.static_nb._dynamic_program`.
 
     Only V_2 .. V_{N+1} are tabulated: venue 1 is evaluated at remainder order_size alone, in
     the forward pass, and V_N has a closed form (venue N must take the whole remainder).
@@ -441,6 +475,8 @@ def _dynamic_program(p: _Problem) -> list[int] | None:
 class _Layout:
     """The remainders the dynamic program tracks, as a (columns, rows) table.
 
+    Compiled twin: `sor.routers.static_nb.Layout`, with the arrays in a `Workspace`.
+
     Cell (j, row) holds remainder origin + residues[j] + row * step. A candidate that is a
     multiple of step keeps the remainder in its column, so a venue's grid candidates form a
     window along the rows. Columns are in the order the venues first reach them, so the
@@ -461,6 +497,9 @@ class _Layout:
     @classmethod
     def of(cls, p: _Problem) -> _Layout:
         """The layout for `p`.
+
+        Compiled twin: inline in `sor.routers.static_nb._dynamic_program`, sized by
+        `sor.routers.static_nb._columns_needed`.
 
         On the step grid, and with cap "order", every candidate is a multiple of step except a
         venue taking the whole remainder (r -> 0), so one column suffices. With cap "displayed"
@@ -498,24 +537,36 @@ class _Layout:
         )
 
     def cell(self, remainder: int) -> tuple[int, int]:
-        """(column, row) of `remainder`; (-1, -1), the inf sentinel, where not tracked."""
+        """(column, row) of `remainder`; (-1, -1), the inf sentinel, where not tracked.
+
+        Compiled twin: `sor.routers.static_nb._cell`.
+        """
         row, residue = divmod(remainder - self.origin, self.step)
         column = int(self.column[residue])
         return (column, row) if row >= 0 and column >= 0 else (-1, -1)
 
     def value(self, table: np.ndarray, remainder: int) -> float:
-        """table at `remainder`: 0 at remainder 0 (later venues get nothing), inf if untracked."""
+        """table at `remainder`: 0 at remainder 0 (later venues get nothing), inf if untracked.
+
+        Compiled twin: inline in `sor.routers.static_nb._dynamic_program`.
+        """
         return 0.0 if remainder == 0 else float(table[self.cell(remainder)])
 
     def final(self) -> np.ndarray:
-        """V_{N+1}: 0 at remainder 0, else inf."""
+        """V_{N+1}: 0 at remainder 0, else inf.
+
+        Compiled twin: inline in `sor.routers.static_nb._dynamic_program`.
+        """
         table = np.full((self.remainder.shape[0] + 1, self.remainder.shape[1] + 1), np.inf)
         if self.origin == 0 and self.column[0] >= 0:
             table[self.column[0], 0] = 0.0
         return table
 
     def last_venue_values(self, i: int, size: int, take: float, rebate: float) -> np.ndarray:
-        """V_N: venue N (index i) takes the whole remainder r, a candidate when r <= cap."""
+        """V_N: venue N (index i) takes the whole remainder r, a candidate when r <= cap.
+
+        Compiled twin: inline in `sor.routers.static_nb._dynamic_program`.
+        """
         table = np.full((self.remainder.shape[0] + 1, self.remainder.shape[1] + 1), np.inf)
         left = self.remainder[: self.reach[i]]
         values = _venue_cost(left, size, take, rebate)
@@ -528,6 +579,8 @@ class _Layout:
         self, i: int, later: np.ndarray, size: int, take: float, rebate: float
     ) -> np.ndarray:
         """V_i from V_{i+1} (`later`): the min-plus step of venue i, on its reachable columns.
+
+        Compiled twin: `sor.routers.static_nb._venue_values`.
 
         A grid candidate q = k * step (k <= row) costs take * k * step while k * step <= size,
         and (take + rebate) * size - rebate * k * step beyond (cap "order" only). With j = row - k
@@ -556,7 +609,10 @@ class _Layout:
         return table
 
     def _shifted(self, table: np.ndarray, shares: int, columns: int) -> np.ndarray:
-        """table at remainder - shares for the first `columns` columns (inf where not tracked)."""
+        """table at remainder - shares for the first `columns` columns (inf where not tracked).
+
+        Compiled twin: inline in `sor.routers.static_nb._venue_values`.
+        """
         back, residue = np.divmod(self.residues[:columns] - shares, self.step)
         width = table.shape[1]
         row = back[:, None] + np.arange(width - 1)
@@ -568,7 +624,10 @@ class _Layout:
     def grid_costs(
         self, later: np.ndarray, remainder: int, lots: int, size: int, take: float, rebate: float
     ) -> np.ndarray:
-        """c_i(q) + V_{i+1}(remainder - q) for the grid candidates q = 0, step, .., lots * step."""
+        """c_i(q) + V_{i+1}(remainder - q) for the grid candidates q = 0, step, .., lots * step.
+
+        Compiled twin: inline in `sor.routers.static_nb._dynamic_program`.
+        """
         column, row = self.cell(remainder)
         costs = _venue_cost(self.grid[: lots + 1], size, take, rebate)
         reached: np.ndarray = costs + later[column, row - lots : row + 1][::-1]
@@ -576,7 +635,10 @@ class _Layout:
 
 
 def _window_min(x: np.ndarray, width: int) -> np.ndarray:
-    """out[.., r] = min(x[.., max(0, r - width + 1) : r + 1]) along the last axis, by doubling."""
+    """out[.., r] = min(x[.., max(0, r - width + 1) : r + 1]) along the last axis, by doubling.
+
+    Compiled twin: inline in `sor.routers.static_nb._venue_values` (a monotone deque).
+    """
     if width >= x.shape[-1]:
         return np.minimum.accumulate(x, axis=-1)
     out: np.ndarray = x.copy()

@@ -37,6 +37,9 @@ def reference_mid(snaps: Snapshots) -> np.ndarray:
 class Router:
     """Splits the remaining order with the allocator at every snapshot.
 
+    Compiled twin: with `sor.execution.engine.execute`, `sor.routers.static_nb._route`, run by
+    `sor.routers.static_nb.run_router_nb` and, once per trial, `sor.routers.static_nb._run_batch`.
+
     Args:
         snaps: the snapshots.
         costs: fees and rebates per venue column.
@@ -78,7 +81,10 @@ class Router:
         return t
 
     def orders(self, t: int, remaining: int, available: np.ndarray) -> np.ndarray:
-        """The allocator's split of this snapshot's child order."""
+        """The allocator's split of this snapshot's child order.
+
+        Compiled twin: inline in `sor.routers.static_nb._route`.
+        """
         sent = np.zeros(len(available), dtype=np.int64)
         if self._cap == "order":
             venues = np.flatnonzero(np.isfinite(self._price[t]))

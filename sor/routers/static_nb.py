@@ -1,4 +1,4 @@
-"""The router backtest compiled with Numba: allocator and engine loop in one kernel (issue #5).
+"""The router backtest compiled with Numba: allocator and engine loop in one kernel.
 
 `sor.evaluation.backtest.evaluate` runs the engine (`sor.execution.engine.execute`) in Python and
 calls `sor.routers.allocator.allocate_arrays` at every snapshot where something can fill: 100-700 us
@@ -9,23 +9,21 @@ trials takes seconds.
 Same answers, by construction:
 
 - `_allocate_nb` is `allocate_arrays` step by step (module docstring of `sor.routers.allocator`):
-  the same
-  infeasibility rule, the same exact fast paths with the same float comparisons, and the same
-  dynamic program over the shares left. The program's tables hold the same float values as the
-  reference's (the same sums and products in the same order; minima are exact in any order),
+  the same infeasibility rule, the same exact fast paths with the same float comparisons, and the
+  same dynamic program over the shares left. The program's tables hold the same float values as
+  the reference's (the same sums and products in the same order; minima are exact in any order),
   and the forward pass keeps the smallest q_i within the same tolerance (`_Problem.tolerance`),
   so the split is identical, ties and near-ties included. The cost is `_Problem.cost` term by
   term: bit-identical.
 - `run_router_nb` is `execute` with `Router`: the same skipping of snapshots where nothing can
   fill (`_next_fillable`), the same strict-model bookkeeping (`taken`, `taken_level`), the same
-  child sizing and venue selection (`Router.orders`), and the cash of each snapshot's fills summed
-  with `np.dot` over the venues that filled, in column order, as the engine does. Numba's `np.dot`
-  calls BLAS `ddot` from SciPy's OpenBLAS, the engine's `np.dot` that of NumPy's OpenBLAS. Below
-  16 numbers both kernels sum one product after another (measured: equal to a plain loop); from
-  16 on they sum in SIMD lanes, and the two builds agree bit for bit on the machine measured
-  (OpenBLAS 0.3.30 and 0.3.31, lengths 1-40). So `total_cash` is bit-identical to the engine's;
-  were the two BLAS builds ever to differ, only snapshots filling at 16 or more venues could
-  differ, by an ulp or so.
+  child sizing and venue selection (`Router.orders`), and the same cash: each snapshot's fills
+  summed by `np.dot` over the venues that filled, in column order, exactly as the engine calls it.
+  Both `np.dot`s are BLAS `ddot` (Numba's through SciPy's OpenBLAS, the engine's through NumPy's),
+  which sums in SIMD lanes from 16 numbers on, so a plain loop would not give the engine's float;
+  the same `ddot` on the same products does. `total_cash` is therefore bit-identical as long as the
+  two OpenBLAS builds sum alike (`test_many_venues_filling_at_once_sum_like_the_engine` checks it);
+  were they to differ, only snapshots filling at 16 or more venues could, by an ulp or so.
 
 Nothing here allocates per snapshot: the dynamic program's tables are one workspace per run, sized
 for children of up to 100 lots (a larger child's program allocates its own, as the reference
@@ -38,6 +36,7 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -55,9 +54,227 @@ __all__ = ["evaluate_batch_compiled", "evaluate_compiled"]
 
 _INF = np.inf
 
-#: `run_router_nb` status codes.
+#: `Totals.status` codes.
 _OK = 0
 _NON_FINITE_ASK = 1  # a venue the router passes to the allocator has no finite price
+
+
+# ---------------------------------------------------------------------------------------------
+# The kernel's structs
+#
+# NamedTuples: Numba compiles them as immutable structs of their fields (no boxing, no
+# allocation), caches the functions that take them (`cache=True`), and their arrays stay
+# writable. What they cost, and how this module avoids it:
+#
+# - Numba counts references to arrays (an atomic add for each new reference, a subtract when it
+#   dies) and prunes the counts it can prove redundant, fewer for arrays that travel in a struct
+#   than for arrays passed one by one. So structs that hold arrays are built once per run
+#   (`MarketArrays`, `Venues`, `Workspace`) and those built per allocator call hold scalars only
+#   (`Problem`, `Layout`). What pruning leaves depends on the control flow: in the functions
+#   called per decision, which array fields are read into locals and which where they are used
+#   (`v.size[i]`) follows the calls to `NRT_incref` left in the generated code
+#   (`_solve_into.inspect_llvm()`, with an empty `NUMBA_CACHE_DIR`), and no struct argument is
+#   rebound (`ws = larger` would count all its arrays at every call).
+# - Numba types a NamedTuple argument, and boxes a NamedTuple result, through Python (1-3 us a
+#   call, a few percent of a short trial) but a plain tuple in C, so the entry points called
+#   from Python (`run_router_nb`, `_run_batch`) take and return plain tuples of the fields and
+#   rebuild the structs first thing.
+# ---------------------------------------------------------------------------------------------
+
+
+class MarketArrays(NamedTuple):
+    """The snapshot arrays of one market and cost basis as the kernel reads them (`_arrays`).
+
+    Attributes:
+        ask_px: float64[T, N], dollars per share (NaN: no ask).
+        ask_sz: int64[T, N], shares shown.
+        levels: int64[T, N], `ask_levels` (read with the strict model only).
+        price: float64[T, N], what the allocator sees as the ask: ask_px minus the reference of
+            the cost basis (`Router`), so the cost basis itself is no input of the kernel.
+        fee: float64[N], taker fee per venue column, dollars per share.
+        rebate: float64[N], maker rebate per venue column, dollars per share.
+    """
+
+    ask_px: np.ndarray
+    ask_sz: np.ndarray
+    levels: np.ndarray
+    price: np.ndarray
+    fee: np.ndarray
+    rebate: np.ndarray
+
+
+class Rules(NamedTuple):
+    """The parent order and the router's rules: `OrderRules` without the cost basis, as flags.
+
+    Attributes:
+        order_size: shares to buy.
+        step: lot size, shares.
+        displayed: cap "displayed" (True) or "order".
+        literal: child sizing "all_or_none" (True) or "available".
+        strict: fill model "strict" (True) or "naive".
+    """
+
+    order_size: int
+    step: int
+    displayed: bool
+    literal: bool
+    strict: bool
+
+
+class Penalties(NamedTuple):
+    """`RouterParams`: the penalties of one trial, dollars per share."""
+
+    lambda_over: float
+    lambda_under: float
+    theta_queue: float
+
+
+class Venues(NamedTuple):
+    """The per-venue values of a split, of which a `Problem` uses the first n entries.
+
+    Python twin: `sor.routers.allocator._Problem` (its per-venue lists). The router refills these
+    buffers at every decision.
+
+    Attributes:
+        ask: float64[>= n], ask per venue, dollars per share (or its distance from a reference).
+        size: int64[>= n], displayed shares per venue.
+        fee: float64[>= n], taker fee per venue, dollars per share filled.
+        rebate: float64[>= n], maker rebate per venue, dollars per share posted.
+    """
+
+    ask: np.ndarray
+    size: np.ndarray
+    fee: np.ndarray
+    rebate: np.ndarray
+
+
+class Problem(NamedTuple):
+    """One split: what to split and by which rules, its per-venue values aside (`Venues`).
+
+    Python twin: `sor.routers.allocator._Problem` (its other fields).
+
+    Attributes:
+        order_size: shares to split, >= 0.
+        n: number of venues: the first n entries of the `Venues`.
+        lambda_over, lambda_under, theta_queue: the penalties, dollars per share.
+        step: lot size, shares, > 0.
+        displayed: cap "displayed" (True) or "order" (False).
+        include_cap: whether each venue's cap is a candidate too.
+    """
+
+    order_size: int
+    n: int
+    lambda_over: float
+    lambda_under: float
+    theta_queue: float
+    step: int
+    displayed: bool
+    include_cap: bool
+
+
+class Workspace(NamedTuple):
+    """Scratch arrays of the dynamic program, sized once for a run (`_new_workspace`).
+
+    Attributes:
+        tables: float64[N, C, K], tables[i] holding V_{i+2} of `sor.routers.allocator` (what the
+            venues after venue i cost) on C residue columns by K rows of remainders.
+        column: int64[step], residue -> column, -1 where not tracked (reset after each call).
+        residues: int64[C], in the order the venues first reach them.
+        reach: int64[N], columns reachable before venue i.
+        take: float64[N], the separable cost of a filled share.
+        line, deque, prefix: one row of the min-plus step.
+    """
+
+    tables: np.ndarray
+    column: np.ndarray
+    residues: np.ndarray
+    reach: np.ndarray
+    take: np.ndarray
+    line: np.ndarray
+    deque: np.ndarray
+    prefix: np.ndarray
+
+
+class Layout(NamedTuple):
+    """The remainders the dynamic program tracks.
+
+    Python twin: `sor.routers.allocator._Layout` (its scalars; its arrays are in the `Workspace`).
+
+    Cell (c, row) is remainder origin + residues[c] + row * step, with the residues, the
+    residue -> column map and the columns each venue reaches in the `Workspace`.
+
+    Attributes:
+        origin: remainder of cell (0, 0) less residues[0].
+        rows: K, rows of remainders.
+        step: lot size, shares.
+        displayed: cap "displayed" (True) or "order".
+        include_cap: whether each venue's cap is a candidate too. With cap "displayed" a venue
+            taking its odd-lot size moves the remainder to another column, which
+            `Workspace.column` maps.
+    """
+
+    origin: int
+    rows: int
+    step: int
+    displayed: bool
+    include_cap: bool
+
+
+class Totals(NamedTuple):
+    """What one parent order through the router did (`_route`).
+
+    Attributes:
+        status: `_OK` or `_NON_FINITE_ASK`.
+        cash: dollars paid, fees included.
+        filled: shares bought.
+        child_orders: snapshots where something filled.
+        last_fill_t: snapshot index of the last fill, -1 when nothing filled.
+        decisions: allocator calls.
+        t_end: snapshot index where the loop stopped.
+    """
+
+    status: int
+    cash: float
+    filled: int
+    child_orders: int
+    last_fill_t: int
+    decisions: int
+    t_end: int
+
+
+class BatchTotals(NamedTuple):
+    """`Totals` of each trial of `_run_batch` (row p: params[p]), and shares per venue column."""
+
+    status: np.ndarray
+    cash: np.ndarray
+    filled: np.ndarray
+    child_orders: np.ndarray
+    last_fill_t: np.ndarray
+    decisions: np.ndarray
+    t_end: np.ndarray
+    by_venue: np.ndarray  # int64[P, N]
+
+    @classmethod
+    def zeros(cls, n_trials: int, n_venues: int) -> BatchTotals:
+        """Zeroed arrays for `n_trials` trials over `n_venues` venue columns."""
+        counts = [np.zeros(n_trials, dtype=np.int64) for _ in range(6)]  # all but cash
+        status, filled, child_orders, last_fill_t, decisions, t_end = counts
+        by_venue = np.zeros((n_trials, n_venues), dtype=np.int64)
+        cash = np.zeros(n_trials)
+        return cls(status, cash, filled, child_orders, last_fill_t, decisions, t_end, by_venue)
+
+    def rows(self) -> list[Totals]:
+        """The `Totals` of each trial, in Python numbers (one conversion per column)."""
+        columns = (
+            self.status.tolist(),
+            self.cash.tolist(),
+            self.filled.tolist(),
+            self.child_orders.tolist(),
+            self.last_fill_t.tolist(),
+            self.decisions.tolist(),
+            self.t_end.tolist(),
+        )
+        return [Totals(*row) for row in zip(*columns, strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,8 +284,11 @@ _NON_FINITE_ASK = 1  # a venue the router passes to the allocator has no finite 
 
 @njit(cache=True)
 def _columns_needed(n_venues, step, displayed, include_cap):
-    """Most residue columns the program can track: min(step, 2^(N-1))
-    (sor.routers.allocator._Layout)."""
+    """Most residue columns the dynamic program can track: min(step, 2^(N-1)).
+
+    Python twin: `sor.routers.allocator._Layout.of`, which tracks the residue classes reachable
+    from order_size.
+    """
     if not (displayed and include_cap) or n_venues <= 1:
         return 1
     return min(step, 1 << min(n_venues - 1, 40))
@@ -76,15 +296,10 @@ def _columns_needed(n_venues, step, displayed, include_cap):
 
 @njit(cache=True)
 def _new_workspace(n_venues, max_order, step, displayed, include_cap):
-    """Scratch arrays of the dynamic program, sized once for a run (no allocation per call).
+    """The `Workspace` for splits of up to `max_order` shares over up to `n_venues` venues.
 
-    Returns:
-        (tables, column, residues, reach, take, line, deque, prefix): tables float64[N, C, K],
-        tables[i] holding V_{i+2} of `sor.routers.allocator` (what the venues after venue i cost) on
-        C residue columns by K rows of remainders; column int64[step], residue -> column, -1 where
-        not tracked (reset after each call); residues int64[C] in the order the venues first
-        reach them; reach int64[N], columns reachable before venue i; take float64[N], the
-        separable cost of a filled share; line, deque, prefix: one row of the min-plus step.
+    Python twin: none: the reference allocates its tables at every call
+    (`sor.routers.allocator._Layout`).
     """
     rows = max_order // step + 1
     columns = _columns_needed(n_venues, step, displayed, include_cap)
@@ -96,74 +311,89 @@ def _new_workspace(n_venues, max_order, step, displayed, include_cap):
     line = np.empty(rows)
     deque = np.empty(rows, dtype=np.int64)
     prefix = np.empty(rows)
-    return tables, column, residues, reach, take, line, deque, prefix
+    return Workspace(tables, column, residues, reach, take, line, deque, prefix)
 
 
 @njit(cache=True)
-def _initial_shares(order_size, step):
-    """Shares the first workspace is sized for: the order, up to 100 lots (K <= 101).
+def _run_workspace(n_venues, rules):
+    """The workspace of one run, sized for the order up to 100 lots (K <= 101).
 
     With cap "displayed" a child order is at most what is shown, and the fast paths need no
     tables, so a huge parent order must not size them: a dynamic program for a child larger than
     the workspace allocates its own tables, as the reference does for every call.
+
+    Python twin: none (see `_new_workspace`).
     """
-    return min(order_size, 100 * step)
+    shares = min(rules.order_size, 100 * rules.step)
+    return _new_workspace(n_venues, shares, rules.step, rules.displayed, not rules.literal)
 
 
 @njit(cache=True)
-def _tolerance(order_size, ask, fee, rebate, n, lambda_under, theta_queue):
-    """`_Problem.tolerance`: cost difference, dollars, below which two splits tie."""
+def _tolerance(p, v):
+    """Cost difference, dollars, below which two splits tie.
+
+    Python twin: `sor.routers.allocator._Problem.tolerance`.
+    """
     top = 0.0
     top_rebate = 0.0
-    for i in range(n):
-        top = max(top, abs(ask[i] + fee[i]))
-        top_rebate = max(top_rebate, abs(rebate[i]))
-    per_share = top + top_rebate + abs(theta_queue + lambda_under)
-    return _TIE_RTOL * (order_size * per_share + 1.0)
+    for i in range(p.n):
+        top = max(top, abs(v.ask[i] + v.fee[i]))
+        top_rebate = max(top_rebate, abs(v.rebate[i]))
+    per_share = top + top_rebate + abs(p.theta_queue + p.lambda_under)
+    return _TIE_RTOL * (p.order_size * per_share + 1.0)
 
 
 @njit(cache=True)
 def _venue_cost(q, size, take, rebate):
-    """c_i(q) of `sor.routers.allocator`, dollars; q in shares as a float (exact below 2^53)."""
+    """c_i(q) of `sor.routers.allocator`, dollars; q in shares as a float (exact below 2^53).
+
+    Python twin: `sor.routers.allocator._venue_cost`.
+    """
     filled = min(q, float(size))
     return filled * take - (q - filled) * rebate
 
 
 @njit(cache=True)
-def _split_cost(order_size, split, ask, size, fee, rebate, n, lo, lu, theta):
-    """`_Problem.cost`: model.md §3 term by term, in the reference's order of operations."""
+def _split_cost(p, v, split):
+    """Cost of `split`: model.md §3 term by term, in the reference's order of operations.
+
+    Python twin: `sor.routers.allocator._Problem.cost`.
+    """
     executed = 0
     cash = 0.0
-    for i in range(n):
-        exe = min(split[i], size[i])
+    for i in range(p.n):
+        exe = min(split[i], v.size[i])
         executed += exe
-        cash += exe * (ask[i] + fee[i]) - max(split[i] - exe, 0) * rebate[i]
-    underfill = max(order_size - executed, 0)
-    overfill = max(executed - order_size, 0)
-    return cash + theta * (underfill + overfill) + lu * underfill + lo * overfill
+        cash += exe * (v.ask[i] + v.fee[i]) - max(split[i] - exe, 0) * v.rebate[i]
+    underfill = max(p.order_size - executed, 0)
+    overfill = max(executed - p.order_size, 0)
+    return (
+        cash
+        + p.theta_queue * (underfill + overfill)
+        + p.lambda_under * underfill
+        + p.lambda_over * overfill
+    )
 
 
 @njit(cache=True)
-def _solve_into(
-    out,
-    order_size,
-    ask,
-    size,
-    fee,
-    rebate,
-    n,
-    lambda_under,
-    theta_queue,
-    step,
-    displayed,
-    include_cap,
-    ws,
-):
-    """`sor.routers.allocator._solve` on the first n entries; writes the split to out[:n].
+def _solve_into(out, p, v, ws):
+    """The least-cost split of `p`, written to out[:p.n].
+
+    Python twin: `sor.routers.allocator._solve`, with `sor.routers.allocator._infeasible`,
+    `sor.routers.allocator._Problem.take` and `sor.routers.allocator._best_single_venue` inline.
+
+    Args:
+        out: int64 array of at least p.n entries.
+        p: the `Problem`.
+        v: its `Venues`.
+        ws: a `Workspace` for at least p.n venues; a program for a larger order than it was
+            sized for allocates its own.
 
     Returns:
         False where no candidate has sum == order_size (out is then all zero).
     """
+    n, order_size, step = p.n, p.order_size, p.step
+    displayed, include_cap = p.displayed, p.include_cap
     for i in range(n):
         out[i] = 0
     if order_size == 0:
@@ -176,54 +406,59 @@ def _solve_into(
     if displayed:
         usable = 0
         for i in range(n):
-            usable += size[i] if include_cap else size[i] - size[i] % step
+            usable += v.size[i] if include_cap else v.size[i] - v.size[i] % step
         if usable < order_size:
             return False
-    take = ws[4]
-    shortfall = theta_queue + lambda_under  # what each filled share saves (cap "order")
+    shortfall = p.theta_queue + p.lambda_under  # what each filled share saves (cap "order")
     for i in range(n):
-        take[i] = ask[i] + fee[i] if displayed else ask[i] + fee[i] - shortfall
+        ws.take[i] = v.ask[i] + v.fee[i] if displayed else v.ask[i] + v.fee[i] - shortfall
     if displayed and not include_cap:
-        _cheapest_first(out, size, take, n, order_size, step)
+        _cheapest_first(out, p, v.size, ws.take)
         return True
     if displayed:
         total = 0
         for i in range(n):
-            total += size[i]
+            total += v.size[i]
         if total == order_size:  # q_i <= a_i and sum q_i == sum a_i leave one split
             for i in range(n):
-                out[i] = size[i]
+                out[i] = v.size[i]
             return True
-    tolerance = _tolerance(order_size, ask, fee, rebate, n, lambda_under, theta_queue)
+    tolerance = _tolerance(p, v)
     if not displayed:
         concave = True
         for i in range(n):
-            if not take[i] + rebate[i] >= 0:
+            if not ws.take[i] + v.rebate[i] >= 0:
                 concave = False
                 break
         if concave:  # _best_single_venue: the cheapest venue takes all, ties to the last one
             lowest = _INF
             for i in range(n):
-                lowest = min(lowest, _venue_cost(float(order_size), size[i], take[i], rebate[i]))
+                lowest = min(
+                    lowest, _venue_cost(float(order_size), v.size[i], ws.take[i], v.rebate[i])
+                )
             cutoff = lowest + tolerance
             best = 0
             for i in range(n):
-                if _venue_cost(float(order_size), size[i], take[i], rebate[i]) <= cutoff:
+                if _venue_cost(float(order_size), v.size[i], ws.take[i], v.rebate[i]) <= cutoff:
                     best = i
             out[best] = order_size
             return True
-    if order_size // step + 1 > ws[0].shape[2]:  # a child larger than the workspace: a new one
-        larger = _new_workspace(n, order_size, step, displayed, include_cap)
-        larger[4][:n] = take[:n]
-        ws = larger
-    return _dynamic_program(
-        out, order_size, size, rebate, n, step, displayed, include_cap, tolerance, ws
-    )
+    if order_size // step + 1 <= ws.tables.shape[2]:
+        return _dynamic_program(out, p, v, tolerance, ws)
+    larger = _new_workspace(n, order_size, step, displayed, include_cap)  # a larger child
+    larger.take[:n] = ws.take[:n]
+    return _dynamic_program(out, p, v, tolerance, larger)
 
 
 @njit(cache=True)
-def _cheapest_first(out, size, price, n, order_size, step):
-    """Cap "displayed" on the step grid: cheapest ask + fee first, ties to later venues."""
+def _cheapest_first(out, p, size, price):
+    """Cap "displayed" on the step grid: cheapest ask + fee (`price`) first.
+
+    Each venue takes up to `size` shares (whole lots); ties go to later venues.
+
+    Python twin: `sor.routers.allocator._cheapest_first`.
+    """
+    n, step = p.n, p.step
     order = np.empty(n, dtype=np.int64)
     for i in range(n):  # insertion sort by (price, -i), as sorted(..., key=(price[i], -i))
         j = i
@@ -233,7 +468,7 @@ def _cheapest_first(out, size, price, n, order_size, step):
             order[j] = order[j - 1]
             j -= 1
         order[j] = i
-    lots_left = order_size // step
+    lots_left = p.order_size // step
     for k in range(n):
         i = order[k]
         lots = min(lots_left, size[i] // step)
@@ -242,26 +477,37 @@ def _cheapest_first(out, size, price, n, order_size, step):
 
 
 @njit(cache=True)
-def _cell(remainder, origin, step, column, displayed_cap):
-    """(column, row) of `remainder` in the layout; (-1, -1) where not tracked."""
-    shifted = remainder - origin
-    row = shifted // step
-    residue = shifted % step
-    c = column[residue] if displayed_cap else (0 if residue == 0 else -1)
+def _cell(layout, column, remainder):
+    """(column, row) of `remainder` in the layout; (-1, -1) where not tracked.
+
+    `column` is `Workspace.column`, the residue -> column map.
+
+    Python twin: `sor.routers.allocator._Layout.cell`.
+    """
+    shifted = remainder - layout.origin
+    row = shifted // layout.step
+    residue = shifted % layout.step
+    residue_cap = layout.displayed and layout.include_cap
+    c = column[residue] if residue_cap else (0 if residue == 0 else -1)
     if row < 0 or c < 0:
         return -1, -1
     return c, row
 
 
 @njit(cache=True)
-def _dynamic_program(out, order_size, size, rebate, n, step, displayed, include_cap, tol, ws):
-    """`sor.routers.allocator._dynamic_program`, with the same float operations cell by cell.
+def _dynamic_program(out, p, v, tol, ws):
+    """The exact split by the dynamic program, with the reference's float operations cell by cell.
 
-    Layout (`sor.routers.allocator._Layout`): cell (c, row) is remainder origin + residues[c] + row
-    * step. tables[i] holds V_{i+2}; cells never written are never read, except in V_{N+1}, which is
-    filled with inf.
+    Python twin: `sor.routers.allocator._dynamic_program`, with `sor.routers.allocator._Layout.of`,
+    `sor.routers.allocator._Layout.final`, `sor.routers.allocator._Layout.last_venue_values`,
+    `sor.routers.allocator._Layout.grid_costs` and `sor.routers.allocator._Layout.value` inline.
+
+    Layout (`Layout`): cell (c, row) is remainder origin + residues[c] + row * step. tables[i]
+    holds V_{i+2}; cells never written are never read, except in V_{N+1}, which is filled with
+    inf.
     """
-    tables, column, residues, reach, take, line, deque, prefix = ws
+    n, order_size, step = p.n, p.order_size, p.step
+    displayed, include_cap = p.displayed, p.include_cap
     rows = order_size // step + 1
     residue_cap = displayed and include_cap
     # The layout: with cap "displayed" and include_cap a venue may take its odd-lot size, which
@@ -269,70 +515,54 @@ def _dynamic_program(out, order_size, size, rebate, n, step, displayed, include_
     if residue_cap:
         origin = 0
         first = order_size % step
-        residues[0] = first
-        column[first] = 0
+        ws.residues[0] = first
+        ws.column[first] = 0
         n_columns = 1
-        reach[0] = 1
+        ws.reach[0] = 1
         for i in range(n - 1):
-            if size[i] % step:
+            if v.size[i] % step:
                 before = n_columns
                 for c in range(before):
-                    moved = (residues[c] - size[i]) % step
-                    if column[moved] < 0:
-                        column[moved] = n_columns
-                        residues[n_columns] = moved
+                    moved = (ws.residues[c] - v.size[i]) % step
+                    if ws.column[moved] < 0:
+                        ws.column[moved] = n_columns
+                        ws.residues[n_columns] = moved
                         n_columns += 1
-            reach[i + 1] = n_columns
+            ws.reach[i + 1] = n_columns
     else:
         origin = order_size % step
-        residues[0] = 0
+        ws.residues[0] = 0
         n_columns = 1
         for i in range(n):
-            reach[i] = 1
+            ws.reach[i] = 1
+    layout = Layout(origin, rows, step, displayed, include_cap)
 
     # V_{N+1}: 0 at remainder 0, else inf.
-    final = tables[n - 1]
+    final = ws.tables[n - 1]
     for c in range(n_columns):
         for r in range(rows):
             final[c, r] = _INF
     if origin == 0:
-        c0 = column[0] if residue_cap else 0
+        c0 = ws.column[0] if residue_cap else 0
         if c0 >= 0:
             final[c0, 0] = 0.0
 
     # V_N: venue N takes the whole remainder, a candidate when it is within its cap.
     if n >= 2:
         i = n - 1
-        table = tables[n - 2]
-        for c in range(reach[i]):
-            base = origin + residues[c]
+        table = ws.tables[n - 2]
+        for c in range(ws.reach[i]):
+            base = origin + ws.residues[c]
             for r in range(rows):
                 left = float(base) + float(r) * step
-                value = _venue_cost(left, size[i], take[i], rebate[i])
-                if displayed and left > size[i]:
+                value = _venue_cost(left, v.size[i], ws.take[i], v.rebate[i])
+                if displayed and left > v.size[i]:
                     value = _INF
                 table[c, r] = value
 
     # V_{i+1} from V_{i+2} for venues n-2 .. 1 (0-based i), as _Layout.venue_values.
     for i in range(n - 2, 0, -1):
-        _venue_values(
-            tables[i - 1],
-            tables[i],
-            reach[i],
-            rows,
-            origin,
-            residues,
-            column,
-            step,
-            size[i],
-            take[i],
-            rebate[i],
-            displayed,
-            include_cap,
-            line,
-            deque,
-            prefix,
-        )
+        _venue_values(ws.tables[i - 1], ws.tables[i], i, layout, v, ws)
 
     # Forward pass: venue by venue, the smallest q_i that still reaches the optimum.
     ok = True
@@ -340,25 +570,25 @@ def _dynamic_program(out, order_size, size, rebate, n, step, displayed, include_
     for i in range(n):
         if remaining == 0:
             break
-        later = tables[i]
-        cap = min(remaining, size[i]) if displayed else remaining
+        later = ws.tables[i]
+        cap = min(remaining, v.size[i]) if displayed else remaining
         lots = cap // step
-        c, row = _cell(remaining, origin, step, column, residue_cap)
+        c, row = _cell(layout, ws.column, remaining)
         best = _INF
         for k in range(lots + 1):
-            v = _venue_cost(float(k) * step, size[i], take[i], rebate[i])
-            v = v + (later[c, row - k] if c >= 0 else _INF)
-            line[k] = v
-            if v < best:
-                best = v
+            cost = _venue_cost(float(k) * step, v.size[i], ws.take[i], v.rebate[i])
+            cost = cost + (later[c, row - k] if c >= 0 else _INF)
+            ws.line[k] = cost
+            if cost < best:
+                best = cost
         at_cap = _INF  # the cap as a candidate of its own, off the step grid
         if include_cap and cap % step:
-            at_cap = _venue_cost(float(cap), size[i], take[i], rebate[i])
+            at_cap = _venue_cost(float(cap), v.size[i], ws.take[i], v.rebate[i])
             rest = remaining - cap
             if rest == 0:
                 at_cap += 0.0
             else:
-                c2, row2 = _cell(rest, origin, step, column, residue_cap)
+                c2, row2 = _cell(layout, ws.column, rest)
                 at_cap += later[c2, row2] if c2 >= 0 else _INF
         optimum = min(best, at_cap)
         if optimum == _INF:
@@ -367,7 +597,7 @@ def _dynamic_program(out, order_size, size, rebate, n, step, displayed, include_
         # The first candidate in the enumeration's order within tolerance: the task's tie rule.
         if best <= optimum + tol:
             for k in range(lots + 1):
-                if line[k] <= optimum + tol:
+                if ws.line[k] <= optimum + tol:
                     out[i] = k * step
                     break
         else:
@@ -376,7 +606,7 @@ def _dynamic_program(out, order_size, size, rebate, n, step, displayed, include_
 
     if residue_cap:  # leave the residue map clean for the next call
         for c in range(n_columns):
-            column[residues[c]] = -1
+            ws.column[ws.residues[c]] = -1
     if not ok:
         for i in range(n):
             out[i] = 0
@@ -384,31 +614,22 @@ def _dynamic_program(out, order_size, size, rebate, n, step, displayed, include_
 
 
 @njit(cache=True)
-def _venue_values(
-    table,
-    later,
-    columns,
-    rows,
-    origin,
-    residues,
-    column,
-    step,
-    size,
-    take,
-    rebate,
-    displayed,
-    include_cap,
-    line,
-    deque,
-    prefix,
-):
-    """`_Layout.venue_values`: V_i from V_{i+1} (`later`) on the first `columns` columns.
+def _venue_values(table, later, i, layout, v, ws):
+    """V_i from V_{i+1} (`later`): the min-plus step of venue i, on its reachable columns.
+
+    Python twin: `sor.routers.allocator._Layout.venue_values`, with
+    `sor.routers.allocator._Layout._shifted` and `sor.routers.allocator._window_min` inline.
 
     A grid candidate q = k * step (k <= row) costs take * k * step while k * step <= size, and
     (take + rebate) * size - rebate * k * step beyond (cap "order" only). With j = row - k each
     side is take * grid[row] plus a minimum over a window of j (a monotone deque here, doubling in
     the reference: a minimum is exact in any order), the posted side a prefix minimum.
     """
+    rows, origin, step = layout.rows, layout.origin, layout.step
+    displayed, include_cap = layout.displayed, layout.include_cap
+    columns, residues, column = ws.reach[i], ws.residues, ws.column
+    size, take, rebate = v.size[i], ws.take[i], v.rebate[i]
+    line, deque, prefix = ws.line, ws.deque, ws.prefix
     lots = size // step
     width = lots + 1
     posted_const = (take + rebate) * size
@@ -470,7 +691,11 @@ def _allocate_nb(
     displayed,
     include_cap,
 ):
-    """`sor.routers.allocator.allocate_arrays`, compiled, for valid input (no checks here).
+    """The static split on arrays, compiled, for valid input (no checks here).
+
+    Python twin: `sor.routers.allocator.allocate_arrays` (and `sor.routers.allocator.allocate`,
+    its include_cap=False case). Takes `allocate_arrays`'s arguments in its order, with the cap as
+    a flag, so that the two are called alike.
 
     Args:
         order_size: shares to buy, >= 0.
@@ -485,29 +710,13 @@ def _allocate_nb(
         (False, zeros, inf) where `allocate_arrays` returns (None, inf).
     """
     n = len(ask)
+    p = Problem(order_size, n, lambda_over, lambda_under, theta_queue, step, displayed, include_cap)
+    v = Venues(ask, ask_size, fee, rebate)
     ws = _new_workspace(n, order_size, step, displayed, include_cap)
     out = np.zeros(n, dtype=np.int64)
-    ok = _solve_into(
-        out,
-        order_size,
-        ask,
-        ask_size,
-        fee,
-        rebate,
-        n,
-        lambda_under,
-        theta_queue,
-        step,
-        displayed,
-        include_cap,
-        ws,
-    )
-    if not ok:
+    if not _solve_into(out, p, v, ws):
         return False, out, _INF
-    cost = _split_cost(
-        order_size, out, ask, ask_size, fee, rebate, n, lambda_over, lambda_under, theta_queue
-    )
-    return True, out, cost
+    return True, out, _split_cost(p, v, out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +727,10 @@ def _allocate_nb(
 
 @njit(cache=True)
 def _next_fillable(ask_sz, levels, taken, taken_level, t, strict):
-    """`sor.execution.engine._next_fillable`: first snapshot from t where some venue has shares."""
+    """First snapshot from t where some venue has shares available, else T.
+
+    Python twin: `sor.execution.engine._next_fillable`.
+    """
     n_snap, n_venue = ask_sz.shape
     while t < n_snap:
         for j in range(n_venue):
@@ -532,47 +744,28 @@ def _next_fillable(ask_sz, levels, taken, taken_level, t, strict):
 
 
 @njit(cache=True)
-def _route(
-    ask_px,
-    ask_sz,
-    levels,
-    price,
-    fee,
-    rebate,
-    lambda_over,
-    lambda_under,
-    theta_queue,
-    step,
-    displayed,
-    literal,
-    strict,
-    order_size,
-    ws,
-    filled_by_venue,
-):
-    """One parent order through the router over all snapshots (`execute` with `Router`).
+def _route(market, rules, penalties, ws, filled_by_venue):
+    """One parent order through the router over all snapshots.
+
+    Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, whose
+    `sor.routers.static.Router.orders` (the venues the allocator sees, the child order) is
+    inline.
 
     Args:
-        ask_px: float64[T, N], dollars per share (NaN: no ask).
-        ask_sz: int64[T, N], shares shown.
-        levels: int64[T, N], `ask_levels` (read with the strict model only).
-        price: float64[T, N], what the allocator sees as the ask: ask_px minus the reference.
-        fee, rebate: float64[N], dollars per share.
-        lambda_over, lambda_under, theta_queue: the penalties, dollars per share.
-        step: lot size, shares.
-        displayed: cap "displayed" (True) or "order".
-        literal: child sizing "all_or_none" (True) or "available".
-        strict: fill model "strict" (True) or "naive".
-        order_size: shares to buy.
-        ws: `_new_workspace(N, shares, step, displayed, not literal)` for some number of shares;
-            a dynamic program for a larger child order allocates its own.
+        market: the `MarketArrays`.
+        rules: the `Rules`.
+        penalties: the `Penalties`.
+        ws: `_run_workspace(N, rules)`, or any `Workspace` for N venues: a dynamic program for a
+            child larger than it was sized for allocates its own.
         filled_by_venue: int64[N], zeroed and filled with shares per venue column.
 
     Returns:
-        (status, total_cash, filled_shares, child_orders, last_fill_t, decisions, t_end):
-        status `_OK` or `_NON_FINITE_ASK`; last_fill_t -1 when nothing filled; decisions is the
-        number of allocator calls; t_end the snapshot index where the loop stopped.
+        The `Totals`.
     """
+    ask_px, ask_sz, levels = market.ask_px, market.ask_sz, market.levels
+    price, fee, rebate = market.price, market.fee, market.rebate
+    order_size, step, displayed = rules.order_size, rules.step, rules.displayed
+    literal, strict = rules.literal, rules.strict
     n_snap, n_venue = ask_sz.shape
     include_cap = not literal
     taken = np.zeros(n_venue, dtype=np.int64)
@@ -584,6 +777,7 @@ def _route(
     sub_size = np.zeros(n_venue, dtype=np.int64)
     sub_fee = np.zeros(n_venue)
     sub_rebate = np.zeros(n_venue)
+    venues = Venues(sub_price, sub_size, sub_fee, sub_rebate)  # the allocator's view
     split = np.zeros(n_venue, dtype=np.int64)
     dot_fill = np.zeros(n_venue)
     dot_px = np.zeros(n_venue)
@@ -624,24 +818,21 @@ def _route(
                 sub_fee[k] = fee[j]
                 sub_rebate[k] = rebate[j]
                 if not np.isfinite(sub_price[k]):
-                    return _NON_FINITE_ASK, cash, filled, child_orders, last_fill_t, decisions, t
+                    return Totals(
+                        _NON_FINITE_ASK, cash, filled, child_orders, last_fill_t, decisions, t
+                    )
             decisions += 1
-            ok = _solve_into(
-                split,
+            problem = Problem(
                 child,
-                sub_price,
-                sub_size,
-                sub_fee,
-                sub_rebate,
                 m,
-                lambda_under,
-                theta_queue,
+                penalties.lambda_over,
+                penalties.lambda_under,
+                penalties.theta_queue,
                 step,
                 displayed,
                 include_cap,
-                ws,
             )
-            if ok:
+            if _solve_into(split, problem, venues, ws):
                 for k in range(m):
                     sent[idx[k]] = split[k]
         # Fills, as execute: cash is np.dot over the venues that filled, in column order.
@@ -664,106 +855,54 @@ def _route(
             cash += np.dot(dot_fill[:n_filled], dot_px[:n_filled])
             last_fill_t = t
         t += 1
-    return _OK, cash, filled, child_orders, last_fill_t, decisions, t
+    return Totals(_OK, cash, filled, child_orders, last_fill_t, decisions, t)
 
 
 @njit(cache=True, nogil=True)
-def run_router_nb(
-    ask_px,
-    ask_sz,
-    levels,
-    price,
-    fee,
-    rebate,
-    lambda_over,
-    lambda_under,
-    theta_queue,
-    step,
-    displayed,
-    literal,
-    strict,
-    order_size,
-):
-    """The whole router backtest over the snapshot arrays, compiled (`execute` with `Router`).
+def run_router_nb(market, rules, penalties):
+    """The whole router backtest over the snapshot arrays: `_route` in a workspace of its own.
 
-    Args: as `_route` without the workspace and the output array.
+    Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`.
+
+    Args:
+        market, rules, penalties: the fields of `MarketArrays`, `Rules` and `Penalties` as plain
+            tuples (see "The kernel's structs").
 
     Returns:
-        (status, total_cash, filled_shares, shares_by_venue int64[N], child_orders, last_fill_t,
-        decisions, t_end): as `_route`; shares_by_venue per venue column.
+        (totals, shares_by_venue): the fields of `Totals` as a plain tuple, and int64[N] shares
+        per venue column.
     """
-    n_venue = ask_sz.shape[1]
-    shares = _initial_shares(order_size, step)
-    ws = _new_workspace(n_venue, shares, step, displayed, not literal)
+    market, rules, penalties = MarketArrays(*market), Rules(*rules), Penalties(*penalties)
+    n_venue = market.ask_sz.shape[1]
+    ws = _run_workspace(n_venue, rules)
     by_venue = np.zeros(n_venue, dtype=np.int64)
-    status, cash, filled, child_orders, last_fill_t, decisions, t_end = _route(
-        ask_px,
-        ask_sz,
-        levels,
-        price,
-        fee,
-        rebate,
-        lambda_over,
-        lambda_under,
-        theta_queue,
-        step,
-        displayed,
-        literal,
-        strict,
-        order_size,
-        ws,
-        by_venue,
-    )
-    return status, cash, filled, by_venue, child_orders, last_fill_t, decisions, t_end
+    totals = _route(market, rules, penalties, ws, by_venue)
+    return totals[:], by_venue
 
 
 @njit(cache=True, nogil=True)
-def _run_batch(
-    ask_px,
-    ask_sz,
-    levels,
-    price,
-    fee,
-    rebate,
-    params,
-    step,
-    displayed,
-    literal,
-    strict,
-    order_size,
-    status,
-    cash,
-    filled,
-    child_orders,
-    last_fill_t,
-    decisions,
-    t_end,
-    filled_by_venue,
-):
-    """`_route` for each row (lambda_over, lambda_under, theta_queue) of `params`."""
-    ws = _new_workspace(
-        ask_sz.shape[1], _initial_shares(order_size, step), step, displayed, not literal
-    )
+def _run_batch(market, rules, params, out):
+    """`_route` for each row (lambda_over, lambda_under, theta_queue) of `params`, one workspace.
+
+    Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, once per trial.
+
+    Args:
+        market, rules: the fields of `MarketArrays` and `Rules` as plain tuples.
+        params: float64[P, 3], the penalties of each trial.
+        out: the fields of a `BatchTotals` of P rows as a plain tuple, filled row by row.
+    """
+    market, rules, out = MarketArrays(*market), Rules(*rules), BatchTotals(*out)
+    ws = _run_workspace(market.ask_sz.shape[1], rules)
     for p in range(params.shape[0]):
-        out = _route(
-            ask_px,
-            ask_sz,
-            levels,
-            price,
-            fee,
-            rebate,
-            params[p, 0],
-            params[p, 1],
-            params[p, 2],
-            step,
-            displayed,
-            literal,
-            strict,
-            order_size,
-            ws,
-            filled_by_venue[p],
-        )
-        status[p], cash[p], filled[p], child_orders[p], last_fill_t[p], decisions[p], t_end[p] = out
+        penalties = Penalties(params[p, 0], params[p, 1], params[p, 2])
+        totals = _route(market, rules, penalties, ws, out.by_venue[p])
+        out.status[p] = totals.status
+        out.cash[p] = totals.cash
+        out.filled[p] = totals.filled
+        out.child_orders[p] = totals.child_orders
+        out.last_fill_t[p] = totals.last_fill_t
+        out.decisions[p] = totals.decisions
+        out.t_end[p] = totals.t_end
 
 
 # ---------------------------------------------------------------------------------------------
@@ -773,7 +912,7 @@ def _run_batch(
 # What every trial over one market shares, per cost basis: the kernel's input arrays, among them
 # the allocator's price matrix (ask minus the reference), which costs about as much to compute
 # as a compiled trial. Dropped with the market.
-_PREPARED: weakref.WeakKeyDictionary[Market, dict[str, tuple]] = weakref.WeakKeyDictionary()
+_PREPARED: weakref.WeakKeyDictionary[Market, dict[str, MarketArrays]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -791,11 +930,11 @@ class RunStats:
 
 def allocator_prices(market: Market, cost_basis: str) -> np.ndarray:
     """float64[T, N]: what the router's allocator sees as the ask (`Router`), cached per market."""
-    return _arrays(market, cost_basis)[3]
+    return _arrays(market, cost_basis).price
 
 
-def _arrays(market: Market, cost_basis: str) -> tuple:
-    """(ask_px, ask_sz, levels, price, fee, rebate) for the kernel, checked and cached."""
+def _arrays(market: Market, cost_basis: str) -> MarketArrays:
+    """The kernel's `MarketArrays` of `market` for `cost_basis`, checked and cached."""
     if cost_basis not in COST_BASES:
         raise ValueError(f"`cost_basis` must be one of {COST_BASES}, but got {cost_basis=}.")
     cached = _PREPARED.setdefault(market, {})
@@ -806,15 +945,27 @@ def _arrays(market: Market, cost_basis: str) -> tuple:
             if not np.isfinite(values).all():
                 raise ValueError(f"`{name}` must be finite, but got {name}={values.tolist()}.")
         reference = reference_mid(snaps) if cost_basis == "mid" else np.zeros(len(snaps))
-        cached[cost_basis] = (
-            np.ascontiguousarray(snaps.ask_px, dtype=np.float64),
-            np.ascontiguousarray(snaps.ask_sz, dtype=np.int64),
-            np.ascontiguousarray(market.levels, dtype=np.int64),
-            np.ascontiguousarray(snaps.ask_px - reference[:, None], dtype=np.float64),
-            np.ascontiguousarray(costs.fee, dtype=np.float64),
-            np.ascontiguousarray(costs.rebate, dtype=np.float64),
+        cached[cost_basis] = MarketArrays(
+            ask_px=np.ascontiguousarray(snaps.ask_px, dtype=np.float64),
+            ask_sz=np.ascontiguousarray(snaps.ask_sz, dtype=np.int64),
+            levels=np.ascontiguousarray(market.levels, dtype=np.int64),
+            price=np.ascontiguousarray(snaps.ask_px - reference[:, None], dtype=np.float64),
+            fee=np.ascontiguousarray(costs.fee, dtype=np.float64),
+            rebate=np.ascontiguousarray(costs.rebate, dtype=np.float64),
         )
     return cached[cost_basis]
+
+
+def _rules(order: OrderRules) -> tuple[int, int, bool, bool, bool]:
+    """The fields of the kernel's `Rules` for a checked `order`, as the plain tuple that the entry
+    points take (built directly: a `Rules` and its conversion cost 0.5 us a trial)."""
+    return (
+        order.size,  # order_size
+        order.step,  # step
+        order.cap == "displayed",  # displayed
+        order.child_sizing == "all_or_none",  # literal
+        order.fill_model == "strict",  # strict
+    )
 
 
 def _check(order: OrderRules, params_list: Sequence[RouterParams]) -> None:
@@ -839,15 +990,12 @@ def _check(order: OrderRules, params_list: Sequence[RouterParams]) -> None:
 def _result(
     market: Market,
     order: OrderRules,
-    status: int,
-    cash: float,
-    filled: int,
+    totals: Totals,
     by_venue: np.ndarray,
-    child_orders: int,
-    last_fill_t: int,
     cleanup: float | None,
 ) -> ExecutionResult:
     """The `ExecutionResult` that `execute` builds from the same numbers."""
+    status, cash, filled, child_orders, last_fill_t, _, _ = totals
     if status == _NON_FINITE_ASK:
         raise ValueError("`ask` must be finite, but the router passed a venue with no price.")
     snaps = market.snaps
@@ -862,20 +1010,13 @@ def evaluate_compiled_stats(
 ) -> tuple[ExecutionResult, RunStats]:
     """`evaluate_compiled` and what the run did (allocator calls, snapshots gone through)."""
     _check(order, [params])
-    displayed, literal = order.cap == "displayed", order.child_sizing == "all_or_none"
-    status, cash, filled, by_venue, child_orders, last_fill_t, decisions, t_end = run_router_nb(
-        *_arrays(market, order.cost_basis),
-        float(params.lambda_over),
-        float(params.lambda_under),
-        float(params.theta_queue),
-        order.step,
-        displayed,
-        literal,
-        order.fill_model == "strict",
-        order.size,
+    penalties = (float(params.lambda_over), float(params.lambda_under), float(params.theta_queue))
+    totals, by_venue = run_router_nb(
+        tuple(_arrays(market, order.cost_basis)), _rules(order), penalties
     )
-    result = _result(market, order, status, cash, filled, by_venue, child_orders, last_fill_t, None)
-    return result, RunStats(decisions=int(decisions), snapshots=int(t_end))
+    totals = Totals(*totals)
+    result = _result(market, order, totals, by_venue, None)
+    return result, RunStats(decisions=int(totals.decisions), snapshots=int(totals.t_end))
 
 
 def evaluate_compiled(market: Market, params: RouterParams, order: OrderRules) -> ExecutionResult:
@@ -917,52 +1058,17 @@ def evaluate_batch_compiled(
     _check(order, params_list)
     if not params_list:
         return []
-    displayed, literal = order.cap == "displayed", order.child_sizing == "all_or_none"
-    n_trials, n_venue = len(params_list), market.snaps.ask_sz.shape[1]
     params = np.array(
         [[p.lambda_over, p.lambda_under, p.theta_queue] for p in params_list], dtype=np.float64
     )
-    status = np.zeros(n_trials, dtype=np.int64)
-    cash = np.zeros(n_trials)
-    filled = np.zeros(n_trials, dtype=np.int64)
-    child_orders = np.zeros(n_trials, dtype=np.int64)
-    last_fill_t = np.zeros(n_trials, dtype=np.int64)
-    decisions = np.zeros(n_trials, dtype=np.int64)
-    t_end = np.zeros(n_trials, dtype=np.int64)
-    by_venue = np.zeros((n_trials, n_venue), dtype=np.int64)
-    _run_batch(
-        *_arrays(market, order.cost_basis),
-        params,
-        order.step,
-        displayed,
-        literal,
-        order.fill_model == "strict",
-        order.size,
-        status,
-        cash,
-        filled,
-        child_orders,
-        last_fill_t,
-        decisions,
-        t_end,
-        by_venue,
-    )
+    out = BatchTotals.zeros(len(params_list), market.snaps.ask_sz.shape[1])
+    _run_batch(tuple(_arrays(market, order.cost_basis)), _rules(order), params, tuple(out))
     cleanup = None
-    if (filled < order.size).any():
+    if (out.filled < order.size).any():
         cleanup = cleanup_price(market.snaps, market.costs)
     return [
-        _result(
-            market,
-            order,
-            int(status[p]),
-            cash[p],
-            filled[p],
-            by_venue[p],
-            child_orders[p],
-            last_fill_t[p],
-            cleanup,
-        )
-        for p in range(n_trials)
+        _result(market, order, totals, by_venue, cleanup)
+        for totals, by_venue in zip(out.rows(), out.by_venue, strict=True)
     ]
 
 

@@ -49,7 +49,7 @@ from sor.routers.placement import (
     make_passive_market,
 )
 from sor.routers.static import RouterParams
-from sor.routers.static_nb import allocator_prices, evaluate_compiled, run_router_nb
+from sor.routers.static_nb import _arrays, _rules, evaluate_compiled, run_router_nb
 from sor.synth.generate import DEFAULT_VENUES, generate
 
 #: Relative tolerance of cash sums: the code and the test add the same products in other orders.
@@ -291,31 +291,21 @@ def _run_compiled(case: Case, market: Market) -> Ledger:
     """`evaluate_compiled`, and its fills from replays of the kernel on prefixes of the rows."""
     snaps, p, order = market.snaps, PARAM_SETS[case.params], _order(case)
     result = evaluate_compiled(market, p.router, order)
-    price = allocator_prices(market, order.cost_basis)
-    fee = np.ascontiguousarray(market.costs.fee, dtype=np.float64)
-    rebate = np.ascontiguousarray(market.costs.rebate, dtype=np.float64)
+    arrays = _arrays(market, order.cost_basis)
+    penalties = (
+        float(p.router.lambda_over),
+        float(p.router.lambda_under),
+        float(p.router.theta_queue),
+    )
     # No fill after the reported last one: replay up to its row (all rows if it misreports it).
     last_fill = int(np.searchsorted(snaps.ts, result.last_fill_ts)) if result.filled_shares else -1
     fills: list[Fill] = []
     before = np.zeros(snaps.n_venues, dtype=np.int64)
     for t in range(last_fill + 1):
         rows = slice(0, t + 1)
-        status, _, _, by_venue, *_ = run_router_nb(
-            snaps.ask_px[rows],
-            snaps.ask_sz[rows],
-            market.levels[rows],
-            price[rows],
-            fee,
-            rebate,
-            float(p.router.lambda_over),
-            float(p.router.lambda_under),
-            float(p.router.theta_queue),
-            order.step,
-            order.cap == "displayed",
-            order.child_sizing == "all_or_none",
-            order.fill_model == "strict",
-            order.size,
-        )
+        prefix = tuple(a[rows] if a.ndim == 2 else a for a in arrays)
+        totals, by_venue = run_router_nb(prefix, _rules(order), penalties)
+        status = totals[0]
         assert status == 0
         fills.extend(
             Fill(t, int(j), float(by_venue[j] - before[j]))
