@@ -58,7 +58,8 @@ def cumulative_path(records: list[FillRecord]) -> tuple[np.ndarray, np.ndarray, 
     total_shares, total_cash = 0, 0.0
     for i, r in enumerate(records):
         j = np.flatnonzero(r.shares)
-        total_cash += float(np.dot(r.shares[j], r.price[j]))
+        for k in j:
+            total_cash += float(r.cash[k])
         total_shares += int(r.shares.sum())
         shares[i], cash[i] = total_shares, total_cash
     return ts, shares, cash

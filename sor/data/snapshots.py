@@ -117,6 +117,10 @@ class Snapshots:
         """Number of venue columns."""
         return len(self.venues)
 
+    def ask_ladder(self) -> tuple[np.ndarray, np.ndarray]:
+        """(px float64[T, N, L], sz int64[T, N, L]): every visible ask level, level 0 first."""
+        return self.ask_px[:, :, None], self.ask_sz[:, :, None]
+
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays."""

@@ -38,7 +38,8 @@ __all__ = [
 
 
 def make_market(snaps: Snapshots, rules: EvaluationRules) -> Market:
-    """`snaps` with the configured venue costs and the precomputed ask levels."""
+    """`snaps` with the configured venue costs; nothing comes after them (one parent order over
+    the whole window: its clean-up is priced by the impact model estimated from `snaps`)."""
     return build_market(snaps, rules.venues.costs(snaps.venues))
 
 
@@ -64,7 +65,7 @@ def run_strategy(
     market: Market,
     strategy: Strategy,
     order: OrderRules,
-    on_fill: Callable[[int, np.ndarray], None] | None = None,
+    on_fill: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> ExecutionResult:
     """Execute the configured parent order with `strategy` (see `sor.execution.engine.execute`)."""
     return execute(
@@ -73,7 +74,7 @@ def run_strategy(
         strategy,
         order.size,
         fill_model=order.fill_model,
-        levels=market.levels,
+        after=market.after,
         on_fill=on_fill,
     )
 
@@ -98,13 +99,15 @@ class FillRecord(NamedTuple):
     Attributes:
         ts: snapshot time, ns since the epoch.
         shares: int64[N], shares filled at each venue column at this snapshot.
-        price: float64[N], dollars per share paid at each venue column (ask plus fee); only the
-            entries where `shares > 0` are meaningful (NaN where a venue shows no ask).
+        price: float64[N], average dollars per share paid at each venue column (its levels
+            taken plus fee); NaN where nothing filled.
+        cash: float64[N], dollars paid at each venue column, fees included.
     """
 
     ts: int
     shares: np.ndarray
     price: np.ndarray
+    cash: np.ndarray
 
 
 def fill_paths(
@@ -113,21 +116,25 @@ def fill_paths(
     """Execute the router at `params` and every baseline, recording each fill.
 
     Args:
-        market: the snapshots with their venue costs and ask levels.
+        market: the snapshots with their venue costs.
         params: the router's penalties (the sweep's best parameters).
         rules: the evaluation rules (order, baselines).
 
     Returns:
         {strategy name: fill records in time order}; "optimized" is the router.
     """
-    snaps, costs = market.snaps, market.costs
+    snaps = market.snaps
     paths: dict[str, list[FillRecord]] = {}
     strategies = [make_router(market, params, rules.order), *make_baselines(market, rules)]
     for strategy in strategies:
         records: list[FillRecord] = []
 
-        def record(t: int, fill: np.ndarray, records: list[FillRecord] = records) -> None:
-            records.append(FillRecord(int(snaps.ts[t]), fill, snaps.ask_px[t] + costs.fee))
+        def record(
+            t: int, fill: np.ndarray, cash: np.ndarray, records: list[FillRecord] = records
+        ) -> None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                price = np.where(fill > 0, cash / fill, np.nan)
+            records.append(FillRecord(int(snaps.ts[t]), fill, price, cash))
 
         run_strategy(market, strategy, rules.order, on_fill=record)
         paths[strategy.name] = records

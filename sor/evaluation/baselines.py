@@ -8,7 +8,8 @@ from typing import Protocol
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.execution.engine import Strategy, sweep_cheapest
+from sor.execution.depth import sweep_ladder
+from sor.execution.engine import Strategy
 
 __all__ = [
     "BASELINES",
@@ -52,8 +53,10 @@ class BestAsk:
         """Acts at every snapshot."""
         return t
 
-    def orders(self, t: int, remaining: int, available: np.ndarray) -> np.ndarray:
-        """All `remaining` shares to the best venue that has shares available."""
+    def orders(self, t: int, remaining: int, prices: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """All `remaining` shares to the venue with the lowest ask that has shares left; it
+        fills what its visible levels hold, cheapest first."""
+        available = left.sum(axis=1)
         sent = np.zeros(len(available), dtype=np.int64)
         quoted = np.flatnonzero(available > 0)
         if len(quoted):
@@ -76,11 +79,12 @@ class _Schedule:
         """The first snapshot from t on whose due exceeds what is filled (due never decreases)."""
         return max(t, int(np.searchsorted(self.due, filled, side="right")))
 
-    def orders(self, t: int, remaining: int, available: np.ndarray) -> np.ndarray:
-        """The shortfall against the schedule, to the cheapest asks first."""
+    def orders(self, t: int, remaining: int, prices: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """The shortfall against the schedule, to the cheapest asks first across venues and
+        levels."""
         filled = int(self.due[-1]) - remaining
         need = int(self.due[t]) - filled
-        return sweep_cheapest(need, self._snaps.ask_px[t], available, self._snaps.venues)
+        return sweep_ladder(need, prices, left, self._snaps.venues)
 
 
 def twap_due(ts: np.ndarray, order_size: int, bucket_s: float) -> np.ndarray:

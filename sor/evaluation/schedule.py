@@ -31,7 +31,8 @@ from sor.evaluation.backtest import evaluate, make_market, run_baselines
 from sor.evaluation.baselines import savings_bps
 from sor.evaluation.metrics import summarize
 from sor.evaluation.rules import EvaluationRules
-from sor.execution.engine import ExecutionResult, ask_levels
+from sor.execution.cleanup import after_horizon
+from sor.execution.engine import ExecutionResult
 from sor.execution.market import Market
 from sor.routers.placement import (
     PassiveMarket,
@@ -199,10 +200,13 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
     else:
         orders = single_order(snaps, mid)
         baseline_rules = rules
+    # Each parent order's clean-up takes from the data after its horizon, the whole file's.
+    impact = market.after.impact
     parents = []
     for order in orders:
         part = slice_rows(snaps, order.first, order.last)
-        parents.append(Market(snaps=part, costs=market.costs, levels=ask_levels(part)))
+        after = after_horizon(snaps, market.costs, order.last + 1, impact)
+        parents.append(Market(snaps=part, costs=market.costs, after=after))
     baselines: dict[str, list[ExecutionResult]] = {}
     for parent in parents:
         for name, result in run_baselines(parent, baseline_rules).items():
@@ -219,7 +223,7 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
     }
     return ScheduleMarket(
         market=market,
-        passive=make_passive_market(snaps, market.costs, market.levels),
+        passive=make_passive_market(snaps, market.costs, impact),
         orders=orders,
         parents=parents,
         baselines=shortfalls,

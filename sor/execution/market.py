@@ -1,13 +1,11 @@
-"""A market: snapshots with what every execution over them shares (fees, ask-level ids)."""
+"""A market: snapshots with what every execution over them shares (fees, what comes after)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from sor.data.snapshots import Snapshots
-from sor.execution.engine import ask_levels
+from sor.execution.cleanup import AfterHorizon, after_horizon, estimate_impact
 from sor.execution.venues import VenueCosts
 
 __all__ = ["Market", "build_market"]
@@ -15,19 +13,23 @@ __all__ = ["Market", "build_market"]
 
 @dataclass(frozen=True, eq=False)
 class Market:
-    """Snapshots with their venue costs and the ask-level ids the strict fill model needs.
+    """The snapshots of a parent order's horizon, their venue costs, and the data after them.
 
     Attributes:
-        snaps: the snapshots.
+        snaps: the snapshots of the horizon.
         costs: fee and rebate of each venue column.
-        levels: int64[T, N], `sor.execution.engine.ask_levels(snaps)`.
+        after: the data after the horizon, which the clean-up of unfilled shares takes from
+            (`sor.execution.cleanup`).
     """
 
     snaps: Snapshots
     costs: VenueCosts
-    levels: np.ndarray
+    after: AfterHorizon
 
 
-def build_market(snaps: Snapshots, costs: VenueCosts) -> Market:
-    """The `Market` of `snaps` with `costs`, its ask levels computed once."""
-    return Market(snaps=snaps, costs=costs, levels=ask_levels(snaps))
+def build_market(snaps: Snapshots, costs: VenueCosts, after: AfterHorizon | None = None) -> Market:
+    """The `Market` of `snaps` with `costs`; with `after` None nothing comes after `snaps`, and
+    the clean-up is priced by the impact model estimated from `snaps`."""
+    if after is None:
+        after = after_horizon(snaps, costs, len(snaps), estimate_impact(snaps))
+    return Market(snaps=snaps, costs=costs, after=after)

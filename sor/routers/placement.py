@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.execution.engine import ask_levels, cleanup_price, sweep_cheapest
+from sor.execution.cleanup import ImpactModel, after_horizon, clean_up, estimate_impact
+from sor.execution.depth import TakenMemory, sweep_ladder, walk_venue
+from sor.execution.engine import shares_left
 from sor.execution.passive import (
     QUEUE_MODELS,
     outflow_samples,
@@ -78,22 +80,23 @@ class PassiveMarket:
     costs: VenueCosts
     starts: np.ndarray  #: `trade_starts(snaps)`
     cumulative_outflow: np.ndarray  #: float64[T + 1, N], leading zero row
-    levels: np.ndarray  #: `sor.execution.engine.ask_levels(snaps)`
+    impact: ImpactModel  #: prices what a clean-up cannot take from the data
 
 
 def make_passive_market(
-    snaps: Snapshots, costs: VenueCosts, levels: np.ndarray | None = None
+    snaps: Snapshots, costs: VenueCosts, impact: ImpactModel | None = None
 ) -> PassiveMarket:
-    """Precompute trade row starts, cumulative queue outflow and ask levels for `snaps`.
+    """Precompute trade row starts and cumulative queue outflow for `snaps`.
 
-    `levels`: `ask_levels(snaps)` when the caller has it already (a `Market` holds it).
+    `impact`: the clean-up's impact model when the caller has it (estimated from `snaps`
+    otherwise).
     """
     outflow = queue_outflow(snaps)
     cumulative = np.zeros((len(snaps) + 1, snaps.n_venues))
     np.cumsum(outflow, axis=0, out=cumulative[1:])
-    if levels is None:
-        levels = ask_levels(snaps)
-    return PassiveMarket(snaps, costs, trade_starts(snaps), cumulative, levels)
+    if impact is None:
+        impact = estimate_impact(snaps)
+    return PassiveMarket(snaps, costs, trade_starts(snaps), cumulative, impact)
 
 
 @dataclass
@@ -104,9 +107,12 @@ class ParentFill:
         total_cash: dollars paid for the shares filled (fees paid, rebates earned).
         market_shares: float64[N], shares taken at each venue by market orders.
         passive_shares: float64[N], shares filled at each venue by resting limit orders.
-        cleanup_shares: shares bought by the clean-up market order at the horizon.
-        completed_cash: total_cash plus the clean-up order's cost.
+        cleanup_shares: shares left unfilled at the horizon, bought by the clean-up.
+        completed_cash: total_cash plus the clean-up's cost.
         decisions: number of allocation decisions made.
+        posted_shares: float64[N], shares posted at each venue by limit orders.
+        cleanup_taken_shares: of `cleanup_shares`, those taken from the depth after the horizon.
+        cleanup_impact_shares: of `cleanup_shares`, those priced by the impact model.
     """
 
     total_cash: float
@@ -116,22 +122,29 @@ class ParentFill:
     completed_cash: float
     decisions: int
     posted_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cleanup_taken_shares: int = 0
+    cleanup_impact_shares: int = 0
 
 
 def _take(
-    pm: PassiveMarket, row: int, shares: int, taken: np.ndarray, taken_level: np.ndarray
+    pm: PassiveMarket, row: int, shares: int, memory: TakenMemory
 ) -> tuple[np.ndarray, float]:
-    """Buy up to `shares` at the cheapest displayed asks of `row` (strict). Returns (q, cash)."""
+    """Buy up to `shares` at the cheapest visible asks of `row`, across venues and levels
+    (strict fill model). Returns (shares per venue, dollars paid with fees)."""
     snaps, fee = pm.snaps, pm.costs.fee
-    ask, level = snaps.ask_px[row], pm.levels[row]
-    already = np.where(taken_level == level, taken, 0)  # taken at this very price level
-    available = snaps.ask_sz[row] - already
-    available[~np.isfinite(ask)] = 0
-    bought = sweep_cheapest(shares, ask, available, snaps.venues)
-    got = bought > 0
-    taken[got] = already[got] + bought[got]
-    taken_level[got] = level[got]
-    return bought.astype(np.float64), float(np.dot(bought[got], (ask + fee)[got]))
+    prices, sizes = snaps.ask_ladder()
+    left = shares_left(prices[row], sizes[row], memory, snaps.ask_px, row)
+    sent = sweep_ladder(shares, prices[row], left, snaps.venues)
+    bought = np.zeros(snaps.n_venues)
+    cash = 0.0
+    for j in np.flatnonzero(sent):
+        taken, spent = walk_venue(int(sent[j]), prices[row, j], left[j])
+        got = int(taken.sum())
+        bought[j] = got
+        cash += spent + got * float(fee[j])
+        for k in np.flatnonzero(taken):
+            memory.take(int(j), float(prices[row, j, k]), int(taken[k]))
+    return bought, cash
 
 
 def _problem(
@@ -208,8 +221,7 @@ def execute_parent(
         raise ValueError(f"horizon_s must be > 0, got {params.horizon_s}")
     model = QUEUE_MODELS[settings.queue_model]
     horizon_ns = int(params.horizon_s * NS_PER_S)
-    taken = np.zeros(n, dtype=np.int64)
-    taken_level = np.full(n, -1, dtype=np.int64)
+    memory = TakenMemory(n)
     market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
     remaining, cash, decisions = size, 0.0, 0
     row = first
@@ -230,7 +242,7 @@ def execute_parent(
         if decisions_log is not None:
             decisions_log.append((row, m, limits.copy()))
         if m > 0:
-            bought, spent = _take(pm, row, m, taken, taken_level)
+            bought, spent = _take(pm, row, m, memory)
             market_shares += bought
             cash += spent
             remaining -= int(bought.sum())
@@ -262,15 +274,19 @@ def execute_parent(
             passive_shares += fills
             remaining -= int(round(fills.sum()))
         row = next_row
-    cleanup_cash = 0.0
-    if remaining > 0:
-        cleanup_cash = remaining * cleanup_price(snaps, costs, last)
+    memory.forget_through(snaps.ask_px, last)
+    memory.rebase()
+    cleanup = clean_up(
+        after_horizon(snaps, costs, last + 1, pm.impact), costs.fee, remaining, memory
+    )
     return ParentFill(
         total_cash=cash,
         market_shares=market_shares,
         passive_shares=passive_shares,
         cleanup_shares=remaining,
-        completed_cash=cash + cleanup_cash,
+        completed_cash=cash + cleanup.cash,
+        cleanup_taken_shares=cleanup.taken_shares,
+        cleanup_impact_shares=cleanup.impact_shares,
         decisions=decisions,
         posted_shares=posted,
     )

@@ -80,11 +80,15 @@ class Router:
         """Acts at every snapshot."""
         return t
 
-    def orders(self, t: int, remaining: int, available: np.ndarray) -> np.ndarray:
+    def orders(self, t: int, remaining: int, prices: np.ndarray, left: np.ndarray) -> np.ndarray:
         """The allocator's split of this snapshot's child order.
+
+        The allocator sees each venue's shares left over all its visible levels at its best
+        ask (docs/model.md §3); the engine fills them level by level at their own prices.
 
         Compiled twin: inline in `sor.routers.static_nb._route`.
         """
+        available = left.sum(axis=1)
         sent = np.zeros(len(available), dtype=np.int64)
         if self._cap == "order":
             venues = np.flatnonzero(np.isfinite(self._price[t]))

@@ -42,7 +42,9 @@ import numpy as np
 from numba import njit
 
 from sor.data.snapshots import Snapshots
-from sor.execution.engine import ExecutionResult, cleanup_price, result_of
+from sor.execution.cleanup import clean_up
+from sor.execution.depth import PRICE_EPS, TakenMemory
+from sor.execution.engine import ExecutionResult, result_of
 from sor.execution.market import Market, build_market
 from sor.execution.rules import OrderRules
 from sor.execution.venues import venue_costs
@@ -57,6 +59,12 @@ _INF = np.inf
 #: `Totals.status` codes.
 _OK = 0
 _NON_FINITE_ASK = 1  # a venue the router passes to the allocator has no finite price
+_MEMORY_FULL = 2  # more prices taken at one venue than `MEMORY_SLOTS`, none forgotten
+
+#: Prices one venue's `Memory` can hold at once (the reference has no limit; a run that needs
+#: more stops with an error rather than differ from it).
+MEMORY_SLOTS = 64
+_PRICE_EPS = PRICE_EPS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,9 +94,9 @@ class MarketArrays(NamedTuple):
     """The snapshot arrays of one market and cost basis as the kernel reads them (`_arrays`).
 
     Attributes:
-        ask_px: float64[T, N], dollars per share (NaN: no ask).
-        ask_sz: int64[T, N], shares shown.
-        levels: int64[T, N], `ask_levels` (read with the strict model only).
+        ask_px: float64[T, N], best ask per venue, dollars per share (NaN: no ask).
+        ladder_px: float64[T, N, L], every visible ask level (`Snapshots.ask_ladder`).
+        ladder_sz: int64[T, N, L], shares shown at each level.
         price: float64[T, N], what the allocator sees as the ask: ask_px minus the reference of
             the cost basis (`Router`), so the cost basis itself is no input of the kernel.
         fee: float64[N], taker fee per venue column, dollars per share.
@@ -96,11 +104,27 @@ class MarketArrays(NamedTuple):
     """
 
     ask_px: np.ndarray
-    ask_sz: np.ndarray
-    levels: np.ndarray
+    ladder_px: np.ndarray
+    ladder_sz: np.ndarray
     price: np.ndarray
     fee: np.ndarray
     rebate: np.ndarray
+
+
+class Memory(NamedTuple):
+    """What the order took per venue and price: `sor.execution.depth.TakenMemory` as arrays.
+
+    Entry i < n[j] of venue column j is (px[j, i], sz[j, i]), in the order first taken.
+
+    Attributes:
+        px: float64[N, K], the prices taken at.
+        sz: int64[N, K], shares taken at each.
+        n: int64[N], entries in use per venue column.
+    """
+
+    px: np.ndarray
+    sz: np.ndarray
+    n: np.ndarray
 
 
 class Rules(NamedTuple):
@@ -224,7 +248,7 @@ class Totals(NamedTuple):
     """What one parent order through the router did (`_route`).
 
     Attributes:
-        status: `_OK` or `_NON_FINITE_ASK`.
+        status: `_OK`, `_NON_FINITE_ASK` or `_MEMORY_FULL`.
         cash: dollars paid, fees included.
         filled: shares bought.
         child_orders: snapshots where something filled.
@@ -253,6 +277,9 @@ class BatchTotals(NamedTuple):
     decisions: np.ndarray
     t_end: np.ndarray
     by_venue: np.ndarray  # int64[P, N]
+    memory_px: np.ndarray  # float64[P, N, K], each trial's `Memory`
+    memory_sz: np.ndarray  # int64[P, N, K]
+    memory_n: np.ndarray  # int64[P, N]
 
     @classmethod
     def zeros(cls, n_trials: int, n_venues: int) -> BatchTotals:
@@ -261,7 +288,19 @@ class BatchTotals(NamedTuple):
         status, filled, child_orders, last_fill_t, decisions, t_end = counts
         by_venue = np.zeros((n_trials, n_venues), dtype=np.int64)
         cash = np.zeros(n_trials)
-        return cls(status, cash, filled, child_orders, last_fill_t, decisions, t_end, by_venue)
+        return cls(
+            status,
+            cash,
+            filled,
+            child_orders,
+            last_fill_t,
+            decisions,
+            t_end,
+            by_venue,
+            np.zeros((n_trials, n_venues, MEMORY_SLOTS)),
+            np.zeros((n_trials, n_venues, MEMORY_SLOTS), dtype=np.int64),
+            np.zeros((n_trials, n_venues), dtype=np.int64),
+        )
 
     def rows(self) -> list[Totals]:
         """The `Totals` of each trial, in Python numbers (one conversion per column)."""
@@ -726,25 +765,97 @@ def _allocate_nb(
 
 
 @njit(cache=True)
-def _next_fillable(ask_sz, levels, taken, taken_level, t, strict):
-    """First snapshot from t where some venue has shares available, else T.
+def _forget(ask_px, t, memory):
+    """Drop the prices venue j's best ask at row t is above, for every venue.
 
-    Python twin: `sor.execution.engine._next_fillable`.
+    Python twin: `sor.execution.depth.TakenMemory.forget_through`, one row at a time.
     """
-    n_snap, n_venue = ask_sz.shape
+    px, sz, count = memory.px, memory.sz, memory.n
+    for j in range(count.shape[0]):
+        n = count[j]
+        if n == 0:
+            continue
+        ask = ask_px[t, j]
+        if not np.isfinite(ask):
+            continue
+        kept = 0
+        for i in range(n):
+            if not ask > px[j, i] + _PRICE_EPS:
+                px[j, kept] = px[j, i]
+                sz[j, kept] = sz[j, i]
+                kept += 1
+        count[j] = kept
+
+
+@njit(cache=True)
+def _taken_at(memory, j, price):
+    """Shares taken at venue column j at `price`.
+
+    Python twin: `sor.execution.depth.TakenMemory.taken_at`.
+    """
+    for i in range(memory.n[j]):
+        if abs(memory.px[j, i] - price) <= _PRICE_EPS:
+            return memory.sz[j, i]
+    return 0
+
+
+@njit(cache=True)
+def _take(memory, j, price, shares):
+    """Remember `shares` more taken at venue column j at `price`; False when the venue's memory
+    is full.
+
+    Python twin: `sor.execution.depth.TakenMemory.take`.
+    """
+    for i in range(memory.n[j]):
+        if abs(memory.px[j, i] - price) <= _PRICE_EPS:
+            memory.sz[j, i] += shares
+            return True
+    i = memory.n[j]
+    if i >= memory.px.shape[1]:
+        return False
+    memory.px[j, i] = price
+    memory.sz[j, i] = shares
+    memory.n[j] = i + 1
+    return True
+
+
+@njit(cache=True)
+def _left(market, t, j, k, strict, memory):
+    """Shares the order can still take at venue column j's level k at row t.
+
+    Python twin: `sor.execution.depth.TakenMemory.left` (one level; the naive model: the shown
+    size).
+    """
+    price = market.ladder_px[t, j, k]
+    shown = market.ladder_sz[t, j, k]
+    if not np.isfinite(price) or shown <= 0:
+        return 0
+    if strict:
+        shown = max(shown - _taken_at(memory, j, price), 0)
+    return shown
+
+
+@njit(cache=True)
+def _next_fillable(market, strict, memory, t):
+    """First snapshot from t where some venue has shares left, else T; the memory forgotten
+    through that row.
+
+    Python twin: `sor.execution.engine.next_fillable`.
+    """
+    n_snap, n_venue, n_level = market.ladder_sz.shape
     while t < n_snap:
+        if strict:
+            _forget(market.ask_px, t, memory)
         for j in range(n_venue):
-            shown = ask_sz[t, j]
-            if strict and levels[t, j] == taken_level[j]:
-                shown -= taken[j]
-            if shown > 0:
-                return t
+            for k in range(n_level):
+                if _left(market, t, j, k, strict, memory) > 0:
+                    return t
         t += 1
     return n_snap
 
 
 @njit(cache=True)
-def _route(market, rules, penalties, ws, filled_by_venue):
+def _route(market, rules, penalties, ws, filled_by_venue, memory):
     """One parent order through the router over all snapshots.
 
     Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, whose
@@ -758,19 +869,22 @@ def _route(market, rules, penalties, ws, filled_by_venue):
         ws: `_run_workspace(N, rules)`, or any `Workspace` for N venues: a dynamic program for a
             child larger than it was sized for allocates its own.
         filled_by_venue: int64[N], zeroed and filled with shares per venue column.
+        memory: a `Memory` for N venues, emptied and left holding what the order took (strict
+            fill model), forgotten through the last row the loop saw.
 
     Returns:
         The `Totals`.
     """
-    ask_px, ask_sz, levels = market.ask_px, market.ask_sz, market.levels
+    ladder_px = market.ladder_px
     price, fee, rebate = market.price, market.fee, market.rebate
     order_size, step, displayed = rules.order_size, rules.step, rules.displayed
     literal, strict = rules.literal, rules.strict
-    n_snap, n_venue = ask_sz.shape
+    n_snap, n_venue, n_level = market.ladder_sz.shape
     include_cap = not literal
-    taken = np.zeros(n_venue, dtype=np.int64)
-    taken_level = np.full(n_venue, -1, dtype=np.int64)
+    for j in range(n_venue):
+        memory.n[j] = 0
     available = np.zeros(n_venue, dtype=np.int64)
+    left = np.zeros((n_venue, n_level), dtype=np.int64)
     sent = np.zeros(n_venue, dtype=np.int64)
     idx = np.zeros(n_venue, dtype=np.int64)
     sub_price = np.zeros(n_venue)
@@ -779,8 +893,6 @@ def _route(market, rules, penalties, ws, filled_by_venue):
     sub_rebate = np.zeros(n_venue)
     venues = Venues(sub_price, sub_size, sub_fee, sub_rebate)  # the allocator's view
     split = np.zeros(n_venue, dtype=np.int64)
-    dot_fill = np.zeros(n_venue)
-    dot_px = np.zeros(n_venue)
     for j in range(n_venue):
         filled_by_venue[j] = 0
     cash = 0.0
@@ -790,13 +902,14 @@ def _route(market, rules, penalties, ws, filled_by_venue):
     decisions = 0
     t = 0
     while filled < order_size:
-        t = _next_fillable(ask_sz, levels, taken, taken_level, t, strict)
+        t = _next_fillable(market, strict, memory, t)
         if t >= n_snap:
             break
         for j in range(n_venue):
-            shown = ask_sz[t, j]
-            if strict and levels[t, j] == taken_level[j]:
-                shown = max(shown - taken[j], 0)
+            shown = 0
+            for k in range(n_level):
+                left[j, k] = _left(market, t, j, k, strict, memory)
+                shown += left[j, k]
             available[j] = shown
             sent[j] = 0
         # Router.orders: which venues the allocator sees, and the child order.
@@ -835,24 +948,35 @@ def _route(market, rules, penalties, ws, filled_by_venue):
             if _solve_into(split, problem, venues, ws):
                 for k in range(m):
                     sent[idx[k]] = split[k]
-        # Fills, as execute: cash is np.dot over the venues that filled, in column order.
-        n_filled = 0
+        # Fills, as execute: each venue walks its levels in price order (`walk_venue`), and the
+        # cash is summed level by level, then venue by venue in column order, as there.
+        any_fill = False
         for j in range(n_venue):
-            fill = min(sent[j], available[j])
-            if fill != 0:
-                dot_fill[n_filled] = fill
-                dot_px[n_filled] = ask_px[t, j] + fee[j]
-                n_filled += 1
-                filled += fill
-                filled_by_venue[j] += fill
-                if strict:
-                    if levels[t, j] != taken_level[j]:
-                        taken[j] = 0
-                    taken[j] += fill
-                    taken_level[j] = levels[t, j]
-        if n_filled:
+            if sent[j] <= 0:
+                continue
+            need = sent[j]
+            spent = 0.0
+            got = 0
+            for k in range(n_level):
+                if need <= 0:
+                    break
+                if left[j, k] > 0:
+                    q = min(need, left[j, k])
+                    spent += q * ladder_px[t, j, k]
+                    need -= q
+                    got += q
+                    if strict and not _take(memory, j, ladder_px[t, j, k], q):
+                        return Totals(
+                            _MEMORY_FULL, cash, filled, child_orders, last_fill_t, decisions, t
+                        )
+            if got == 0:
+                continue
+            cash += spent + got * fee[j]
+            filled += got
+            filled_by_venue[j] += got
+            any_fill = True
+        if any_fill:
             child_orders += 1
-            cash += np.dot(dot_fill[:n_filled], dot_px[:n_filled])
             last_fill_t = t
         t += 1
     return Totals(_OK, cash, filled, child_orders, last_fill_t, decisions, t)
@@ -869,15 +993,20 @@ def run_router_nb(market, rules, penalties):
             tuples (see "The kernel's structs").
 
     Returns:
-        (totals, shares_by_venue): the fields of `Totals` as a plain tuple, and int64[N] shares
-        per venue column.
+        (totals, shares_by_venue, memory): the fields of `Totals` as a plain tuple, int64[N]
+        shares per venue column, and the fields of the `Memory` the order left.
     """
     market, rules, penalties = MarketArrays(*market), Rules(*rules), Penalties(*penalties)
-    n_venue = market.ask_sz.shape[1]
+    n_venue = market.ask_px.shape[1]
     ws = _run_workspace(n_venue, rules)
     by_venue = np.zeros(n_venue, dtype=np.int64)
-    totals = _route(market, rules, penalties, ws, by_venue)
-    return totals[:], by_venue
+    memory = Memory(
+        np.zeros((n_venue, MEMORY_SLOTS)),
+        np.zeros((n_venue, MEMORY_SLOTS), dtype=np.int64),
+        np.zeros(n_venue, dtype=np.int64),
+    )
+    totals = _route(market, rules, penalties, ws, by_venue, memory)
+    return totals[:], by_venue, memory[:]
 
 
 @njit(cache=True, nogil=True)
@@ -892,10 +1021,11 @@ def _run_batch(market, rules, params, out):
         out: the fields of a `BatchTotals` of P rows as a plain tuple, filled row by row.
     """
     market, rules, out = MarketArrays(*market), Rules(*rules), BatchTotals(*out)
-    ws = _run_workspace(market.ask_sz.shape[1], rules)
+    ws = _run_workspace(market.ask_px.shape[1], rules)
     for p in range(params.shape[0]):
         penalties = Penalties(params[p, 0], params[p, 1], params[p, 2])
-        totals = _route(market, rules, penalties, ws, out.by_venue[p])
+        memory = Memory(out.memory_px[p], out.memory_sz[p], out.memory_n[p])
+        totals = _route(market, rules, penalties, ws, out.by_venue[p], memory)
         out.status[p] = totals.status
         out.cash[p] = totals.cash
         out.filled[p] = totals.filled
@@ -945,10 +1075,11 @@ def _arrays(market: Market, cost_basis: str) -> MarketArrays:
             if not np.isfinite(values).all():
                 raise ValueError(f"`{name}` must be finite, but got {name}={values.tolist()}.")
         reference = reference_mid(snaps) if cost_basis == "mid" else np.zeros(len(snaps))
+        ladder_px, ladder_sz = snaps.ask_ladder()
         cached[cost_basis] = MarketArrays(
             ask_px=np.ascontiguousarray(snaps.ask_px, dtype=np.float64),
-            ask_sz=np.ascontiguousarray(snaps.ask_sz, dtype=np.int64),
-            levels=np.ascontiguousarray(market.levels, dtype=np.int64),
+            ladder_px=np.ascontiguousarray(ladder_px, dtype=np.float64),
+            ladder_sz=np.ascontiguousarray(ladder_sz, dtype=np.int64),
             price=np.ascontiguousarray(snaps.ask_px - reference[:, None], dtype=np.float64),
             fee=np.ascontiguousarray(costs.fee, dtype=np.float64),
             rebate=np.ascontiguousarray(costs.rebate, dtype=np.float64),
@@ -992,17 +1123,27 @@ def _result(
     order: OrderRules,
     totals: Totals,
     by_venue: np.ndarray,
-    cleanup: float | None,
+    memory: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> ExecutionResult:
-    """The `ExecutionResult` that `execute` builds from the same numbers."""
+    """The `ExecutionResult` that `execute` builds from the same numbers, the clean-up included
+    (run in Python from the memory the kernel left: `sor.execution.cleanup.clean_up`)."""
     status, cash, filled, child_orders, last_fill_t, _, _ = totals
     if status == _NON_FINITE_ASK:
         raise ValueError("`ask` must be finite, but the router passed a venue with no price.")
+    if status == _MEMORY_FULL:
+        raise ValueError(
+            f"the order took at more than {MEMORY_SLOTS} prices at one venue without its best "
+            "ask rising above any of them; the compiled kernel cannot follow it"
+        )
     snaps = market.snaps
     last_fill_ts = int(snaps.ts[last_fill_t]) if last_fill_t >= 0 else 0
-    return result_of(
-        snaps, market.costs, order.size, cash, filled, by_venue, child_orders, last_fill_ts, cleanup
-    )
+    unfilled = order.size - int(filled)
+    taken = None
+    if order.fill_model == "strict":
+        taken = TakenMemory.from_arrays(*memory)
+        taken.rebase()
+    cleanup = clean_up(market.after, market.costs.fee, unfilled, taken)
+    return result_of(snaps, order.size, cash, filled, by_venue, child_orders, last_fill_ts, cleanup)
 
 
 def evaluate_compiled_stats(
@@ -1011,11 +1152,11 @@ def evaluate_compiled_stats(
     """`evaluate_compiled` and what the run did (allocator calls, snapshots gone through)."""
     _check(order, [params])
     penalties = (float(params.lambda_over), float(params.lambda_under), float(params.theta_queue))
-    totals, by_venue = run_router_nb(
+    totals, by_venue, memory = run_router_nb(
         tuple(_arrays(market, order.cost_basis)), _rules(order), penalties
     )
     totals = Totals(*totals)
-    result = _result(market, order, totals, by_venue, None)
+    result = _result(market, order, totals, by_venue, memory)
     return result, RunStats(decisions=int(totals.decisions), snapshots=int(totals.t_end))
 
 
@@ -1023,7 +1164,7 @@ def evaluate_compiled(market: Market, params: RouterParams, order: OrderRules) -
     """`sor.evaluation.backtest.evaluate`, compiled: the same `ExecutionResult` (module docstring).
 
     Args:
-        market: the snapshots with fees and ask levels (`sor.evaluation.backtest.make_market`).
+        market: the snapshots with fees (`sor.evaluation.backtest.make_market`).
         params: the penalties, dollars per share.
         order: the parent order and the router's rules (size, step, cap, cost_basis,
             child_sizing, fill_model).
@@ -1047,7 +1188,7 @@ def evaluate_batch_compiled(
     """`evaluate_compiled` for each of `params_list`, in one compiled call.
 
     Args:
-        market: the snapshots with fees and ask levels.
+        market: the snapshots with fees.
         params_list: the penalties of each trial.
         order: the parent order and the router's rules, shared by the trials.
 
@@ -1063,12 +1204,15 @@ def evaluate_batch_compiled(
     )
     out = BatchTotals.zeros(len(params_list), market.snaps.ask_sz.shape[1])
     _run_batch(tuple(_arrays(market, order.cost_basis)), _rules(order), params, tuple(out))
-    cleanup = None
-    if (out.filled < order.size).any():
-        cleanup = cleanup_price(market.snaps, market.costs)
     return [
-        _result(market, order, totals, by_venue, cleanup)
-        for totals, by_venue in zip(out.rows(), out.by_venue, strict=True)
+        _result(
+            market,
+            order,
+            totals,
+            out.by_venue[p],
+            (out.memory_px[p], out.memory_sz[p], out.memory_n[p]),
+        )
+        for p, totals in enumerate(out.rows())
     ]
 
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from sor.evaluation.baselines import BestAsk, Twap, Vwap, savings_bps, twap_due, vwap_due
-from sor.execution.engine import ask_levels, execute, sweep_cheapest
+from sor.execution.cleanup import after_horizon, estimate_impact
+from sor.execution.depth import TakenMemory, sweep_ladder
+from sor.execution.engine import execute
 from sor.execution.venues import venue_costs
 from tests.sor.data.snapdata import make_snaps
 
@@ -53,27 +55,94 @@ def test_strict_model_does_not_take_the_same_shares_twice():
     assert strict.total_cash == pytest.approx(150 * 10.0 + 150 * 10.1)
 
 
-def test_ask_levels_change_exactly_when_price_changes():
-    snaps = make_snaps(
-        [[10.0, NAN], [10.0, 11.0], [10.1, 11.0], [10.0, NAN]], [[1, 0], [1, 1], [1, 1], [1, 0]]
-    )
-    levels = ask_levels(snaps)
-    assert levels[:, 0].tolist() == [0, 0, 1, 2]
-    assert levels[:, 1].tolist() == [0, 1, 1, 2]
+def test_a_level_that_flickers_away_and_back_hands_out_nothing_new():
+    # The ask at 10.0 disappears for a snapshot and comes back with the same 100 shares: the
+    # same queue, already taken. Only a new price (10.1) has shares left.
+    snaps = make_snaps([[10.0], [NAN], [10.0], [10.1]], [[100], [0], [100], [100]])
+    strict = execute(snaps, costs_for(snaps), BestAsk(snaps), 200, fill_model="strict")
+    assert strict.total_cash == pytest.approx(100 * 10.0 + 100 * 10.1)
+    naive = execute(snaps, costs_for(snaps), BestAsk(snaps), 200, fill_model="naive")
+    assert naive.total_cash == pytest.approx(200 * 10.0)
 
 
-def test_unfilled_shares_are_completed_at_the_last_best_ask():
-    snaps = make_snaps([[10.0], [10.5]], [[100], [100]])
-    result = execute(snaps, costs_for(snaps, fee=0.01), BestAsk(snaps), 500, fill_model="strict")
+def test_memory_of_a_price_is_forgotten_when_the_ask_rises_above_it_not_when_it_falls():
+    best_ask = np.array([[10.0], [9.9], [10.0], [10.1], [10.0]])
+    memory = TakenMemory(1)
+    memory.take(0, 10.0, 300)
+    memory.forget_through(best_ask, 2)  # fell to 9.9 and came back: kept
+    assert memory.taken_at(0, 10.0) == 300
+    memory.forget_through(best_ask, 4)  # rose to 10.1 at row 3: that queue is gone
+    assert memory.taken_at(0, 10.0) == 0
+
+
+def test_unfilled_shares_without_data_after_the_horizon_are_priced_by_the_impact_model():
+    snaps = make_snaps([[10.0], [10.5]], [[100], [100]], trade_volume=[50, 50])
+    costs = costs_for(snaps, fee=0.01)
+    result = execute(snaps, costs, BestAsk(snaps), 500, fill_model="strict")
     assert result.filled_shares == 200 and result.unfilled_shares == 300
-    assert result.completed_cash == pytest.approx(result.total_cash + 300 * (10.5 + 0.01))
+    assert result.cleanup_impact_shares == 300 and result.cleanup_taken_shares == 0
+    impact = estimate_impact(snaps)
+    assert impact.fraction(300) > 0
+    expected = 300 * (10.5 + 0.01) * (1 + impact.fraction(300))
+    assert result.cleanup_cash == pytest.approx(expected)
+    assert result.completed_cash == pytest.approx(result.total_cash + expected)
 
 
-def test_sweep_cheapest_orders_by_price_size_and_id():
-    sent = sweep_cheapest(
-        350, np.array([10.1, 10.0, 10.0, NAN]), np.array([500, 100, 200, 0]), np.array([1, 2, 3, 4])
+def test_the_clean_up_takes_the_depth_after_the_horizon_first():
+    # Horizon: rows 0-1; the data goes on with 200 shares at 10.2, then 10.4.
+    whole = make_snaps(
+        [[10.0], [10.0], [10.2], [10.4]], [[100], [100], [200], [500]], trade_volume=[10] * 4
+    )
+    horizon = make_snaps([[10.0], [10.0]], [[100], [100]], trade_volume=[10] * 2)
+    costs = costs_for(whole)
+    after = after_horizon(whole, costs, 2, estimate_impact(whole))
+    result = execute(horizon, costs, BestAsk(horizon), 500, fill_model="strict", after=after)
+    # The horizon gives 100 (the level at 10.0 stays taken); the clean-up 200 at 10.2, 200 at 10.4.
+    assert result.filled_shares == 100 and result.unfilled_shares == 400
+    assert result.cleanup_taken_shares == 400 and result.cleanup_impact_shares == 0
+    assert result.completed_cash == pytest.approx(100 * 10.0 + 200 * 10.2 + 200 * 10.4)
+
+
+def test_leaving_shares_to_the_clean_up_is_never_cheaper_than_taking_what_shows():
+    whole = make_snaps([[10.0], [10.0], [10.0]], [[500], [500], [500]], trade_volume=[100] * 3)
+    costs = costs_for(whole)
+    impact = estimate_impact(whole)
+    horizon = make_snaps([[10.0], [10.0]], [[500], [500]], trade_volume=[100] * 2)
+    after = after_horizon(whole, costs, 2, impact)
+    took = execute(horizon, costs, BestAsk(horizon), 1000, after=after)
+    waited = execute(horizon, costs, Waiter(), 1000, after=after)
+    assert waited.unfilled_shares == 1000 and took.unfilled_shares == 500
+    assert waited.completed_cash >= took.completed_cash
+
+
+class Waiter:
+    """A strategy that never sends anything: everything goes to the clean-up."""
+
+    name = "waiter"
+
+    def next_action(self, t, filled):
+        return 10**9
+
+    def orders(self, t, remaining, prices, left):
+        raise AssertionError("never asked")
+
+
+def test_sweep_ladder_orders_by_price_size_and_id():
+    sent = sweep_ladder(
+        350,
+        np.array([[10.1], [10.0], [10.0], [NAN]]),
+        np.array([[500], [100], [200], [0]]),
+        np.array([1, 2, 3, 4]),
     )
     assert sent.tolist() == [50, 100, 200, 0]
+
+
+def test_sweep_ladder_walks_levels_across_venues_cheapest_first():
+    prices = np.array([[10.0, 10.3], [10.1, 10.2]])
+    left = np.array([[100, 500], [100, 500]])
+    sent = sweep_ladder(450, prices, left, np.array([1, 2]))
+    # 100 at 10.0 (venue 1), 100 at 10.1 (venue 2), 250 at 10.2 (venue 2)
+    assert sent.tolist() == [100, 350]
 
 
 def test_twap_schedule_buckets():
@@ -123,7 +192,7 @@ def test_on_fill_reports_each_fill():
         BestAsk(snaps),
         1000,
         fill_model="naive",
-        on_fill=lambda t, fill: fills.append((t, fill.tolist())),
+        on_fill=lambda t, fill, cash: fills.append((t, fill.tolist())),
     )
     assert fills == [(0, [300, 0]), (1, [0, 700])]
     assert sum(sum(f) for _, f in fills) == result.filled_shares
