@@ -146,13 +146,18 @@ class UpdatesBuilder:
         rows_per_event: np.ndarray = np.diff(
             np.array([*self._event_start, len(self._rows)], dtype=np.int64)
         )
+        ask_px_array = np.array(ask_px, dtype=np.float64)  # None becomes NaN
+        ask_sz_array = np.array(ask_sz, dtype=np.int64)
         return QuoteUpdates(
             ts=np.repeat(event_ts, rows_per_event),
             venue=np.array(venue, dtype=np.int32),
-            ask_px=np.array(ask_px, dtype=np.float64),  # None becomes NaN
-            ask_sz=np.array(ask_sz, dtype=np.int64),
+            ask_px=ask_px_array,
+            ask_sz=ask_sz_array,
             bid_px=np.array(bid_px, dtype=np.float64),
             bid_sz=np.array(bid_sz, dtype=np.int64),
+            # The stream carries the top of book only so far: a ladder of one level.
+            ask_depth_px=ask_px_array.reshape(-1, 1).copy(),
+            ask_depth_sz=ask_sz_array.reshape(-1, 1).copy(),
             # Each trade at its snapshot's own time: build_snapshots counts it at that very
             # snapshot, so the trade prints and the volume per snapshot are reproduced exactly.
             trade_ts=event_ts[np.array(self._trade_event, dtype=np.int64)],

@@ -250,11 +250,17 @@ class Cells:
     def integers(self, column: str, low: int, high: int, what: str) -> np.ndarray:
         """Whole numbers in [low, high] (int64); empty cells are an error."""
         self._check(column, ~self._matches(column, _DIGITS), f"{{cell}} is not {what}")
-        values = pd.to_numeric(self.df[column], errors="coerce").to_numpy(dtype=np.float64)
-        self._check(
-            column, (values < low) | (values > high), f"{{cell}} is not {what} in [{low}, {high}]"
-        )
-        return values.astype(np.int64)
+        text = self.df[column]
+        out_of_range = f"{{cell}} is not {what} in [{low}, {high}]"
+        try:
+            # Digits only: an exact conversion, several times faster than pd.to_numeric.
+            values: np.ndarray = text.astype(np.int64).to_numpy(dtype=np.int64, copy=True)
+        except (OverflowError, ValueError):  # a cell beyond int64: find the first bad one
+            approx = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+            self._check(column, (approx < low) | (approx > high) | _above_int64(text), out_of_range)
+            raise
+        self._check(column, (values < low) | (values > high), out_of_range)
+        return values
 
     def sizes(self, column: str) -> np.ndarray:
         """Shares, whole numbers in [0, MAX_SIZE]."""

@@ -1,8 +1,9 @@
 """Databento MBP-1 / MBP-10 CSV loader (model.md §1-§2): file in, kept quote updates out.
 
-Reads only the columns the router needs, accepts Databento's "pretty" (ISO timestamps, decimal
-prices) and raw (integer ns, integer 1e-9 prices) CSV styles, applies the evaluation window and
-the first-row-per-(ts_event, publisher_id) rule, and reports what it read.
+Reads only the columns the router needs (the top of book, and every visible ask level of an
+MBP-10 file), accepts Databento's "pretty" (ISO timestamps, decimal prices) and raw (integer ns,
+integer 1e-9 prices) CSV styles, applies the evaluation window and the
+first-row-per-(ts_event, publisher_id) rule, and reports what it read.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sor.data.csvfile import (
     read_columns,
 )
 from sor.data.dbn import dbn_to_csv, is_dbn
-from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots
+from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots, ladder_breaks
 from sor.errors import DataError
 from sor.vocabulary import CLOCKS
 
@@ -36,6 +37,7 @@ __all__ = [
     "OPTIONAL",
     "REQUIRED",
     "DataSummary",
+    "ask_levels",
     "load_snapshots",
     "load_updates",
     "ns_to_iso",
@@ -46,6 +48,7 @@ __all__ = [
 REQUIRED = ("ts_event", "publisher_id", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00")
 OPTIONAL = ("ts_recv", "action", "side", "price", "size", "sequence", "symbol", "instrument_id")
 _DIGITS = re.compile(r"^\d+$")
+_ASK_LEVEL = re.compile(r"ask_(px|sz)_(\d+)")
 
 
 @dataclass
@@ -149,6 +152,49 @@ def _check_columns(path: Path, header: list[str], clock: str) -> None:
         )
 
 
+def ask_levels(path: str | Path, header: Sequence[str]) -> list[tuple[str, str]]:
+    """The (price, size) columns of every ask level the header shows, level 0 first.
+
+    An MBP-10 file has ask_px_00/ask_sz_00 to ask_px_09/ask_sz_09, an MBP-1 file level 00 only.
+
+    Raises:
+        DataError: a level's price or size column is missing below the deepest level shown.
+    """
+    shown = [int(m.group(2)) for c in header if (m := _ASK_LEVEL.fullmatch(c))]
+    levels = [(f"ask_px_{k:02d}", f"ask_sz_{k:02d}") for k in range(max(shown, default=0) + 1)]
+    missing = [c for level in levels for c in level if c not in header]
+    if missing:
+        raise DataError(
+            f"missing columns {missing}: the header shows ask levels up to "
+            f"{levels[-1][0]}, and every level above needs its price and size",
+            path=str(path),
+        )
+    return levels
+
+
+def _check_ladders(cells: Cells, px: np.ndarray, sz: np.ndarray) -> None:
+    """Refuse the first row (in file order) whose ask ladder breaks the rules of
+    `QuoteUpdates.ask_depth_px`, naming its line and the price column of the level at fault."""
+    breaks = ladder_breaks(px, sz)
+    bad_rows = np.flatnonzero(breaks.any(axis=1))
+    if not len(bad_rows):
+        return
+    i = int(bad_rows[0])
+    k = int(np.argmax(breaks[i]))
+    shown = f"{int(sz[i, k])} shares at {px[i, k]}"
+    if np.isnan(px[i, k - 1]):
+        message = (
+            f"ask level {k} shows {shown} after an empty level {k - 1}: an empty ask level "
+            "(empty, zero or undefined price, or size 0) is followed only by empty levels"
+        )
+    else:
+        message = (
+            f"ask level {k} shows {shown}, below level {k - 1}'s price {px[i, k - 1]}: ask "
+            "levels must be in non-decreasing price order"
+        )
+    raise cells.error(i, f"ask_px_{k:02d}", message)
+
+
 def _select_symbol(
     path: Path, df: pd.DataFrame, lines: np.ndarray, symbol: str | None
 ) -> tuple[np.ndarray, list[str], str]:
@@ -231,8 +277,10 @@ def load_updates(
     content = read_bytes(path, compression_of(path))
     header = header_of(path, content)
     _check_columns(path, header, clock)
+    levels = ask_levels(path, header)
     lines = data_lines(path, content, len(header))
-    columns = [c for c in (*REQUIRED, *OPTIONAL) if c in header]
+    depth_columns = [c for level in levels[1:] for c in level]
+    columns = [c for c in (*REQUIRED, *depth_columns, *OPTIONAL) if c in header]
     df = read_columns(path, content, header, columns)
     del content
     summary = DataSummary(path=str(path), rows_read=len(df), clock=clock)
@@ -254,9 +302,17 @@ def load_updates(
     ts_clock = ts_event if clock == "ts_event" else cells.timestamps("ts_recv")[0]
     publisher = cells.integers("publisher_id", 0, MAX_PUBLISHER_ID, "a publisher_id")
     quote_style = cells.price_style(["ask_px_00", "bid_px_00"])
-    prices, summary.price_style = cells.prices(["ask_px_00", "bid_px_00"], quote_style)
+    prices, summary.price_style = cells.prices(
+        ["ask_px_00", "bid_px_00", *(px for px, _ in levels[1:])], quote_style
+    )
     ask_sz = cells.sizes("ask_sz_00")
     bid_sz = cells.sizes("bid_sz_00")
+    # The visible ask ladder, level 0 first (model.md §1).
+    depth_px = np.empty((len(df), len(levels)), dtype=np.float64)
+    depth_sz = np.empty((len(df), len(levels)), dtype=np.int64)
+    depth_px[:, 0], depth_sz[:, 0] = prices["ask_px_00"], ask_sz
+    for k, (px_column, sz_column) in enumerate(levels[1:], start=1):
+        depth_px[:, k], depth_sz[:, k] = prices[px_column], cells.sizes(sz_column)
     sequence = (
         cells.integers("sequence", 0, 2**63 - 1, "a sequence number")
         if "sequence" in df
@@ -283,11 +339,14 @@ def load_updates(
             path=str(path),
         )
 
-    # A side is quoted only with a positive price and a positive size (model.md §1).
-    ask_px, bid_px = prices["ask_px_00"], prices["bid_px_00"]
-    no_ask = np.isnan(ask_px) | (ask_sz == 0)
+    # A side, or an ask level, is quoted only with a positive price and a positive size
+    # (model.md §1).
+    empty_level = np.isnan(depth_px) | (depth_sz == 0)
+    depth_px[empty_level], depth_sz[empty_level] = np.nan, 0
+    _check_ladders(cells, depth_px, depth_sz)
+    ask_px, ask_sz, no_ask = depth_px[:, 0], depth_sz[:, 0], empty_level[:, 0]
+    bid_px = prices["bid_px_00"]
     no_bid = np.isnan(bid_px) | (bid_sz == 0)
-    ask_px[no_ask], ask_sz[no_ask] = np.nan, 0
     bid_px[no_bid], bid_sz[no_bid] = np.nan, 0
     is_crossed = in_window & ~no_ask & ~no_bid & (bid_px > ask_px)
     if is_crossed.any():
@@ -352,6 +411,8 @@ def load_updates(
         ask_sz=ask_sz[kept],
         bid_px=bid_px[kept],
         bid_sz=bid_sz[kept],
+        ask_depth_px=depth_px[kept],
+        ask_depth_sz=depth_sz[kept],
         trade_ts=ts_clock[is_trade][by_time].astype(np.int64),
         trade_size=trade_size[by_time],
         trade_venue=publisher[is_trade][by_time].astype(np.int32),

@@ -19,6 +19,7 @@ __all__ = [
     "QuoteUpdates",
     "Snapshots",
     "build_snapshots",
+    "ladder_breaks",
     "trades_at_snapshots",
 ]
 
@@ -28,7 +29,7 @@ BUY, SELL, NO_SIDE = 1, -1, 0  #: trade_side values: buy aggressor (Databento 'B
 
 @dataclass(frozen=True, eq=False)
 class QuoteUpdates:
-    """Venue top-of-book updates kept by model.md §2 rules 1-3, in clock order.
+    """Venue book updates kept by model.md §2 rules 1-3, in clock order.
 
     Attributes:
         ts: int64[U], clock time of each update in ns since the epoch, non-decreasing.
@@ -37,6 +38,13 @@ class QuoteUpdates:
         ask_sz: int64[U], shares at the best ask; 0 where the ask side is empty.
         bid_px: float64[U], best bid in dollars; NaN where the bid side is empty.
         bid_sz: int64[U], shares at the best bid; 0 where the bid side is empty.
+        ask_depth_px: float64[U, L], the venue's whole visible ask ladder at each update in
+            dollars, level 0 (the best ask, equal to `ask_px`) first; L = 10 for an MBP-10
+            file, 1 for MBP-1. NaN at an empty level. Among the levels that are not empty,
+            prices are non-decreasing, and an empty level is followed only by empty levels
+            (`ladder_breaks` finds where these rules are broken).
+        ask_depth_sz: int64[U, L], shares at each of those levels (level 0 equal to `ask_sz`);
+            0 at an empty level.
         trade_ts: int64[M], clock time of each trade row in the window (before the first-row rule),
             non-decreasing; the trade_* arrays are parallel, in this order (ties: by venue, then
             sequence number, then file order, as the first-row rule orders rows).
@@ -54,6 +62,8 @@ class QuoteUpdates:
     ask_sz: np.ndarray
     bid_px: np.ndarray
     bid_sz: np.ndarray
+    ask_depth_px: np.ndarray
+    ask_depth_sz: np.ndarray
     trade_ts: np.ndarray
     trade_size: np.ndarray
     trade_venue: np.ndarray
@@ -61,8 +71,44 @@ class QuoteUpdates:
     trade_side: np.ndarray
     symbol: str = ""
 
+    def __post_init__(self) -> None:
+        shape = np.shape(self.ask_depth_px)
+        if len(shape) != 2 or shape[0] != len(self.ts) or shape[1] < 1:
+            raise ValueError(
+                f"ask_depth_px must be [U={len(self.ts)}, L >= 1], but has shape {shape}"
+            )
+        if np.shape(self.ask_depth_sz) != shape:
+            raise ValueError(
+                f"ask_depth_sz must have ask_depth_px's shape {shape}, but has "
+                f"{np.shape(self.ask_depth_sz)}"
+            )
+
     def __len__(self) -> int:
         return len(self.ts)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of ask levels L of `ask_depth_px` (10 for MBP-10 data, 1 for MBP-1)."""
+        return int(self.ask_depth_px.shape[1])
+
+
+def ladder_breaks(px: np.ndarray, sz: np.ndarray) -> np.ndarray:
+    """Where ask ladders break the rules of `QuoteUpdates.ask_depth_px`.
+
+    A level is empty where its price is NaN or its size is 0.
+
+    Args:
+        px: float64[U, L], prices in dollars per level, level 0 first.
+        sz: int64[U, L], shares per level.
+
+    Returns:
+        bool[U, L], True at each level k >= 1 that is not empty while level k-1 is, or whose
+        price is below level k-1's; level 0 is never True.
+    """
+    empty = np.isnan(px) | (sz == 0)
+    breaks = np.zeros(np.shape(px), dtype=bool)
+    breaks[:, 1:] = ~empty[:, 1:] & (empty[:, :-1] | (px[:, 1:] < px[:, :-1]))
+    return breaks
 
 
 def _empty(dtype: type) -> np.ndarray:
@@ -72,6 +118,10 @@ def _empty(dtype: type) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class Snapshots:
     """Columnar snapshots: one row per distinct clock value, one column per venue (model.md §2).
+
+    Memory: `nbytes` counts every array, the ask ladder's too: 16 bytes per snapshot, venue and
+    level for `ask_depth_px` and `ask_depth_sz` (T * N * L of each), which for MBP-10 data
+    (L = 10) is about five times the top-of-book arrays together.
 
     Attributes:
         ts: int64[T], snapshot time in ns since the epoch, strictly increasing.
@@ -91,6 +141,12 @@ class Snapshots:
         trade_sz: int64[M'], shares traded.
         trade_side: int8[M'], aggressor side: +1 buy (lifted the ask), -1 sell (hit the bid),
             0 unknown.
+        ask_depth_px: float64[T, N, L] or None, the venue's latest visible ask ladder in
+            dollars, level 0 (equal to `ask_px`) first; NaN at an empty level and at every
+            level while the venue shows no ask. L = 10 for MBP-10 data, 1 for MBP-1. None in
+            hand-built snapshots that hold only the top of book: `ask_ladder()` reads either.
+        ask_depth_sz: int64[T, N, L] or None, shares at each of those levels (level 0 equal to
+            `ask_sz`); 0 at an empty level. Given together with `ask_depth_px`.
         symbol: the instrument.
     """
 
@@ -107,7 +163,23 @@ class Snapshots:
     trade_px: np.ndarray = field(default_factory=lambda: _empty(np.float64))
     trade_sz: np.ndarray = field(default_factory=lambda: _empty(np.int64))
     trade_side: np.ndarray = field(default_factory=lambda: _empty(np.int8))
+    # Defaults (top of book only) for hand-built snapshots.
+    ask_depth_px: np.ndarray | None = None
+    ask_depth_sz: np.ndarray | None = None
     symbol: str = ""
+
+    def __post_init__(self) -> None:
+        px, sz = self.ask_depth_px, self.ask_depth_sz
+        if px is None and sz is None:
+            return
+        if px is None or sz is None:
+            raise ValueError("ask_depth_px and ask_depth_sz are given together or not at all")
+        top = np.shape(self.ask_px)
+        if px.ndim != 3 or px.shape[:2] != top or px.shape[2] < 1 or sz.shape != px.shape:
+            raise ValueError(
+                f"ask_depth_px and ask_depth_sz must be [T, N, L >= 1] with [T, N] = {top}, but "
+                f"have shapes {px.shape} and {sz.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -122,18 +194,45 @@ class Snapshots:
         return self.ask_px[:, :, None], self.ask_sz[:, :, None]
 
     @property
+    def n_levels(self) -> int:
+        """Number of ask levels L of `ask_ladder()`: 10 for MBP-10 data, 1 for MBP-1 or without
+        depth arrays."""
+        return 1 if self.ask_depth_px is None else int(self.ask_depth_px.shape[2])
+
+    def ask_ladder(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every venue's visible ask ladder: (px float64[T, N, L], sz int64[T, N, L]).
+
+        The depth arrays when present, else the top of book as one level (L = 1, views of
+        `ask_px` and `ask_sz`). Level 0 is the best ask; NaN price and 0 size at an empty level.
+        """
+        if self.ask_depth_px is None or self.ask_depth_sz is None:
+            return self.ask_px[:, :, None], self.ask_sz[:, :, None]
+        return self.ask_depth_px, self.ask_depth_sz
+
+    @property
     def nbytes(self) -> int:
-        """Bytes held by the arrays."""
-        return sum(getattr(self, f.name).nbytes for f in fields(self) if f.name != "symbol")
+        """Bytes held by the arrays, the depth arrays included."""
+        return sum(
+            value.nbytes
+            for f in fields(self)
+            if f.name != "symbol" and (value := getattr(self, f.name)) is not None
+        )
 
     def equals(self, other: Snapshots) -> bool:
-        """True when every array (NaN equal to NaN) and the symbol are identical."""
+        """True when every array (NaN equal to NaN) and the symbol are identical.
+
+        Depth arrays absent (None) on one side only make the snapshots different.
+        """
         if self.symbol != other.symbol:
             return False
         for f in fields(self):
             if f.name == "symbol":
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
+            if a is None or b is None:
+                if a is not b:
+                    return False
+                continue
             if a.shape != b.shape or a.dtype != b.dtype:
                 return False
             if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
@@ -166,7 +265,8 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     """Build the snapshot arrays from kept quote updates (model.md §2 rules 3-4).
 
     Each distinct update time is one snapshot; a venue that did not update keeps its previous
-    quote, and a venue never seen yet, or whose side is empty, shows NaN price and 0 size.
+    quote and ask ladder, and a venue never seen yet, or whose side is empty, shows NaN price and
+    0 size (at every level of the ladder for an empty ask side).
     Trades are counted at the first snapshot at or after their time (see `trades_at_snapshots`).
 
     Args:
@@ -192,6 +292,13 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
             return np.full((n_snap, n_venue), missing, dtype=values.dtype)
         return np.where(seen, values[rows], missing).astype(values.dtype, copy=False)
 
+    def gather_levels(values: np.ndarray, missing: float | int) -> np.ndarray:
+        if len(values) == 0:
+            return np.full((n_snap, n_venue, values.shape[1]), missing, dtype=values.dtype)
+        ladder: np.ndarray = values[rows]  # a new [T, N, L] array: filled in place
+        ladder[~seen] = missing
+        return ladder
+
     trade, trade_row = trades_at_snapshots(ts, np.asarray(updates.trade_ts, dtype=np.int64))
     trade_sz = np.asarray(updates.trade_size, dtype=np.int64)[trade]
     trade_volume = np.zeros(n_snap, dtype=np.int64)
@@ -216,5 +323,7 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
         trade_px=np.asarray(updates.trade_px, dtype=np.float64)[trade],
         trade_sz=trade_sz[has_col],
         trade_side=np.asarray(updates.trade_side, dtype=np.int8)[trade],
+        ask_depth_px=gather_levels(updates.ask_depth_px.astype(np.float64, copy=False), NO_PRICE),
+        ask_depth_sz=gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0),
         symbol=updates.symbol,
     )

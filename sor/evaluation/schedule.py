@@ -125,9 +125,10 @@ def parent_orders(
 
 
 def slice_rows(snaps: Snapshots, first: int, last: int) -> Snapshots:
-    """The snapshots of rows first..last (inclusive), trade prints with them, rows renumbered."""
+    """The snapshots of rows first..last (inclusive), trade prints with them, rows renumbered;
+    the ask ladders (`ask_depth_px`, `ask_depth_sz`) of those rows too, where there are any."""
     rows = slice(first, last + 1)
-    values = {}
+    values: dict[str, Any] = {}
     per_trade = [
         f.name
         for f in fields(snaps)
@@ -137,7 +138,7 @@ def slice_rows(snaps: Snapshots, first: int, last: int) -> Snapshots:
         keep = (snaps.trade_row >= first) & (snaps.trade_row <= last)
     for f in fields(snaps):
         value = getattr(snaps, f.name)
-        if f.name in ("venues", "symbol"):
+        if f.name in ("venues", "symbol") or value is None:  # no depth arrays: none
             values[f.name] = value
         elif f.name in per_trade:
             values[f.name] = value[keep] - first if f.name == "trade_row" else value[keep]

@@ -29,7 +29,8 @@ def make_snaps(
 
 
 def updates_with_trades() -> QuoteUpdates:
-    """Snapshots at 10, 20, 30 ns from venues 2 and 9; trades before, between, at and after."""
+    """Snapshots at 10, 20, 30 ns from venues 2 and 9 with up to three ask levels; trades before,
+    between, at and after."""
     return QuoteUpdates(
         ts=np.array([10, 10, 20, 30], dtype=np.int64),
         venue=np.array([9, 2, 2, 9], dtype=np.int32),
@@ -37,6 +38,16 @@ def updates_with_trades() -> QuoteUpdates:
         ask_sz=np.array([100, 0, 50, 70], dtype=np.int64),
         bid_px=np.array([10.0, 9.99, np.nan, 10.0]),
         bid_sz=np.array([300, 10, 0, 5], dtype=np.int64),
+        # Three ask levels, level 0 the best ask; a level at the price of the one above is fine.
+        ask_depth_px=np.array(
+            [
+                [10.02, 10.03, np.nan],
+                [np.nan, np.nan, np.nan],
+                [10.01, 10.01, 10.05],
+                [10.03, np.nan, np.nan],
+            ]
+        ),
+        ask_depth_sz=np.array([[100, 200, 0], [0, 0, 0], [50, 20, 300], [70, 0, 0]], np.int64),
         trade_ts=np.array([5, 10, 15, 15, 30, 31], dtype=np.int64),
         trade_size=np.array([1, 2, 4, 32, 8, 16], dtype=np.int64),
         # Venue 5 never quotes: its trade counts in the volume, but has no column.

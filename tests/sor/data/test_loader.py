@@ -46,6 +46,35 @@ def test_first_row_per_event_and_forward_fill(two_venues):
     assert summary.rows_read == 7 and summary.rows_kept == 5 and summary.trade_rows == 1
 
 
+def test_mbp1_file_shows_one_ask_level(two_venues):
+    """An MBP-1 file's ladder is its top of book: L = 1, level 0 equal to ask_px / ask_sz."""
+    updates, _ = load_updates(two_venues)
+    assert updates.n_levels == 1 and updates.ask_depth_px.shape == (len(updates), 1)
+    np.testing.assert_array_equal(updates.ask_depth_px[:, 0], updates.ask_px)
+    np.testing.assert_array_equal(updates.ask_depth_sz[:, 0], updates.ask_sz)
+    snaps = build_snapshots(updates)
+    assert snaps.n_levels == 1 and snaps.ask_depth_px is not None
+    np.testing.assert_array_equal(snaps.ask_ladder()[0][:, :, 0], snaps.ask_px)  # NaN included
+    np.testing.assert_array_equal(snaps.ask_ladder()[1][:, :, 0], snaps.ask_sz)
+
+
+def test_size_beyond_int64_names_the_first_bad_line(tmp_path):
+    """Sizes are read exactly: a cell too large for int64 is refused, and so is an earlier cell
+    merely above the largest size, which is named first."""
+    path = write_csv(
+        tmp_path / "big.csv",
+        [row(0, 2, 10.0, 10.1, 1, 1), row(1, 2, 10.0, 10.1, 1, 10**20)],
+    )
+    with pytest.raises(DataError, match=r":3: column 'ask_sz_00': '100000000000000000000' is not"):
+        load_snapshots(path)
+    path = write_csv(
+        tmp_path / "big2.csv",
+        [row(0, 2, 10.0, 10.1, 1, 10**10), row(1, 2, 10.0, 10.1, 1, 10**20)],
+    )
+    with pytest.raises(DataError, match=r":2: column 'ask_sz_00': '10000000000' is not a whole"):
+        load_snapshots(path)
+
+
 def test_venue_absent_before_its_first_quote(tmp_path):
     path = write_csv(
         tmp_path / "late.csv", [row(0, 2, 10.0, 10.1, 1, 1), row(1, 5, 10.0, 10.2, 1, 1)]

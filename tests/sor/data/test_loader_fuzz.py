@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from sor.data.csvfile import UNDEF_PRICE
-from sor.data.loader import DataSummary, load_snapshots
-from sor.data.snapshots import Snapshots
+from sor.data.loader import DataSummary, load_snapshots, load_updates
+from sor.data.snapshots import Snapshots, build_snapshots
 from sor.errors import DataError
 from sor.synth.generate import generate
 from sor.vocabulary import MAX_SIZE
@@ -48,6 +48,12 @@ KIND = {
     "publisher_id": "venue",
 }
 UNREAD = ("ts_recv", "rtype", "flags", "ts_in_delta", "bid_ct_00", "ask_ct_00")
+LEVELS = 10  #: ask levels of an MBP-10 file, all read (model.md §1)
+ASK_DEPTH = {
+    f"ask_{field}_{k:02d}": kind
+    for k in range(1, LEVELS)
+    for field, kind in (("px", "price"), ("sz", "size"))
+}
 GARBAGE = (
     "NaN",
     "inf",
@@ -82,6 +88,7 @@ class Base:
     known: dict[str, np.ndarray]  # every price, size, ts_event and publisher_id in the file
     trade_lines: frozenset[int]  # file lines (header = 1) of trade rows
     quote_lines: tuple[int, ...]  # non-trade lines quoting both sides, alone at (ts_event, venue)
+    deep_lines: tuple[int, ...]  # the quote lines showing every ask level
 
     def __repr__(self) -> str:
         return f"Base({self.schema}, {self.style})"
@@ -98,13 +105,23 @@ class Base:
         """A data line whose every read cell is kept: the place for cell damage."""
         return next(n for n in self.quote_lines if n >= 6)
 
+    @property
+    def deep_line(self) -> int:
+        """A data line like `line` that shows all ten ask levels (MBP-10 files)."""
+        return next(n for n in self.deep_lines if n >= 6)
+
     def cell(self, line: int, column: str) -> str:
         return self.lines[line - 1].split(",")[self.columns.index(column)]
 
     def with_cell(self, line: int, column: str, value: str) -> list[str]:
         """The file's lines with one cell replaced."""
+        return self.with_cells(line, {column: value})
+
+    def with_cells(self, line: int, values: dict[str, str]) -> list[str]:
+        """The file's lines with cells of one line replaced: column -> new text."""
         cells = self.lines[line - 1].split(",")
-        cells[self.columns.index(column)] = value
+        for column, value in values.items():
+            cells[self.columns.index(column)] = value
         return [*self.lines[: line - 1], ",".join(cells), *self.lines[line:]]
 
 
@@ -129,12 +146,18 @@ def make_base(folder: Path, schema: str, style: str) -> Base:
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     ask, bid = price_numbers(df.ask_px_00, style), price_numbers(df.bid_px_00, style)
     ask_sz, bid_sz = df.ask_sz_00.astype(np.int64), df.bid_sz_00.astype(np.int64)
+    n_levels = LEVELS if schema == "mbp-10" else 1
+    depth_px = [price_numbers(df[f"ask_px_{k:02d}"], style) for k in range(1, n_levels)]
+    depth_sz = [df[f"ask_sz_{k:02d}"].astype(np.int64).to_numpy() for k in range(1, n_levels)]
+    full_ladder = np.ones(len(df), dtype=bool)
+    for px, sz in zip([ask, *depth_px], [ask_sz.to_numpy(), *depth_sz], strict=True):
+        full_ladder &= np.isfinite(px) & (sz > 0)
     ts, venue = ts_numbers(df.ts_event, style), df.publisher_id.astype(np.int64).to_numpy()
     alone = ~pd.DataFrame({"ts": ts, "venue": venue}).duplicated(keep=False).to_numpy()
     trade = (df.action == "T").to_numpy()
     two_sided = np.isfinite(ask) & np.isfinite(bid) & (ask_sz > 0) & (bid_sz > 0)
     lines = df.index.to_numpy() + 2
-    prices = np.concatenate([ask, bid])
+    prices = np.concatenate([ask, bid, *depth_px])
     return Base(
         path=path,
         schema=schema,
@@ -144,12 +167,13 @@ def make_base(folder: Path, schema: str, style: str) -> Base:
         summary=summary,
         known={
             "price": np.unique(prices[np.isfinite(prices)]),
-            "size": np.unique(np.concatenate([ask_sz, bid_sz, [0]])),
+            "size": np.unique(np.concatenate([ask_sz, bid_sz, *depth_sz, [0]])),
             "ts": np.unique(ts),
             "venue": np.unique(venue),
         },
         trade_lines=frozenset(lines[trade].tolist()),
         quote_lines=tuple(lines[two_sided & alone & ~trade].tolist()),
+        deep_lines=tuple(lines[two_sided & alone & ~trade & full_ladder].tolist()),
     )
 
 
@@ -188,19 +212,30 @@ def at(path: Path, line: int, column: str | None = None) -> str:
 
 
 def assert_well_formed(snaps: Snapshots) -> None:
-    """Strictly increasing time; a price is finite and positive exactly where its size is > 0."""
+    """Strictly increasing time; a price is finite and positive exactly where its size is > 0;
+    ask ladders start at the best ask, rise, and end in their empty levels."""
     assert np.all(np.diff(snaps.ts) > 0)
-    for px, sz in ((snaps.ask_px, snaps.ask_sz), (snaps.bid_px, snaps.bid_sz)):
+    assert snaps.ask_depth_px is not None and snaps.ask_depth_sz is not None
+    ladder_px, ladder_sz = snaps.ask_ladder()
+    sides = ((snaps.ask_px, snaps.ask_sz), (snaps.bid_px, snaps.bid_sz), (ladder_px, ladder_sz))
+    for px, sz in sides:
         assert np.all((sz >= 0) & (sz <= MAX_SIZE))
         np.testing.assert_array_equal(np.isfinite(px), sz > 0)
         assert np.all(px[sz > 0] > 0)
+    np.testing.assert_array_equal(ladder_px[:, :, 0], snaps.ask_px)
+    np.testing.assert_array_equal(ladder_sz[:, :, 0], snaps.ask_sz)
+    empty = (ladder_sz == 0).astype(np.int8)
+    assert np.all(np.diff(empty, axis=2) >= 0), "an empty ask level before a shown one"
+    steps = np.diff(ladder_px, axis=2)
+    assert np.all(steps[np.isfinite(steps)] >= 0), "ask levels out of price order"
 
 
 def assert_only_known(snaps: Snapshots, known: dict, own: dict, what: str) -> None:
     """Every number loaded is in the undamaged file or was written by the damage itself."""
+    ladder_px, ladder_sz = snaps.ask_ladder()
     found = {
-        "price": np.concatenate([snaps.ask_px.ravel(), snaps.bid_px.ravel()]),
-        "size": np.concatenate([snaps.ask_sz.ravel(), snaps.bid_sz.ravel()]),
+        "price": np.concatenate([snaps.ask_px.ravel(), snaps.bid_px.ravel(), ladder_px.ravel()]),
+        "size": np.concatenate([snaps.ask_sz.ravel(), snaps.bid_sz.ravel(), ladder_sz.ravel()]),
         "ts": snaps.ts,
         "venue": snaps.venues,
     }
@@ -252,6 +287,29 @@ def reading(style: str, kind: str, value: str) -> tuple[bool, float | None]:
         ns = pd.Timestamp(value).value if PRETTY_TS.fullmatch(value) else None
     ok = ns is not None and TS_MIN <= ns < TS_MAX
     return ok, ns if ok else None
+
+
+def first_ladder_break(base: Base, lines: list[str], line: int) -> int | None:
+    """The first ask level of `line` (in `lines`) breaking the ladder rules, None if none does.
+
+    A plain reading of the rules (model.md §1), independent of the loader's: a level is empty
+    where its price reads as no quote or its size is 0; an empty level is followed only by empty
+    levels, and the levels shown are in non-decreasing price order.
+    """
+    if base.schema != "mbp-10":
+        return None
+    cells = lines[line - 1].split(",")
+    after_empty, last = False, -math.inf
+    for k in range(LEVELS):
+        px = reading(base.style, "price", cells[base.columns.index(f"ask_px_{k:02d}")])[1]
+        sz = reading(base.style, "size", cells[base.columns.index(f"ask_sz_{k:02d}")])[1]
+        if px is None or not sz:
+            after_empty = True
+        elif after_empty or px < last:
+            return k
+        else:
+            last = px
+    return None
 
 
 def pandas_reads_timestamp(value: str) -> bool:
@@ -317,11 +375,11 @@ def plausible(base: Base, kind: str | None, old: str) -> st.SearchStrategy[str]:
 
 @st.composite
 def damaged_cell(draw, base: Base) -> Damage:
-    mbp10 = ("ask_px_05", "bid_sz_09") if base.schema == "mbp-10" else ()
-    column = draw(st.sampled_from([*KIND, *UNREAD, *mbp10]))
+    mbp10 = ("ask_px_01", "ask_sz_01", "ask_px_05", "ask_sz_09", "bid_px_05", "bid_sz_09")
+    column = draw(st.sampled_from([*KIND, *UNREAD, *(mbp10 if base.schema == "mbp-10" else ())]))
     line = draw(st.integers(2, len(base.lines)))
     old = base.cell(line, column)
-    kind = KIND.get(column)
+    kind = {**KIND, **ASK_DEPTH}.get(column)
     letters = st.text(string.ascii_letters, min_size=1, max_size=6)
     value = draw(st.one_of(st.sampled_from(GARBAGE), letters, plausible(base, kind, old)))
     assume(value != old)
@@ -331,6 +389,8 @@ def damaged_cell(draw, base: Base) -> Damage:
         return Damage(what, lines, line, "equal")
     ok, number = reading(base.style, kind, value)
     own = {} if number is None else {kind: number}
+    if ok and column.startswith("ask_") and first_ladder_break(base, lines, line) is not None:
+        ok = False  # a readable cell that breaks the ask ladder's rules
     return Damage(what, lines, line, "either" if ok else "error", own)
 
 
@@ -460,7 +520,7 @@ def assert_cell_rejected(bases, tmp_path, style: str, column: str, value: str) -
 
 PRICES, SIZES = ("ask_px_00", "bid_px_00"), ("ask_sz_00", "bid_sz_00")
 PRICE_GARBAGE = ("abc", "NaN", "inf", "-inf", "1e400", "-5")
-SIZE_GARBAGE = ("abc", "NaN", "inf", "-inf", "1e400", "-5", "1.5", str(10**15), "")
+SIZE_GARBAGE = ("abc", "NaN", "inf", "-inf", "1e400", "-5", "1.5", str(10**15), str(10**20), "")
 TS_GARBAGE = ("abc", "NaN", "", "-5", "1.5", "1722519392.5", str(10**15), str(10**20))
 OTHER_TS_FORMATS = ("2024/08/01 13:36:32", "2024-08-01 13:36:32.1", "2024-08-01", "now")
 
@@ -494,29 +554,219 @@ def test_price_beyond_databento_range_names_file_line_and_column(
     assert_cell_rejected(bases, tmp_path, style, column, value)
 
 
-def test_raw_price_is_read_in_units_of_1e9(bases, tmp_path):
-    """A large but valid raw price (10**15 = 1,000,000.00 dollars) is taken as written."""
-    base = bases["mbp-10", "raw"]
-    path, _ = damaged(tmp_path, base, "ask_px_00", str(10**15))
+@pytest.mark.parametrize(("schema", "column"), [("mbp-1", "ask_px_00"), ("mbp-10", "ask_px_09")])
+def test_raw_price_is_read_in_units_of_1e9(bases, tmp_path, schema, column):
+    """A large but valid raw price (10**15 = 1,000,000.00 dollars) is taken as written (at the
+    deepest ask level of an MBP-10 line, where it keeps the ladder in order)."""
+    base = bases[schema, "raw"]
+    path = write(tmp_path / "big.csv", base.with_cell(base.deep_line, column, str(10**15)))
     snaps, _ = load_snapshots(path)
-    assert np.nanmax(snaps.ask_px) == 1e6
+    assert np.nanmax(snaps.ask_ladder()[0]) == 1e6
     assert_only_known(snaps, base.known, {"price": 1e6}, "raw 10**15")
 
 
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("side", ["ask", "bid"])
 def test_empty_zero_or_undefined_price_means_no_quote(bases, tmp_path, style, side):
-    """An empty, zero or undefined price and a zero size all load as "no quote on that side"."""
+    """An empty, zero or undefined price and a zero size all load as "no quote on that side".
+
+    On the ask side every level is emptied: an empty level is followed only by empty levels.
+    """
     base = bases["mbp-10", style]
-    variants = [(f"{side}_px_00", ""), (f"{side}_px_00", "0"), (f"{side}_sz_00", "0")]
+    levels = range(LEVELS if side == "ask" else 1)
+    variants = [("px", ""), ("px", "0"), ("sz", "0")]
     if style == "raw":
-        variants.append((f"{side}_px_00", str(UNDEF_PRICE)))
+        variants.append(("px", str(UNDEF_PRICE)))
     loaded = [
-        load_snapshots(write(tmp_path / f"v{i}.csv", base.with_cell(base.line, c, v)))[0]
+        load_snapshots(
+            write(
+                tmp_path / f"v{i}.csv",
+                base.with_cells(base.deep_line, {f"{side}_{c}_{k:02d}": v for k in levels}),
+            )
+        )[0]
         for i, (c, v) in enumerate(variants)
     ]
     assert all(snaps.equals(loaded[0]) for snaps in loaded)
     assert not loaded[0].equals(base.snaps)
+
+
+# --- targeted and fuzz: the ask ladder of MBP-10 files ----------------------------------------
+
+
+def level_cell(base: Base, line: int, k: int, field: str = "px") -> str:
+    return base.cell(line, f"ask_{field}_{k:02d}")
+
+
+def price_text(base: Base, dollars: float) -> str:
+    """A price cell in the file's style."""
+    if base.style == "raw":
+        return str(round(dollars * 1e9))
+    return repr(round(dollars, 2))
+
+
+def level_price(base: Base, line: int, k: int) -> float:
+    text = level_cell(base, line, k)
+    return int(text) / 1e9 if base.style == "raw" else float(text)
+
+
+def kept_row(updates, base: Base, line: int) -> int:
+    """Index in `updates` of the row of a quote line (alone at its ts_event and venue)."""
+    ts = ts_numbers(pd.Series([base.cell(line, "ts_event")]), base.style)[0]
+    venue = int(base.cell(line, "publisher_id"))
+    (rows,) = np.nonzero((updates.ts == ts) & (updates.venue == venue))
+    assert len(rows) == 1
+    return int(rows[0])
+
+
+def test_mbp10_ladder_loads_as_written(bases):
+    """Every ask level of a line showing all ten, as the updates and snapshots hold it."""
+    for style in STYLES:
+        base = bases["mbp-10", style]
+        updates, _ = load_updates(base.path)
+        assert updates.n_levels == LEVELS
+        for line in base.deep_lines:
+            i = kept_row(updates, base, line)
+            want_px = [level_price(base, line, k) for k in range(LEVELS)]
+            want_sz = [int(level_cell(base, line, k, "sz")) for k in range(LEVELS)]
+            assert updates.ask_depth_px[i].tolist() == want_px
+            assert updates.ask_depth_sz[i].tolist() == want_sz
+            assert updates.ask_px[i] == want_px[0] and updates.ask_sz[i] == want_sz[0]
+        assert base.snaps.n_levels == LEVELS
+    assert bases["mbp-1", "raw"].snaps.n_levels == 1
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_ask_level_below_the_one_before_names_file_line_and_column(bases, tmp_path, style):
+    """Levels must be in non-decreasing price order: a level priced below the one above is
+    refused at its line, in its price column."""
+    base = bases["mbp-10", style]
+    line = base.deep_line
+    lower = price_text(base, level_price(base, line, 2) - 0.01)
+    path = write(tmp_path / "order.csv", base.with_cell(line, "ask_px_03", lower))
+    with pytest.raises(DataError, match=at(path, line, "ask_px_03") + "ask level 3 shows .* below "
+                       "level 2's price .*non-decreasing price order"):  # fmt: skip
+        load_snapshots(path)
+
+
+@pytest.mark.parametrize("level", [0, 2, 8])
+@pytest.mark.parametrize(
+    ("style", "how"),
+    [(style, how) for style in STYLES for how in ("size 0", "price empty", "price 0")]
+    + [("raw", "price undefined")],  # pretty files leave an undefined price empty
+)
+def test_ask_level_after_an_empty_level_names_file_line_and_column(
+    bases, tmp_path, style, level, how
+):
+    """An empty level (empty, zero or undefined price, or size 0) is followed only by empty
+    levels: the first level shown after one is refused at its line, in its price column."""
+    base = bases["mbp-10", style]
+    column, value = {
+        "size 0": (f"ask_sz_{level:02d}", "0"),
+        "price empty": (f"ask_px_{level:02d}", ""),
+        "price 0": (f"ask_px_{level:02d}", "0"),
+        "price undefined": (f"ask_px_{level:02d}", str(UNDEF_PRICE)),
+    }[how]
+    line = base.deep_line
+    path = write(tmp_path / "gap.csv", base.with_cell(line, column, value))
+    after = level + 1
+    pattern = at(path, line, f"ask_px_{after:02d}") + f"ask level {after} shows .* after an "
+    with pytest.raises(DataError, match=pattern + f"empty level {level}: an empty ask level"):
+        load_snapshots(path)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_ask_ladder_may_repeat_a_price_and_end_early(bases, tmp_path, style):
+    """Two levels at one price load (non-decreasing order), and so do levels emptied from the
+    bottom of the ladder up: NaN price and size 0 there."""
+    base = bases["mbp-10", style]
+    line = base.deep_line
+    repeat = level_cell(base, line, 2)
+    lines = base.with_cells(
+        line, {"ask_px_03": repeat, "ask_sz_07": "0", "ask_px_08": "", "ask_sz_09": "0"}
+    )
+    updates, _ = load_updates(write(tmp_path / "short.csv", lines))
+    i = kept_row(updates, base, line)
+    px, sz = updates.ask_depth_px[i], updates.ask_depth_sz[i]
+    assert px[3] == px[2] == level_price(base, line, 2)
+    assert np.isnan(px[7:]).all() and (sz[7:] == 0).all()
+    assert np.isfinite(px[:7]).all() and (sz[:7] > 0).all()
+    assert_well_formed(build_snapshots(updates))
+
+
+@pytest.mark.parametrize(
+    "header_change",
+    [("ask_sz_04,", ""), ("ask_px_00,", "")],
+    ids=["a level's size", "level 0's price"],
+)
+def test_header_missing_a_ladder_column_is_refused(bases, tmp_path, header_change):
+    base = bases["mbp-10", "pretty"]
+    old, new = header_change
+    column = old.rstrip(",")
+    # the same column left out of every line keeps the field counts right
+    k = base.columns.index(column)
+    lines = [",".join(c for j, c in enumerate(t.split(",")) if j != k) for t in base.lines]
+    assert column not in lines[0].split(",")
+    path = write(tmp_path / "header.csv", lines)
+    with pytest.raises(DataError, match=re.escape(f"{path}: missing columns ['{column}']")):
+        load_snapshots(path)
+
+
+@st.composite
+def ladder_damage(draw, bases: dict) -> tuple[Base, int, str, str]:
+    """A quote line of an MBP-10 file and one of its ask cells with a value a real book could
+    show there, or an empty one: (base, line, column, value)."""
+    base = bases["mbp-10", draw(st.sampled_from(STYLES))]
+    line = draw(st.sampled_from(base.quote_lines))
+    k = draw(st.integers(0, LEVELS - 1))
+    if draw(st.booleans()):
+        column = f"ask_px_{k:02d}"
+        shown = [level_price(base, line, j) for j in range(LEVELS) if level_cell(base, line, j)]
+        lo, hi = round(min(shown) * 100), round(max(shown) * 100)
+        ticks = st.integers(lo - 3, hi + 3).map(lambda t: price_text(base, t / 100))
+        value = draw(st.one_of(ticks, st.sampled_from(["", "0"])))
+    else:
+        column = f"ask_sz_{k:02d}"
+        value = str(draw(st.one_of(st.just(0), st.integers(1, 900))))
+    return base, line, column, value
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(data=st.data())
+def test_fuzz_ask_ladder_is_refused_at_its_break_or_loaded_as_written(bases, data):
+    """One ask cell of a quote line changed: refused at the first level breaking the ladder
+    rules (by a plain reading of them), or at level 0 for a crossed quote, else loaded with the
+    line's whole ladder as written."""
+    base, line, column, value = data.draw(ladder_damage(bases))
+    lines = base.with_cell(line, column, value)
+    path = write(base.path.parent / f"ladder{next(_names)}.csv", lines)
+    what = f"{base} line {line} {column}={value!r}"
+    broken = first_ladder_break(base, lines, line)
+    cells = lines[line - 1].split(",")
+    ask = reading(base.style, "price", cells[base.columns.index("ask_px_00")])[1]
+    ask_sz = int(cells[base.columns.index("ask_sz_00")])
+    bid = reading(base.style, "price", base.cell(line, "bid_px_00"))[1]
+    if broken is not None:
+        event("ladder broken")
+        with pytest.raises(DataError, match=at(path, line, f"ask_px_{broken:02d}")):
+            load_updates(path)
+        return
+    if ask is not None and ask_sz > 0 and bid is not None and bid > ask:
+        event("crossed")
+        with pytest.raises(DataError, match=at(path, line, "bid_px_00") + "crossed quote"):
+            load_updates(path)
+        return
+    event("loaded")
+    updates, _ = load_updates(path)
+    i = kept_row(updates, base, line)
+    for k in range(LEVELS):
+        px = reading(base.style, "price", cells[base.columns.index(f"ask_px_{k:02d}")])[1]
+        sz = int(cells[base.columns.index(f"ask_sz_{k:02d}")])
+        got_px, got_sz = updates.ask_depth_px[i, k], updates.ask_depth_sz[i, k]
+        if px is None or sz == 0:
+            assert np.isnan(got_px) and got_sz == 0, (what, k)
+        else:
+            assert got_px == px and got_sz == sz, (what, k)
+    assert_well_formed(build_snapshots(updates))
 
 
 @pytest.mark.parametrize(("style", "column", "value"), cell_cases(STYLES, SIZES, SIZE_GARBAGE))

@@ -79,6 +79,13 @@ def test_slice_rows_keeps_each_rows_trades(snaps):
     assert np.array_equal(part.trade_row, snaps.trade_row[keep] - 100)
     assert np.array_equal(part.trade_sz, snaps.trade_sz[keep])
     assert len(part.trade_row) > 0
+    # the ask ladders of those rows (MBP-10: ten levels)
+    assert part.n_levels == snaps.n_levels == 10
+    assert np.array_equal(part.ask_depth_px, snaps.ask_depth_px[100:901], equal_nan=True)
+    assert np.array_equal(part.ask_depth_sz, snaps.ask_depth_sz[100:901])
+    top_only = dataclasses.replace(snaps, ask_depth_px=None, ask_depth_sz=None)
+    part = slice_rows(top_only, 100, 900)
+    assert part.ask_depth_px is None and part.ask_depth_sz is None and part.n_levels == 1
 
 
 def test_summarize_mean_error_and_bootstrap_interval():
