@@ -189,10 +189,6 @@ class Snapshots:
         """Number of venue columns."""
         return len(self.venues)
 
-    def ask_ladder(self) -> tuple[np.ndarray, np.ndarray]:
-        """(px float64[T, N, L], sz int64[T, N, L]): every visible ask level, level 0 first."""
-        return self.ask_px[:, :, None], self.ask_sz[:, :, None]
-
     @property
     def n_levels(self) -> int:
         """Number of ask levels L of `ask_ladder()`: 10 for MBP-10 data, 1 for MBP-1 or without
