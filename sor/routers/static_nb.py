@@ -16,14 +16,13 @@ Same answers, by construction:
   so the split is identical, ties and near-ties included. The cost is `_Problem.cost` term by
   term: bit-identical.
 - `run_router_nb` is `execute` with `Router`: the same skipping of snapshots where nothing can
-  fill (`_next_fillable`), the same strict-model bookkeeping (`taken`, `taken_level`), the same
-  child sizing and venue selection (`Router.orders`), and the same cash: each snapshot's fills
-  summed by `np.dot` over the venues that filled, in column order, exactly as the engine calls it.
-  Both `np.dot`s are BLAS `ddot` (Numba's through SciPy's OpenBLAS, the engine's through NumPy's),
-  which sums in SIMD lanes from 16 numbers on, so a plain loop would not give the engine's float;
-  the same `ddot` on the same products does. `total_cash` is therefore bit-identical as long as the
-  two OpenBLAS builds sum alike (`test_many_venues_filling_at_once_sum_like_the_engine` checks it);
-  were they to differ, only snapshots filling at 16 or more venues could, by an ulp or so.
+  fill (`_next_fillable`), the same strict-model memory of what was taken per venue and price
+  (`Memory`, the arrays of `sor.execution.depth.TakenMemory`), the same child sizing and venue
+  selection (`Router.orders`), the same walk of each venue's visible levels in price order, and
+  the same cash: each venue's levels summed first, then venue by venue in column order, the
+  float operations in the engine's order, so `total_cash` is bit-identical.
+- The clean-up of unfilled shares runs after the kernel, in Python, from the memory the kernel
+  leaves (`sor.execution.cleanup.clean_up`), exactly as the engine runs it.
 
 Nothing here allocates per snapshot: the dynamic program's tables are one workspace per run, sized
 for children of up to 100 lots (a larger child's program allocates its own, as the reference

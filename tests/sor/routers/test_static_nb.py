@@ -233,8 +233,8 @@ def test_mbp10_data_and_a_window(tmp_path):
 
 
 def test_many_venues_filling_at_once_sum_like_the_engine():
-    # 20 venues fill at one snapshot: the engine's np.dot runs BLAS ddot on 20 numbers, which
-    # sums in SIMD lanes from 16 numbers on; the kernel calls the same ddot (bit-identical).
+    # 20 venues fill at one snapshot: both sum the cash venue by venue in column order, each
+    # venue's levels first, so the floats agree bit for bit.
     rng = np.random.default_rng(0)
     n = 20
     ask = 222.80 + rng.integers(0, 7, (3, n)) * 0.01
