@@ -10,7 +10,6 @@ import pytest
 from sor.config import Config
 from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
-from sor.evaluation.metrics import summarize
 from sor.evaluation.rules import evaluation_rules
 from sor.evaluation.schedule import (
     make_schedule_market,
@@ -79,18 +78,6 @@ def test_slice_rows_keeps_each_rows_trades(snaps):
     assert np.array_equal(part.trade_row, snaps.trade_row[keep] - 100)
     assert np.array_equal(part.trade_sz, snaps.trade_sz[keep])
     assert len(part.trade_row) > 0
-
-
-def test_summarize_mean_error_and_bootstrap_interval():
-    x = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
-    s = summarize(x, resamples=4000, seed=1)
-    assert s["n"] == 5 and s["mean"] == pytest.approx(4.0)
-    assert s["std_error"] == pytest.approx(np.std(x, ddof=1) / np.sqrt(5))
-    low, high = s["ci95"]
-    assert 1.0 <= low < 4.0 < high <= 10.0
-    assert summarize(x, resamples=4000, seed=1) == s  # seeded
-    assert summarize(np.array([2.5]))["std_error"] is None
-    assert summarize(np.array([]))["mean"] is None
 
 
 def test_no_look_ahead_decisions_before_t_ignore_data_after_t(snaps):
