@@ -123,12 +123,18 @@ class BaselinesConfig(_Section):
 
 
 class ParamsConfig(_Section):
-    """Router parameters for `sor backtest`: penalties in dollars per share, horizon in seconds."""
+    """Router parameters for `sor backtest`: penalties in dollars per share, horizon in seconds.
 
-    lambda_over: float = Field(0.4, ge=0)
-    lambda_under: float = Field(0.6, ge=0)
-    theta_queue: float = Field(0.3, ge=0)
-    horizon_s: float = Field(5.0, gt=0)  # T of the Cont & Kukanov router
+    The defaults lie in the middle of the default search space (`SearchConfig.space`): 0.05
+    in 0.0-0.1 for each penalty, 15 s in 1-30 s for the horizon (its middle, 15.5 s, to a whole
+    second). With the static allocator the sweep also fixes lambda_over here unless
+    `search.space` sets it (model.md §3).
+    """
+
+    lambda_over: float = Field(0.05, ge=0)
+    lambda_under: float = Field(0.05, ge=0)
+    theta_queue: float = Field(0.05, ge=0)
+    horizon_s: float = Field(15.0, gt=0)  # T of the Cont & Kukanov router
 
 
 class RouterConfig(_Section):

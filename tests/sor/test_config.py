@@ -197,6 +197,24 @@ def test_times_in_yaml_stay_text(tmp_path):
     )
 
 
+def _inside(value: float, dist) -> bool:
+    """Whether `value` is one the sweep can propose from `dist`."""
+    if dist.value is not None:
+        return value == dist.value
+    if dist.choices is not None:
+        return value in dist.choices
+    return dist.low <= value <= dist.high
+
+
+@pytest.mark.parametrize("allocator", ["static", "cont_kukanov"])
+def test_backtest_defaults_lie_inside_the_default_search_space(allocator):
+    # Both sides read from the config model: moving either default out of the other fails here.
+    config = load_config(None, {"router.allocator": allocator})
+    for name in PARAM_NAMES:
+        value, dist = getattr(config.params, name), config.search.space[name]
+        assert _inside(value, dist), (name, value, dist)
+
+
 def test_static_default_space_fixes_lambda_over_and_cont_kukanov_searches_it():
     static = Config()
     assert static.router.allocator == "static"
