@@ -34,8 +34,9 @@ from sor.routers.static import RouterParams
 from sor.vocabulary import ALLOCATOR_PARAMS
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, write_html
-from sweep.plots import cumulative_path, importance_skip_reason, write_plots
+from sweep.plots import cumulative_path, importance_params, importance_skip_reason, write_plots
 from sweep.report import sweep_report
+from sweep.space import distributions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,9 +49,11 @@ PARAM_NAMES = ALLOCATOR_PARAMS["static"]  # the single-order static router's par
 def objective_for(market, config):
     from sor.evaluation.backtest import evaluate
 
+    # The sweep's distributions: with the default static space lambda_over is one fixed value.
+    dists = distributions(config.search, config.router.allocator)
+
     def objective(trial: optuna.Trial) -> float:
-        space = config.search.space
-        params = {n: trial.suggest_float(n, space[n].low, space[n].high) for n in PARAM_NAMES}
+        params = {n: trial.suggest_float(n, dists[n].low, dists[n].high) for n in PARAM_NAMES}
         return evaluate(market, RouterParams(**params), config.order).completed_cash
 
     return objective
@@ -318,6 +321,36 @@ def test_param_importances_are_drawn_or_skipped_with_a_reason(tmp_path, caplog, 
         assert "param_importances" not in plots, stem
         assert reason in caplog.text, stem
         assert ("optimization_history" in plots) == (study is not None), stem
+
+
+def test_the_importance_plot_leaves_out_the_fixed_lambda_over(tmp_path, built, monkeypatch):
+    import optuna.visualization.matplotlib as optuna_plots
+
+    config = built.config  # the default static space: lambda_over fixed at params.lambda_over
+    assert {t.params["lambda_over"] for t in built.study.trials} == {config.params.lambda_over}
+    assert built.report["best_parameters"]["lambda_over"] == config.params.lambda_over
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    dists = distributions(config.search, "static")
+    for _ in range(8):
+        trial = study.ask(dists)
+        study.tell(trial, trial.params["lambda_under"] + 0.1 * trial.params["theta_queue"])
+    assert importance_params(study) == ["lambda_under", "theta_queue"]
+    # Optuna's own evaluator would list it, with importance 0: the plot is given the names
+    assert "lambda_over" in optuna.importance.get_param_importances(study)
+    drawn = []
+    original = optuna_plots.plot_param_importances
+
+    def spy(study, evaluator=None, params=None, **kwargs):
+        drawn.append(params)
+        return original(study, evaluator, params, **kwargs)
+
+    monkeypatch.setattr(optuna_plots, "plot_param_importances", spy)
+    plots = write_plots(built.report, study, None, tmp_path, "fixed_over")
+    assert "param_importances" in plots and drawn == [["lambda_under", "theta_queue"]]
+    # a user space that varies lambda_over keeps it in the plot
+    searched = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    searched.optimize(lambda t: t.suggest_float("lambda_over", 0.0, 0.1) ** 2, n_trials=4)
+    assert importance_params(searched) == ["lambda_over"]
 
 
 def test_html_shows_the_json_numbers_and_every_plot(built):
