@@ -127,10 +127,10 @@ def scheduled(built, small_snaps):
     )
     evaluation = prepare(small_snaps, config)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
-    space = config.search.space
+    dists = distributions(config.search, config.router.allocator)
 
     def objective(trial: optuna.Trial) -> float:
-        params = {n: trial.suggest_float(n, space[n].low, space[n].high) for n in PARAM_NAMES}
+        params = {n: trial.suggest_float(n, dists[n].low, dists[n].high) for n in PARAM_NAMES}
         return evaluation.evaluate(params).value
 
     study.optimize(objective, n_trials=3)
