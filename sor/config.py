@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sor.errors import ConfigError
 from sor.vocabulary import (
     ALLOCATOR_PARAMS,
+    ALLOCATORS,
     DEFAULT_FEE,
     DEFAULT_REBATE,
     PARAM_NAMES,
+    SEARCHED_PARAMS,
     SECRET_WORDS,
     Allocator,
     Cap,
@@ -121,12 +123,18 @@ class BaselinesConfig(_Section):
 
 
 class ParamsConfig(_Section):
-    """Router parameters for `sor backtest`: penalties in dollars per share, horizon in seconds."""
+    """Router parameters for `sor backtest`: penalties in dollars per share, horizon in seconds.
 
-    lambda_over: float = Field(0.4, ge=0)
-    lambda_under: float = Field(0.6, ge=0)
-    theta_queue: float = Field(0.3, ge=0)
-    horizon_s: float = Field(5.0, gt=0)  # T of the Cont & Kukanov router
+    The defaults lie in the middle of the default search space (`SearchConfig.space`): 0.05
+    in 0.0-0.1 for each penalty, 15 s in 1-30 s for the horizon (its middle, 15.5 s, to a whole
+    second). With the static allocator the sweep also fixes lambda_over here unless
+    `search.space` sets it (model.md §3).
+    """
+
+    lambda_over: float = Field(0.05, ge=0)
+    lambda_under: float = Field(0.05, ge=0)
+    theta_queue: float = Field(0.05, ge=0)
+    horizon_s: float = Field(15.0, gt=0)  # T of the Cont & Kukanov router
 
 
 class RouterConfig(_Section):
@@ -253,10 +261,25 @@ class Distribution(_Section):
         return None
 
 
-def _default_space() -> dict[str, Distribution]:
+def _search_ranges() -> dict[str, Distribution]:
+    """Each parameter's default distribution where the sweep varies it."""
     space = {name: Distribution(low=0.0, high=0.1) for name in PARAM_NAMES}
     space["horizon_s"] = Distribution(low=1.0, high=30.0)
     return space
+
+
+#: Parameters whose default distribution depends on the allocator: some allocator uses them
+#: though they cannot change its answer (`sor.vocabulary.SEARCHED_PARAMS`): lambda_over.
+_PER_ALLOCATOR = tuple(
+    name
+    for name in PARAM_NAMES
+    if any(name in ALLOCATOR_PARAMS[a] and name not in SEARCHED_PARAMS[a] for a in ALLOCATORS)
+)
+
+
+def _default_space() -> dict[str, Distribution]:
+    """The default `search.space` before `Config` adds the allocator's `_PER_ALLOCATOR` ones."""
+    return {name: d for name, d in _search_ranges().items() if name not in _PER_ALLOCATOR}
 
 
 class SearchConfig(_Section):
@@ -271,6 +294,8 @@ class SearchConfig(_Section):
     # Trials proposed together before any of their results reach the sampler. Fixed (not the
     # number of workers) so that a seeded sweep gives the same trials on 1 worker or 100.
     trials_per_round: int = Field(16, gt=0)
+    # Every parameter once `Config` has added those whose default depends on the allocator
+    # (`_complete_space`); a parameter set here is searched as set, whatever the allocator.
     space: dict[str, Distribution] = Field(default_factory=_default_space)
 
     @field_validator("space", mode="before")
@@ -280,7 +305,7 @@ class SearchConfig(_Section):
         # (and vice versa) rather than refusing a range the user only meant to narrow.
         if not isinstance(space, dict):
             return space
-        defaults = _default_space()
+        defaults = _search_ranges()
         out = dict(space)
         for name, dist in space.items():
             if (
@@ -307,7 +332,8 @@ class SearchConfig(_Section):
             )
         full = _default_space()
         full.update(space)
-        return full
+        # lambda_over may be missing here: `Config` adds it for the configured allocator
+        return {name: full[name] for name in PARAM_NAMES if name in full}
 
 
 class OutputConfig(_Section):
@@ -332,6 +358,29 @@ class Config(_Section):
     ray: RayConfig = Field(default_factory=RayConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _complete_space(self) -> Config:
+        """Add what `search.space` leaves to the allocator (runs before `_grid_is_finite`).
+
+        A parameter that can change the allocator's answer is searched over its default range;
+        one that cannot (lambda_over with the static allocator: its cost never overfills,
+        model.md §3) is fixed at its `params` value, so that the sweep does not spend trials on
+        it, the importance plot does not show it, and `best_parameters` still lists it.
+        """
+        space = self.search.space
+        missing = [name for name in PARAM_NAMES if name not in space]
+        if missing:
+            ranges = _search_ranges()
+            searched = SEARCHED_PARAMS[self.router.allocator]
+            added = {
+                name: ranges[name]
+                if name in searched
+                else Distribution(value=float(getattr(self.params, name)))
+                for name in missing
+            }
+            self.search.space = {**space, **added}  # validated: in PARAM_NAMES order
+        return self
 
     @model_validator(mode="after")
     def _grid_is_finite(self) -> Config:

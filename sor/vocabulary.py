@@ -25,6 +25,7 @@ __all__ = [
     "PARAM_NAMES",
     "QUEUE_MODELS",
     "SAMPLERS",
+    "SEARCHED_PARAMS",
     "SECRET_WORDS",
     "Allocator",
     "Cap",
@@ -74,6 +75,13 @@ PARAM_NAMES = ("lambda_over", "lambda_under", "theta_queue", "horizon_s")
 #: The parameters each allocator uses: horizon_s (T) only matters to the Cont & Kukanov router.
 ALLOCATOR_PARAMS: dict[Allocator, tuple[str, ...]] = {
     "static": ("lambda_over", "lambda_under", "theta_queue"),
+    "cont_kukanov": PARAM_NAMES,
+}
+#: The parameters each allocator's default search space varies: those that can change its
+#: answer. The static allocator's cost never has an overfill (model.md §3), so lambda_over cannot
+#: change its split: the sweep fixes it at `params.lambda_over` unless `search.space` sets it.
+SEARCHED_PARAMS: dict[Allocator, tuple[str, ...]] = {
+    "static": ("lambda_under", "theta_queue"),
     "cont_kukanov": PARAM_NAMES,
 }
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from sor.evaluation.backtest import savings_label
+
 __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
 #: Plot names (`sweep.plots.PLOTS`) -> caption.
@@ -38,6 +40,18 @@ _STRATEGY_COLUMNS = (  # (result key, heading)
 _PRICE_KEYS = {"avg_fill_px", "lambda_over", "lambda_under", "theta_queue"}
 _CASH_KEYS = {"total_cash", "completed_cash", "best_completed_cash"}
 _SHARE_KEYS = {"filled_shares", "unfilled_shares", "size"}
+_COUNT_KEYS = {"n", "days", "hac_lag", "block_length"}  # counts inside a per-order summary
+#: How the page names `in_sample` / `out_of_sample` wherever their numbers appear.
+_SAMPLE_LABELS = {
+    "out_of_sample": "out of sample",
+    "in_sample": "in sample (tuned on these orders)",
+}
+_METHOD_NAMES = {
+    "newey_west": "Newey-West",
+    "day_clustered": "clustered by day",
+    "circular_block_bootstrap": "circular block bootstrap",
+    "day_bootstrap": "bootstrap of whole days",
+}
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -52,6 +66,10 @@ tr.optimized td { font-weight: bold; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
 .note { color: #555; font-size: 0.9em; }
+#measured-on { font-weight: bold; padding: 0.3em 0.6em; border-left: 4px solid #1a7f37; }
+#measured-on.in_sample { border-left-color: #b54708; background: #fffaeb; }
+tr.in_sample th:first-child { color: #b54708; }
+#walk-forward td.num { white-space: nowrap; }
 """
 
 
@@ -60,7 +78,7 @@ def _kind(path: str) -> str:
     last = parts[-1]
     if parts[0] == "savings_vs_baselines_bps":
         return "bps"
-    if any(p.endswith("_bps") for p in parts) and last != "n":
+    if any(p.endswith("_bps") for p in parts) and last not in _COUNT_KEYS:
         return "bps"  # shortfalls and savings per parent order, their means and intervals
     if parts[0] == "best_parameters" or last in _PRICE_KEYS:
         return "price"
@@ -150,17 +168,24 @@ def _cell_inline(path: str, value: Any) -> str:
 
 def _strategy_table(report: dict) -> str:
     order_size = (report.get("config") or {}).get("order", {}).get("size")
-    heads = ["strategy"] + [h for _, h in _STRATEGY_COLUMNS] + ["router's savings (bps)"]
-    if order_size:
-        heads.insert(4, "completed avg price ($/share)")
-    rows = []
+    measured_on = report.get("measured_on")
+    sample = f", {measured_on.replace('_', ' ')}" if measured_on in _SAMPLE_LABELS else ""
     results = [("optimized", "optimized", report["optimized"])] + [
         (name, f"baselines.{name}", result) for name, result in report.get("baselines", {}).items()
     ]
+    # Only the columns the JSON has (a schedule's totals have no child_orders).
+    columns = [(k, h) for k, h in _STRATEGY_COLUMNS if any(k in r for _, _, r in results)]
+    heads = ["strategy"]
+    for key, head in columns:
+        heads.append(head)
+        if key == "completed_cash" and order_size:
+            heads.append("completed avg price ($/share)")
+    heads.append(f"router's savings (bps{sample})")
+    rows = []
     savings = report.get("savings_vs_baselines_bps", {})
     for name, prefix, result in results:
         cells = [f"<th>{escape(name)}</th>"]
-        for key, _ in _STRATEGY_COLUMNS:
+        for key, _ in columns:
             cells.append(_cell(f"{prefix}.{key}", result.get(key)))
             if key == "completed_cash" and order_size:
                 # Derived, not in the JSON: completed cash per share of the parent order(s),
@@ -185,20 +210,50 @@ def _strategy_table(report: dict) -> str:
     return f'<table id="key-numbers">{header}{"".join(rows)}</table>'
 
 
+def _method(path: str, stats: dict) -> str:
+    """How a summary's error and interval were computed, with its lag and block length."""
+    error = _METHOD_NAMES.get(stats.get("std_error_method", ""), stats.get("std_error_method"))
+    interval = _METHOD_NAMES.get(stats.get("ci95_method", ""), stats.get("ci95_method"))
+    lag, block = stats.get("hac_lag"), stats.get("block_length")
+    if error is None or interval is None:  # a report written before the methods were named
+        return "<td></td>"
+    text = escape(str(error))
+    if lag is not None:
+        text += f", lag {_cell_inline(f'{path}.hac_lag', lag)}"
+    text += f"; {escape(str(interval))}"
+    if block is not None:
+        text += f", blocks of {_cell_inline(f'{path}.block_length', block)} orders"
+    return f"<td>{text}</td>"
+
+
 def _walk_forward_table(report: dict) -> str:
-    """Mean savings with standard error and bootstrap 95% interval, per baseline and sample."""
-    parts = [p for p in ("in_sample", "out_of_sample") if report.get(p, {}).get("parent_orders")]
-    heads = ["baseline"] + [
-        f"{p.replace('_', ' ')} {h}" for p in parts for h in ("mean", "std error", "95% interval")
+    """Mean savings with standard error and 95% interval, one row per sample and baseline.
+
+    Out-of-sample rows come first; every row says which orders it is measured on.
+    """
+    heads = [
+        "measured on",
+        "baseline",
+        "parent orders",
+        "days",
+        "mean",
+        "std error",
+        "95% interval",
+        "method",
     ]
     rows = []
-    for name in report.get("baselines", {}):
-        cells = [f"<th>{escape(name)}</th>"]
-        for part in parts:
+    for part in ("out_of_sample", "in_sample"):
+        if not report.get(part, {}).get("parent_orders"):
+            continue
+        for name, stats in report[part].get("savings_bps", {}).items():
             path = f"{part}.savings_bps.{name}"
-            stats = report[part]["savings_bps"][name]
             mean = stats.get("mean")
             css = "positive" if mean and mean > 0 else "negative" if mean and mean < 0 else ""
+            cells = [f"<th>{escape(_SAMPLE_LABELS[part])}</th>", f"<th>{escape(name)}</th>"]
+            cells.append(_cell(f"{path}.n", stats.get("n")))
+            cells.append(
+                _cell(f"{path}.days", stats.get("days")) if "days" in stats else "<td></td>"
+            )
             cells.append(_cell(f"{path}.mean", mean, css))
             cells.append(_cell(f"{path}.std_error", stats.get("std_error")))
             ci = stats.get("ci95")
@@ -208,7 +263,8 @@ def _walk_forward_table(report: dict) -> str:
                 else f'<td class="num">[{_cell_inline(f"{path}.ci95.0", ci[0])}, '
                 f"{_cell_inline(f'{path}.ci95.1', ci[1])}]</td>"
             )
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+            cells.append(_method(path, stats))
+            rows.append(f'<tr class="{part}" data-measured-on="{part}">' + "".join(cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
     return f'<table id="walk-forward">{header}{"".join(rows)}</table>'
 
@@ -254,6 +310,19 @@ def _title(report: dict) -> str:
     return f"Smart order router results{f' — {symbol}' if symbol else ''}"
 
 
+def _measured_on(report: dict) -> str:
+    """The sentence saying which parent orders the savings are measured on (as the terminal's)."""
+    measured_on = report.get("measured_on", "")
+    sentence = escape(savings_label(report))
+    note = report.get("measured_on_note")
+    if note:
+        sentence += f" — {_cell_inline('measured_on_note', note)}"
+    return (
+        f'<p id="measured-on" class="{escape(measured_on)}" '
+        f'data-measured-on="{escape(measured_on)}">{sentence}</p>'
+    )
+
+
 def render_html(report: dict, plots: dict[str, str]) -> str:
     """The page as a string; see `write_html`."""
     data = report.get("data") or {}
@@ -264,6 +333,8 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
         start, end = escape(str(data.get("start", ""))), escape(str(data.get("end", "")))
         order = f"; parent order of {escape(format_value('size', size))} shares" if size else ""
         body.append(f'<p class="note">Window {start} to {end}{order}.</p>')
+    if report.get("measured_on") in _SAMPLE_LABELS or report.get("savings_basis"):
+        body.append(_measured_on(report))
     body.append("<h2>Key numbers</h2>")
     body.append(_strategy_table(report))
     basis = report.get("savings_basis")
@@ -303,13 +374,14 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
         ("config", "Configuration"),
     ]
     shown = {"best_parameters", "optimized", "baselines", "savings_vs_baselines_bps"}
-    shown |= {"savings_basis"} | {key for key, _ in sections}
+    shown |= {"savings_basis", "measured_on", "measured_on_note"} | {key for key, _ in sections}
     for key, heading in sections:
         if key in report:
             body.append(f"<h2>{escape(heading)}</h2>")
             body.append(_key_value_table(key, report[key]))
     for key in [k for k in report if k not in shown]:
-        body.append(f"<h2>{escape(key)}</h2>")
+        label = f"{key}: {_SAMPLE_LABELS[key]}" if key in _SAMPLE_LABELS else key
+        body.append(f"<h2>{escape(label)}</h2>")
         body.append(_key_value_table(key, report[key]))
     return (
         "<!DOCTYPE html>\n"

@@ -26,6 +26,7 @@ from sor.evaluation.backtest import FillRecord  # noqa: E402
 __all__ = [
     "PLOTS",
     "cumulative_path",
+    "importance_params",
     "importance_skip_reason",
     "write_plots",
 ]
@@ -181,6 +182,26 @@ def _complete_trials(study: Any) -> list[Any]:
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 
+def importance_params(study: Any) -> list[str]:
+    """The parameters the importance plot shows: those the sweep searches that varied.
+
+    A parameter the sweep fixes to one value (a single-valued distribution in the latest
+    complete trial: by default lambda_over with the static allocator, which cannot change its
+    answer, model.md §3) is left out, even if trials of a resumed older study varied it; so is
+    one that took a single value over the complete trials.
+    """
+    complete = _complete_trials(study)
+    if not complete:
+        return []
+    latest = complete[-1].distributions
+    names = sorted({name for t in complete for name in t.params})
+    return [
+        n
+        for n in names
+        if not (n in latest and latest[n].single()) and len({t.params.get(n) for t in complete}) > 1
+    ]
+
+
 def importance_skip_reason(study: Any) -> str | None:
     """Why parameter importances cannot be computed for `study`, or None when they can."""
     if study is None:
@@ -189,7 +210,7 @@ def importance_skip_reason(study: Any) -> str | None:
     if len(complete) < 2:
         return f"parameter importances need >= 2 complete trials, but the study has {len(complete)}"
     names = sorted({name for t in complete for name in t.params})
-    varied = [n for n in names if len({t.params.get(n) for t in complete}) > 1]
+    varied = importance_params(study)
     if not varied:
         return f"no parameter varied over the {len(complete)} complete trials ({names})"
     if len({t.value for t in complete}) == 1:
@@ -223,7 +244,8 @@ def write_plots(
     """Draw the report's plots as PNG files `<stem>_<plot name>.png` in `out_dir`.
 
     A plot whose input is missing or too small (no fill paths, no study, fewer than 2 complete
-    trials or no varied parameter for the importances) is skipped with the reason logged.
+    trials or no varied parameter for the importances) is skipped with the reason logged. The
+    importances show only `importance_params(study)`: not a parameter the sweep fixed.
 
     Args:
         report: the results dict (model.md §6), with "optimized", "baselines" and "config".
@@ -274,8 +296,11 @@ def write_plots(
     if reason is None:
         from optuna.visualization.matplotlib import plot_param_importances
 
+        def draw(study: Any) -> Any:
+            return plot_param_importances(study, params=importance_params(study))
+
         try:
-            _save_optuna_axes(plot_param_importances, study, target("param_importances"))
+            _save_optuna_axes(draw, study, target("param_importances"))
             written["param_importances"] = target("param_importances").name
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             # The evaluator can still refuse a study (e.g. every objective value equal).

@@ -44,6 +44,10 @@ def distributions(
     """{parameter name: Optuna distribution} for the parameters `allocator` uses.
 
     lambda_over, lambda_under and theta_queue always; horizon_s (T) for "cont_kukanov" only.
+    A parameter fixed to one value (`{value: x}`; by default lambda_over with the static
+    allocator, `sor.config.Config._complete_space`) is a single-valued distribution: every trial
+    gets that value, so it is in each trial's parameters and in `best_parameters` but never
+    varies.
     """
     return {name: to_optuna(search.space[name]) for name in ALLOCATOR_PARAMS[allocator]}
 

@@ -26,7 +26,13 @@ def write_json(report: dict[str, Any], path: str) -> None:
 
 
 def summary_table(report: dict[str, Any]) -> str:
-    """The key numbers of a report as a small text table."""
+    """The key numbers of a report as a small text table.
+
+    A line above the table says which parent orders the savings column covers (out of sample,
+    or in sample: tuned on the same data), as `sor.evaluation.backtest.savings_label` words it.
+    """
+    from sor.evaluation.backtest import savings_label
+
     rows = [("strategy", "avg fill px", "filled", "unfilled", "completed cash", "savings bps")]
     strategies = {"optimized": report["optimized"], **report["baselines"]}
     for name, result in strategies.items():
@@ -51,4 +57,4 @@ def summary_table(report: dict[str, Any]) -> str:
         for r in rows
     ]
     params = ", ".join(f"{k}={v:.6g}" for k, v in report["best_parameters"].items())
-    return "\n".join([f"parameters: {params}", *lines])
+    return "\n".join([f"parameters: {params}", savings_label(report), *lines])

@@ -22,6 +22,8 @@ from sor.routers.static import Router, RouterParams
 from sor.routers.static_nb import evaluate_compiled
 
 __all__ = [
+    "MIN_OUT_OF_SAMPLE_ORDERS",
+    "SINGLE_ORDER_NOTE",
     "FillRecord",
     "build_report",
     "completed_avg_px",
@@ -33,6 +35,7 @@ __all__ = [
     "make_router",
     "result_warnings",
     "run_baselines",
+    "savings_label",
     "run_strategy",
 ]
 
@@ -151,6 +154,16 @@ def completed_avg_px(result: ExecutionResult, order_size: int) -> float:
     return result.completed_cash / order_size
 
 
+#: `measured_on_note` of a run with one parent order (no schedule).
+SINGLE_ORDER_NOTE = (
+    "one parent order over the whole window: the savings are measured on the same data the "
+    "sweep tunes the parameters on"
+)
+
+#: Fewer parent orders out of sample than this gets a warning (`result_warnings`).
+MIN_OUT_OF_SAMPLE_ORDERS = 30
+
+
 def build_report(
     params: RouterParams,
     optimized: ExecutionResult,
@@ -162,7 +175,8 @@ def build_report(
     Savings compare the completed average price (total cost of the whole order, unfilled shares
     bought by a clean-up order at the window's end, divided by the order size): an average over
     filled shares alone would reward a strategy for leaving the expensive part unfilled. When
-    every strategy fills completely the two are the same number.
+    every strategy fills completely the two are the same number. One order is the data a sweep
+    tunes on, so `measured_on` is "in_sample".
     """
     optimized_px = completed_avg_px(optimized, order_size)
     return {
@@ -178,6 +192,8 @@ def build_report(
             for name, result in baselines.items()
         },
         "savings_basis": "completed_avg_px",
+        "measured_on": "in_sample",
+        "measured_on_note": SINGLE_ORDER_NOTE,
     }
 
 
@@ -185,8 +201,10 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
     """Plain-language cautions about numbers in a report that are easy to misread.
 
     Looks at the report's own keys: shares left to the clean-up order, data without trade rows
-    (VWAP then follows displayed size; no passive fill can happen), and a sweep whose trials all
-    scored the same (the parameters then changed nothing and the best ones are arbitrary).
+    (VWAP then follows displayed size; no passive fill can happen), savings measured on few or
+    no out-of-sample parent orders (or, after a sweep, on the one order it tuned on), and a
+    sweep whose trials all scored the same (the parameters then changed nothing and the best
+    ones are arbitrary).
     """
     notes = []
     for name, result in {"optimized": report["optimized"], **report["baselines"]}.items():
@@ -202,9 +220,56 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
             "volume, and limit orders cannot fill passively"
         )
     sweep = report.get("sweep", {})
+    notes.extend(_sample_warnings(report))
     if sweep.get("distinct_values") == 1 and sweep.get("trials_complete", 0) > 1:
         notes.append(
             "every trial scored the same: the parameters did not change the result on this data "
             "(e.g. one venue, or cap: displayed), so best_parameters are arbitrary"
         )
     return notes
+
+
+def _orders(n: int) -> str:
+    return f"{n} parent order{'' if n == 1 else 's'}"
+
+
+def _sample_warnings(report: dict[str, Any]) -> list[str]:
+    """Savings measured on few out-of-sample orders, on none, or on the one tuned order."""
+    if "schedule" in report:
+        n_out = report["out_of_sample"]["parent_orders"]
+        if n_out == 0:
+            n_in = report["in_sample"]["parent_orders"]
+            return [
+                "no parent order is out of sample: the savings are the mean over the "
+                f"{_orders(n_in)} the parameters are tuned on, which flatters the router "
+                "(raise the data's length or lower schedule.train_fraction)"
+            ]
+        if n_out < MIN_OUT_OF_SAMPLE_ORDERS:
+            return [
+                f"only {_orders(n_out)} out of sample: the interval is wide and the mean is a "
+                f"small sample (fewer than {MIN_OUT_OF_SAMPLE_ORDERS})"
+            ]
+        return []
+    if report.get("measured_on") == "in_sample" and "sweep" in report:
+        return [
+            "one parent order (no schedule): the savings are measured on the data the "
+            "parameters were tuned on, so they say nothing about new data (schedule.enabled "
+            "scores parent orders out of sample)"
+        ]
+    return []
+
+
+def savings_label(report: dict[str, Any]) -> str:
+    """Which parent orders `savings_vs_baselines_bps` covers, in words, for tables and pages.
+
+    E.g. "savings: out of sample, 40 parent orders" or "savings: in sample, 1 parent order
+    (tuned on the same data)".
+    """
+    measured_on = report.get("measured_on")
+    if measured_on is None:  # a report written before the label existed
+        basis = str(report.get("savings_basis", ""))
+        measured_on = "out_of_sample" if basis.endswith("out_of_sample") else "in_sample"
+    n = report.get(measured_on, {}).get("parent_orders", 1)
+    if measured_on == "out_of_sample":
+        return f"savings: out of sample, {_orders(n)}"
+    return f"savings: in sample, {_orders(n)} (tuned on the same data)"

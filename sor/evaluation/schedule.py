@@ -21,13 +21,14 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from sor.data.snapshots import Snapshots
 from sor.errors import ConfigError
-from sor.evaluation.backtest import evaluate, make_market, run_baselines
+from sor.evaluation.backtest import SINGLE_ORDER_NOTE, evaluate, make_market, run_baselines
 from sor.evaluation.baselines import savings_bps
 from sor.evaluation.metrics import summarize
 from sor.evaluation.rules import EvaluationRules
@@ -44,6 +45,7 @@ from sor.routers.static import RouterParams, reference_mid
 from sor.vocabulary import ALLOCATOR_PARAMS, NS_PER_S, Allocator
 
 __all__ = [
+    "NS_PER_DAY",
     "ROUTERS",
     "ContKukanovParentRouter",
     "ParentOrder",
@@ -53,6 +55,7 @@ __all__ = [
     "StaticParentRouter",
     "make_schedule_market",
     "objective",
+    "overlap_orders",
     "parent_orders",
     "run_router",
     "schedule_report",
@@ -386,22 +389,76 @@ def _baseline_totals(results: list[ExecutionResult], size_all: int) -> dict[str,
     )
 
 
+#: Nanoseconds per UTC calendar day: an order's day is its arrival_ns // NS_PER_DAY.
+NS_PER_DAY = 86_400 * NS_PER_S
+
+
+def overlap_orders(rules: EvaluationRules) -> int:
+    """Orders whose arrivals fall within one horizon, itself included: ceil(horizon / interval).
+
+    1 without a schedule (one order) or when the orders do not overlap.
+    """
+    sched = rules.schedule
+    if not sched.enabled:
+        return 1
+    return max(1, math.ceil(sched.horizon_s / sched.interval_s - 1e-9))
+
+
+def _day_label(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).date().isoformat()
+
+
 def _part(
-    sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, resamples: int, seed: int
+    sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, rules: EvaluationRules
 ) -> dict[str, Any]:
-    """Shortfalls and savings (mean, standard error, bootstrap 95%) over the orders in `mask`."""
+    """Shortfalls and savings over the orders in `mask`: mean, HAC error, block-bootstrap 95%.
+
+    The statistics respect the orders' overlap and never join orders of different UTC days
+    (`sor.evaluation.metrics.summarize`).
+    """
+    days = np.array([o.arrival_ns // NS_PER_DAY for o in sm.orders], dtype=np.int64)[mask]
+    labels, counts = np.unique(days, return_counts=True)
+    overlap = overlap_orders(rules)
+
+    def stats(values: np.ndarray) -> dict[str, object]:
+        return summarize(
+            values,
+            overlap=overlap,
+            days=days,
+            resamples=rules.schedule.bootstrap_samples,
+            seed=rules.seed,
+        )
+
     return {
         "parent_orders": int(mask.sum()),
-        "router_shortfall_bps": summarize(run.shortfall[mask], resamples=resamples, seed=seed),
+        "parent_orders_by_day": {
+            _day_label(int(d)): int(c) for d, c in zip(labels, counts, strict=True)
+        },
+        "router_shortfall_bps": stats(run.shortfall[mask]),
         "baseline_shortfall_bps": {
-            name: summarize(values[mask], resamples=resamples, seed=seed)
-            for name, values in sm.baselines.items()
+            name: stats(values[mask]) for name, values in sm.baselines.items()
         },
         "savings_bps": {
-            name: summarize(values[mask] - run.shortfall[mask], resamples=resamples, seed=seed)
-            for name, values in sm.baselines.items()
+            name: stats(values[mask] - run.shortfall[mask]) for name, values in sm.baselines.items()
         },
     }
+
+
+def _measured_on(rules: EvaluationRules, parts: dict[str, Any]) -> tuple[str, str]:
+    """Which orders `savings_vs_baselines_bps` is measured on, and a sentence saying so."""
+    if not rules.schedule.enabled:
+        return "in_sample", SINGLE_ORDER_NOTE
+    n_out = parts["out_of_sample"]["parent_orders"]
+    if n_out:
+        return "out_of_sample", (
+            f"mean over the {n_out} parent order{'s' if n_out != 1 else ''} arriving after the "
+            "walk-forward split, which the sweep never tunes on"
+        )
+    n_in = parts["in_sample"]["parent_orders"]
+    return "in_sample", (
+        f"no parent order arrives after the walk-forward split: mean over the {n_in} in-sample "
+        f"parent order{'s' if n_in != 1 else ''}, the same ones the sweep tunes on"
+    )
 
 
 def schedule_report(
@@ -412,8 +469,10 @@ def schedule_report(
     The model.md §6 keys hold totals over every parent order; `savings_vs_baselines_bps` holds
     the mean savings per parent order out of sample (in sample where no order is out of sample;
     for the single order, model.md §5's formula on the completed average prices), and
-    `savings_basis` says which. `in_sample` and `out_of_sample` give the router's and each
-    baseline's shortfall and the savings with standard errors and bootstrap 95% intervals;
+    `savings_basis` says which, `measured_on` ("in_sample" or "out_of_sample") and
+    `measured_on_note` in words. `in_sample` and `out_of_sample` give their orders per UTC day
+    and the router's and each baseline's shortfall and the savings with Newey-West standard
+    errors and circular-block-bootstrap 95% intervals (`sor.evaluation.metrics.summarize`);
     `fills` where the router's shares went, passive or taken, per venue.
     """
     run = run_router(sm, params, rules)
@@ -432,11 +491,11 @@ def schedule_report(
         name: _baseline_totals(results, size_all) for name, results in sm.baseline_fills.items()
     }
     in_sample = np.array([o.in_sample for o in sm.orders])
-    resamples, seed = rules.schedule.bootstrap_samples, rules.seed
     parts = {
-        "in_sample": _part(sm, run, in_sample, resamples, seed),
-        "out_of_sample": _part(sm, run, ~in_sample, resamples, seed),
+        "in_sample": _part(sm, run, in_sample, rules),
+        "out_of_sample": _part(sm, run, ~in_sample, rules),
     }
+    measured_on, measured_on_note = _measured_on(rules, parts)
     if not rules.schedule.enabled:
         opt_px = optimized["completed_cash"] / size
         savings = {
@@ -454,6 +513,8 @@ def schedule_report(
         "baselines": baselines,
         "savings_vs_baselines_bps": savings,
         "savings_basis": basis,
+        "measured_on": measured_on,
+        "measured_on_note": measured_on_note,
         "allocator": rules.allocator,
         **parts,
         "fills": {
@@ -477,6 +538,7 @@ def schedule_report(
             "interval_s": rules.schedule.interval_s,
             "horizon_s": rules.schedule.horizon_s,
             "train_fraction": rules.schedule.train_fraction,
+            "overlap_orders": overlap_orders(rules),
             "first_arrival_ns": first.arrival_ns,
             "last_arrival_ns": last.arrival_ns,
             "shortfall_bps": {

@@ -4,9 +4,14 @@ A limit buy posted at a venue's best bid joins the back of that venue's queue: t
 size when it is posted is ahead of it. With top-of-book data the queue is seen only through the
 venue's best bid (price and size) and trade prints, so the model (docs/cont-kukanov-router.md §2):
 
-- A trade at the venue at the order's price first consumes the volume ahead, then fills the
-  order; a trade below it means the level is empty, so it fills the order at once (trades are
-  processed before the book update of their snapshot row).
+- Which prints can fill a resting buy, by the print's aggressor side (`trade_side`): a sell
+  (-1, Databento 'A': a seller hit the bid) can; a buy (+1, 'B': a buyer lifted the ask) never
+  can, whatever its price, and is ignored here altogether (it took nothing from the bid queue);
+  a print without a side (0, 'N') can, as if it were a sell (the price rule alone decides).
+- Such a print at the venue at the order's price first consumes the volume ahead, then fills
+  the order; one below it means the level is empty, so it fills the order at once; one above it
+  traded at a better bid, in front of the order, and fills nothing (trades are processed before
+  the book update of their snapshot row).
 - A decrease of the displayed size at the order's price that trades do not explain is a
   cancellation. `CONSERVATIVE` (the default): cancellations never move the order forward,
   except that nothing can be ahead of it beyond what is displayed (ahead = min(ahead, size)).
@@ -29,7 +34,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sor.data.snapshots import Snapshots
+from sor.data.snapshots import BUY, Snapshots
 
 __all__ = [
     "CONSERVATIVE",
@@ -54,6 +59,17 @@ def trade_starts(snaps: Snapshots) -> np.ndarray:
 
 
 @njit(cache=True)
+def _can_fill_bid(side: int, trade_px: float, bid: float) -> bool:
+    """Whether a print can take shares from a resting buy at `bid` (False for a NaN price).
+
+    The one rule of passive fills and of the queue outflow: not a buy-aggressor print (a buyer
+    lifted the ask; the bid queue gave nothing, whatever the price), and at or below `bid` (a
+    sell, or a print of unknown side, there hit that bid or found the level empty).
+    """
+    return side != BUY and trade_px <= bid + _PRICE_EPS
+
+
+@njit(cache=True)
 def _ahead_after_cancel(front: float, back: float, cancelled: float, power: float) -> float:
     """Volume ahead after `cancelled` shares left the level (probabilistic model)."""
     f_front: float = front**power
@@ -72,6 +88,7 @@ def simulate_resting(
     trade_col: np.ndarray,
     trade_px: np.ndarray,
     trade_sz: np.ndarray,
+    trade_side: np.ndarray,
     first_row: int,
     last_row: int,
     price: np.ndarray,
@@ -86,7 +103,8 @@ def simulate_resting(
 
     Args:
         bid_px, bid_sz: float64[T, N] / int64[T, N], the snapshots' best bids.
-        starts, trade_col, trade_px, trade_sz: the trade prints by row (`trade_starts`).
+        starts, trade_col, trade_px, trade_sz, trade_side: the trade prints by row
+            (`trade_starts`); a print fills only if `_can_fill_bid` (module docstring).
         first_row, last_row: the rows to simulate (the row after posting to the next decision).
         price: float64[N], each order's limit price (NaN: nothing resting there).
         ahead: float64[N], shares ahead of each order; updated in place.
@@ -110,8 +128,10 @@ def simulate_resting(
     for t in range(first_row, last_row + 1):
         for i in range(starts[t], starts[t + 1]):
             k = trade_col[i]
-            if resting[k] - fills[k] <= 0 or not trade_px[i] <= price[k] + _PRICE_EPS:
+            if resting[k] - fills[k] <= 0:
                 continue
+            if not _can_fill_bid(trade_side[i], trade_px[i], price[k]):
+                continue  # a buy-aggressor print, or one above the order's price
             volume = float(trade_sz[i])
             if trade_px[i] < price[k] - _PRICE_EPS:
                 ahead[k] = 0.0  # a print below the order's price: its level is already empty
@@ -160,6 +180,7 @@ def _outflow_increments(
     trade_col: np.ndarray,
     trade_px: np.ndarray,
     trade_sz: np.ndarray,
+    trade_side: np.ndarray,
     out: np.ndarray,
 ) -> None:
     t_count, n = bid_px.shape
@@ -168,7 +189,7 @@ def _outflow_increments(
         for i in range(starts[t], starts[t + 1]):
             k = trade_col[i]
             prev = bid_px[t - 1, k]
-            if not np.isnan(prev) and trade_px[i] <= prev + _PRICE_EPS:
+            if not np.isnan(prev) and _can_fill_bid(trade_side[i], trade_px[i], prev):
                 out[t, k] += trade_sz[i]
                 pending[k] += trade_sz[i]
         for k in range(n):
@@ -198,6 +219,14 @@ def queue_outflow(snaps: Snapshots) -> np.ndarray:
     Trades at or below the previous best bid, plus decreases of the best bid size at an unchanged
     price that those trades do not explain (cancellations), plus the whole level when the bid
     falls or empties (docs/cont-kukanov-router.md §3). Row t uses rows t - 1 and t only.
+
+    The trades counted are exactly those that can fill a resting buy (`_can_fill_bid`, the rule
+    of `simulate_resting`): sell-aggressor prints and prints without a side, never buy-aggressor
+    prints. The Cont & Kukanov allocator reads these samples as the volume that would have
+    reached a limit order at the back of the queue; counting prints that the execution never lets
+    fill would make it expect passive fills the simulation cannot give. A buy-aggressor print is
+    skipped altogether, not remembered as explaining a size drop: it took nothing from the bid,
+    so a drop of the bid size that follows it is a cancellation and still counted as such.
     """
     out = np.zeros(snaps.bid_px.shape)
     _outflow_increments(
@@ -207,6 +236,7 @@ def queue_outflow(snaps: Snapshots) -> np.ndarray:
         snaps.trade_col,
         snaps.trade_px,
         snaps.trade_sz,
+        snaps.trade_side,
         out,
     )
     return out

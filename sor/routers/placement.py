@@ -258,6 +258,7 @@ def execute_parent(
                 snaps.trade_col,
                 snaps.trade_px,
                 snaps.trade_sz,
+                snaps.trade_side,
                 row + 1,
                 end,
                 price,

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sor.config import Config, load_config, parse_override
+from sor.config import Config, Distribution, load_config, parse_override
 from sor.errors import ConfigError
+from sor.vocabulary import PARAM_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +104,14 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
             {"search.space": {"theta_queue": {"low": 0.1, "high": 1, "log": True, "step": 0.1}}},
             r"`log` and `step` cannot be used together",
         ),
-        ({"search.sampler": "grid"}, r"the grid sampler needs a finite grid, but \['lambda_over'"),
+        (
+            {"search.sampler": "grid"},  # static: lambda_over fixed by default, not in the list
+            r"the grid sampler needs a finite grid, but \['lambda_under', 'theta_queue'\]",
+        ),
+        (
+            {"search.sampler": "grid", "router.allocator": "cont_kukanov"},
+            r"the grid sampler needs a finite grid, but \['lambda_over', 'lambda_under'",
+        ),
         (
             {"search.space": {"theta_queue": {"value": float("nan")}}},
             r"search.space.theta_queue.value: Input should be a finite number",
@@ -187,3 +195,48 @@ def test_times_in_yaml_stay_text(tmp_path):
     assert load_config(None, {"window.start": parse_override("x=13:36:32")[1]}).window.start == (
         "13:36:32"
     )
+
+
+def _inside(value: float, dist) -> bool:
+    """Whether `value` is one the sweep can propose from `dist`."""
+    if dist.value is not None:
+        return value == dist.value
+    if dist.choices is not None:
+        return value in dist.choices
+    return dist.low <= value <= dist.high
+
+
+@pytest.mark.parametrize("allocator", ["static", "cont_kukanov"])
+def test_backtest_defaults_lie_inside_the_default_search_space(allocator):
+    # Both sides read from the config model: moving either default out of the other fails here.
+    config = load_config(None, {"router.allocator": allocator})
+    for name in PARAM_NAMES:
+        value, dist = getattr(config.params, name), config.search.space[name]
+        assert _inside(value, dist), (name, value, dist)
+
+
+def test_static_default_space_fixes_lambda_over_and_cont_kukanov_searches_it():
+    static = Config()
+    assert static.router.allocator == "static"
+    assert static.search.space["lambda_over"] == Distribution(value=static.params.lambda_over)
+    assert list(static.search.space) == list(PARAM_NAMES)
+    moved = load_config(None, {"params.lambda_over": 0.07})
+    assert moved.search.space["lambda_over"].value == 0.07  # fixed at the params value
+    ck = load_config(None, {"router.allocator": "cont_kukanov"})
+    assert ck.search.space["lambda_over"] == Distribution(low=0.0, high=0.1)
+    # the other parameters' defaults do not depend on the allocator
+    for name in ("lambda_under", "theta_queue", "horizon_s"):
+        assert static.search.space[name] == ck.search.space[name]
+    # a dumped config (what Ray workers and the results JSON get) reads back the same
+    assert Config.model_validate(static.model_dump()) == static
+    assert Config.model_validate(ck.model_dump()) == ck
+
+
+def test_a_user_space_setting_lambda_over_is_honoured_with_the_static_allocator(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("search:\n  space:\n    lambda_over: {low: 0.0, high: 0.1}\n")
+    assert load_config(path).search.space["lambda_over"] == Distribution(low=0.0, high=0.1)
+    fixed = load_config(None, {"search.space.lambda_over.value": 0.02})
+    assert fixed.search.space["lambda_over"] == Distribution(value=0.02)
+    narrowed = load_config(None, {"search.space.lambda_over.high": 0.03})
+    assert narrowed.search.space["lambda_over"] == Distribution(low=0.0, high=0.03)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import struct
@@ -27,13 +28,15 @@ import pytest
 from sor.config import load_config
 from sor.data.loader import load_snapshots
 from sor.evaluation.backtest import fill_paths, make_market
+from sor.evaluation.modes import prepare
 from sor.evaluation.rules import evaluation_rules
 from sor.routers.static import RouterParams
 from sor.vocabulary import ALLOCATOR_PARAMS
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, write_html
-from sweep.plots import cumulative_path, importance_skip_reason, write_plots
+from sweep.plots import cumulative_path, importance_params, importance_skip_reason, write_plots
 from sweep.report import sweep_report
+from sweep.space import distributions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,9 +49,11 @@ PARAM_NAMES = ALLOCATOR_PARAMS["static"]  # the single-order static router's par
 def objective_for(market, config):
     from sor.evaluation.backtest import evaluate
 
+    # The sweep's distributions: with the default static space lambda_over is one fixed value.
+    dists = distributions(config.search, config.router.allocator)
+
     def objective(trial: optuna.Trial) -> float:
-        space = config.search.space
-        params = {n: trial.suggest_float(n, space[n].low, space[n].high) for n in PARAM_NAMES}
+        params = {n: trial.suggest_float(n, dists[n].low, dists[n].high) for n in PARAM_NAMES}
         return evaluate(market, RouterParams(**params), config.order).completed_cash
 
     return objective
@@ -105,6 +110,45 @@ def built(small_snaps, small_csv, tmp_path_factory):
     )
 
 
+@pytest.fixture(scope="module")
+def scheduled(built, small_snaps):
+    """A swept schedule of parent orders (static router, 1 s apart, 2 s each), its page beside
+    `built`'s as schedule_report.html: in- and out-of-sample rows in the walk-forward table."""
+    config = load_config(
+        None,
+        {
+            "order.size": 2000,
+            "schedule.enabled": True,
+            "schedule.interval_s": 1,
+            "schedule.horizon_s": 2,
+            "schedule.twap_bucket_s": 0.5,
+            "output.out": str(built.out_dir / "schedule.json"),
+        },
+    )
+    evaluation = prepare(small_snaps, config)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
+    dists = distributions(config.search, config.router.allocator)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {n: trial.suggest_float(n, dists[n].low, dists[n].high) for n in PARAM_NAMES}
+        return evaluation.evaluate(params).value
+
+    study.optimize(objective, n_trials=3)
+    sweep = SweepResult(
+        best_params=study.best_params,
+        best_value=study.best_value,
+        trials_complete=3,
+        trials_failed=0,
+        trials_run_now=3,
+        wall_s=1.0,
+        workers=1,
+        study=study,
+    )
+    report = json.loads(json.dumps(sweep_report(evaluation, config, sweep), allow_nan=False))
+    html = write_html(report, {}, built.out_dir / "schedule_report.html")
+    return SimpleNamespace(json=report, html=html)
+
+
 def png_size(path: Path) -> tuple[int, int]:
     """(width, height) from a PNG's IHDR chunk; fails unless the file starts as a PNG."""
     head = path.read_bytes()[:24]
@@ -116,12 +160,17 @@ def png_size(path: Path) -> tuple[int, int]:
 def resolve(report: dict, key: str):
     value = report
     for part in key.split("."):
-        value = value[part]
+        value = value[int(part)] if isinstance(value, list) else value[part]
     return value
 
 
-def check_numbers(entries: list[tuple[str, str, str]], report: dict) -> None:
-    """Each (data-key, data-value, shown text) of the page against the JSON `report`."""
+def check_numbers(
+    entries: list[tuple[str, str, str]], report: dict, required: set[str] | None = None
+) -> None:
+    """Each (data-key, data-value, shown text) of the page against the JSON `report`.
+
+    `required`: keys the page must show; None: those of `built`'s single-order sweep.
+    """
     assert entries, "the page has no data-key elements"
     for key, value_json, text in entries:
         value = resolve(report, key)
@@ -133,6 +182,9 @@ def check_numbers(entries: list[tuple[str, str, str]], report: dict) -> None:
             decimals = len(shown.partition(".")[2])
             assert float(shown) == pytest.approx(value, rel=0, abs=0.501 * 10.0**-decimals), key
     keys = {key for key, _, _ in entries}
+    if required is not None:
+        assert required <= keys, sorted(required - keys)
+        return
     required = {f"best_parameters.{n}" for n in PARAM_NAMES}
     required |= {f"optimized.{k}" for k in ("avg_fill_px", "total_cash", "completed_cash")}
     required |= {"optimized.filled_shares", "optimized.unfilled_shares"}
@@ -140,8 +192,35 @@ def check_numbers(entries: list[tuple[str, str, str]], report: dict) -> None:
         required |= {f"baselines.{name}.avg_fill_px", f"savings_vs_baselines_bps.{name}"}
         required |= {f"baselines.{name}.completed_cash", f"baselines.{name}.unfilled_shares"}
     required |= {"sweep.trials_complete", "sweep.best_completed_cash", "config.order.size"}
-    required |= {"data.snapshots", "data.rows_read", "data.symbol"}
+    required |= {"data.snapshots", "data.rows_read", "data.symbol", "measured_on_note"}
     assert required <= keys, sorted(required - keys)
+
+
+def schedule_keys(report: dict) -> set[str]:
+    """What the schedule page must show: each walk-forward row's numbers, methods and label."""
+    keys = {"measured_on_note"}
+    for part in ("in_sample", "out_of_sample"):
+        for name in report["baselines"]:
+            path = f"{part}.savings_bps.{name}"
+            keys |= {f"{path}.{k}" for k in ("n", "days", "mean", "std_error", "hac_lag")}
+            keys |= {f"{path}.block_length", f"{path}.ci95.0", f"{path}.ci95.1"}
+    return keys
+
+
+def measured_on_text(html: str) -> str:
+    """The text of the page's #measured-on paragraph, tags stripped."""
+    found = re.search(r'<p id="measured-on"[^>]*>(.*?)</p>', html)
+    assert found, "the page has no #measured-on sentence"
+    return unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+def walk_forward_rows(html: str) -> list[tuple[str, str, str]]:
+    """(data-measured-on, label cell, baseline) of each walk-forward row."""
+    table = html[html.index('<table id="walk-forward">') :]
+    table = table[: table.index("</table>")]
+    return re.findall(
+        r'<tr class="\w+" data-measured-on="(\w+)"><th>([^<]*)</th><th>([^<]*)</th>', table
+    )
 
 
 class _KeyedElements(HTMLParser):
@@ -244,12 +323,72 @@ def test_param_importances_are_drawn_or_skipped_with_a_reason(tmp_path, caplog, 
         assert ("optimization_history" in plots) == (study is not None), stem
 
 
+def test_the_importance_plot_leaves_out_the_fixed_lambda_over(tmp_path, built, monkeypatch):
+    import optuna.visualization.matplotlib as optuna_plots
+
+    config = built.config  # the default static space: lambda_over fixed at params.lambda_over
+    assert {t.params["lambda_over"] for t in built.study.trials} == {config.params.lambda_over}
+    assert built.report["best_parameters"]["lambda_over"] == config.params.lambda_over
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    dists = distributions(config.search, "static")
+    for _ in range(8):
+        trial = study.ask(dists)
+        study.tell(trial, trial.params["lambda_under"] + 0.1 * trial.params["theta_queue"])
+    assert importance_params(study) == ["lambda_under", "theta_queue"]
+    # Optuna's own evaluator would list it, with importance 0: the plot is given the names
+    assert "lambda_over" in optuna.importance.get_param_importances(study)
+    drawn = []
+    original = optuna_plots.plot_param_importances
+
+    def spy(study, evaluator=None, params=None, **kwargs):
+        drawn.append(params)
+        return original(study, evaluator, params, **kwargs)
+
+    monkeypatch.setattr(optuna_plots, "plot_param_importances", spy)
+    plots = write_plots(built.report, study, None, tmp_path, "fixed_over")
+    assert "param_importances" in plots and drawn == [["lambda_under", "theta_queue"]]
+    # a user space that varies lambda_over keeps it in the plot
+    searched = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    searched.optimize(lambda t: t.suggest_float("lambda_over", 0.0, 0.1) ** 2, n_trials=4)
+    assert importance_params(searched) == ["lambda_over"]
+
+
 def test_html_shows_the_json_numbers_and_every_plot(built):
     page = parse_page(built.html)
     check_numbers(page.entries, built.json)
     assert [img["src"] for img in page.images] == list(built.plots.values())
     text = built.html.read_text()
     assert "<script" not in text and "http://" not in text and "https://" not in text
+
+
+def test_html_says_which_orders_the_savings_are_measured_on(built, scheduled):
+    # one order, swept: in sample, said at the top, in the savings column and in the warnings
+    assert built.json["measured_on"] == "in_sample"
+    html = built.html.read_text()
+    assert measured_on_text(html) == (
+        "savings: in sample, 1 parent order (tuned on the same data) — "
+        + built.json["measured_on_note"]
+    )
+    assert html.index('id="measured-on"') < html.index('id="key-numbers"')
+    assert "router&#x27;s savings (bps, in sample)" in html
+    assert any("measured on the data the parameters were tuned on" in w
+               for w in built.json["warnings"])  # fmt: skip
+
+    # a schedule: out of sample at the top; every walk-forward row labelled, out of sample first
+    report = scheduled.json
+    html = scheduled.html.read_text()
+    n_out, n_in = report["out_of_sample"]["parent_orders"], report["in_sample"]["parent_orders"]
+    assert n_out > 1 and n_in > 1 and report["measured_on"] == "out_of_sample"
+    assert measured_on_text(html).startswith(f"savings: out of sample, {n_out} parent orders — ")
+    assert "router&#x27;s savings (bps, out of sample)" in html
+    baselines = list(report["baselines"])
+    assert walk_forward_rows(html) == [
+        ("out_of_sample", "out of sample", name) for name in baselines
+    ] + [("in_sample", "in sample (tuned on these orders)", name) for name in baselines]
+    assert "<h2>in_sample: in sample (tuned on these orders)</h2>" in html
+    page = parse_page(scheduled.html)
+    check_numbers(page.entries, report, required=schedule_keys(report))
+    assert f"only {n_out} parent orders out of sample" in " ".join(report["warnings"])
 
 
 def test_html_escapes_what_it_shows(tmp_path, built):
@@ -344,24 +483,34 @@ def headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedPr
 # --dump-dom prints. Test-only: report.html itself has no script.
 HARNESS = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
 <iframe id="page" src="report.html" style="width:1200px;height:2000px"></iframe>
+<iframe id="schedule" src="schedule_report.html" style="width:1200px;height:2000px"></iframe>
 <script>
-document.getElementById("page").addEventListener("load", () => {
-  const doc = document.getElementById("page").contentDocument;
-  const out = {
-    images: [...doc.images].map(i => ({src: i.getAttribute("src"), complete: i.complete,
-                                       width: i.naturalWidth, height: i.naturalHeight})),
-    keys: [...doc.querySelectorAll("[data-key]")].map(
-      e => [e.dataset.key, e.dataset.value, e.textContent]),
-  };
-  document.getElementById("result").textContent = JSON.stringify(out);
-});
+const pages = {};
+for (const id of ["page", "schedule"]) {
+  document.getElementById(id).addEventListener("load", () => {
+    const doc = document.getElementById(id).contentDocument;
+    const said = doc.getElementById("measured-on");
+    pages[id] = {
+      images: [...doc.images].map(i => ({src: i.getAttribute("src"), complete: i.complete,
+                                         width: i.naturalWidth, height: i.naturalHeight})),
+      keys: [...doc.querySelectorAll("[data-key]")].map(
+        e => [e.dataset.key, e.dataset.value, e.textContent]),
+      measured_on: said ? said.textContent : null,
+      walk_forward: [...doc.querySelectorAll("#walk-forward tr[data-measured-on]")].map(
+        r => [r.dataset.measuredOn, r.cells[0].textContent, r.cells[1].textContent]),
+    };
+    if (Object.keys(pages).length === 2) {
+      document.getElementById("result").textContent = JSON.stringify(pages);
+    }
+  });
+}
 </script></body></html>
 """
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # a first run installs chromium
-def test_report_renders_in_headless_chromium(built, chromium, tmp_path):
+def test_report_renders_in_headless_chromium(built, scheduled, chromium, tmp_path):
     harness = built.out_dir / "harness.html"
     harness.write_text(HARNESS)
     dom = headless(
@@ -372,7 +521,8 @@ def test_report_renders_in_headless_chromium(built, chromium, tmp_path):
         harness.as_uri(),
     ).stdout
     start = dom.index('<pre id="result">') + len('<pre id="result">')
-    rendered = json.loads(unescape(dom[start : dom.index("</pre>", start)]))
+    pages = json.loads(unescape(dom[start : dom.index("</pre>", start)]))
+    rendered = pages["page"]
 
     images = rendered["images"]
     assert [i["src"] for i in images] == list(built.plots.values())
@@ -381,6 +531,18 @@ def test_report_renders_in_headless_chromium(built, chromium, tmp_path):
         width, height = png_size(built.out_dir / image["src"])
         assert (image["width"], image["height"]) == (width, height), image
     check_numbers([tuple(e) for e in rendered["keys"]], built.json)
+    assert rendered["measured_on"] == measured_on_text(built.html.read_text())
+    assert rendered["walk_forward"] == []  # one order: no walk-forward table
+
+    # the schedule's page: its numbers, its sentence and its labelled rows, as rendered
+    schedule = pages["schedule"]
+    check_numbers([tuple(e) for e in schedule["keys"]], scheduled.json,
+                  required=schedule_keys(scheduled.json))  # fmt: skip
+    html = scheduled.html.read_text()
+    assert schedule["measured_on"] == measured_on_text(html)
+    assert schedule["measured_on"].startswith("savings: out of sample, ")
+    assert [tuple(r) for r in schedule["walk_forward"]] == walk_forward_rows(html)
+    assert {r[0] for r in schedule["walk_forward"]} == {"in_sample", "out_of_sample"}
 
     shot = tmp_path / "report.png"
     headless(

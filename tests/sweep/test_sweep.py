@@ -34,6 +34,10 @@ def test_best_is_the_least_cost_trial_and_matches_a_direct_evaluation(local_ray,
     values = [t.value for t in result.study.trials]
     assert len(values) == 12 and result.trials_complete == 12 and result.trials_failed == 0
     assert result.best_value == min(values)
+    # the static default space fixes lambda_over (model.md §3); the best still lists it
+    assert {t.params["lambda_over"] for t in result.study.trials} == {config.params.lambda_over}
+    assert len({t.params["lambda_under"] for t in result.study.trials}) == 12
+    assert set(result.best_params) == {"lambda_over", "lambda_under", "theta_queue"}
     direct = evaluate(
         make_market(small_snaps, evaluation_rules(config)),
         RouterParams(**result.best_params),

@@ -160,6 +160,8 @@ def test_summary_table_goes_to_stderr_unless_quiet(multi_venue_csv, tmp_path):
     assert loud.returncode == quiet.returncode == 0
     report = json.loads(loud.stdout)
     assert "strategy" in loud.stderr and "savings bps" in loud.stderr
+    assert "savings: in sample, 1 parent order (tuned on the same data)" in loud.stderr
+    assert report["measured_on"] == "in_sample"
     twap = f"{report['savings_vs_baselines_bps']['twap']:+.3f}"
     assert twap in loud.stderr
     assert "savings bps" not in quiet.stderr

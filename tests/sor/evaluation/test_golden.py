@@ -100,11 +100,11 @@ STATIC_GOLDEN = {
 
 CONT_KUKANOV_GOLDEN = {
     "optimized": {
-        "total_cash": 2152171.017,
-        "filled_shares": 9659,
-        "unfilled_shares": 341,
-        "completed_cash": 2228155.9299999997,
-        "shares_by_venue": {"2": 3433, "5": 1624, "9": 2297, "38": 833, "43": 1472},
+        "total_cash": 2147494.3839999996,
+        "filled_shares": 9638,
+        "unfilled_shares": 362,
+        "completed_cash": 2228158.3699999996,
+        "shares_by_venue": {"2": 3014, "5": 1650, "9": 2392, "38": 929, "43": 1653},
     },
     "baselines": {
         "best_ask": {

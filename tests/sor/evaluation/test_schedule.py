@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,11 +11,14 @@ import pytest
 from sor.config import Config
 from sor.data.loader import load_snapshots
 from sor.errors import ConfigError
-from sor.evaluation.metrics import summarize
+from sor.evaluation.metrics import block_length, summarize
 from sor.evaluation.rules import evaluation_rules
 from sor.evaluation.schedule import (
+    ParentOrder,
+    _part,
     make_schedule_market,
     objective,
+    overlap_orders,
     parent_orders,
     run_router,
     schedule_report,
@@ -88,18 +92,6 @@ def test_slice_rows_keeps_each_rows_trades(snaps):
     assert part.ask_depth_px is None and part.ask_depth_sz is None and part.n_levels == 1
 
 
-def test_summarize_mean_error_and_bootstrap_interval():
-    x = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
-    s = summarize(x, resamples=4000, seed=1)
-    assert s["n"] == 5 and s["mean"] == pytest.approx(4.0)
-    assert s["std_error"] == pytest.approx(np.std(x, ddof=1) / np.sqrt(5))
-    low, high = s["ci95"]
-    assert 1.0 <= low < 4.0 < high <= 10.0
-    assert summarize(x, resamples=4000, seed=1) == s  # seeded
-    assert summarize(np.array([2.5]))["std_error"] is None
-    assert summarize(np.array([]))["mean"] is None
-
-
 def test_no_look_ahead_decisions_before_t_ignore_data_after_t(snaps):
     costs = venue_costs(snaps.venues)
     settings = PlacementSettings(iterations=300)
@@ -166,6 +158,17 @@ def test_report_has_intervals_per_baseline_and_fill_statistics(snaps):
         )
         out = ~np.array(report["schedule"]["in_sample"])
         assert s["mean"] == pytest.approx(per_order[out].mean())
+    # labelled: measured out of sample, with the orders per day and the methods of each summary
+    assert report["measured_on"] == "out_of_sample"
+    assert f"the {n_out} parent orders arriving after" in report["measured_on_note"]
+    assert report["schedule"]["overlap_orders"] == 2  # 20 s horizon, 10 s apart
+    for part, n in (("in_sample", n_in), ("out_of_sample", n_out)):
+        assert sum(report[part]["parent_orders_by_day"].values()) == n
+        assert list(report[part]["parent_orders_by_day"]) == ["2024-08-01"]  # the generator's
+        s = report[part]["router_shortfall_bps"]
+        assert s["days"] == 1 and s["std_error_method"] == "newey_west"
+        assert s["ci95_method"] == "circular_block_bootstrap"
+        assert s["block_length"] == block_length(n, overlap=2) == s["hac_lag"] + 1
     fills = report["fills"]
     passive = sum(v["passive"] for v in fills["per_venue"].values())
     taken = sum(v["taken"] for v in fills["per_venue"].values())
@@ -196,3 +199,83 @@ def test_schedule_errors_name_the_setting(snaps):
     sm = make_schedule_market(snaps, evaluation_rules(cfg))
     with pytest.raises(ConfigError, match="schedule.train_fraction"):
         objective(sm, run_router(sm, PARAMS, evaluation_rules(cfg)))
+
+
+def test_overlap_orders_is_the_orders_within_one_horizon():
+    def rules(**schedule):
+        return evaluation_rules(config(schedule=schedule))
+
+    assert overlap_orders(rules(interval_s=30, horizon_s=60)) == 2
+    assert overlap_orders(rules(interval_s=30, horizon_s=45)) == 2
+    assert overlap_orders(rules(interval_s=30, horizon_s=90)) == 3
+    assert overlap_orders(rules(interval_s=0.1, horizon_s=0.3)) == 3  # not 4 by float error
+    assert overlap_orders(rules(interval_s=60, horizon_s=30)) == 1
+    assert overlap_orders(rules(enabled=False)) == 1
+
+
+def two_day_orders(n_first: int, n_second: int) -> list[ParentOrder]:
+    """Parent orders every 30 s on two UTC dates: 2024-08-01 from 13:30, 2024-08-02 likewise."""
+    day_ns = 86_400 * NS_PER_S
+    open_ns = 19_936 * day_ns + int(13.5 * 3600) * NS_PER_S  # 2024-08-01 13:30 UTC
+    arrivals = [open_ns + i * 30 * NS_PER_S for i in range(n_first)]
+    arrivals += [open_ns + day_ns + i * 30 * NS_PER_S for i in range(n_second)]
+    return [ParentOrder(i, i + 1, a, 100.0, in_sample=False) for i, a in enumerate(arrivals)]
+
+
+def test_statistics_of_orders_on_two_dates_count_the_days_and_keep_blocks_within_them():
+    orders = two_day_orders(20, 28)
+    rng = np.random.default_rng(4)
+    # overlapping orders: neighbours share a shock; the router is a little cheaper than twap
+    shocks = rng.normal(size=49)
+    twap = shocks[:-1] + shocks[1:]
+    router = twap - 0.2 + 0.3 * rng.normal(size=48)
+    sm = SimpleNamespace(orders=orders, baselines={"twap": twap})
+    run = SimpleNamespace(shortfall=router)
+    rules = evaluation_rules(config(schedule={"interval_s": 30, "horizon_s": 60}))
+    part = _part(sm, run, np.ones(48, dtype=bool), rules)
+    assert part["parent_orders"] == 48
+    assert part["parent_orders_by_day"] == {"2024-08-01": 20, "2024-08-02": 28}
+    savings = part["savings_bps"]["twap"]
+    days = np.array([19_936] * 20 + [19_937] * 28)
+    expected = summarize(twap - router, overlap=2, days=days, resamples=2000, seed=0)
+    assert savings == expected and savings["days"] == 2 and savings["block_length"] == 4
+    # the day boundary changed the numbers: the same series as one day gives others
+    one_day = summarize(twap - router, overlap=2, resamples=2000, seed=0)
+    assert savings["std_error"] != one_day["std_error"] and savings["ci95"] != one_day["ci95"]
+    assert part["router_shortfall_bps"]["days"] == 2
+    # only the second day's orders: one day
+    second = _part(sm, run, np.arange(48) >= 20, rules)
+    assert second["parent_orders_by_day"] == {"2024-08-02": 28}
+    assert second["savings_bps"]["twap"]["days"] == 1
+
+
+def test_savings_measured_in_sample_say_so(snaps):
+    cfg = config(schedule={"train_fraction": 1.0})
+    sm = make_schedule_market(snaps, evaluation_rules(cfg))
+    report = schedule_report(sm, PARAMS, evaluation_rules(cfg))
+    assert report["out_of_sample"]["parent_orders"] == 0
+    assert report["out_of_sample"]["parent_orders_by_day"] == {}
+    assert report["savings_basis"] == "mean_shortfall_in_sample"
+    assert report["measured_on"] == "in_sample"
+    n_in = len(sm.orders)
+    assert (
+        f"the {n_in} in-sample parent orders, the same ones the sweep tunes on"
+        in (report["measured_on_note"])
+    )
+
+
+def test_the_single_order_is_measured_in_sample(snaps):
+    from sor.evaluation.backtest import SINGLE_ORDER_NOTE
+    from sor.evaluation.modes import prepare
+
+    static = prepare(snaps, Config.model_validate({}))
+    report = static.report({"lambda_over": 0.4, "lambda_under": 0.6, "theta_queue": 0.3})
+    assert report["measured_on"] == "in_sample"
+    assert report["measured_on_note"] == SINGLE_ORDER_NOTE
+    one = slice_rows(snaps, 0, 3000)  # the C&K router over one order, kept short
+    cfg = config(schedule={"enabled": False})
+    report = schedule_report(make_schedule_market(one, evaluation_rules(cfg)), PARAMS,
+                             evaluation_rules(cfg))  # fmt: skip
+    assert report["savings_basis"] == "completed_avg_px"
+    assert report["measured_on"] == "in_sample"
+    assert report["measured_on_note"] == SINGLE_ORDER_NOTE

@@ -332,7 +332,7 @@ def _run_cont_kukanov(case: Case, market: Market) -> Ledger:
         return bought, cash
 
     def simulate_spy(*args):
-        first_row, fills = args[6], args[14]
+        first_row, fills = args[7], args[15]
         already = fills.copy()
         out = simulate(*args)
         resting.append((first_row - 1, fills - already))

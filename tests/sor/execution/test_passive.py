@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sor.data.snapshots import Snapshots
+from sor.data.snapshots import BUY, NO_SIDE, SELL, Snapshots
 from sor.execution.passive import (
     CONSERVATIVE,
     PROBABILISTIC,
@@ -17,12 +17,16 @@ from sor.execution.passive import (
 
 
 def book(bids, trades=(), asks=None) -> Snapshots:
-    """One venue: `bids` is [(price, size)] per row; `trades` is [(row, price, size)]."""
+    """One venue: `bids` is [(price, size)] per row; `trades` is [(row, price, size[, side])].
+
+    A trade without a side is a sell-aggressor print (`SELL`, 'A': it hit the bid). Trades keep
+    their given order within a row.
+    """
     t = len(bids)
     bid_px = np.array([[p] for p, _ in bids], dtype=np.float64)
     bid_sz = np.array([[s] for _, s in bids], dtype=np.int64)
     ask_px = np.full((t, 1), 100.05) if asks is None else np.array(asks, dtype=float)[:, None]
-    trades = sorted(trades)
+    trades = sorted(((*tr, SELL)[:4] for tr in trades), key=lambda tr: tr[0])
     return Snapshots(
         ts=np.arange(t, dtype=np.int64) * 1_000_000_000,
         venues=np.array([1], dtype=np.int32),
@@ -31,22 +35,28 @@ def book(bids, trades=(), asks=None) -> Snapshots:
         bid_px=bid_px,
         bid_sz=bid_sz,
         trade_volume=np.zeros(t, dtype=np.int64),
-        trade_row=np.array([r for r, _, _ in trades], dtype=np.int64),
+        trade_row=np.array([r for r, _, _, _ in trades], dtype=np.int64),
         trade_col=np.zeros(len(trades), dtype=np.int32),
-        trade_px=np.array([p for _, p, _ in trades], dtype=np.float64),
-        trade_sz=np.array([s for _, _, s in trades], dtype=np.int64),
-        trade_side=np.full(len(trades), -1, dtype=np.int8),
+        trade_px=np.array([p for _, p, _, _ in trades], dtype=np.float64),
+        trade_sz=np.array([s for _, _, s, _ in trades], dtype=np.int64),
+        trade_side=np.array([side for _, _, _, side in trades], dtype=np.int8),
     )
 
 
-def rest(snaps, shares, *, model=CONSERVATIVE, power=2.0, max_fill=None, posted_row=0):
-    """Post `shares` at the bid of `posted_row`, run to the end; returns (filled, ahead, row)."""
+def rest(
+    snaps, shares, *, model=CONSERVATIVE, power=2.0, max_fill=None, posted_row=0, compiled=True
+):
+    """Post `shares` at the bid of `posted_row`, run to the end; returns (filled, ahead, row).
+
+    `compiled=False` runs the plain-Python twin of the compiled function (`.py_func`).
+    """
     price = snaps.bid_px[posted_row].copy()
     ahead = snaps.bid_sz[posted_row].astype(float)
     fills = np.zeros(1)
-    row = simulate_resting(
+    run = simulate_resting if compiled else simulate_resting.py_func
+    row = run(
         snaps.bid_px, snaps.bid_sz, trade_starts(snaps), snaps.trade_col, snaps.trade_px,
-        snaps.trade_sz, posted_row + 1, len(snaps) - 1, price, ahead,
+        snaps.trade_sz, snaps.trade_side, posted_row + 1, len(snaps) - 1, price, ahead,
         np.array([float(shares)]), float(max_fill or shares), model, power, fills,
     )  # fmt: skip
     return fills[0], ahead[0], row
@@ -138,3 +148,136 @@ def test_outflow_samples_use_only_the_past():
     # no window fits before the first snapshot plus one horizon
     early = outflow_samples(snaps.ts, cumulative, int(snaps.ts[5]), 10 * 10**9, 10**11, 50)
     assert early.shape == (0, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The aggressor side: only sell-aggressor prints (and prints without a side) fill a resting buy
+
+FLAT = [(100.0, 300)] * 3  # 300 shares ahead at 100.00 on every row, no size change
+
+
+@pytest.mark.parametrize("side", [SELL, NO_SIDE])
+def test_a_sell_or_unsided_print_at_the_price_fills_after_the_queue(side):
+    filled, ahead, _ = rest(book(FLAT, trades=[(1, 100.0, 500, side)]), 1000)
+    assert filled == 200 and ahead == 0  # 300 ahead, then 200 to the order
+    filled, ahead, _ = rest(book(FLAT, trades=[(1, 100.0, 250, side)]), 1000)
+    assert filled == 0 and ahead == 50  # the print did not reach the order
+
+
+def test_a_buy_print_at_the_price_fills_nothing_and_leaves_the_queue_ahead():
+    filled, ahead, _ = rest(book(FLAT, trades=[(1, 100.0, 500, BUY)]), 1000)
+    assert filled == 0 and ahead == 300
+
+
+def test_a_print_below_the_price_clears_the_level_unless_it_is_a_buy():
+    for side, expected in ((SELL, 100), (NO_SIDE, 100), (BUY, 0)):
+        filled, ahead, _ = rest(book(FLAT, trades=[(1, 99.99, 150, side)]), 100)
+        assert filled == expected, side
+        assert ahead == (0 if side != BUY else 300), side
+
+
+#: Books of the tests above, whose numbers the price rule alone gave: (bids, trades, shares, filled)
+PRICE_RULE_CASES = [
+    ([(100.0, 300), (100.0, 300), (100.0, 0)], [(1, 100.0, 500)], 1000, 200),
+    ([(100.0, 300)] * 4, [(1, 100.0, 250), (2, 100.0, 100), (3, 100.0, 400)], 300, 300),
+    ([(100.0, 300), (100.01, 200), (100.02, 200)], [(2, 100.01, 900)], 200, 0),
+    ([(100.0, 300), (100.0, 300), (99.99, 100)], [(2, 99.99, 150)], 100, 100),
+]
+
+
+@pytest.mark.parametrize(("bids", "trades", "shares", "expected"), PRICE_RULE_CASES)
+def test_unsided_prints_fill_as_the_price_rule_did(bids, trades, shares, expected):
+    unsided = [(*trade, NO_SIDE) for trade in trades]
+    assert rest(book(bids, trades=unsided), shares)[0] == expected
+    assert rest(book(bids, trades=trades), shares)[0] == expected  # the same prints as sells
+    bought = [(*trade, BUY) for trade in trades]
+    assert rest(book(bids, trades=bought), shares)[0] == 0
+
+
+def test_mixed_sides_fill_only_from_sells_and_unsided_prints():
+    bids = [(100.0, 300)] * 5
+    trades = [
+        (1, 100.0, 200, SELL),  # 200 of the 300 ahead
+        (1, 100.0, 400, BUY),  # ignored: the price rule alone would fill the whole order here
+        (2, 100.0, 150, NO_SIDE),  # the last 100 ahead, then 50 to the order
+        (3, 100.0, 500, BUY),  # ignored
+        (4, 100.0, 300, SELL),  # the order's remaining 150
+    ]
+    snaps = book(bids, trades=trades)
+    filled, ahead, row = rest(snaps, 200)
+    assert (filled, ahead, row) == (200, 0, 4)
+    until_row_3 = book(bids[:4], trades=trades[:4])
+    assert rest(until_row_3, 200)[:2] == (50, 0)
+
+
+def test_a_buy_print_does_not_explain_a_size_drop():
+    # 300 ahead, 300 join behind, a print at the bid price on row 2, then the size drops by 200.
+    # After a buy print (a locked market: it lifted an ask at that price) the drop is a cancel,
+    # half of it from ahead in the probabilistic model, as without any print; after a sell print
+    # the drop is the sell itself, which took 200 of the 300 ahead.
+    bids = [(100.0, 300), (100.0, 600), (100.0, 600), (100.0, 400)]
+    results = {
+        side: rest(book(bids, trades=[] if side is None else [(2, 100.0, 200, side)]), 100,
+                   model=PROBABILISTIC)[:2]
+        for side in (None, BUY, SELL)
+    }  # fmt: skip
+    assert results[None] == results[BUY] == (0, pytest.approx(200.0))
+    assert results[SELL] == (0, pytest.approx(100.0))
+
+
+def test_outflow_counts_the_prints_the_fill_rule_counts():
+    snaps = book(
+        [(100.0, 500)] * 4,
+        trades=[
+            (1, 100.0, 200, SELL),
+            (1, 100.0, 300, BUY),  # a buy at the bid price: nothing left the bid queue
+            (2, 100.0, 100, NO_SIDE),
+            (3, 99.99, 50, BUY),  # below the bid, but a buy: not counted either
+            (3, 100.05, 70, BUY),  # at the ask
+        ],
+    )
+    np.testing.assert_array_equal(queue_outflow(snaps)[:, 0], [0, 200, 100, 0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("shares", [150, 10**6])
+def test_fills_equal_the_outflow_the_allocator_samples(seed, shares):
+    """With the bid level unchanged (no cancels), a limit order of L shares behind Q fills
+    min((xi - Q)+, L), xi the queue outflow over its rows: the Cont & Kukanov fill (§3)."""
+    rng = np.random.default_rng(seed)
+    rows, q = 30, 400
+    trades = []
+    for _ in range(40):
+        side = int(rng.choice([SELL, NO_SIDE, BUY]))
+        # sells and unsided prints at the bid or the ask; buys anywhere, below the bid included
+        prices = [100.0, 99.99, 100.05] if side == BUY else [100.0, 100.05]
+        trades.append(
+            (int(rng.integers(1, rows)), float(rng.choice(prices)), int(rng.integers(1, 120)), side)
+        )
+    snaps = book([(100.0, q)] * rows, trades=trades)
+    xi = queue_outflow(snaps)[1:].sum()
+    assert xi < sum(s for _, p, s, _ in trades if p <= 100.0)  # some buys at the bid left out
+    filled, _, _ = rest(snaps, shares, max_fill=10**9)
+    assert filled == min(max(xi - q, 0), shares)
+    assert filled == rest(snaps, shares, max_fill=10**9, compiled=False)[0]
+
+
+def test_compiled_and_plain_python_give_the_same_fills():
+    rng = np.random.default_rng(7)
+    rows = 60
+    bids = [(100.0 + 0.01 * int(rng.integers(-1, 2)), int(s)) for s in rng.integers(0, 900, rows)]
+    trades = [
+        (int(r), float(100.0 + 0.01 * rng.integers(-2, 3)), int(s), int(side))
+        for r, s, side in zip(
+            rng.integers(1, rows, 80),
+            rng.integers(1, 300, 80),
+            rng.choice([-1, 0, 1], 80),
+            strict=True,
+        )
+    ]
+    snaps = book(bids, trades=trades)
+    for model in (CONSERVATIVE, PROBABILISTIC):
+        compiled = rest(snaps, 500, model=model)
+        plain = rest(snaps, 500, model=model, compiled=False)
+        assert compiled == pytest.approx(plain), model
+    assert simulate_resting.signatures  # it ran compiled, not as plain Python
