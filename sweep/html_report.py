@@ -35,11 +35,21 @@ _STRATEGY_COLUMNS = (  # (result key, heading)
     ("completed_cash", "completed cash ($)"),
     ("filled_shares", "filled shares"),
     ("unfilled_shares", "unfilled shares"),
+    ("cleanup_share", "left to the clean-up"),
+    ("participation", "participation"),
     ("child_orders", "child orders"),
 )
 _PRICE_KEYS = {"avg_fill_px", "lambda_over", "lambda_under", "theta_queue"}
 _CASH_KEYS = {"total_cash", "completed_cash", "best_completed_cash"}
-_SHARE_KEYS = {"filled_shares", "unfilled_shares", "size"}
+_SHARE_KEYS = {
+    "filled_shares",
+    "unfilled_shares",
+    "size",
+    "cleanup_taken_shares",
+    "cleanup_impact_shares",
+    "market_volume",
+}
+_SHARE_OF_KEYS = {"cleanup_share", "participation", "passive_share"}  # fractions, as percent
 _COUNT_KEYS = {"n", "days", "hac_lag", "block_length"}  # counts inside a per-order summary
 #: How the page names `in_sample` / `out_of_sample` wherever their numbers appear.
 _SAMPLE_LABELS = {
@@ -84,6 +94,8 @@ def _kind(path: str) -> str:
         return "price"
     if last in _CASH_KEYS:
         return "cash"
+    if last in _SHARE_OF_KEYS or (len(parts) > 1 and parts[-2] == "cleanup_share"):
+        return "percent"
     if last in _SHARE_KEYS or (len(parts) > 1 and parts[-2] == "shares_by_venue"):
         return "shares"
     return "plain"
@@ -117,6 +129,8 @@ def format_value(path: str, value: Any) -> str:
             return f"{value:,.4f}"
         if kind == "shares":
             return f"{int(value):,}"
+        if kind == "percent":
+            return f"{value:.1%}"
         return json.dumps(value)
     if isinstance(value, (list, dict)) and not value:
         return "(none)"
@@ -323,6 +337,19 @@ def _measured_on(report: dict) -> str:
     )
 
 
+def _cleanup_line(report: dict) -> str:
+    """How much of the order each strategy left to the clean-up, at the top of the page."""
+    results = {"optimized": report["optimized"], **report.get("baselines", {})}
+    parts = [
+        f"{escape(name)} {format_value('cleanup_share', r.get('cleanup_share'))}"
+        for name, r in results.items()
+    ]
+    return (
+        '<p id="cleanup-shares">Left to the clean-up (bought after the horizon from the data, '
+        f"the rest priced by the impact model): {', '.join(parts)}.</p>"
+    )
+
+
 def render_html(report: dict, plots: dict[str, str]) -> str:
     """The page as a string; see `write_html`."""
     data = report.get("data") or {}
@@ -335,6 +362,7 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
         body.append(f'<p class="note">Window {start} to {end}{order}.</p>')
     if report.get("measured_on") in _SAMPLE_LABELS or report.get("savings_basis"):
         body.append(_measured_on(report))
+        body.append(_cleanup_line(report))
     body.append("<h2>Key numbers</h2>")
     body.append(_strategy_table(report))
     basis = report.get("savings_basis")

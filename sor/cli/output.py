@@ -25,6 +25,10 @@ def write_json(report: dict[str, Any], path: str) -> None:
         print(summary_table(report), file=sys.stderr)
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 def summary_table(report: dict[str, Any]) -> str:
     """The key numbers of a report as a small text table.
 
@@ -33,7 +37,18 @@ def summary_table(report: dict[str, Any]) -> str:
     """
     from sor.evaluation.backtest import savings_label
 
-    rows = [("strategy", "avg fill px", "filled", "unfilled", "completed cash", "savings bps")]
+    rows = [
+        (
+            "strategy",
+            "avg fill px",
+            "filled",
+            "unfilled",
+            "clean-up",
+            "particip.",
+            "completed cash",
+            "savings bps",
+        )
+    ]
     strategies = {"optimized": report["optimized"], **report["baselines"]}
     for name, result in strategies.items():
         savings = report["savings_vs_baselines_bps"].get(name)
@@ -44,6 +59,8 @@ def summary_table(report: dict[str, Any]) -> str:
                 "-" if px is None else f"{px:.6f}",
                 f"{result['filled_shares']:,}",
                 f"{result['unfilled_shares']:,}",
+                _percent(result.get("cleanup_share")),
+                _percent(result.get("participation")),
                 f"{result['completed_cash']:,.2f}",
                 "" if savings is None else f"{savings:+.3f}",
             )

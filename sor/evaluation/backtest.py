@@ -197,6 +197,10 @@ def build_report(
     }
 
 
+#: A strategy leaving more than this share of its order to the clean-up gets a warning.
+MATERIAL_CLEANUP_SHARE = 0.2
+
+
 def result_warnings(report: dict[str, Any]) -> list[str]:
     """Plain-language cautions about numbers in a report that are easy to misread.
 
@@ -209,10 +213,15 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
     notes = []
     for name, result in {"optimized": report["optimized"], **report["baselines"]}.items():
         unfilled, filled = result.get("unfilled_shares", 0), result.get("filled_shares", 0)
-        if unfilled and unfilled * 2 > unfilled + filled:
+        if unfilled and unfilled > MATERIAL_CLEANUP_SHARE * (unfilled + filled):
+            taken = result.get("cleanup_taken_shares", 0)
+            impact = result.get("cleanup_impact_shares", 0)
             notes.append(
-                f"{name}: {unfilled:,} of {unfilled + filled:,} shares were not filled in the "
-                "window and are priced by the clean-up order at the last snapshot's best ask"
+                f"{name} left {unfilled / (unfilled + filled):.0%} of its shares "
+                f"({unfilled:,} of {unfilled + filled:,}) to the clean-up: {taken:,} were "
+                f"bought from the data after the horizon and {impact:,} priced by the "
+                "square-root impact model, so its cost and the savings against it rest on "
+                "that clean-up"
             )
     if report.get("data", {}).get("trade_rows") == 0:
         notes.append(

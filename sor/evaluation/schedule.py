@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
@@ -246,6 +246,37 @@ class RouterRun:
     market_shares: np.ndarray  #: float64[N], summed over parent orders
     passive_shares: np.ndarray  #: float64[N]
     posted_shares: np.ndarray  #: float64[N]
+    cleanup_taken: np.ndarray  #: float64[P], unfilled shares the clean-up took from the data
+    cleanup_impact: np.ndarray  #: float64[P], unfilled shares priced by the impact model
+    market_volume: np.ndarray  #: float64[P], market volume while each order was active
+
+
+@dataclass
+class _PerOrder:
+    """What `_router_run` collects, one entry per parent order."""
+
+    completed: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+    filled: list[float] = field(default_factory=list)
+    cleanup_taken: list[float] = field(default_factory=list)
+    cleanup_impact: list[float] = field(default_factory=list)
+    market_volume: list[float] = field(default_factory=list)
+
+    def add(
+        self,
+        completed: float,
+        total: float,
+        filled: float,
+        taken: float,
+        impact: float,
+        volume: float,
+    ) -> None:
+        self.completed.append(completed)
+        self.total.append(total)
+        self.filled.append(filled)
+        self.cleanup_taken.append(taken)
+        self.cleanup_impact.append(impact)
+        self.market_volume.append(volume)
 
 
 class ParentOrderRouter(Protocol):
@@ -273,18 +304,21 @@ class StaticParentRouter:
         n = sm.market.snaps.n_venues
         router = RouterParams(**{k: params[k] for k in ALLOCATOR_PARAMS[self.allocator]})
         venues = sm.market.snaps.venues.tolist()
-        completed, total, filled = [], [], []
+        per_order = _PerOrder()
         market_shares = np.zeros(n)
         for part in sm.parents:
-            result = evaluate(part, router, rules.order)
-            completed.append(result.completed_cash)
-            total.append(result.total_cash)
-            filled.append(result.filled_shares)
-            for pid, shares in result.shares_by_venue.items():
+            r = evaluate(part, router, rules.order)
+            per_order.add(
+                r.completed_cash,
+                r.total_cash,
+                r.filled_shares,
+                r.cleanup_taken_shares,
+                r.cleanup_impact_shares,
+                r.market_volume,
+            )
+            for pid, shares in r.shares_by_venue.items():
                 market_shares[venues.index(int(pid))] += shares
-        return _router_run(
-            sm, rules, completed, total, filled, market_shares, np.zeros(n), np.zeros(n)
-        )
+        return _router_run(sm, rules, per_order, market_shares, np.zeros(n), np.zeros(n))
 
 
 class ContKukanovParentRouter:
@@ -299,19 +333,24 @@ class ContKukanovParentRouter:
         n = sm.market.snaps.n_venues
         size = rules.order.size
         placement = PlacementParams(**{k: params[k] for k in ALLOCATOR_PARAMS[self.allocator]})
-        completed, total, filled = [], [], []
+        per_order = _PerOrder()
         market_shares, passive, posted = np.zeros(n), np.zeros(n), np.zeros(n)
         for order in sm.orders:
             fill = execute_parent(
                 sm.passive, order.first, order.last, size, placement, rules.placement
             )
-            completed.append(fill.completed_cash)
-            total.append(fill.total_cash)
-            filled.append(size - fill.cleanup_shares)
+            per_order.add(
+                fill.completed_cash,
+                fill.total_cash,
+                size - fill.cleanup_shares,
+                fill.cleanup_taken_shares,
+                fill.cleanup_impact_shares,
+                fill.market_volume,
+            )
             market_shares += fill.market_shares
             passive += fill.passive_shares
             posted += fill.posted_shares
-        return _router_run(sm, rules, completed, total, filled, market_shares, passive, posted)
+        return _router_run(sm, rules, per_order, market_shares, passive, posted)
 
 
 #: The router of each `router.allocator`: a new allocator is one class here.
@@ -323,24 +362,25 @@ ROUTERS: dict[Allocator, ParentOrderRouter] = {
 def _router_run(
     sm: ScheduleMarket,
     rules: EvaluationRules,
-    completed: Sequence[float],
-    total: Sequence[float],
-    filled: Sequence[float],
+    per_order: _PerOrder,
     market_shares: np.ndarray,
     passive: np.ndarray,
     posted: np.ndarray,
 ) -> RouterRun:
-    completed_arr = np.array(completed)
+    completed_arr = np.array(per_order.completed)
     mids = np.array([o.arrival_mid for o in sm.orders])
     shortfall = (completed_arr / rules.order.size - mids) / mids * 1e4
     return RouterRun(
         shortfall=shortfall,
         completed_cash=completed_arr,
-        total_cash=np.array(total),
-        filled=np.array(filled, dtype=np.float64),
+        total_cash=np.array(per_order.total),
+        filled=np.array(per_order.filled, dtype=np.float64),
         market_shares=market_shares,
         passive_shares=passive,
         posted_shares=posted,
+        cleanup_taken=np.array(per_order.cleanup_taken, dtype=np.float64),
+        cleanup_impact=np.array(per_order.cleanup_impact, dtype=np.float64),
+        market_volume=np.array(per_order.market_volume, dtype=np.float64),
     )
 
 
@@ -362,16 +402,30 @@ def objective(sm: ScheduleMarket, run: RouterRun) -> float:
 
 
 def _totals(
-    total: float, completed: float, filled: float, size_all: int, by_venue: dict[str, int]
+    total: float,
+    completed: float,
+    filled: float,
+    size_all: int,
+    by_venue: dict[str, int],
+    cleanup: tuple[float, float, float],
 ) -> dict[str, Any]:
+    """Totals over every parent order; `cleanup` is (taken shares, impact shares, market
+    volume while active), each summed over the orders."""
     filled_int = int(round(filled))
+    unfilled = int(size_all - filled_int)
+    taken, impact, volume = cleanup
     return {
         "total_cash": float(total),
         "filled_shares": filled_int,
-        "unfilled_shares": int(size_all - filled_int),
+        "unfilled_shares": unfilled,
         "avg_fill_px": float(total / filled) if filled > 0 else None,
         "completed_cash": float(completed),
         "shares_by_venue": by_venue,
+        "cleanup_taken_shares": int(round(taken)),
+        "cleanup_impact_shares": int(round(impact)),
+        "cleanup_share": unfilled / size_all if size_all else 0.0,
+        "market_volume": int(round(volume)),
+        "participation": filled / volume if volume > 0 else None,
     }
 
 
@@ -386,6 +440,11 @@ def _baseline_totals(results: list[ExecutionResult], size_all: int) -> dict[str,
         sum(r.filled_shares for r in results),
         size_all,
         by_venue,
+        (
+            sum(r.cleanup_taken_shares for r in results),
+            sum(r.cleanup_impact_shares for r in results),
+            sum(r.market_volume for r in results),
+        ),
     )
 
 
@@ -441,7 +500,26 @@ def _part(
         "savings_bps": {
             name: stats(values[mask] - run.shortfall[mask]) for name, values in sm.baselines.items()
         },
+        "cleanup_share": _cleanup_shares(sm, run, mask, rules.order.size),
     }
+
+
+def _cleanup_shares(
+    sm: ScheduleMarket, run: RouterRun, mask: np.ndarray, size: int
+) -> dict[str, float | None]:
+    """Share of the orders in `mask` left to the clean-up, per strategy ("optimized": the
+    router); None without orders."""
+    n = int(mask.sum())
+    if n == 0:
+        return {"optimized": None, **{name: None for name in sm.baseline_fills}}
+    total = float(size * n)
+    shares: dict[str, float | None] = {
+        "optimized": float(size * n - run.filled[mask].sum()) / total
+    }
+    for name, results in sm.baseline_fills.items():
+        left = sum(r.unfilled_shares for r, keep in zip(results, mask, strict=True) if keep)
+        shares[name] = left / total
+    return shares
 
 
 def _measured_on(rules: EvaluationRules, parts: dict[str, Any]) -> tuple[str, str]:
@@ -486,6 +564,7 @@ def schedule_report(
         run.filled.sum(),
         size_all,
         {v: int(round(s)) for v, s in zip(venues, filled_by_venue, strict=True) if s > 0},
+        (run.cleanup_taken.sum(), run.cleanup_impact.sum(), run.market_volume.sum()),
     )
     baselines = {
         name: _baseline_totals(results, size_all) for name, results in sm.baseline_fills.items()

@@ -69,6 +69,8 @@ class ExecutionResult:
         cleanup_impact_shares: unfilled shares the data could not supply, priced by the impact
             model.
         cleanup_cash: dollars the clean-up paid for all unfilled shares.
+        market_volume: shares the market traded (trade prints) from the order's arrival through
+            its last fill (0 without fills or without trades in the data).
     """
 
     total_cash: float
@@ -82,10 +84,25 @@ class ExecutionResult:
     cleanup_taken_shares: int = 0
     cleanup_impact_shares: int = 0
     cleanup_cash: float = 0.0
+    market_volume: int = 0
+
+    @property
+    def cleanup_share(self) -> float:
+        """Share of the parent order left to the clean-up."""
+        total = self.filled_shares + self.unfilled_shares
+        return self.unfilled_shares / total if total else 0.0
+
+    @property
+    def participation(self) -> float | None:
+        """Filled shares over the market's traded volume while the order was active (None
+        without traded volume)."""
+        return self.filled_shares / self.market_volume if self.market_volume else None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN becomes None)."""
+        """A JSON-ready dict (NaN becomes None), with `cleanup_share` and `participation`."""
         out = asdict(self)
+        out["cleanup_share"] = self.cleanup_share
+        out["participation"] = self.participation
         out["shares_by_venue"] = {str(k): v for k, v in self.shares_by_venue.items()}
         if not np.isfinite(self.avg_fill_px):
             out["avg_fill_px"] = None
@@ -227,6 +244,10 @@ def result_of(
         cleanup: what the clean-up of the unfilled shares bought and paid.
     """
     cash, filled = float(cash), int(filled)
+    volume = 0
+    if filled:
+        through = int(np.searchsorted(snaps.ts, last_fill_ts, side="right"))
+        volume = int(snaps.trade_volume[:through].sum())
     return ExecutionResult(
         total_cash=cash,
         filled_shares=filled,
@@ -243,6 +264,7 @@ def result_of(
         cleanup_taken_shares=cleanup.taken_shares,
         cleanup_impact_shares=cleanup.impact_shares,
         cleanup_cash=cleanup.cash,
+        market_volume=volume,
     )
 
 

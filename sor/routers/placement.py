@@ -113,6 +113,8 @@ class ParentFill:
         posted_shares: float64[N], shares posted at each venue by limit orders.
         cleanup_taken_shares: of `cleanup_shares`, those taken from the depth after the horizon.
         cleanup_impact_shares: of `cleanup_shares`, those priced by the impact model.
+        market_volume: shares the market traded from the arrival through the last row at which
+            the order filled (a resting order's fills count at the end of its resting period).
     """
 
     total_cash: float
@@ -124,6 +126,7 @@ class ParentFill:
     posted_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cleanup_taken_shares: int = 0
     cleanup_impact_shares: int = 0
+    market_volume: int = 0
 
 
 def _take(
@@ -224,6 +227,7 @@ def execute_parent(
     memory = TakenMemory(n)
     market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
     remaining, cash, decisions = size, 0.0, 0
+    last_fill_row = -1
     row = first
     while remaining > 0 and row <= last:
         decisions += 1
@@ -246,6 +250,8 @@ def execute_parent(
             market_shares += bought
             cash += spent
             remaining -= int(bought.sum())
+            if bought.any():
+                last_fill_row = row
         end = min(next_row, last)
         if remaining > 0 and limits.any() and end > row:
             price = np.where(limits > 0, snaps.bid_px[row], np.nan)
@@ -274,6 +280,8 @@ def execute_parent(
             cash += float(np.dot(fills[got], (snaps.bid_px[row] - costs.rebate)[got]))
             passive_shares += fills
             remaining -= int(round(fills.sum()))
+            if got.any():
+                last_fill_row = max(last_fill_row, end)
         row = next_row
     memory.forget_through(snaps.ask_px, last)
     memory.rebase()
@@ -288,6 +296,7 @@ def execute_parent(
         completed_cash=cash + cleanup.cash,
         cleanup_taken_shares=cleanup.taken_shares,
         cleanup_impact_shares=cleanup.impact_shares,
+        market_volume=int(snaps.trade_volume[first : last_fill_row + 1].sum()),
         decisions=decisions,
         posted_shares=posted,
     )

@@ -229,8 +229,8 @@ def test_statistics_of_orders_on_two_dates_count_the_days_and_keep_blocks_within
     shocks = rng.normal(size=49)
     twap = shocks[:-1] + shocks[1:]
     router = twap - 0.2 + 0.3 * rng.normal(size=48)
-    sm = SimpleNamespace(orders=orders, baselines={"twap": twap})
-    run = SimpleNamespace(shortfall=router)
+    sm = SimpleNamespace(orders=orders, baselines={"twap": twap}, baseline_fills={})
+    run = SimpleNamespace(shortfall=router, filled=np.full(48, 5000.0))
     rules = evaluation_rules(config(schedule={"interval_s": 30, "horizon_s": 60}))
     part = _part(sm, run, np.ones(48, dtype=bool), rules)
     assert part["parent_orders"] == 48
