@@ -14,14 +14,17 @@ apart on a shared topic.
 
 `levels` is L, the number of ask levels of the data (`QuoteUpdates.ask_depth_px`): 10 for
 MBP-10, 1 for MBP-1. With L = 1 an update is `[publisher_id, ask_px|null, ask_sz, bid_px|null,
-bid_sz]`; with L > 1 it carries two more lists, `[..., bid_sz, [px_1, ..., px_k],
-[sz_1, ..., sz_k]]`: the prices and sizes of the ask levels shown beyond level 0, in order,
-k <= L - 1. Levels k+1 to L-1 show nothing (an empty level is followed only by empty levels, so
-only shown levels are sent); an update whose ask side is empty has k = 0. Prices are in dollars
-(null: that side shows no quote), positive and at most `MAX_PRICE` (the largest a Databento
-file holds), sizes in shares, whole numbers in [0, `MAX_SIZE`] (at least 1 beyond level 0), and
-the levels shown are in non-decreasing price order from level 0 on: the checks of the CSV
-loader (model.md §1). Level 0 is the best ask, `ask_px`/`ask_sz`.
+bid_sz]`; with L > 1 every update of the stream carries two more lists, `[..., bid_sz,
+[px_1, ..., px_k], [sz_1, ..., sz_k]]`: the prices and sizes of the ask levels shown beyond
+level 0, in order, k <= L - 1. Levels k+1 to L-1 show nothing (an empty level is followed only
+by empty levels, so only the levels shown are sent); an update whose ask side is empty (price
+null or size 0) has k = 0. Each update carries the venue's whole ladder: a reader needs no state
+beyond L, from the start message. Level 0 is the best ask, `ask_px`/`ask_sz`.
+
+Prices are in dollars (null: that side shows no quote), positive and at most `MAX_PRICE` (the
+largest a Databento file holds); sizes are shares, whole numbers in [0, `MAX_SIZE`] (at least 1
+beyond level 0); the ask levels shown are in non-decreasing price order from level 0 on. These
+are the CSV loader's checks (model.md §1).
 
 A trade is `[publisher_id, price|null, size, side]`: one trade row of the data counted at this
 snapshot as `sor.data.snapshots.build_snapshots` counts it (the first snapshot at or after the
