@@ -43,7 +43,16 @@ from stream.messages import (  # noqa: E402
 )
 from stream.producer import ensure_topic, produce, producer_settings  # noqa: E402
 
-_ROW_FIELDS = ("ts", "venue", "ask_px", "ask_sz", "bid_px", "bid_sz")
+_ROW_FIELDS = (
+    "ts",
+    "venue",
+    "ask_px",
+    "ask_sz",
+    "bid_px",
+    "bid_sz",
+    "ask_depth_px",
+    "ask_depth_sz",
+)
 
 
 def encoded_stream(updates) -> list[bytes]:

@@ -61,6 +61,8 @@ class StreamAssembler:
         self.done = False
         self.book = TopOfBook()
         self._builder = UpdatesBuilder()
+        self._width = 5  # fields of each update: 5, or 7 with ask levels beyond level 0
+        self._deepest = 0  # ask levels beyond level 0 an update may carry: L - 1
         self._next_seq = 0
         self._last_ts: int | None = None
         self._resync = False
@@ -183,6 +185,9 @@ class StreamAssembler:
         if type(message) is Start and wanted:
             self.start = message
             self.stream_id = message.stream_id
+            self._builder = UpdatesBuilder(message.levels)
+            self._width = 5 if message.levels == 1 else 7
+            self._deepest = message.levels - 1
             self.first_offset = self.last_offset = offset
             self._next_seq = 1
             return False
@@ -201,6 +206,22 @@ class StreamAssembler:
             raise StreamError(
                 f"event seq {event.seq} at offset {offset} has ts {ts} ns, not after the "
                 f"previous event's {self._last_ts} ns: events out of clock order"
+            )
+        updates = event.updates
+        # `decode` gives every update of an event the same layout: check the first, and the
+        # number of levels of each against the start message's.
+        if len(updates[0]) != self._width or (
+            self._width == 7 and max(len(u[5]) for u in updates) > self._deepest
+        ):
+            expected = (
+                "updates of 5 fields"
+                if self._width == 5
+                else f"updates of 7 fields with at most {self._deepest} ask levels beyond level 0"
+            )
+            raise StreamError(
+                f"event seq {event.seq} at offset {offset} does not fit the start message of "
+                f"stream {self.stream_id}, which declares {self._deepest + 1} ask level(s): "
+                f"expected {expected}"
             )
         self._last_ts = ts
         self._resync = False

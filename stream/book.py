@@ -39,8 +39,9 @@ class TopOfBook:
     """Read-only view of every venue's latest quote at the current snapshot.
 
     The consumer updates it in place after each event, so inside an `on_event(ts, book)`
-    callback it shows the snapshot at `ts`, the same row `build_snapshots` would give; copy what
-    you keep (`dict(book.quotes)`). A venue not seen yet is absent.
+    callback it shows the snapshot at `ts`, the same row `build_snapshots` would give (its top
+    of book: the ask levels beyond the best are in the consumed Snapshots only); copy what you
+    keep (`dict(book.quotes)`). A venue not seen yet is absent.
 
     Attributes:
         ts: time of the current snapshot, ns since the epoch (None before the first event).
@@ -59,7 +60,7 @@ class TopOfBook:
 
     def _apply(self, ts: int, updates: Sequence[UpdateRow], trades: Sequence[TradeRow]) -> None:
         quotes = self._quotes
-        for venue, ask_px, ask_sz, bid_px, bid_sz in updates:
+        for venue, ask_px, ask_sz, bid_px, bid_sz, *_ in updates:  # levels beyond 0: not kept
             quotes[venue] = Quote(
                 _NAN if ask_px is None else float(ask_px),
                 ask_sz,

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from sor.data.snapshots import QuoteUpdates, trades_at_snapshots
+from sor.data.csvfile import MAX_PRICE
+from sor.data.snapshots import QuoteUpdates, ladder_breaks, trades_at_snapshots
 from sor.errors import DataError
+from sor.vocabulary import MAX_SIZE
 
 if TYPE_CHECKING:
     from stream.messages import TradeRow, UpdateRow
@@ -26,7 +29,7 @@ class SnapshotEvent(NamedTuple):
     """One distinct clock value of the data and what happened at it."""
 
     ts: int  #: ns since the epoch
-    updates: list[UpdateRow]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz], in order
+    updates: list[UpdateRow]  #: `stream.messages.UpdateRow`s, in order
     trades: list[TradeRow]  #: [publisher_id, price|None, size, side] counted here, in order
 
     @property
@@ -44,8 +47,51 @@ def _prices(values: np.ndarray) -> list[float | None]:
     return out.tolist()
 
 
+def _check_quotes(updates: QuoteUpdates) -> tuple[np.ndarray, np.ndarray]:
+    """The ask ladders (float64 and int64 [U, L]) of updates a consumer will accept, as the CSV
+    loader reads them (model.md §1); DataError for anything else."""
+    px = np.asarray(updates.ask_depth_px, dtype=np.float64)
+    sz = np.asarray(updates.ask_depth_sz, dtype=np.int64)
+    ask_px = np.asarray(updates.ask_px, dtype=np.float64)
+    bid_px = np.asarray(updates.bid_px, dtype=np.float64)
+    for name, prices in (("ask", ask_px), ("ask", px), ("bid", bid_px)):
+        if np.isinf(prices).any():
+            raise DataError(
+                "quote updates hold an infinite price; a price is finite or NaN (no quote)"
+            )
+        if ((prices <= 0) | (prices > MAX_PRICE)).any():
+            raise DataError(
+                f"quote updates hold a {name} price outside (0, {MAX_PRICE}] dollars; an empty "
+                "side's price is NaN"
+            )
+    for name, sizes in (("ask", sz), ("bid", np.asarray(updates.bid_sz))):
+        if ((sizes < 0) | (sizes > MAX_SIZE)).any():
+            raise DataError(f"quote updates hold a {name} size outside [0, {MAX_SIZE}] shares")
+    if not (
+        np.array_equal(px[:, 0], ask_px, equal_nan=True)
+        and np.array_equal(sz[:, 0], np.asarray(updates.ask_sz))
+    ):
+        raise DataError("quote updates: level 0 of the ask ladder must be ask_px / ask_sz")
+    if (np.isnan(px[:, 1:]) != (sz[:, 1:] == 0)).any():
+        raise DataError(
+            "quote updates hold an ask level beyond level 0 with a price but no size, or a size "
+            "but no price: an empty level is NaN and 0"
+        )
+    broken = np.argwhere(ladder_breaks(px, sz))
+    if len(broken):
+        row, level = broken[0].tolist()
+        raise DataError(
+            f"quote update {row} breaks the ask ladder at level {level}: the levels shown follow "
+            "a shown level 0 in non-decreasing price order"
+        )
+    return px, sz
+
+
 def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
     """The snapshot events of kept quote updates, in clock order (model.md §2 rule 3).
+
+    With more than one ask level, each update row carries the prices and sizes of the levels
+    shown beyond level 0 (`stream.messages` describes the rows).
 
     Args:
         updates: kept updates in non-decreasing `ts` order.
@@ -56,11 +102,14 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
         snapshot belong to none and are left out).
 
     Raises:
-        DataError: `updates.ts` is not in non-decreasing order.
+        DataError: `updates.ts` is not in non-decreasing order, or a quote is one a consumer
+            would refuse (a price or size out of the loader's bounds, an ask ladder breaking
+            its rules, level 0 of the ladder not the best ask).
     """
     ts = np.asarray(updates.ts, dtype=np.int64)
     if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
         raise DataError("quote updates must be in non-decreasing clock order to be streamed")
+    depth_px, depth_sz = _check_quotes(updates)
     snapshot_ts, first = np.unique(ts, return_index=True)
     trade, at = trades_at_snapshots(snapshot_ts, np.asarray(updates.trade_ts, dtype=np.int64))
     trades: list[TradeRow] = list(
@@ -76,19 +125,23 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
         )
     )
     trade_bounds = np.searchsorted(at, np.arange(len(snapshot_ts) + 1), side="left").tolist()
-    rows: list[UpdateRow] = list(
-        map(
-            list,
-            zip(
-                np.asarray(updates.venue).astype(np.int64).tolist(),
-                _prices(updates.ask_px),
-                np.asarray(updates.ask_sz).astype(np.int64).tolist(),
-                _prices(updates.bid_px),
-                np.asarray(updates.bid_sz).astype(np.int64).tolist(),
-                strict=True,
-            ),
+    columns = [
+        np.asarray(updates.venue).astype(np.int64).tolist(),
+        _prices(updates.ask_px),
+        np.asarray(updates.ask_sz).astype(np.int64).tolist(),
+        _prices(updates.bid_px),
+        np.asarray(updates.bid_sz).astype(np.int64).tolist(),
+    ]
+    if depth_px.shape[1] > 1:
+        # The levels shown beyond level 0: empty levels come last, so the first `shown`.
+        shown = (depth_sz[:, 1:] > 0).sum(axis=1).tolist()
+        columns.append(
+            [levels[:n] for levels, n in zip(depth_px[:, 1:].tolist(), shown, strict=True)]
         )
-    )
+        columns.append(
+            [levels[:n] for levels, n in zip(depth_sz[:, 1:].tolist(), shown, strict=True)]
+        )
+    rows: list[UpdateRow] = list(map(list, zip(*columns, strict=True)))
     bounds = [*first.tolist(), len(rows)]
     for i, t in enumerate(snapshot_ts.tolist()):
         yield SnapshotEvent(
@@ -102,9 +155,15 @@ def count_events(updates: QuoteUpdates) -> int:
 
 
 class UpdatesBuilder:
-    """Collects received events and rebuilds `QuoteUpdates` from them."""
+    """Collects received events and rebuilds `QuoteUpdates` from them.
 
-    def __init__(self) -> None:
+    Args:
+        levels: ask levels L of the stream (its start message's `levels`); with L > 1 every
+            update row carries the levels shown beyond level 0.
+    """
+
+    def __init__(self, levels: int = 1) -> None:
+        self.levels = levels
         self._rows: list[UpdateRow] = []  # venue updates of all events, in order
         self._event_ts: list[int] = []
         self._event_start: list[int] = []  # index in _rows of each event's first update
@@ -134,8 +193,9 @@ class UpdatesBuilder:
 
     def build(self, symbol: str) -> QuoteUpdates:
         """The `QuoteUpdates` of all events added so far, dtypes of `sor.data.snapshots`."""
+        depth: list[tuple[list[float], ...]] = []  # per update: prices, then sizes beyond level 0
         if self._rows:
-            venue, ask_px, ask_sz, bid_px, bid_sz = zip(*self._rows, strict=True)
+            venue, ask_px, ask_sz, bid_px, bid_sz, *depth = zip(*self._rows, strict=True)
         else:
             venue = ask_px = ask_sz = bid_px = bid_sz = ()
         if self._trades:
@@ -148,6 +208,7 @@ class UpdatesBuilder:
         )
         ask_px_array = np.array(ask_px, dtype=np.float64)  # None becomes NaN
         ask_sz_array = np.array(ask_sz, dtype=np.int64)
+        depth_px, depth_sz = self._ladders(ask_px_array, ask_sz_array, depth)
         return QuoteUpdates(
             ts=np.repeat(event_ts, rows_per_event),
             venue=np.array(venue, dtype=np.int32),
@@ -155,9 +216,8 @@ class UpdatesBuilder:
             ask_sz=ask_sz_array,
             bid_px=np.array(bid_px, dtype=np.float64),
             bid_sz=np.array(bid_sz, dtype=np.int64),
-            # The stream carries the top of book only so far: a ladder of one level.
-            ask_depth_px=ask_px_array.reshape(-1, 1).copy(),
-            ask_depth_sz=ask_sz_array.reshape(-1, 1).copy(),
+            ask_depth_px=depth_px,
+            ask_depth_sz=depth_sz,
             # Each trade at its snapshot's own time: build_snapshots counts it at that very
             # snapshot, so the trade prints and the volume per snapshot are reproduced exactly.
             trade_ts=event_ts[np.array(self._trade_event, dtype=np.int64)],
@@ -167,3 +227,24 @@ class UpdatesBuilder:
             trade_side=np.array(trade_side, dtype=np.int8),
             symbol=symbol,
         )
+
+    def _ladders(
+        self, ask_px: np.ndarray, ask_sz: np.ndarray, depth: list[tuple[list[float], ...]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The [U, L] ask ladders: level 0 the best ask, then the levels each update shows."""
+        n = len(ask_px)
+        px = np.full((n, self.levels), np.nan)
+        sz = np.zeros((n, self.levels), dtype=np.int64)
+        px[:, 0], sz[:, 0] = ask_px, ask_sz
+        if not depth:
+            return px, sz
+        prices, sizes = depth
+        counts = np.fromiter(map(len, prices), dtype=np.int64, count=n)
+        if n and int(counts.max()) > self.levels - 1:
+            raise ValueError(f"an update shows more than the stream's {self.levels} ask levels")
+        total = int(counts.sum())
+        row = np.repeat(np.arange(n), counts)
+        level = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+        px[row, level] = np.fromiter(chain.from_iterable(prices), dtype=np.float64, count=total)
+        sz[row, level] = np.fromiter(chain.from_iterable(sizes), dtype=np.int64, count=total)
+        return px, sz

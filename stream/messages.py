@@ -5,22 +5,36 @@ end-of-stream message, numbered densely by `seq` from 0. Every message carries t
 and the stream's id, so that a reader can refuse what it does not understand and tell streams
 apart on a shared topic.
 
-    {"schema":2,"kind":"start","stream":"<32 hex>","seq":0,"symbol":"AAPL","clock":"ts_event",
-     "source":{...}}
-    {"schema":2,"kind":"event","stream":"<32 hex>","seq":1,"ts":1722519392491911683,
-     "updates":[[2,222.83,100,222.81,421],[9,null,0,222.8,300]],
+    {"schema":3,"kind":"start","stream":"<32 hex>","seq":0,"symbol":"AAPL","clock":"ts_event",
+     "levels":10,"source":{...}}
+    {"schema":3,"kind":"event","stream":"<32 hex>","seq":1,"ts":1722519392491911683,
+     "updates":[[2,222.83,100,222.81,421,[222.84,222.86],[300,50]],[9,null,0,222.8,300,[],[]]],
      "trades":[[2,222.83,190,1],[9,null,10,0]]}
-    {"schema":2,"kind":"end","stream":"<32 hex>","seq":2,"events":1}
+    {"schema":3,"kind":"end","stream":"<32 hex>","seq":2,"events":1}
 
-An update is `[publisher_id, ask_px|null, ask_sz, bid_px|null, bid_sz]`, prices in dollars
-(null: that side shows no quote), sizes in shares. A trade is `[publisher_id, price|null, size,
-side]`: one trade row of the data counted at this snapshot as `sor.data.snapshots.build_snapshots`
-counts it (the first snapshot at or after the trade), in the data's order; price in dollars
-(null: the row gives none), size in shares, side +1 buy aggressor, -1 sell aggressor, 0 unknown.
-The shares traded at the snapshot are the sum of the trades' sizes. `ts` is ns since the epoch,
-exact. Floats round-trip exactly because Python writes them with `repr`, the shortest string
-that reads back to the same double.
+`levels` is L, the number of ask levels of the data (`QuoteUpdates.ask_depth_px`): 10 for
+MBP-10, 1 for MBP-1. With L = 1 an update is `[publisher_id, ask_px|null, ask_sz, bid_px|null,
+bid_sz]`; with L > 1 every update of the stream carries two more lists, `[..., bid_sz,
+[px_1, ..., px_k], [sz_1, ..., sz_k]]`: the prices and sizes of the ask levels shown beyond
+level 0, in order, k <= L - 1. Levels k+1 to L-1 show nothing (an empty level is followed only
+by empty levels, so only the levels shown are sent); an update whose ask side is empty (price
+null or size 0) has k = 0. Each update carries the venue's whole ladder: a reader needs no state
+beyond L, from the start message. Level 0 is the best ask, `ask_px`/`ask_sz`.
 
+Prices are in dollars (null: that side shows no quote), positive and at most `MAX_PRICE` (the
+largest a Databento file holds); sizes are shares, whole numbers in [0, `MAX_SIZE`] (at least 1
+beyond level 0); the ask levels shown are in non-decreasing price order from level 0 on. These
+are the CSV loader's checks (model.md §1).
+
+A trade is `[publisher_id, price|null, size, side]`: one trade row of the data counted at this
+snapshot as `sor.data.snapshots.build_snapshots` counts it (the first snapshot at or after the
+trade), in the data's order; price in dollars (null: the row gives none), size in shares, side
++1 buy aggressor, -1 sell aggressor, 0 unknown. The shares traded at the snapshot are the sum of
+the trades' sizes. `ts` is ns since the epoch, exact. Floats round-trip exactly because Python
+writes them with `repr`, the shortest string that reads back to the same double.
+
+Version 3 added the ask levels beyond the best ask (`levels` and the two lists) and bounds quote
+prices and sizes as the loader does (version 2 took any finite price and any int64 size).
 Version 2 added `trades` in place of version 1's `trade_volume` (the shares traded at the
 snapshot, without the individual prints).
 
@@ -41,11 +55,14 @@ from typing import Annotated, Any, Literal, NamedTuple
 import msgspec
 import orjson
 
+from sor.data.csvfile import MAX_PRICE
 from sor.errors import StreamError
 from sor.vocabulary import CLOCKS, MAX_SIZE
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_LEVELS",
+    "MAX_PRICE",
     "MAX_SYMBOL_CHARS",
     "PARTITION",
     "SCHEMA_VERSION",
@@ -64,9 +81,10 @@ __all__ = [
 
 PARTITION = 0  #: every message of a stream goes to this partition: one partition keeps the order
 
-SCHEMA_VERSION = 2  #: bumped on any change a reader of the previous version would misread
+SCHEMA_VERSION = 3  #: bumped on any change a reader of the previous version would misread
 DEFAULT_MAX_BYTES = 1_000_000  #: bytes; a larger message is refused
 MAX_SYMBOL_CHARS = 64
+MAX_LEVELS = 100  #: most ask levels a stream may declare (Databento's MBP-10 has 10)
 
 _INT32_MAX = 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -74,8 +92,9 @@ _STREAM_ID = re.compile(r"[0-9a-f]{32}")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _DUMPS = orjson.dumps
 
-#: One venue update, [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz]: a list where
-#: updates are split into events (`stream.events.split_events`), a tuple where a message is decoded.
+#: One venue update, [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz], and with more
+#: than one ask level [..., [px_1, ..., px_k], [sz_1, ..., sz_k]]: a list where updates are
+#: split into events (`stream.events.split_events`), a tuple where a message is decoded.
 UpdateRow = Sequence[Any]
 #: One trade counted at a snapshot, [publisher_id, price|None, size, side]; a list or a tuple too.
 TradeRow = Sequence[Any]
@@ -89,6 +108,7 @@ class Start(NamedTuple):
     symbol: str
     clock: str  #: "ts_event" or "ts_recv": which time `ts` is
     source: dict[str, Any]  #: where the data came from (file name, window, counts)
+    levels: int = 1  #: ask levels L of the data: each update carries levels 1..L-1 if L > 1
 
 
 class Event(NamedTuple):
@@ -97,7 +117,7 @@ class Event(NamedTuple):
     stream_id: str
     seq: int
     ts: int  #: ns since the epoch
-    updates: list[UpdateRow]  #: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz] per update
+    updates: list[UpdateRow]  #: one `UpdateRow` per venue update, in order
     trades: list[TradeRow]  #: [publisher_id, price|None, size, side] per trade
 
     @property
@@ -140,6 +160,7 @@ def encode_start(
     symbol: str,
     clock: str,
     source: dict[str, Any] | None = None,
+    levels: int = 1,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> bytes:
     """Encode the start message (seq 0).
@@ -149,16 +170,20 @@ def encode_start(
         symbol: the instrument.
         clock: "ts_event" or "ts_recv", the clock the event times are on.
         source: JSON-ready description of the data (file name, window, counts).
+        levels: ask levels L of the data (`QuoteUpdates.n_levels`), 1 to `MAX_LEVELS`; with
+            L > 1 every update of the stream carries levels 1..L-1 (see the module docstring).
         max_bytes: refuse a message larger than this many bytes.
 
     Raises:
-        StreamError: a bad stream id or clock, or the message is too large.
+        StreamError: a bad stream id, clock or number of levels, or the message is too large.
     """
     _check_stream_id(stream_id)
     if not isinstance(symbol, str) or len(symbol) > MAX_SYMBOL_CHARS:
         raise StreamError(f"symbol must be at most {MAX_SYMBOL_CHARS} characters: {symbol!r}")
     if clock not in CLOCKS:
         raise StreamError(f"clock must be one of {CLOCKS}, but got {clock!r}")
+    if type(levels) is not int or not 1 <= levels <= MAX_LEVELS:
+        raise StreamError(f"levels must be an integer in [1, {MAX_LEVELS}], but got {levels!r}")
     body = {
         "schema": SCHEMA_VERSION,
         "kind": "start",
@@ -166,6 +191,7 @@ def encode_start(
         "seq": 0,
         "symbol": symbol,
         "clock": clock,
+        "levels": levels,
         "source": source or {},
     }
     return _limit(_ENCODE(body).encode(), max_bytes)
@@ -185,8 +211,10 @@ def encode_event(
         stream_id: the stream's id, already checked by `encode_start`.
         seq: this message's sequence number (1 for the first event).
         ts: snapshot time, int ns since the epoch.
-        updates: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz] per venue update:
-            ints, and finite floats or None (an empty side's price is None, never NaN).
+        updates: [publisher_id, ask_px|None, ask_sz, bid_px|None, bid_sz] per venue update,
+            and with more than one ask level the lists [px_1, ..., px_k] and [sz_1, ..., sz_k]
+            of the levels shown beyond level 0 (see the module docstring): ints, and positive
+            finite floats or None (an empty side's price is None, never NaN).
         trades: [publisher_id, price|None, size, side] per trade counted at this snapshot:
             ints, and a finite float or None; size at most `MAX_SIZE` (as the loader
             reads it); side +1, -1 or 0.
@@ -252,31 +280,82 @@ def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
     return value
 
 
+_PRICE_RULE = f"a price in (0, {MAX_PRICE}] dollars"
+_SIZE_RULE = f"a size in [0, {MAX_SIZE}] shares"
+
+
 def _updates(value: Any) -> list[list[Any]]:
     if type(value) is not list or not value:
         # Empty is refused too: a snapshot exists because at least one venue updated.
         raise _bad("'updates' must be a non-empty list", value)
+    first = value[0]
+    width = len(first) if type(first) is list else 0
+    if width not in (5, 7):
+        raise _bad(
+            "an update must be [publisher_id, ask_px, ask_sz, bid_px, bid_sz], and with ask "
+            "levels beyond level 0 [..., [px_1, ...], [sz_1, ...]]",
+            first,
+        )
     # Inlined checks: this loop runs for every venue update of every event.
     for update in value:
-        if type(update) is not list or len(update) != 5:
-            raise _bad("an update must be [publisher_id, ask_px, ask_sz, bid_px, bid_sz]", update)
-        venue, ask_px, ask_sz, bid_px, bid_sz = update
+        if type(update) is not list or len(update) != width:
+            raise _bad(f"every update of an event must be a list of {width} like the first", update)
+        venue, ask_px, ask_sz, bid_px, bid_sz = update[:5]
         if not (
             type(venue) is int
             and 0 <= venue <= _INT32_MAX
             and type(ask_sz) is int
-            and 0 <= ask_sz <= _INT64_MAX
+            and 0 <= ask_sz <= MAX_SIZE
             and type(bid_sz) is int
-            and 0 <= bid_sz <= _INT64_MAX
-            and (ask_px is None or (type(ask_px) in _NUMBER and -_FMAX <= ask_px <= _FMAX))
-            and (bid_px is None or (type(bid_px) in _NUMBER and -_FMAX <= bid_px <= _FMAX))
+            and 0 <= bid_sz <= MAX_SIZE
+            and (ask_px is None or (type(ask_px) in _NUMBER and 0 < ask_px <= MAX_PRICE))
+            and (bid_px is None or (type(bid_px) in _NUMBER and 0 < bid_px <= MAX_PRICE))
         ):
             raise _bad(
-                "an update must be [int32 publisher_id >= 0, finite price or null, int64 size "
-                ">= 0, finite price or null, int64 size >= 0]",
+                f"an update must be [int32 publisher_id >= 0, {_PRICE_RULE} or null, "
+                f"{_SIZE_RULE}, {_PRICE_RULE} or null, {_SIZE_RULE}, ...]",
                 update,
             )
+        if width == 7:
+            _levels(update)
     return value
+
+
+def _levels(update: list[Any]) -> None:
+    """Check the ask levels beyond level 0 of one update (its last two entries)."""
+    px, sz = update[5], update[6]
+    if not (
+        type(px) is list
+        and type(sz) is list
+        and len(px) == len(sz)
+        and all(type(p) in _NUMBER and 0 < p <= MAX_PRICE for p in px)
+        and all(type(n) is int and 1 <= n <= MAX_SIZE for n in sz)
+    ):
+        raise _bad(
+            f"the ask levels beyond level 0 must be two lists of one length: each {_PRICE_RULE} "
+            f"and each a size in [1, {MAX_SIZE}] shares",
+            update,
+        )
+    if px and (update[1] is None or update[2] == 0):
+        raise _bad("an ask level is shown after an empty level 0 (the best ask)", update)
+    if px and (px[0] < update[1] or px != sorted(px)):
+        raise _bad("the ask levels must be in non-decreasing price order from level 0 on", update)
+
+
+def _ladder_ok(update: tuple[Any, ...]) -> bool:
+    """Whether the levels beyond 0 of an update msgspec decoded (types and bounds checked) are
+    as `_levels` wants them."""
+    px, sz = update[5], update[6]
+    if not px:
+        return not sz
+    ask_px = update[1]
+    return (
+        len(px) == len(sz)
+        and ask_px is not None
+        and update[2] > 0
+        and ask_px <= px[0]
+        and px == sorted(px)
+    )
 
 
 def _trades(value: Any) -> list[list[Any]]:
@@ -320,11 +399,16 @@ def _valid_stream_id(stream_id: Any) -> bool:
 
 _U32 = Annotated[int, msgspec.Meta(ge=0, le=_INT32_MAX)]
 _U64 = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
-_PRICE = Annotated[float, msgspec.Meta(ge=-_FMAX, le=_FMAX)] | None
+_PRICE = Annotated[float, msgspec.Meta(ge=-_FMAX, le=_FMAX)] | None  # a trade's
+_SIZE = Annotated[int, msgspec.Meta(ge=0, le=MAX_SIZE)]
+_QUOTE_PX = Annotated[float, msgspec.Meta(gt=0, le=MAX_PRICE)]
+_LEVEL_SZ = Annotated[int, msgspec.Meta(ge=1, le=MAX_SIZE)]
+_TRADE = tuple[_U32, _PRICE, _SIZE, Literal[-1, 0, 1]]
 
 
 class _WireEvent(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_fields=True):
-    """An event message exactly as the checks of `_decode_checked` accept it, checked in C.
+    """An event message of a stream with one ask level exactly as the checks of
+    `_decode_checked` accept it, checked in C.
 
     Only the fields our producer writes: a message with any other field goes to the Python
     checks (msgspec would skip an unknown field's value without the checks orjson applies).
@@ -335,25 +419,56 @@ class _WireEvent(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_f
     or raises the precise error (schema version, field, value).
     """
 
-    schema: Literal[2]  # SCHEMA_VERSION; a test keeps the two equal
+    schema: Literal[3]  # SCHEMA_VERSION; a test keeps the two equal
     stream: Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]  # `$` would allow "\n"
     seq: _U64
     ts: Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
-    updates: Annotated[list[tuple[_U32, _PRICE, _U64, _PRICE, _U64]], msgspec.Meta(min_length=1)]
-    trades: list[
-        tuple[_U32, _PRICE, Annotated[int, msgspec.Meta(ge=0, le=MAX_SIZE)], Literal[-1, 0, 1]]
+    updates: Annotated[
+        list[tuple[_U32, _QUOTE_PX | None, _SIZE, _QUOTE_PX | None, _SIZE]],
+        msgspec.Meta(min_length=1),
     ]
+    trades: list[_TRADE]
+
+
+class _WireDepthEvent(msgspec.Struct, tag_field="kind", tag="event", forbid_unknown_fields=True):
+    """`_WireEvent` of a stream with several ask levels: each update ends in the prices and
+    sizes of the levels beyond level 0. Their order and lengths are checked after msgspec, by
+    `_ladder_ok`."""
+
+    schema: Literal[3]  # SCHEMA_VERSION; a test keeps the two equal
+    stream: Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
+    seq: _U64
+    ts: Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
+    updates: Annotated[
+        list[
+            tuple[
+                _U32,
+                _QUOTE_PX | None,
+                _SIZE,
+                _QUOTE_PX | None,
+                _SIZE,
+                list[_QUOTE_PX],
+                list[_LEVEL_SZ],
+            ]
+        ],
+        msgspec.Meta(min_length=1),
+    ]
+    trades: list[_TRADE]
 
 
 _FAST_EVENT = msgspec.json.Decoder(_WireEvent)
+_FAST_DEPTH_EVENT = msgspec.json.Decoder(_WireDepthEvent)
+#: The two fast decoders, the one that took the last event first: a stream keeps one layout.
+_FAST: list[msgspec.json.Decoder[Any]] = [_FAST_EVENT, _FAST_DEPTH_EVENT]
 
 
 def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     """Decode and check one message from an untrusted topic.
 
-    Event messages (all but two of a stream) are decoded and checked by msgspec in one C pass;
-    the rest, and anything msgspec refuses, by `_decode_checked`, which names what is wrong.
-    Updates and trades come back as tuples.
+    Event messages (all but two of a stream) are decoded and checked by msgspec in one C pass
+    (and, with ask levels beyond level 0, their order by `_ladder_ok`); the rest, and anything
+    refused there, by `_decode_checked`, which names what is wrong. Updates and trades come
+    back as tuples (the lists of levels beyond level 0 inside an update as lists).
 
     Args:
         data: the Kafka record value.
@@ -370,10 +485,17 @@ def decode(data: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message
         raise StreamError("malformed message: empty record value")
     if len(data) > max_bytes:
         raise StreamError(f"message of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
+    fast = _FAST
     try:
-        wire = _FAST_EVENT.decode(data)
-    except (msgspec.DecodeError, RecursionError):  # start, end, extra fields, or a bad one
-        return _decode_checked(data)
+        wire: _WireEvent | _WireDepthEvent = fast[0].decode(data)
+    except (msgspec.DecodeError, RecursionError):  # the other layout, start, end, or a bad one
+        try:
+            wire = fast[1].decode(data)
+        except (msgspec.DecodeError, RecursionError):  # start, end, extra fields, or a bad one
+            return _decode_checked(data)
+        fast.reverse()  # events of this layout follow: try it first
+    if type(wire) is _WireDepthEvent and not all(map(_ladder_ok, wire.updates)):
+        return _decode_checked(data)  # raises, naming the update
     return _new_event(Event, (wire.stream, wire.seq, wire.ts, wire.updates, wire.trades))
 
 
@@ -420,7 +542,7 @@ def _decode_checked(data: bytes) -> Message:
             raise _bad("'source' must be an object", source)
         if seq != 0:
             raise _bad("a start message must have 'seq' 0", seq)
-        return Start(stream_id, seq, symbol, clock, source)
+        return Start(stream_id, seq, symbol, clock, source, _int(obj, "levels", 1, MAX_LEVELS))
     if kind == "end":
         return End(stream_id, seq, _int(obj, "events", 0, _INT64_MAX))
     raise _bad("'kind' must be 'start', 'event' or 'end'", kind)

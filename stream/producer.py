@@ -239,7 +239,12 @@ def produce(
         raise StreamError(f"`reconnect_timeout_s >= 0` must hold, but got {reconnect_timeout_s=}")
     stream_id = stream_id or new_stream_id()
     start_message = encode_start(
-        stream_id, symbol=updates.symbol, clock=clock, source=source, max_bytes=max_message_bytes
+        stream_id,
+        symbol=updates.symbol,
+        clock=clock,
+        source=source,
+        levels=updates.n_levels,
+        max_bytes=max_message_bytes,
     )
     n_events = count_events(updates)
     ensure_topic(bootstrap, topic, security=security, connect_timeout_s=connect_timeout_s)

@@ -20,7 +20,9 @@ KAFKA_PYTHON_WARNINGS = pytest.mark.filterwarnings(
 def encoded_stream(updates: QuoteUpdates, stream_id: str | None = None) -> list[bytes]:
     """The messages `produce` writes for `updates`: start, events, end."""
     stream_id = stream_id or new_stream_id()
-    messages = [encode_start(stream_id, symbol=updates.symbol, clock="ts_event")]
+    messages = [
+        encode_start(stream_id, symbol=updates.symbol, clock="ts_event", levels=updates.n_levels)
+    ]
     for seq, (ts, rows, trades) in enumerate(split_events(updates), start=1):
         messages.append(encode_event(stream_id, seq, ts, rows, trades))
     messages.append(encode_end(stream_id, len(messages), len(messages) - 1))
@@ -28,15 +30,19 @@ def encoded_stream(updates: QuoteUpdates, stream_id: str | None = None) -> list[
 
 
 def small_updates(n: int = 6) -> QuoteUpdates:
-    """n updates from two venues at n distinct times, one trade (at venue 9, seq 3)."""
+    """n updates from two venues at n distinct times, one trade (at venue 9, seq 3); two ask
+    levels, the second empty at every third update."""
     i = np.arange(n)
+    ask_px, ask_sz = 10.01 + i / 100, 100 + i
     return QuoteUpdates(
         ts=BASE_NS + i * 1_000_000,
         venue=np.where(i % 2 == 0, 2, 9).astype(np.int32),
-        ask_px=10.01 + i / 100,
-        ask_sz=100 + i,
+        ask_px=ask_px,
+        ask_sz=ask_sz,
         bid_px=np.where(i == 3, np.nan, 10.0),
         bid_sz=np.where(i == 3, 0, 200),
+        ask_depth_px=np.column_stack([ask_px, np.where(i % 3 == 2, np.nan, ask_px + 0.01)]),
+        ask_depth_sz=np.column_stack([ask_sz, np.where(i % 3 == 2, 0, 7 * i + 1)]),
         trade_ts=np.array([BASE_NS + 1_500_000]),
         trade_size=np.array([40]),
         trade_venue=np.array([9], dtype=np.int32),

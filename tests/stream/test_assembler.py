@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,9 +13,11 @@ from sor.errors import DataError, StreamError
 from stream.assembler import StreamAssembler
 from stream.book import Trade
 from stream.events import UpdatesBuilder, split_events
-from stream.messages import decode
+from stream.messages import decode, encode_event
 from tests.sor.data.snapdata import updates_with_trades
 from tests.stream.helpers import encoded_stream
+
+SID = "0123456789abcdef0123456789abcdef"
 
 
 def test_split_events_counts_trades_as_build_snapshots_does():
@@ -23,7 +26,12 @@ def test_split_events_counts_trades_as_build_snapshots_does():
     assert [e.ts for e in events] == [10, 20, 30]
     assert [e.trade_volume for e in events] == build_snapshots(updates).trade_volume.tolist()
     assert [e.trade_volume for e in events] == [3, 36, 8]  # 16 after the last snapshot: dropped
-    assert events[0].updates == [[9, 10.02, 100, 10.0, 300], [2, None, 0, 9.99, 10]]
+    # three ask levels: each update carries the levels shown beyond level 0
+    assert events[0].updates == [
+        [9, 10.02, 100, 10.0, 300, [10.03], [200]],
+        [2, None, 0, 9.99, 10, [], []],
+    ]
+    assert events[1].updates == [[2, 10.01, 50, None, 0, [10.01, 10.05], [20, 300]]]
     assert [e.trades for e in events] == [
         [[9, 10.02, 1, 1], [2, 9.99, 2, -1]],
         [[5, 10.0, 4, 1], [9, None, 32, 0]],
@@ -34,12 +42,16 @@ def test_split_events_counts_trades_as_build_snapshots_does():
 
 def test_builder_restores_the_snapshots():
     updates = updates_with_trades()
-    builder = UpdatesBuilder()
+    builder = UpdatesBuilder(levels=3)
     for event in split_events(updates):
         builder.add(*event)
     assert len(builder) == 3
-    rebuilt = build_snapshots(builder.build("XYZ"))
-    assert rebuilt.equals(build_snapshots(updates))
+    restored = builder.build("XYZ")
+    np.testing.assert_array_equal(restored.ask_depth_px, updates.ask_depth_px)  # NaN included
+    np.testing.assert_array_equal(restored.ask_depth_sz, updates.ask_depth_sz)
+    assert restored.ask_depth_px.dtype == np.float64 and restored.ask_depth_sz.dtype == np.int64
+    rebuilt = build_snapshots(restored)
+    assert rebuilt.equals(build_snapshots(updates)) and rebuilt.n_levels == 3
     assert rebuilt.trade_sz.tolist() == [1, 2, 32, 8]
     assert rebuilt.trade_col.tolist() == [1, 0, 1, 1]
     assert [builder.event(i) for i in range(3)] == list(split_events(updates))
@@ -50,7 +62,7 @@ def test_builder_with_no_trades_at_all():
     quiet = QuoteUpdates(
         **{**updates.__dict__, **{k: v[:0] for k, v in updates.__dict__.items() if "trade" in k}}
     )
-    builder = UpdatesBuilder()
+    builder = UpdatesBuilder(quiet.n_levels)
     for event in split_events(quiet):
         assert event.trades == [] and event.trade_volume == 0
         builder.add(*event)
@@ -72,6 +84,92 @@ def test_split_events_refuses_infinite_prices():
     ask_px[2] = np.inf
     with pytest.raises(DataError, match="infinite price"):
         list(split_events(QuoteUpdates(**{**updates.__dict__, "ask_px": ask_px})))
+
+
+def top_of_book_only(updates: QuoteUpdates) -> QuoteUpdates:
+    """The same updates with a ladder of one level, the best ask."""
+    return replace(
+        updates, ask_depth_px=updates.ask_px[:, None], ask_depth_sz=updates.ask_sz[:, None]
+    )
+
+
+def test_top_of_book_updates_keep_five_fields_and_round_trip():
+    updates = top_of_book_only(updates_with_trades())
+    events = list(split_events(updates))
+    assert events[0].updates == [[9, 10.02, 100, 10.0, 300], [2, None, 0, 9.99, 10]]
+    builder = UpdatesBuilder()
+    for event in events:
+        builder.add(*event)
+    rebuilt = builder.build("XYZ")
+    assert rebuilt.n_levels == 1 and build_snapshots(rebuilt).equals(build_snapshots(updates))
+
+
+def test_builder_with_no_updates_at_all():
+    empty = UpdatesBuilder(levels=10).build("XYZ")
+    assert empty.ask_depth_px.shape == (0, 10) and empty.ask_depth_sz.dtype == np.int64
+
+
+def with_ladder(updates: QuoteUpdates, row: int, px: list[float], sz: list[int]) -> QuoteUpdates:
+    """`updates` with row `row`'s ask ladder (level 0 too) replaced."""
+    depth_px, depth_sz = updates.ask_depth_px.copy(), updates.ask_depth_sz.copy()
+    depth_px[row], depth_sz[row] = px, sz
+    ask_px, ask_sz = updates.ask_px.copy(), updates.ask_sz.copy()
+    ask_px[row], ask_sz[row] = px[0], sz[0]
+    return replace(
+        updates, ask_px=ask_px, ask_sz=ask_sz, ask_depth_px=depth_px, ask_depth_sz=depth_sz
+    )
+
+
+@pytest.mark.parametrize(
+    ("px", "sz", "match"),
+    [
+        ([10.01, 10.0, 10.05], [50, 20, 300], "breaks the ask ladder at level 1"),
+        ([10.01, np.nan, 10.05], [50, 0, 300], "breaks the ask ladder at level 2"),
+        ([np.nan, 10.01, 10.05], [0, 20, 300], "breaks the ask ladder at level 1"),
+        ([10.01, 10.02, 10.05], [50, 0, 300], "a price but no size"),
+        ([10.01, np.nan, np.nan], [50, 5, 0], "a price but no size, or a size but no price"),
+        ([10.01, -10.02, np.nan], [50, 5, 0], r"ask price outside \(0, "),
+        ([10.01, 1e10, np.nan], [50, 5, 0], r"ask price outside \(0, "),
+        ([10.01, 10.02, np.nan], [50, 10**9 + 1, 0], r"ask size outside \[0, 1000000000\]"),
+        ([10.01, 10.02, np.inf], [50, 5, 5], "infinite price"),
+    ],
+)
+def test_split_events_refuses_ladders_a_consumer_would_refuse(px, sz, match):
+    """The producer refuses what the CSV loader and the consumer refuse, before sending."""
+    updates = with_ladder(updates_with_trades(), 2, px, sz)
+    with pytest.raises(DataError, match=match):
+        list(split_events(updates))
+
+
+def test_split_events_refuses_a_ladder_not_starting_at_the_best_ask():
+    updates = updates_with_trades()
+    ask_sz = updates.ask_sz.copy()
+    ask_sz[2] += 1
+    with pytest.raises(DataError, match="level 0 of the ask ladder must be ask_px / ask_sz"):
+        list(split_events(replace(updates, ask_sz=ask_sz)))
+    bid_px = updates.bid_px.copy()
+    bid_px[0] = 0.0
+    with pytest.raises(DataError, match=r"bid price outside \(0, "):
+        list(split_events(replace(updates, bid_px=bid_px)))
+
+
+def test_assembler_refuses_events_not_fitting_the_declared_levels():
+    """An event whose updates do not have the layout the start message declares is refused."""
+    deep = encoded_stream(updates_with_trades(), SID)  # three levels: updates of 7 fields
+    flat = encoded_stream(top_of_book_only(updates_with_trades()), SID)  # one level: 5 fields
+    for start, event in ((deep[0], flat[1]), (flat[0], deep[1])):
+        with pytest.raises(StreamError, match=r"event seq 1 at offset 1 does not fit the start"):
+            feed(StreamAssembler(), [start, event])
+    # more levels beyond level 0 than the start message allows (2 for three levels)
+    too_deep = encode_event(SID, 1, 10, [[2, 10.0, 1, None, 0, [10.1, 10.2, 10.3], [1, 1, 1]]], [])
+    with pytest.raises(StreamError, match="at most 2 ask levels beyond level 0"):
+        feed(StreamAssembler(), [deep[0], too_deep])
+    fits = encode_event(SID, 1, 10, [[2, 10.0, 1, None, 0, [10.1, 10.2], [1, 1]]], [])
+    assembler = StreamAssembler()
+    feed(assembler, [deep[0], fits])
+    assert assembler.events == 1 and assembler.updates().ask_depth_px.tolist() == [
+        [10.0, 10.1, 10.2]
+    ]
 
 
 def feed(assembler: StreamAssembler, messages: list[bytes]) -> bool:
@@ -120,6 +218,8 @@ def test_best_ask_ties_go_to_larger_size_then_lower_venue():
         ask_sz=np.array([100, 200, 200]),
         bid_px=np.array([9.0, 9.0, 9.0]),
         bid_sz=np.array([1, 1, 1]),
+        ask_depth_px=np.array([[10.0], [10.0], [10.0]]),
+        ask_depth_sz=np.array([[100], [200], [200]]),
         trade_ts=np.zeros(0, dtype=np.int64),
         trade_size=np.zeros(0, dtype=np.int64),
         trade_venue=np.zeros(0, dtype=np.int32),

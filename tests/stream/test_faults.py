@@ -58,11 +58,23 @@ def test_reordered_messages_are_refused(bootstrap, topic, write_raw):
         consume(bootstrap, topic)
 
 
-def test_foreign_schema_version_is_refused(bootstrap, topic, write_raw):
+@pytest.mark.parametrize("version", [1, 2])
+def test_foreign_schema_version_is_refused(bootstrap, topic, write_raw, version):
     messages = encoded_stream(small_updates())
-    messages[1] = messages[1].replace(b'"schema":2', b'"schema":1')
+    messages[1] = messages[1].replace(b'"schema":3', b'"schema":%d' % version)
     write_raw(topic, messages)
-    with pytest.raises(StreamError, match="schema version 1; this reader understands version 2"):
+    match = f"schema version {version}; this reader understands version 3"
+    with pytest.raises(StreamError, match=match):
+        consume(bootstrap, topic)
+
+
+def test_event_not_fitting_the_declared_levels_is_refused(bootstrap, topic, write_raw):
+    """An event carrying more ask levels than its stream's start message declares."""
+    messages = encoded_stream(small_updates())  # two ask levels: one beyond level 0
+    assert b'"levels":2' in messages[0] and b",[10.02],[1]]" in messages[1]
+    messages[1] = messages[1].replace(b",[10.02],[1]]", b",[10.02,10.03],[1,1]]")
+    write_raw(topic, messages)
+    with pytest.raises(StreamError, match="at most 1 ask levels beyond level 0"):
         consume(bootstrap, topic)
 
 

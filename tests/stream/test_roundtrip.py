@@ -97,21 +97,55 @@ def test_shared_data_roundtrip(path, bootstrap, topic):
     assert consumed.equals(direct)
 
 
-@pytest.mark.parametrize(("schema", "style"), [("mbp-10", "pretty"), ("mbp-1", "raw")])
+def shorten_ladders(path, style: str) -> None:
+    """Empty the deeper ask levels of every third row of an MBP-10 file, from a level that
+    varies by row (0 to 9) on, each way a file empties a level: empty, zero or undefined
+    price, or size 0."""
+    lines = path.read_text().splitlines()
+    columns = lines[0].split(",")
+    empties = [("sz", "0"), ("px", ""), ("px", "0")]
+    if style == "raw":
+        empties.append(("px", "9223372036854775807"))
+    for i in range(1, len(lines), 3):
+        cells = lines[i].split(",")
+        field, value = empties[i % len(empties)]
+        for k in range(i % 10, 10):
+            cells[columns.index(f"ask_{field}_{k:02d}")] = value
+        lines[i] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("schema", "style"), [("mbp-10", "pretty"), ("mbp-10", "raw"), ("mbp-1", "raw")]
+)
 def test_generated_data_roundtrip(tmp_path, bootstrap, topic, schema, style):
+    """The CSV path and the Kafka path give identical snapshots, every ask level included."""
     path = tmp_path / "gen.csv"
     generate(path, n_events=2000, schema=schema, style=style, seed=3)
+    if schema == "mbp-10":
+        shorten_ladders(path, style)
     consumed, direct = roundtrip(path, bootstrap, topic)
-    assert consumed.equals(direct)
+    assert consumed.equals(direct)  # the depth arrays too
     assert direct.n_venues > 1 and direct.trade_volume.sum() > 0
     assert len(np.unique(direct.trade_col)) > 1 and set(direct.trade_side.tolist()) == {-1, 1}
+    px, sz = direct.ask_ladder()
+    assert direct.ask_depth_px is not None and consumed.n_levels == direct.n_levels
+    if schema == "mbp-10":
+        assert direct.n_levels == 10
+        # the test has teeth: ladders of every length, deep levels that differ from level 0
+        shown = (sz > 0).sum(axis=2)
+        assert set(np.unique(shown).tolist()) == set(range(11))
+        assert (px[:, :, 9] > px[:, :, 0]).any()
+    else:
+        assert direct.n_levels == 1
 
 
 def test_consumed_arrays_have_the_record_layout_dtypes(multi_venue_csv, bootstrap, topic):
     produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic, progress=False)
     updates, _ = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     direct, _ = load_updates(multi_venue_csv)
-    for name in ("ts", "venue", "ask_px", "ask_sz", "bid_px", "bid_sz"):
+    names = ("ts", "venue", "ask_px", "ask_sz", "bid_px", "bid_sz", "ask_depth_px", "ask_depth_sz")
+    for name in names:
         got, want = getattr(updates, name), getattr(direct, name)
         assert got.dtype == want.dtype, name
         np.testing.assert_array_equal(got, want)
