@@ -52,7 +52,9 @@ class ImpactModel:
     Attributes:
         sigma: volatility of the log mid per square-root second.
         volume_per_s: shares traded per second (or the depletion proxy).
-        volume_source: "trades" or "ask_depletion" (no trade prints in the data).
+        volume_source: "trades", "ask_depletion" (no trade prints in the data: the shares
+            leaving the best asks), or "visible_depth_per_minute" (neither: the visible ask
+            depth at the end taken as one minute's volume).
         y: the law's constant Y.
     """
 
@@ -105,7 +107,15 @@ def estimate_impact(snaps: Snapshots, y: float = DEFAULT_IMPACT_Y) -> ImpactMode
     px, sz = snaps.ask_px, snaps.ask_sz
     same = (px[1:] == px[:-1]) & np.isfinite(px[1:])
     depleted = np.where(same, np.maximum(sz[:-1] - sz[1:], 0), 0).sum()
-    return ImpactModel(sigma, float(depleted) / duration_s, "ask_depletion", y)
+    if depleted > 0:
+        return ImpactModel(sigma, float(depleted) / duration_s, "ask_depletion", y)
+    # Nothing to measure a flow by (a few static snapshots): take the visible ask depth at the
+    # end as one minute's volume, a guess the results name.
+    prices, sizes = snaps.ask_ladder()
+    shown = (
+        np.where(np.isfinite(prices[-1]) & (sizes[-1] > 0), sizes[-1], 0).sum() if len(ts) else 0
+    )
+    return ImpactModel(sigma, max(float(shown), 1.0) / 60.0, "visible_depth_per_minute", y)
 
 
 @dataclass(frozen=True, eq=False)

@@ -177,10 +177,14 @@ def check_numbers(
         assert json.loads(value_json) == value, key
         assert text.strip() == format_value(key, value), key
         if isinstance(value, float):
-            # The shown number is the JSON's, rounded to the decimals shown.
+            # The shown number is the JSON's, rounded to the decimals shown (percent: of 100).
             shown = text.strip().replace(",", "")
+            scale = 100.0 if shown.endswith("%") else 1.0
+            shown = shown.removesuffix("%")
             decimals = len(shown.partition(".")[2])
-            assert float(shown) == pytest.approx(value, rel=0, abs=0.501 * 10.0**-decimals), key
+            assert float(shown) == pytest.approx(
+                value * scale, rel=0, abs=0.501 * 10.0**-decimals
+            ), key
     keys = {key for key, _, _ in entries}
     if required is not None:
         assert required <= keys, sorted(required - keys)

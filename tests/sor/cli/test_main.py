@@ -241,6 +241,11 @@ def test_backtest_warns_about_numbers_that_are_easy_to_misread(tmp_path):
     result = sor("backtest", "--data", path, "--out", out)
     assert result.returncode == 0, result.stderr
     notes = json.loads(out.read_text())["warnings"]
-    assert any("optimized: 4,900 of 5,000 shares were not filled" in n for n in notes)
+    assert any(
+        "optimized left 98% of its shares (4,900 of 5,000) to the clean-up" in n for n in notes
+    )
     assert any("no trade rows" in n for n in notes)
-    assert "note: optimized: 4,900 of 5,000" in result.stderr
+    assert "note: optimized left 98% of its shares" in result.stderr
+    report = json.loads(out.read_text())
+    assert report["optimized"]["cleanup_share"] == pytest.approx(0.98)
+    assert report["optimized"]["cleanup_impact_shares"] == 4_900  # no data after the window
