@@ -35,7 +35,7 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -321,7 +321,7 @@ class BatchTotals(NamedTuple):
 
 
 @njit(cache=True)
-def _columns_needed(n_venues, step, displayed, include_cap):
+def _columns_needed(n_venues: int, step: int, displayed: bool, include_cap: bool) -> int:
     """Most residue columns the dynamic program can track: min(step, 2^(N-1)).
 
     Python twin: `sor.routers.allocator._Layout.of`, which tracks the residue classes reachable
@@ -333,7 +333,9 @@ def _columns_needed(n_venues, step, displayed, include_cap):
 
 
 @njit(cache=True)
-def _new_workspace(n_venues, max_order, step, displayed, include_cap):
+def _new_workspace(
+    n_venues: int, max_order: int, step: int, displayed: bool, include_cap: bool
+) -> Workspace:
     """The `Workspace` for splits of up to `max_order` shares over up to `n_venues` venues.
 
     Python twin: none: the reference allocates its tables at every call
@@ -353,7 +355,7 @@ def _new_workspace(n_venues, max_order, step, displayed, include_cap):
 
 
 @njit(cache=True)
-def _run_workspace(n_venues, rules):
+def _run_workspace(n_venues: int, rules: Rules) -> Workspace:
     """The workspace of one run, sized for the order up to 100 lots (K <= 101).
 
     With cap "displayed" a child order is at most what is shown, and the fast paths need no
@@ -367,7 +369,7 @@ def _run_workspace(n_venues, rules):
 
 
 @njit(cache=True)
-def _tolerance(p, v):
+def _tolerance(p: Problem, v: Venues) -> float:
     """Cost difference, dollars, below which two splits tie.
 
     Python twin: `sor.routers.allocator._Problem.tolerance`.
@@ -382,7 +384,7 @@ def _tolerance(p, v):
 
 
 @njit(cache=True)
-def _venue_cost(q, size, take, rebate):
+def _venue_cost(q: float, size: float, take: float, rebate: float) -> float:
     """c_i(q) of `sor.routers.allocator`, dollars; q in shares as a float (exact below 2^53).
 
     Python twin: `sor.routers.allocator._venue_cost`.
@@ -392,7 +394,7 @@ def _venue_cost(q, size, take, rebate):
 
 
 @njit(cache=True)
-def _split_cost(p, v, split):
+def _split_cost(p: Problem, v: Venues, split: np.ndarray) -> float:
     """Cost of `split`: model.md §3 term by term, in the reference's order of operations.
 
     Python twin: `sor.routers.allocator._Problem.cost`.
@@ -414,7 +416,7 @@ def _split_cost(p, v, split):
 
 
 @njit(cache=True)
-def _solve_into(out, p, v, ws):
+def _solve_into(out: np.ndarray, p: Problem, v: Venues, ws: Workspace) -> bool:
     """The least-cost split of `p`, written to out[:p.n].
 
     Python twin: `sor.routers.allocator._solve`, with `sor.routers.allocator._infeasible`,
@@ -489,7 +491,7 @@ def _solve_into(out, p, v, ws):
 
 
 @njit(cache=True)
-def _cheapest_first(out, p, size, price):
+def _cheapest_first(out: np.ndarray, p: Problem, size: np.ndarray, price: np.ndarray) -> None:
     """Cap "displayed" on the step grid: cheapest ask + fee (`price`) first.
 
     Each venue takes up to `size` shares (whole lots); ties go to later venues.
@@ -515,7 +517,7 @@ def _cheapest_first(out, p, size, price):
 
 
 @njit(cache=True)
-def _cell(layout, column, remainder):
+def _cell(layout: Layout, column: np.ndarray, remainder: int) -> tuple[int, int]:
     """(column, row) of `remainder` in the layout; (-1, -1) where not tracked.
 
     `column` is `Workspace.column`, the residue -> column map.
@@ -533,7 +535,7 @@ def _cell(layout, column, remainder):
 
 
 @njit(cache=True)
-def _dynamic_program(out, p, v, tol, ws):
+def _dynamic_program(out: np.ndarray, p: Problem, v: Venues, tol: float, ws: Workspace) -> bool:
     """The exact split by the dynamic program, with the reference's float operations cell by cell.
 
     Python twin: `sor.routers.allocator._dynamic_program`, with `sor.routers.allocator._Layout.of`,
@@ -652,7 +654,9 @@ def _dynamic_program(out, p, v, tol, ws):
 
 
 @njit(cache=True)
-def _venue_values(table, later, i, layout, v, ws):
+def _venue_values(
+    table: np.ndarray, later: np.ndarray, i: int, layout: Layout, v: Venues, ws: Workspace
+) -> None:
     """V_i from V_{i+1} (`later`): the min-plus step of venue i, on its reachable columns.
 
     Python twin: `sor.routers.allocator._Layout.venue_values`, with
@@ -717,18 +721,18 @@ def _venue_values(table, later, i, layout, v, ws):
 
 @njit(cache=True, nogil=True)
 def _allocate_nb(
-    order_size,
-    ask,
-    ask_size,
-    fee,
-    rebate,
-    lambda_over,
-    lambda_under,
-    theta_queue,
-    step,
-    displayed,
-    include_cap,
-):
+    order_size: int,
+    ask: np.ndarray,
+    ask_size: np.ndarray,
+    fee: np.ndarray,
+    rebate: np.ndarray,
+    lambda_over: float,
+    lambda_under: float,
+    theta_queue: float,
+    step: int,
+    displayed: bool,
+    include_cap: bool,
+) -> tuple[bool, np.ndarray, float]:
     """The static split on arrays, compiled, for valid input (no checks here).
 
     Python twin: `sor.routers.allocator.allocate_arrays` (and `sor.routers.allocator.allocate`,
@@ -764,7 +768,7 @@ def _allocate_nb(
 
 
 @njit(cache=True)
-def _forget(ask_px, t, memory):
+def _forget(ask_px: np.ndarray, t: int, memory: Memory) -> None:
     """Drop the prices venue j's best ask at row t is above, for every venue.
 
     Python twin: `sor.execution.depth.TakenMemory.forget_through`, one row at a time.
@@ -787,19 +791,19 @@ def _forget(ask_px, t, memory):
 
 
 @njit(cache=True)
-def _taken_at(memory, j, price):
+def _taken_at(memory: Memory, j: int, price: float) -> int:
     """Shares taken at venue column j at `price`.
 
     Python twin: `sor.execution.depth.TakenMemory.taken_at`.
     """
     for i in range(memory.n[j]):
         if abs(memory.px[j, i] - price) <= _PRICE_EPS:
-            return memory.sz[j, i]
+            return int(memory.sz[j, i])
     return 0
 
 
 @njit(cache=True)
-def _take(memory, j, price, shares):
+def _take(memory: Memory, j: int, price: float, shares: int) -> bool:
     """Remember `shares` more taken at venue column j at `price`; False when the venue's memory
     is full.
 
@@ -819,7 +823,7 @@ def _take(memory, j, price, shares):
 
 
 @njit(cache=True)
-def _left(market, t, j, k, strict, memory):
+def _left(market: MarketArrays, t: int, j: int, k: int, strict: bool, memory: Memory) -> int:
     """Shares the order can still take at venue column j's level k at row t.
 
     Python twin: `sor.execution.depth.TakenMemory.left` (one level; the naive model: the shown
@@ -831,11 +835,11 @@ def _left(market, t, j, k, strict, memory):
         return 0
     if strict:
         shown = max(shown - _taken_at(memory, j, price), 0)
-    return shown
+    return int(shown)
 
 
 @njit(cache=True)
-def _next_fillable(market, strict, memory, t):
+def _next_fillable(market: MarketArrays, strict: bool, memory: Memory, t: int) -> int:
     """First snapshot from t where some venue has shares left, else T; the memory forgotten
     through that row.
 
@@ -850,11 +854,18 @@ def _next_fillable(market, strict, memory, t):
                 if _left(market, t, j, k, strict, memory) > 0:
                     return t
         t += 1
-    return n_snap
+    return int(n_snap)
 
 
 @njit(cache=True)
-def _route(market, rules, penalties, ws, filled_by_venue, memory):
+def _route(
+    market: MarketArrays,
+    rules: Rules,
+    penalties: Penalties,
+    ws: Workspace,
+    filled_by_venue: np.ndarray,
+    memory: Memory,
+) -> Totals:
     """One parent order through the router over all snapshots.
 
     Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, whose
@@ -982,7 +993,11 @@ def _route(market, rules, penalties, ws, filled_by_venue, memory):
 
 
 @njit(cache=True, nogil=True)
-def run_router_nb(market, rules, penalties):
+def run_router_nb(
+    market: tuple[np.ndarray, ...],
+    rules: tuple[int, int, bool, bool, bool],
+    penalties: tuple[float, float, float],
+) -> tuple[tuple[Any, ...], np.ndarray, tuple[np.ndarray, ...]]:
     """The whole router backtest over the snapshot arrays: `_route` in a workspace of its own.
 
     Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`.
@@ -1009,7 +1024,12 @@ def run_router_nb(market, rules, penalties):
 
 
 @njit(cache=True, nogil=True)
-def _run_batch(market, rules, params, out):
+def _run_batch(
+    market: tuple[np.ndarray, ...],
+    rules: tuple[int, int, bool, bool, bool],
+    params: np.ndarray,
+    out: tuple[np.ndarray, ...],
+) -> None:
     """`_route` for each row (lambda_over, lambda_under, theta_queue) of `params`, one workspace.
 
     Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, once per trial.
@@ -1112,9 +1132,9 @@ def _check(order: OrderRules, params_list: Sequence[RouterParams]) -> None:
         )
     for params in params_list:
         for name in ("lambda_over", "lambda_under", "theta_queue"):
-            value = float(getattr(params, name))
-            if not math.isfinite(value):
-                raise ValueError(f"`{name}` must be finite, but got {name}={value}.")
+            number = float(getattr(params, name))
+            if not math.isfinite(number):
+                raise ValueError(f"`{name}` must be finite, but got {name}={number}.")
 
 
 def _result(
@@ -1122,7 +1142,7 @@ def _result(
     order: OrderRules,
     totals: Totals,
     by_venue: np.ndarray,
-    memory: tuple[np.ndarray, np.ndarray, np.ndarray],
+    memory: tuple[np.ndarray, ...],
 ) -> ExecutionResult:
     """The `ExecutionResult` that `execute` builds from the same numbers, the clean-up included
     (run in Python from the memory the kernel left: `sor.execution.cleanup.clean_up`)."""
