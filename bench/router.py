@@ -46,8 +46,9 @@ import sor.routers.static  # noqa: E402
 from sor.config import load_config  # noqa: E402
 from sor.data.loader import load_snapshots  # noqa: E402
 from sor.data.snapshots import Snapshots  # noqa: E402
-from sor.evaluation.backtest import Market, evaluate_reference, make_market  # noqa: E402
-from sor.evaluation.rules import evaluation_rules
+from sor.evaluation.backtest import evaluate_reference, make_market  # noqa: E402
+from sor.evaluation.rules import evaluation_rules  # noqa: E402
+from sor.execution.market import Market, build_market  # noqa: E402
 from sor.execution.venues import venue_costs  # noqa: E402
 from sor.routers import static_nb as kernel  # noqa: E402
 from sor.routers.static import RouterParams  # noqa: E402
@@ -377,16 +378,15 @@ def memory_child(workdir: Path, trial: str) -> None:
     """
     label, cap, size, compiled = MEMORY_TRIALS[trial]
     names = [f.name for f in dataclasses.fields(Snapshots) if f.name != "symbol"]
-    arrays = {name: np.load(workdir / f"{name}.npy") for name in names}
+    arrays = {n: np.load(workdir / f"{n}.npy") for n in names if (workdir / f"{n}.npy").exists()}
     snaps = Snapshots(**arrays, symbol="AAPL")
     costs = venue_costs(snaps.venues)
-    levels = np.load(workdir / "levels.npy")
     order = order_config(cap, size)
     run = kernel.evaluate_compiled if compiled else evaluate_reference
     # Warm-up on 1,000 snapshots: imports, JIT cache load, first allocations.
     small = Snapshots(**{k: (v if k == "venues" else v[:1000]) for k, v in arrays.items()})
-    run(Market(small, costs, levels[:1000]), TYPICAL, order)
-    market = Market(snaps, costs, levels)
+    run(build_market(small, costs), TYPICAL, order)
+    market = build_market(snaps, costs)
     gc.collect()
     reset = reset_hwm()
     before_rss, before_peak = current_rss(), hwm()
@@ -394,7 +394,7 @@ def memory_child(workdir: Path, trial: str) -> None:
     run(market, TYPICAL, order)
     seconds = time.perf_counter() - started
     peak = hwm() - (before_rss if reset else before_peak)
-    market = Market(snaps, costs, levels)  # a fresh market: the price matrix is computed anew
+    market = build_market(snaps, costs)  # a fresh market: the price matrix is computed anew
     gc.collect()
     tracemalloc.start()
     run(market, TYPICAL, order)
@@ -405,7 +405,7 @@ def memory_child(workdir: Path, trial: str) -> None:
     print(
         f"| {label} | {seconds:.3f} | {peak / 2**20:,.1f} ({how}) | {peak / data:.2f}x | "
         f"{traced / 2**20:,.1f} | {traced / data:.2f}x | "
-        f"{(data + levels.nbytes + peak) / data:.2f}x |"
+        f"{(data + peak) / data:.2f}x |"
     )
 
 
@@ -413,19 +413,17 @@ def section_memory(workdir: Path, snaps: Snapshots) -> None:
     print(f"## 4. Peak memory of one trial on {len(snaps):,} snapshots (fresh process per trial)")
     print()
     for f in dataclasses.fields(Snapshots):
-        if f.name != "symbol":
+        if f.name != "symbol" and getattr(snaps, f.name) is not None:
             np.save(workdir / f"{f.name}.npy", getattr(snaps, f.name))
-    levels = make_market(snaps, evaluation_rules(load_config(None))).levels
-    np.save(workdir / "levels.npy", levels)
     print(
-        f"Snapshot arrays (`Snapshots.nbytes`): {snaps.nbytes / 2**20:,.1f} MiB "
-        f"({len(snaps):,} x {snaps.n_venues} venues); ask levels (part of the market, shared by "
-        f"all trials): {levels.nbytes / 2**20:,.1f} MiB. Penalties {tuple(vars(TYPICAL).values())}."
+        f"Snapshot arrays (`Snapshots.nbytes`, ask depth included): "
+        f"{snaps.nbytes / 2**20:,.1f} MiB ({len(snaps):,} x {snaps.n_venues} venues x "
+        f"{snaps.n_levels} levels). Penalties {tuple(vars(TYPICAL).values())}."
     )
     print()
     print(
         "| trial | seconds (price matrix included) | trial peak RSS, MiB | / snapshot arrays | "
-        "tracemalloc peak, MiB | / snapshot arrays | (arrays + levels + trial peak) / arrays |"
+        "tracemalloc peak, MiB | / snapshot arrays | (arrays + trial peak) / arrays |"
     )
     print("|---|---|---|---|---|---|---|")
     for trial in MEMORY_TRIALS:
