@@ -106,8 +106,7 @@ def reference_with_count(market: Market, params: RouterParams, order) -> tuple[f
 
 def kernel_only(market: Market, params: RouterParams, order) -> float:
     """Best time of the compiled call alone (`run_router_nb`, no Python wrapper), seconds."""
-    arrays = tuple(kernel._arrays(market, order.cost_basis))
-    rules = kernel._rules(order)
+    arrays, rules = kernel.compiled_inputs(market, order)
     penalties = (float(params.lambda_over), float(params.lambda_under), float(params.theta_queue))
 
     def run():

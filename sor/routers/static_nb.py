@@ -51,7 +51,16 @@ from sor.routers.allocator import _TIE_RTOL
 from sor.routers.static import RouterParams, reference_mid
 from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES, FILL_MODELS
 
-__all__ = ["evaluate_batch_compiled", "evaluate_compiled"]
+__all__ = [
+    "MEMORY_SLOTS",
+    "allocator_prices",
+    "compiled_inputs",
+    "evaluate_batch_compiled",
+    "evaluate_compiled",
+    "evaluate_compiled_stats",
+    "run_router_nb",
+    "warm_up",
+]
 
 _INF = np.inf
 
@@ -1104,6 +1113,21 @@ def _arrays(market: Market, cost_basis: str) -> MarketArrays:
             rebate=np.ascontiguousarray(costs.rebate, dtype=np.float64),
         )
     return cached[cost_basis]
+
+
+def compiled_inputs(
+    market: Market, order: OrderRules
+) -> tuple[tuple[np.ndarray, ...], tuple[int, int, bool, bool, bool]]:
+    """The plain tuples `run_router_nb` takes for `market` and `order` (cached per market):
+    for timing or replaying the compiled call alone, as the benchmarks and tests do.
+
+    Example:
+        >>> arrays, rules = compiled_inputs(market, order)  # doctest: +SKIP
+        >>> penalties = (0.4, 0.6, 0.3)
+        >>> totals, by_venue, memory = run_router_nb(arrays, rules, penalties)  # doctest: +SKIP
+    """
+    _check(order, [])
+    return tuple(_arrays(market, order.cost_basis)), _rules(order)
 
 
 def _rules(order: OrderRules) -> tuple[int, int, bool, bool, bool]:
