@@ -99,6 +99,10 @@ class OrderConfig(_Section):
     cost_basis: CostBasis = "mid"
     child_sizing: ChildSizing = "available"
     fill_model: FillModel = "strict"
+    # Off by default: a cap on filled shares over the market's traded volume since arrival...
+    max_participation: float | None = Field(None, gt=0, le=1)
+    # ... and Y of a temporary impact on taken shares (sigma and v estimated from the data).
+    temporary_impact: float | None = Field(None, gt=0, le=10)
 
 
 class VenueOverride(_Section):

@@ -78,6 +78,8 @@ def run_strategy(
         order.size,
         fill_model=order.fill_model,
         after=market.after,
+        max_participation=order.max_participation,
+        temporary_impact=order.temporary_impact,
         on_fill=on_fill,
     )
 

@@ -337,7 +337,14 @@ class ContKukanovParentRouter:
         market_shares, passive, posted = np.zeros(n), np.zeros(n), np.zeros(n)
         for order in sm.orders:
             fill = execute_parent(
-                sm.passive, order.first, order.last, size, placement, rules.placement
+                sm.passive,
+                order.first,
+                order.last,
+                size,
+                placement,
+                rules.placement,
+                max_participation=rules.order.max_participation,
+                temporary_impact=rules.order.temporary_impact,
             )
             per_order.add(
                 fill.completed_cash,

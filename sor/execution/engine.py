@@ -7,6 +7,7 @@ shared by the router and every baseline so that they are measured by the same ru
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -14,7 +15,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.execution.cleanup import AfterHorizon, Cleanup, after_horizon, clean_up, estimate_impact
+from sor.execution.cleanup import (
+    AfterHorizon,
+    Cleanup,
+    ImpactModel,
+    after_horizon,
+    clean_up,
+    estimate_impact,
+)
 from sor.execution.depth import PRICE_EPS, TakenMemory, walk_venue
 from sor.execution.venues import VenueCosts
 from sor.vocabulary import FILL_MODELS
@@ -22,8 +30,11 @@ from sor.vocabulary import FILL_MODELS
 __all__ = [
     "ExecutionResult",
     "Strategy",
+    "keep_cheapest",
     "next_fillable",
+    "participation_allowance",
     "shares_left",
+    "temporary_impact_charge",
     "execute",
     "result_of",
 ]
@@ -117,6 +128,8 @@ def execute(
     *,
     fill_model: str = "strict",
     after: AfterHorizon | None = None,
+    max_participation: float | None = None,
+    temporary_impact: float | None = None,
     on_fill: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> ExecutionResult:
     """Run one parent order of `order_size` shares through `strategy` over all snapshots.
@@ -140,6 +153,12 @@ def execute(
             "naive" (every snapshot shows its full displayed size again, the task's replay).
         after: the data after the horizon for the clean-up; None: nothing after `snaps` (the
             clean-up is priced by the impact model estimated from `snaps`).
+        max_participation: None, or the most the order may have filled at any snapshot as a
+            share of the market's traded volume since its arrival (`participation_allowance`);
+            when it binds, the cheapest of the shares the strategy sent are kept.
+        temporary_impact: None, or Y of a temporary impact charged on taken shares: the cash
+            of a snapshot's fills times Y * sigma * sqrt(q / v), q the shares taken there, sigma
+            and v the impact model's estimates (`temporary_impact_charge`).
         on_fill: called as on_fill(t, shares filled per venue column, dollars paid per venue
             column with fees) at each snapshot t where something filled; for plots.
 
@@ -153,6 +172,8 @@ def execute(
     n_snap, n_venue = snaps.ask_sz.shape
     prices, sizes = snaps.ask_ladder()
     memory = TakenMemory(n_venue) if fill_model == "strict" else None
+    cum_volume = np.cumsum(snaps.trade_volume) if max_participation is not None else None
+    charge = temporary_impact_charge(after.impact, temporary_impact)
     filled_by_venue = np.zeros(n_venue, dtype=np.int64)
     cash = 0.0
     filled = 0
@@ -168,21 +189,31 @@ def execute(
             fillable = next_fillable(snaps, memory, t)
         if t >= n_snap:
             break
+        allowance = order_size - filled
+        if cum_volume is not None and max_participation is not None:
+            allowance = participation_allowance(max_participation, int(cum_volume[t]), filled)
+            if allowance <= 0:
+                t += 1
+                continue
         left = shares_left(prices[t], sizes[t], memory, snaps.ask_px, t)
         sent = strategy.orders(t, order_size - filled, prices[t], left)
-        fill = np.zeros(n_venue, dtype=np.int64)
-        paid = np.zeros(n_venue)
+        takes = np.zeros(left.shape, dtype=np.int64)
         for j in np.flatnonzero(sent > 0):
-            taken, spent = walk_venue(int(sent[j]), prices[t, j], left[j])
-            got = int(taken.sum())
-            if got == 0:
-                continue
-            fill[j] = got
-            paid[j] = spent + got * float(costs.fee[j])
+            takes[j] = walk_venue(int(sent[j]), prices[t, j], left[j])[0]
+        if takes.sum() > allowance:
+            takes = keep_cheapest(takes, allowance, prices[t], left, snaps.venues)
+        fill = takes.sum(axis=1)
+        paid = np.zeros(n_venue)
+        factor = 1.0 + charge * math.sqrt(float(fill.sum()))
+        for j in np.flatnonzero(fill):
+            spent = 0.0
+            for k in range(len(takes[j])):
+                if takes[j, k]:
+                    spent += int(takes[j, k]) * float(prices[t, j, k])
+                    if memory is not None:
+                        memory.take(int(j), float(prices[t, j, k]), int(takes[j, k]))
+            paid[j] = (spent + int(fill[j]) * float(costs.fee[j])) * factor
             cash += paid[j]
-            if memory is not None:
-                for k in np.flatnonzero(taken):
-                    memory.take(int(j), float(prices[t, j, k]), int(taken[k]))
         if fill.any():
             child_orders += 1
             filled += int(fill.sum())
@@ -200,6 +231,45 @@ def execute(
     return result_of(
         snaps, order_size, cash, filled, filled_by_venue, child_orders, last_fill_ts, cleanup
     )
+
+
+def participation_allowance(max_participation: float, cum_volume: int, filled: int) -> int:
+    """Shares an order may still fill under a participation cap: floor(cap * the market's
+    traded volume since its arrival) minus what it filled.
+
+    Compiled twin: inline in `sor.routers.static_nb._route`.
+    """
+    return int(math.floor(max_participation * cum_volume)) - filled
+
+
+def temporary_impact_charge(impact: ImpactModel, y: float | None) -> float:
+    """Y * sigma / sqrt(v) of the temporary impact: a snapshot's fills of q shares cost their
+    cash times (1 + this * sqrt(q)); 0 without a charge (or without volume to scale it by)."""
+    if not y or not impact.volume_per_s > 0:
+        return 0.0
+    return float(y) * impact.sigma / math.sqrt(impact.volume_per_s)
+
+
+def keep_cheapest(
+    takes: np.ndarray, allowance: int, prices: np.ndarray, left: np.ndarray, venues: np.ndarray
+) -> np.ndarray:
+    """int64[N, L]: the cheapest `allowance` shares of `takes`, by level price, then more shares
+    left at the level, then the lower publisher_id (`sweep_ladder`'s order).
+
+    Compiled twin: `sor.routers.static_nb._keep_cheapest`.
+    """
+    n, levels = takes.shape
+    flat = takes.reshape(-1)
+    chosen = np.flatnonzero(flat > 0)
+    order = chosen[
+        np.lexsort(
+            (venues[chosen // levels], -left.reshape(-1)[chosen], prices.reshape(-1)[chosen])
+        )
+    ]
+    before = np.cumsum(flat[order]) - flat[order]
+    kept = np.zeros(n * levels, dtype=np.int64)
+    kept[order] = np.clip(max(allowance, 0) - before, 0, flat[order])
+    return kept.reshape(n, levels)
 
 
 def shares_left(

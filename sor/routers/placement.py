@@ -20,6 +20,7 @@ prices the risk).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,11 @@ import numpy as np
 from sor.data.snapshots import Snapshots
 from sor.execution.cleanup import ImpactModel, after_horizon, clean_up, estimate_impact
 from sor.execution.depth import TakenMemory, sweep_ladder, walk_venue
-from sor.execution.engine import shares_left
+from sor.execution.engine import (
+    participation_allowance,
+    shares_left,
+    temporary_impact_charge,
+)
 from sor.execution.passive import (
     QUEUE_MODELS,
     outflow_samples,
@@ -204,6 +209,9 @@ def execute_parent(
     params: PlacementParams,
     settings: PlacementSettings,
     decisions_log: list[tuple[int, int, np.ndarray]] | None = None,
+    *,
+    max_participation: float | None = None,
+    temporary_impact: float | None = None,
 ) -> ParentFill:
     """Execute one parent order of `size` shares over rows first..last with the C&K router.
 
@@ -217,6 +225,10 @@ def execute_parent(
         params: lambda_over, lambda_under, theta_queue and the horizon T.
         settings: the router's fixed settings.
         decisions_log: if given, gets (row, market shares, limit shares per venue) per decision.
+        max_participation: None, or the participation cap of the market orders: M is cut to
+            `sor.execution.engine.participation_allowance` (passive fills count as filled).
+        temporary_impact: None, or Y of the temporary impact on the market orders' cash
+            (`sor.execution.engine.temporary_impact_charge`).
     """
     snaps, costs = pm.snaps, pm.costs
     n = snaps.n_venues
@@ -225,6 +237,7 @@ def execute_parent(
     model = QUEUE_MODELS[settings.queue_model]
     horizon_ns = int(params.horizon_s * NS_PER_S)
     memory = TakenMemory(n)
+    charge = temporary_impact_charge(pm.impact, temporary_impact)
     market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
     remaining, cash, decisions = size, 0.0, 0
     last_fill_row = -1
@@ -245,8 +258,12 @@ def execute_parent(
             limits[posts] = lim
         if decisions_log is not None:
             decisions_log.append((row, m, limits.copy()))
+        if max_participation is not None:
+            traded = int(snaps.trade_volume[first : row + 1].sum())
+            m = min(m, max(participation_allowance(max_participation, traded, size - remaining), 0))
         if m > 0:
             bought, spent = _take(pm, row, m, memory)
+            spent *= 1.0 + charge * math.sqrt(float(bought.sum()))
             market_shares += bought
             cash += spent
             remaining -= int(bought.sum())

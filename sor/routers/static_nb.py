@@ -43,7 +43,7 @@ from numba import njit
 from sor.data.snapshots import Snapshots
 from sor.execution.cleanup import clean_up
 from sor.execution.depth import PRICE_EPS, TakenMemory
-from sor.execution.engine import ExecutionResult, result_of
+from sor.execution.engine import ExecutionResult, result_of, temporary_impact_charge
 from sor.execution.market import Market, build_market
 from sor.execution.rules import OrderRules
 from sor.execution.venues import venue_costs
@@ -109,6 +109,8 @@ class MarketArrays(NamedTuple):
             the cost basis (`Router`), so the cost basis itself is no input of the kernel.
         fee: float64[N], taker fee per venue column, dollars per share.
         rebate: float64[N], maker rebate per venue column, dollars per share.
+        cum_volume: int64[T], the market's traded shares from the first snapshot through each.
+        venues: int64[N], publisher_ids (the tie rule of `_keep_cheapest`).
     """
 
     ask_px: np.ndarray
@@ -117,6 +119,8 @@ class MarketArrays(NamedTuple):
     price: np.ndarray
     fee: np.ndarray
     rebate: np.ndarray
+    cum_volume: np.ndarray
+    venues: np.ndarray
 
 
 class Memory(NamedTuple):
@@ -144,6 +148,8 @@ class Rules(NamedTuple):
         displayed: cap "displayed" (True) or "order".
         literal: child sizing "all_or_none" (True) or "available".
         strict: fill model "strict" (True) or "naive".
+        max_participation: the participation cap, or a negative number for none.
+        impact_charge: `sor.execution.engine.temporary_impact_charge` (0: none).
     """
 
     order_size: int
@@ -151,6 +157,8 @@ class Rules(NamedTuple):
     displayed: bool
     literal: bool
     strict: bool
+    max_participation: float
+    impact_charge: float
 
 
 class Penalties(NamedTuple):
@@ -848,6 +856,46 @@ def _left(market: MarketArrays, t: int, j: int, k: int, strict: bool, memory: Me
 
 
 @njit(cache=True)
+def _keep_cheapest(
+    takes: np.ndarray, allowance: int, prices: np.ndarray, left: np.ndarray, venues: np.ndarray
+) -> int:
+    """Cut `takes` (int64[N, L], in place) to its cheapest `allowance` shares; returns the total.
+
+    Python twin: `sor.execution.engine.keep_cheapest` (the same order: price, then more shares
+    left at the level, then the lower publisher_id).
+    """
+    n_venue, n_level = takes.shape
+    budget = max(allowance, 0)
+    done = np.zeros((n_venue, n_level), dtype=np.bool_)
+    kept = 0
+    while True:
+        best_j, best_k = -1, -1
+        for j in range(n_venue):
+            for k in range(n_level):
+                if takes[j, k] <= 0 or done[j, k]:
+                    continue
+                if best_j < 0:
+                    best_j, best_k = j, k
+                    continue
+                p, bp = prices[j, k], prices[best_j, best_k]
+                if p < bp or (
+                    p == bp
+                    and (
+                        left[j, k] > left[best_j, best_k]
+                        or (left[j, k] == left[best_j, best_k] and venues[j] < venues[best_j])
+                    )
+                ):
+                    best_j, best_k = j, k
+        if best_j < 0:
+            return kept
+        done[best_j, best_k] = True
+        q = min(takes[best_j, best_k], budget)
+        takes[best_j, best_k] = q
+        budget -= q
+        kept += q
+
+
+@njit(cache=True)
 def _next_fillable(market: MarketArrays, strict: bool, memory: Memory, t: int) -> int:
     """First snapshot from t where some venue has shares left, else T; the memory forgotten
     through that row.
@@ -878,8 +926,8 @@ def _route(
     """One parent order through the router over all snapshots.
 
     Python twin: `sor.execution.engine.execute` with `sor.routers.static.Router`, whose
-    `sor.routers.static.Router.orders` (the venues the allocator sees, the child order) is
-    inline.
+    `sor.routers.static.Router.orders` (the venues the allocator sees, the child order) and
+    `sor.execution.engine.participation_allowance` (the participation cap) are inline.
 
     Args:
         market: the `MarketArrays`.
@@ -904,6 +952,7 @@ def _route(
         memory.n[j] = 0
     available = np.zeros(n_venue, dtype=np.int64)
     left = np.zeros((n_venue, n_level), dtype=np.int64)
+    takes = np.zeros((n_venue, n_level), dtype=np.int64)
     sent = np.zeros(n_venue, dtype=np.int64)
     idx = np.zeros(n_venue, dtype=np.int64)
     sub_price = np.zeros(n_venue)
@@ -924,6 +973,12 @@ def _route(
         t = _next_fillable(market, strict, memory, t)
         if t >= n_snap:
             break
+        allowance = order_size - filled
+        if rules.max_participation >= 0:
+            allowance = int(math.floor(rules.max_participation * market.cum_volume[t])) - filled
+            if allowance <= 0:
+                t += 1
+                continue
         for j in range(n_venue):
             shown = 0
             for k in range(n_level):
@@ -967,22 +1022,28 @@ def _route(
             if _solve_into(split, problem, venues, ws):
                 for k in range(m):
                     sent[idx[k]] = split[k]
-        # Fills, as execute: each venue walks its levels in price order (`walk_venue`), and the
-        # cash is summed level by level, then venue by venue in column order, as there.
+        # Fills, as execute: each venue walks its levels in price order (`walk_venue`); a cap
+        # that binds keeps the cheapest shares (`_keep_cheapest`); the cash is summed level by
+        # level, then venue by venue in column order, as there.
+        total = 0
+        for j in range(n_venue):
+            need = sent[j] if sent[j] > 0 else 0
+            for k in range(n_level):
+                q = min(need, left[j, k]) if left[j, k] > 0 else 0
+                takes[j, k] = q
+                need -= q
+                total += q
+        if total > allowance:
+            total = _keep_cheapest(takes, allowance, market.ladder_px[t], left, market.venues)
+        factor = 1.0 + rules.impact_charge * math.sqrt(float(total))
         any_fill = False
         for j in range(n_venue):
-            if sent[j] <= 0:
-                continue
-            need = sent[j]
-            spent = 0.0
             got = 0
+            spent = 0.0
             for k in range(n_level):
-                if need <= 0:
-                    break
-                if left[j, k] > 0:
-                    q = min(need, left[j, k])
+                q = takes[j, k]
+                if q > 0:
                     spent += q * ladder_px[t, j, k]
-                    need -= q
                     got += q
                     if strict and not _take(memory, j, ladder_px[t, j, k], q):
                         return Totals(
@@ -990,7 +1051,7 @@ def _route(
                         )
             if got == 0:
                 continue
-            cash += spent + got * fee[j]
+            cash += (spent + got * fee[j]) * factor
             filled += got
             filled_by_venue[j] += got
             any_fill = True
@@ -1004,7 +1065,7 @@ def _route(
 @njit(cache=True, nogil=True)
 def run_router_nb(
     market: tuple[np.ndarray, ...],
-    rules: tuple[int, int, bool, bool, bool],
+    rules: tuple[int, int, bool, bool, bool, float, float],
     penalties: tuple[float, float, float],
 ) -> tuple[tuple[Any, ...], np.ndarray, tuple[np.ndarray, ...]]:
     """The whole router backtest over the snapshot arrays: `_route` in a workspace of its own.
@@ -1035,7 +1096,7 @@ def run_router_nb(
 @njit(cache=True, nogil=True)
 def _run_batch(
     market: tuple[np.ndarray, ...],
-    rules: tuple[int, int, bool, bool, bool],
+    rules: tuple[int, int, bool, bool, bool, float, float],
     params: np.ndarray,
     out: tuple[np.ndarray, ...],
 ) -> None:
@@ -1111,13 +1172,15 @@ def _arrays(market: Market, cost_basis: str) -> MarketArrays:
             price=np.ascontiguousarray(snaps.ask_px - reference[:, None], dtype=np.float64),
             fee=np.ascontiguousarray(costs.fee, dtype=np.float64),
             rebate=np.ascontiguousarray(costs.rebate, dtype=np.float64),
+            cum_volume=np.cumsum(snaps.trade_volume, dtype=np.int64),
+            venues=np.ascontiguousarray(snaps.venues, dtype=np.int64),
         )
     return cached[cost_basis]
 
 
 def compiled_inputs(
     market: Market, order: OrderRules
-) -> tuple[tuple[np.ndarray, ...], tuple[int, int, bool, bool, bool]]:
+) -> tuple[tuple[np.ndarray, ...], tuple[int, int, bool, bool, bool, float, float]]:
     """The plain tuples `run_router_nb` takes for `market` and `order` (cached per market):
     for timing or replaying the compiled call alone, as the benchmarks and tests do.
 
@@ -1127,18 +1190,21 @@ def compiled_inputs(
         >>> totals, by_venue, memory = run_router_nb(arrays, rules, penalties)  # doctest: +SKIP
     """
     _check(order, [])
-    return tuple(_arrays(market, order.cost_basis)), _rules(order)
+    return tuple(_arrays(market, order.cost_basis)), _rules(order, market)
 
 
-def _rules(order: OrderRules) -> tuple[int, int, bool, bool, bool]:
+def _rules(order: OrderRules, market: Market) -> tuple[int, int, bool, bool, bool, float, float]:
     """The fields of the kernel's `Rules` for a checked `order`, as the plain tuple that the entry
     points take (built directly: a `Rules` and its conversion cost 0.5 us a trial)."""
+    cap = order.max_participation
     return (
         order.size,  # order_size
         order.step,  # step
         order.cap == "displayed",  # displayed
         order.child_sizing == "all_or_none",  # literal
         order.fill_model == "strict",  # strict
+        -1.0 if cap is None else float(cap),  # max_participation
+        temporary_impact_charge(market.after.impact, order.temporary_impact),  # impact_charge
     )
 
 
@@ -1196,7 +1262,7 @@ def evaluate_compiled_stats(
     _check(order, [params])
     penalties = (float(params.lambda_over), float(params.lambda_under), float(params.theta_queue))
     totals, by_venue, memory = run_router_nb(
-        tuple(_arrays(market, order.cost_basis)), _rules(order), penalties
+        tuple(_arrays(market, order.cost_basis)), _rules(order, market), penalties
     )
     totals = Totals(*totals)
     result = _result(market, order, totals, by_venue, memory)
@@ -1246,7 +1312,7 @@ def evaluate_batch_compiled(
         [[p.lambda_over, p.lambda_under, p.theta_queue] for p in params_list], dtype=np.float64
     )
     out = BatchTotals.zeros(len(params_list), market.snaps.ask_sz.shape[1])
-    _run_batch(tuple(_arrays(market, order.cost_basis)), _rules(order), params, tuple(out))
+    _run_batch(tuple(_arrays(market, order.cost_basis)), _rules(order, market), params, tuple(out))
     return [
         _result(
             market,

@@ -87,3 +87,38 @@ def test_strict_memory_does_not_retake_depth_on_the_next_snapshot():
     assert strict.filled_shares == 3050 and strict.cleanup_impact_shares == 50
     naive = execute(snaps, costs(snaps), BestAsk(snaps), 3100, fill_model="naive")
     assert naive.filled_shares == 3100
+
+
+def test_participation_cap_limits_every_snapshot_and_keeps_the_cheapest_shares():
+    snaps = book(rows=3, trade_volume=400)  # 400 shares trade at each snapshot
+    result = execute(
+        snaps, costs(snaps), Twap(snaps, 1000, 60), 1000, fill_model="naive", max_participation=0.5
+    )
+    # Allowed by row: floor(0.5 * 400) = 200, then 400, then 600 in all; each time the
+    # cheapest of what TWAP sent: 100 @ 10.00 (A) and 50 @ 10.01 (B) and 50 @ 10.02 (A) ...
+    assert result.filled_shares == 600 and result.unfilled_shares == 400
+    first = 100 * (10.00 + 0.003) + 50 * (10.01 + 0.001) + 50 * (10.02 + 0.003)
+    assert result.child_orders == 3
+    assert result.total_cash == pytest.approx(3 * first)
+    assert result.participation == pytest.approx(600 / 1200)
+
+
+def test_participation_cap_without_traded_volume_fills_nothing():
+    snaps = book(rows=2, trade_volume=0)
+    result = execute(snaps, costs(snaps), BestAsk(snaps), 500, max_participation=0.2)
+    assert result.filled_shares == 0 and result.cleanup_impact_shares == 500
+
+
+def test_temporary_impact_raises_the_cash_of_each_snapshots_fills():
+    from sor.execution.cleanup import estimate_impact
+    from sor.execution.engine import temporary_impact_charge
+
+    snaps = book(rows=2, trade_volume=1000)
+    snaps = Snapshots(**{**snaps.__dict__, "bid_px": np.array([[9.99, 9.99], [10.0, 10.0]])})
+    plain = execute(snaps, costs(snaps), Twap(snaps, 1000, 60), 1000, fill_model="naive")
+    charged = execute(
+        snaps, costs(snaps), Twap(snaps, 1000, 60), 1000, fill_model="naive", temporary_impact=1.0
+    )
+    charge = temporary_impact_charge(estimate_impact(snaps), 1.0)
+    assert charge > 0
+    assert charged.total_cash == pytest.approx(plain.total_cash * (1 + charge * np.sqrt(1000)))

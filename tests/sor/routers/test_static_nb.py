@@ -221,6 +221,28 @@ def test_the_grid_covers_waiting_and_taking(snaps):
     assert waited.decisions > 10 * took.decisions
 
 
+@pytest.mark.parametrize(
+    ("cap", "impact"), [(0.05, None), (None, 1.0), (0.2, 0.5)], ids=["cap", "impact", "both"]
+)
+@pytest.mark.parametrize("fill_model", ["strict", "naive"])
+def test_participation_cap_and_temporary_impact_in_both(tmp_path, cap, impact, fill_model):
+    path = tmp_path / "mbp10.csv"
+    generate(path, n_events=3000, schema="mbp-10", seed=7)
+    snaps = load_snapshots(path)[0]
+    rules = {"fill_model": fill_model, "max_participation": cap, "temporary_impact": impact}
+    config = load_config(None, {f"order.{k}": v for k, v in rules.items()})
+    market = make_market(snaps, evaluation_rules(config))
+    order = evaluation_rules(config).order
+    batch = evaluate_batch_compiled(market, PARAMS, order)
+    for params, batched in zip(PARAMS, batch, strict=True):
+        expected = evaluate_reference(market, params, order).to_dict()
+        assert evaluate_compiled(market, params, order).to_dict() == expected, params
+        assert batched.to_dict() == expected, params
+    if cap is not None:  # the cap binds on this data
+        plain = evaluate_reference(market, PARAMS[0], evaluation_rules(load_config(None)).order)
+        assert evaluate_reference(market, PARAMS[0], order).filled_shares < plain.filled_shares
+
+
 def test_mbp10_data_and_a_window(tmp_path):
     path = tmp_path / "mbp10.csv"
     generate(path, n_events=3000, schema="mbp-10", seed=5)
