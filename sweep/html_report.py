@@ -379,7 +379,7 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
             "positive when the router paid less"
             + (
                 f"; prices compared: {_cell_inline('savings_basis', basis)} (completed cash / "
-                "order size, unfilled shares bought by a clean-up order at the window's end)"
+                "order size, unfilled shares bought by the clean-up after the horizon)"
                 if basis
                 else ""
             )

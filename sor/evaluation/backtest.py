@@ -175,7 +175,7 @@ def build_report(
     """The model.md §6 JSON: best parameters, optimized result, baselines, savings in bps.
 
     Savings compare the completed average price (total cost of the whole order, unfilled shares
-    bought by a clean-up order at the window's end, divided by the order size): an average over
+    bought by the clean-up after the window, divided by the order size): an average over
     filled shares alone would reward a strategy for leaving the expensive part unfilled. When
     every strategy fills completely the two are the same number. One order is the data a sweep
     tunes on, so `measured_on` is "in_sample".

@@ -129,12 +129,14 @@ class SingleOrder(Evaluation):
     def report(self, params: Mapping[str, float]) -> dict[str, Any]:
         """Router and baselines over the one order, savings on completed average prices."""
         router = self._router_params(params)
-        return build_report(
+        report = build_report(
             router,
             evaluate(self.market, router, self.rules.order),
             run_baselines(self.market, self.rules),
             self.rules.order.size,
         )
+        report["cleanup_impact_model"] = self.market.after.impact.to_dict()
+        return report
 
     def fill_paths(self, params: Mapping[str, float]) -> dict[str, list[FillRecord]]:
         """The router's (Python reference) and each baseline's fills at `params`."""
@@ -170,7 +172,9 @@ class ParentOrders(Evaluation):
 
     def report(self, params: Mapping[str, float]) -> dict[str, Any]:
         """Totals over every parent order and the walk-forward statistics."""
-        return schedule_report(self.schedule, params, self.rules)
+        report = schedule_report(self.schedule, params, self.rules)
+        report["cleanup_impact_model"] = self.schedule.passive.impact.to_dict()
+        return report
 
 
 #: The evaluation modes, most specific first: `prepare` takes the first that applies.

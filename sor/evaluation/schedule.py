@@ -7,9 +7,10 @@ baseline, and scored by implementation shortfall against the arrival mid:
 
     shortfall_bps = (completed_cash / size - arrival_mid) / arrival_mid * 1e4
 
-(positive: paid above the mid). Shares still unfilled at the horizon are bought by a clean-up
-market order at the horizon's last snapshot (model.md §4's completed cost). Savings of the router
-against a baseline are the baseline's shortfall minus the router's, per parent order.
+(positive: paid above the mid). Shares still unfilled at the horizon are bought by the clean-up:
+the visible depth of the data after the horizon first, the rest priced by the square-root impact
+model (`sor.execution.cleanup`, model.md §4's completed cost). Savings of the router against a
+baseline are the baseline's shortfall minus the router's, per parent order.
 
 Walk-forward: orders arriving in the first `train_fraction` of the window are in-sample (the
 sweep tunes on them); the rest are out-of-sample (reported, never tuned on).

@@ -10,8 +10,9 @@ what still rests, and for the R shares left solves the Cont & Kukanov placement
 - outflow samples: the volume that left each venue's bid queue over past windows of length T
   (`sor.execution.passive.outflow_samples`), strictly before the decision.
 
-The market order M takes the cheapest displayed asks across venues at once (strict fill model:
-what it took at a price level stays taken until that venue's ask moves); limit orders L_k rest
+The market order M takes the cheapest visible asks across venues and levels at once (strict fill
+model: what it took at a venue and price stays taken until that venue's best ask rises above the
+price, `sor.execution.depth.TakenMemory`); limit orders L_k rest
 at each venue's best bid and fill by the queue model of `sor.execution.passive` until the next
 decision. A filled limit order pays its price less the venue's rebate. Once the parent is
 complete every resting order is cancelled (no overfill in execution; the allocator still
