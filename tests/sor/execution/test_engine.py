@@ -196,3 +196,25 @@ def test_on_fill_reports_each_fill():
     )
     assert fills == [(0, [300, 0]), (1, [0, 700])]
     assert sum(sum(f) for _, f in fills) == result.filled_shares
+
+
+def test_impact_model_estimates_sigma_and_volume_from_the_data():
+    # Asks 10.0 -> 10.1 -> 10.0 over 4 s; 300 shares traded.
+    snaps = make_snaps(
+        [[10.0], [10.1], [10.0]], [[100], [100], [100]], ts_s=[0, 2, 4], trade_volume=[0, 100, 200]
+    )
+    impact = estimate_impact(snaps)
+    from sor.routers.static import reference_mid
+
+    moves = np.diff(np.log(reference_mid(snaps)))
+    assert impact.sigma == pytest.approx(np.sqrt((moves**2).sum() / 4.0))
+    assert impact.volume_per_s == pytest.approx(300 / 4.0) and impact.volume_source == "trades"
+    assert impact.fraction(75) == pytest.approx(impact.sigma * 1.0)  # Y = 1, sqrt(75 / 75)
+    # No trades: shares leaving the best ask at an unchanged price (150 -> 100: 50 in 4 s).
+    quiet = make_snaps([[10.0], [10.0], [10.0]], [[150], [100], [100]], ts_s=[0, 2, 4])
+    assert estimate_impact(quiet).volume_source == "ask_depletion"
+    assert estimate_impact(quiet).volume_per_s == pytest.approx(50 / 4.0)
+    # Neither: the visible depth at the end as one minute's volume.
+    still = make_snaps([[10.0], [10.0]], [[600], [600]])
+    assert estimate_impact(still).volume_source == "visible_depth_per_minute"
+    assert estimate_impact(still).volume_per_s == pytest.approx(600 / 60.0)
