@@ -368,5 +368,8 @@ def next_fillable(snaps: Snapshots, memory: TakenMemory | None, t: int) -> int:
         rows = np.flatnonzero((left > 0).any(axis=1))
         if len(rows):
             return t + int(rows[0])
+        if memory:
+            # The order passes these rows: what their best asks forget stays forgotten.
+            memory.forget_through(snaps.ask_px, end - 1)
         t, chunk = end, chunk * 4
     return n_snap

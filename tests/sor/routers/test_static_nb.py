@@ -16,8 +16,12 @@ from hypothesis import strategies as st
 
 from sor.config import load_config
 from sor.data.loader import load_snapshots
+from sor.data.snapshots import Snapshots
 from sor.evaluation.backtest import evaluate_reference, make_market
 from sor.evaluation.rules import evaluation_rules
+from sor.execution.market import build_market
+from sor.execution.rules import OrderRules
+from sor.execution.venues import venue_costs
 from sor.routers.allocator import allocate_arrays
 from sor.routers.static import RouterParams
 from sor.routers.static_nb import (
@@ -301,3 +305,30 @@ def test_a_shown_size_without_a_price_shows_nothing_in_both():
     expected = evaluate_reference(market, PARAMS[0], config.order)
     assert evaluate_compiled(market, PARAMS[0], config.order).to_dict() == expected.to_dict()
     assert expected.shares_by_venue.get(2, 0) <= 200  # venue 2 fills only once it shows a price
+
+
+def test_a_price_forgotten_in_an_earlier_stretch_of_rows_stays_forgotten():
+    # The ask rises above the taken 10.00 at row 10 and returns at row 65: the level at 10.00
+    # is a new queue there, in the reference (which scans rows in stretches) and the kernel.
+    rows = 80
+    px = np.full((rows, 1, 2), np.nan)
+    sz = np.zeros((rows, 1, 2), dtype=np.int64)
+    px[:, 0], sz[:, 0] = [10.00, 10.01], [100, 100]
+    px[10:65, 0], sz[10:65, 0] = [10.01, np.nan], [100, 0]
+    snaps = Snapshots(
+        ts=np.arange(rows, dtype=np.int64) * 1_000_000,
+        venues=np.array([1], dtype=np.int32),
+        ask_px=px[:, :, 0].copy(),
+        ask_sz=sz[:, :, 0].copy(),
+        bid_px=np.full((rows, 1), 9.99),
+        bid_sz=np.full((rows, 1), 100, dtype=np.int64),
+        trade_volume=np.zeros(rows, dtype=np.int64),
+        ask_depth_px=px,
+        ask_depth_sz=sz,
+    )
+    market = build_market(snaps, venue_costs(snaps.venues))
+    order = OrderRules(size=300, step=100, fill_model="strict")
+    params = RouterParams(0.4, 0.6, 0.3)
+    expected = evaluate_reference(market, params, order)
+    assert expected.filled_shares == 300
+    assert evaluate_compiled(market, params, order).to_dict() == expected.to_dict()
