@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.execution.depth import PRICE_EPS, TakenMemory, sweep_ladder, walk_venue
+from sor.execution.depth import PRICE_EPS, TakenMemory, take_cheapest
 from sor.execution.venues import VenueCosts
 from sor.vocabulary import NS_PER_S
 
@@ -220,15 +220,9 @@ def clean_up(
             left = np.stack([memory.left(j, prices[t, j], sizes[t, j]) for j in range(len(fees))])
         else:
             left = np.where(np.isfinite(prices[t]) & (sizes[t] > 0), sizes[t], 0).astype(np.int64)
-        sent = sweep_ladder(need, prices[t], left, after.venues)
-        for j in np.flatnonzero(sent):
-            taken, spent = walk_venue(int(sent[j]), prices[t, j], left[j])
-            got = int(taken.sum())
-            cash += spent + got * float(fees[j])
-            need -= got
-            if memory is not None:
-                for k in np.flatnonzero(taken):
-                    memory.take(int(j), float(prices[t, j, k]), int(taken[k]))
+        bought, spent = take_cheapest(need, prices[t], left, after.venues, fees, memory)
+        cash += spent
+        need -= int(bought.sum())
     impact_cash = 0.0
     if need > 0:
         impact_cash = need * after.end_price * (1.0 + after.impact.fraction(need))

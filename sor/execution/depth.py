@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PRICE_EPS", "TakenMemory", "sweep_ladder", "walk_venue"]
+__all__ = ["PRICE_EPS", "TakenMemory", "sweep_ladder", "take_cheapest", "walk_venue"]
 
 #: Prices are equal when they differ by less than this (dollars): decimal prices read as floats.
 PRICE_EPS = 1e-9
@@ -175,3 +175,38 @@ def sweep_ladder(need: int, prices: np.ndarray, left: np.ndarray, venues: np.nda
     shares = np.clip(need - before, 0, flat_left[order])
     np.add.at(sent, order // levels, shares)
     return sent
+
+
+def take_cheapest(
+    need: int,
+    prices: np.ndarray,
+    left: np.ndarray,
+    venues: np.ndarray,
+    fees: np.ndarray,
+    memory: TakenMemory | None,
+) -> tuple[np.ndarray, float]:
+    """A marketable order for `need` shares at one snapshot: `sweep_ladder`, then each venue's
+    `walk_venue`, what it took remembered (strict fill model; None: naive).
+
+    Args:
+        need: shares to buy.
+        prices, left: float64[N, L] and int64[N, L], the ask levels and the shares left there.
+        venues: int[N] publisher_ids.
+        fees: float64[N], dollars per share taken at each venue column.
+        memory: what the order took so far, or None.
+
+    Returns:
+        (int64[N] shares bought per venue column, dollars paid with fees).
+    """
+    sent = sweep_ladder(need, prices, left, venues)
+    bought = np.zeros(len(sent), dtype=np.int64)
+    cash = 0.0
+    for j in np.flatnonzero(sent):
+        taken, spent = walk_venue(int(sent[j]), prices[j], left[j])
+        got = int(taken.sum())
+        bought[j] = got
+        cash += spent + got * float(fees[j])
+        if memory is not None:
+            for k in np.flatnonzero(taken):
+                memory.take(int(j), float(prices[j, k]), int(taken[k]))
+    return bought, cash

@@ -28,7 +28,7 @@ import numpy as np
 
 from sor.data.snapshots import Snapshots
 from sor.execution.cleanup import ImpactModel, after_horizon, clean_up, estimate_impact
-from sor.execution.depth import TakenMemory, sweep_ladder, walk_venue
+from sor.execution.depth import TakenMemory, take_cheapest
 from sor.execution.engine import (
     participation_allowance,
     shares_left,
@@ -143,17 +143,8 @@ def _take(
     snaps, fee = pm.snaps, pm.costs.fee
     prices, sizes = snaps.ask_ladder()
     left = shares_left(prices[row], sizes[row], memory, snaps.ask_px, row)
-    sent = sweep_ladder(shares, prices[row], left, snaps.venues)
-    bought = np.zeros(snaps.n_venues)
-    cash = 0.0
-    for j in np.flatnonzero(sent):
-        taken, spent = walk_venue(int(sent[j]), prices[row, j], left[j])
-        got = int(taken.sum())
-        bought[j] = got
-        cash += spent + got * float(fee[j])
-        for k in np.flatnonzero(taken):
-            memory.take(int(j), float(prices[row, j, k]), int(taken[k]))
-    return bought, cash
+    bought, cash = take_cheapest(shares, prices[row], left, snaps.venues, fee, memory)
+    return bought.astype(np.float64), cash
 
 
 def _problem(
