@@ -157,13 +157,17 @@ class Cells:
     def timestamps(self, column: str, style: str | None = None) -> tuple[np.ndarray, str]:
         """Exact int64 ns from integer ns ("raw") or ISO 8601 ("pretty") cells.
 
-        The style is the first row's unless given; every cell must be of that style and lie in
-        [2000, 2100).
+        The style is that of most of the first 100 rows unless given (so one damaged first row
+        is named as the odd one out, not every row after it); every cell must be of that style
+        and lie in [2000, 2100).
         """
         text = self.df[column]
         if style is None:
-            first = cast(str, text.iat[0])  # `read_columns` reads every cell as text
-            style = "raw" if re.fullmatch(_DIGITS, first) else "pretty"
+            head = text.iloc[:100]  # `read_columns` reads every cell as text
+            raw = int(head.str.fullmatch(_DIGITS).sum())
+            style = "raw" if raw * 2 > len(head) else "pretty"
+            if raw * 2 == len(head):  # a tie: the first row's
+                style = "raw" if re.fullmatch(_DIGITS, cast(str, text.iat[0])) else "pretty"
         if style == "raw":
             self._check(
                 column,
