@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from sor.synth.generate import DEFAULT_VENUES, UNDEF_PRICE, VenueProfile, generate, header
+from tests.csvdata import SHARED_DATA
 
-HEAD5 = Path(__file__).resolve().parents[3] / "shared" / "data" / "l1_day_head5.csv"
+HEAD5 = SHARED_DATA / "l1_day_head5.csv"
 TICK_UNITS = 10_000_000  # one cent in Databento's 1e-9 price units
 LEVELS = [f"{k:02d}" for k in range(10)]
 STR_COLS = {"action": str, "side": str, "symbol": str}
