@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sor.cli.flags import COMMON_FLAGS, PARAM_FLAGS, config_from_args
+from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS, config_from_args
 from sor.cli.output import write_json
 from sor.errors import SorError
 
@@ -17,7 +17,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from sor.evaluation.backtest import result_warnings
     from sor.evaluation.modes import prepare
 
-    config = config_from_args(args, COMMON_FLAGS, PARAM_FLAGS)
+    config = config_from_args(args, DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS)
     if config.data.path is None:
         raise SorError("sor backtest needs --data PATH (or data.path in the config)")
     snaps, summary = load_snapshots(config.data.path, **config.load_options())

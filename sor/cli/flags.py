@@ -9,7 +9,8 @@ from typing import Any
 from sor.config import Config, load_config, parse_override
 
 __all__ = [
-    "COMMON_FLAGS",
+    "DATA_FLAGS",
+    "EVALUATION_FLAGS",
     "PARAM_FLAGS",
     "STREAM_FLAGS",
     "SWEEP_FLAGS",
@@ -17,15 +18,21 @@ __all__ = [
     "config_from_args",
 ]
 
-# Flags shared by the commands that read a config: flag -> dotted config key.
-COMMON_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+# Flags of the commands that read data: flag -> dotted config key.
+DATA_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--data": (
         "data.path",
-        {"help": "Databento MBP-1/MBP-10 CSV (plain or .gz) or DBN (.dbn, .dbn.zst)"},
+        {
+            "help": "Databento MBP-1/MBP-10 CSV (plain or .gz) or DBN (.dbn, .dbn.zst); "
+            "required unless data.path is set in --config (sor run: default generated data)"
+        },
     ),
     "--symbol": ("data.symbol", {"help": "instrument to use where the file holds several"}),
     "--start": ("window.start", {"help": "window start: ISO 8601, ns, or UTC time of day"}),
     "--end": ("window.end", {"help": "window end (inclusive)"}),
+}
+# Flags of the commands that evaluate a router and write results.
+EVALUATION_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--out": ("output.out", {"help": "results JSON path (default results.json)"}),
     "--allocator": (
         "router.allocator",

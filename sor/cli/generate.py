@@ -17,6 +17,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.rows < 1:
         raise SorError(f"--rows must be at least 1, but got {args.rows}")
     parent = Path(args.path).resolve().parent
+    if Path(args.path).exists() and not args.force:
+        raise SorError(f"{args.path}: exists; pass --force to overwrite it")
     if not parent.is_dir():
         raise SorError(f"{args.path}: directory {parent} does not exist")
     try:

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from sor.cli.backtest import cmd_backtest
-from sor.cli.flags import COMMON_FLAGS, PARAM_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, add_flags
+from sor.cli.flags import (
+    DATA_FLAGS,
+    EVALUATION_FLAGS,
+    PARAM_FLAGS,
+    STREAM_FLAGS,
+    SWEEP_FLAGS,
+    add_flags,
+)
 from sor.cli.generate import cmd_generate
 from sor.errors import SorError
 
@@ -75,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="router at given parameters vs baselines, from a CSV",
         epilog=EPILOG_BACKTEST,
     )
-    add_flags(p, COMMON_FLAGS, PARAM_FLAGS)
+    add_flags(p, DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS)
     p.set_defaults(func=cmd_backtest)
 
     p = add_parser(
@@ -93,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pretty: ISO times and decimal prices; raw: integer ns and 1e-9 prices",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file)")
+    p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     p.set_defaults(func=cmd_generate)
 
     p = add_parser(
@@ -108,13 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stream a CSV's snapshot events to Kafka",
         epilog="example:\n  sor produce --data l1_day.csv --bootstrap 127.0.0.1:9092 --speed 1\n",
     )
-    add_flags(p, COMMON_FLAGS, STREAM_FLAGS)
+    add_flags(p, DATA_FLAGS, STREAM_FLAGS)
     p.set_defaults(func=cmd_produce)
 
     p = add_parser(
         "run", help="the whole job: broker, produce, consume, sweep, report", epilog=EPILOG_RUN
     )
-    add_flags(p, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
+    add_flags(p, DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
     p.set_defaults(func=cmd_run)
     return parser
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sor.cli.flags import COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args
+from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args
 from sor.cli.output import write_json
 from sor.config import Config
 from sor.evaluation.modes import Evaluation, prepare
@@ -52,7 +52,10 @@ def run(config: Config, *, progress: bool = True) -> dict[str, Any]:
     if config.data.path and not Path(config.data.path).is_file():
         from sor.errors import DataError
 
-        raise DataError("no such file", path=config.data.path)  # before Ray starts
+        problem = (
+            "is a folder, not a data file" if Path(config.data.path).is_dir() else "no such file"
+        )
+        raise DataError(problem, path=config.data.path)  # before Ray starts
     data_path = Path(config.data.path) if config.data.path else default_data()
     init_ray(config.ray.address, config.ray.num_cpus)
     ref, summary, info = stream_snapshots(config, data_path, progress=progress)
@@ -90,7 +93,7 @@ def write_visual_report(
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`sor run`."""
-    config = config_from_args(args, COMMON_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
+    config = config_from_args(args, DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
     run(config, progress=not args.quiet and sys.stderr.isatty())
     print(f"results written to {Path(config.output.out).resolve()}")
     return 0

@@ -10,7 +10,7 @@ import sys
 from contextlib import ExitStack
 from types import FrameType
 
-from sor.cli.flags import COMMON_FLAGS, STREAM_FLAGS, config_from_args
+from sor.cli.flags import DATA_FLAGS, STREAM_FLAGS, config_from_args
 from sor.errors import SorError
 from stream.broker import EmbeddedBroker
 
@@ -63,7 +63,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from stream.producer import produce_csv
 
     _quiet_kafka(args)
-    config = config_from_args(args, COMMON_FLAGS, STREAM_FLAGS)
+    config = config_from_args(args, DATA_FLAGS, STREAM_FLAGS)
     if config.data.path is None:
         raise SorError("sor produce needs --data PATH (or data.path in the config)")
     kafka = config.kafka

@@ -259,6 +259,8 @@ def load_updates(
         raise DataError(f"clock must be one of {CLOCKS}, but got {clock!r}")
     if crossed not in ("error", "skip"):
         raise DataError(f"crossed must be 'error' or 'skip', but got {crossed!r}")
+    if path.is_dir():
+        raise DataError("is a folder, not a data file", path=str(path))
     if not path.is_file():
         raise DataError("no such file", path=str(path))
     if is_dbn(path):

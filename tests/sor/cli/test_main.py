@@ -36,6 +36,8 @@ def multi_venue_csv(tmp_path_factory):
         (["run", "--data", "nope.csv", "--trials", "0"], "search.trials: Input should be greater"),
         (["generate", "/nonexistent/dir/g.csv"], "directory /nonexistent/dir does not exist"),
         (["generate", "g.csv", "--rows", "0"], "--rows must be at least 1, but got 0"),
+        (["generate", "."], ".: exists; pass --force to overwrite it"),
+        (["backtest", "--data", "."], ".: is a folder, not a data file"),
         (
             ["run", "--storage", "sqlite:////nonexistent/dir/x.db", "--trials", "2"],
             "search.storage 'sqlite:////nonexistent/dir/x.db': cannot open it",
@@ -249,3 +251,27 @@ def test_backtest_warns_about_numbers_that_are_easy_to_misread(tmp_path):
     report = json.loads(out.read_text())
     assert report["optimized"]["cleanup_share"] == pytest.approx(0.98)
     assert report["optimized"]["cleanup_impact_shares"] == 4_900  # no data after the window
+
+
+def test_each_subcommand_shows_only_its_own_flags():
+    from sor.cli.main import build_parser
+
+    parser = build_parser()
+    subcommands = parser._subparsers._group_actions[0].choices
+    flags = {
+        name: {o for a in p._actions for o in a.option_strings} for name, p in subcommands.items()
+    }
+    assert not {"--out", "--allocator", "--schedule"} & flags["produce"]
+    assert {"--data", "--bootstrap", "--speed"} <= flags["produce"]
+    assert {"--out", "--allocator", "--schedule", "--lambda-over"} <= flags["backtest"]
+    assert {"--out", "--allocator", "--trials", "--bootstrap"} <= flags["run"]
+
+
+def test_generate_refuses_to_overwrite_without_force(tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_text("keep me")
+    refused = sor("generate", path, "--rows", "10")
+    assert refused.returncode == 2 and "pass --force" in refused.stderr
+    assert path.read_text() == "keep me"
+    assert sor("generate", path, "--rows", "10", "--force").returncode == 0
+    assert path.read_text().startswith("ts_recv")
