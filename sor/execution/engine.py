@@ -360,11 +360,12 @@ def next_fillable(snaps: Snapshots, memory: TakenMemory | None, t: int) -> int:
         if memory:
             forget = memory.first_forget_rows(snaps.ask_px, t, end)
             for (j, price, taken), gone in zip(memory.entries(), forget, strict=True):
-                at_price = np.where(
-                    np.abs(prices[t:end, j] - price) <= PRICE_EPS, visible[:, j], 0
-                ).sum(axis=1)
+                # Each level at that price offers what it shows less what was taken there, as
+                # `TakenMemory.left` counts it.
+                match = np.abs(prices[t:end, j] - price) <= PRICE_EPS
+                gone_here = np.where(match, np.minimum(visible[:, j], taken), 0).sum(axis=1)
                 active = np.arange(t, end) < gone
-                left[:, j] -= np.where(active, np.minimum(at_price, taken), 0)
+                left[:, j] -= np.where(active, gone_here, 0)
         rows = np.flatnonzero((left > 0).any(axis=1))
         if len(rows):
             return t + int(rows[0])

@@ -43,12 +43,17 @@ from numba import njit
 from sor.data.snapshots import Snapshots
 from sor.execution.cleanup import clean_up
 from sor.execution.depth import PRICE_EPS, TakenMemory
-from sor.execution.engine import ExecutionResult, result_of, temporary_impact_charge
+from sor.execution.engine import (
+    ExecutionResult,
+    execute,
+    result_of,
+    temporary_impact_charge,
+)
 from sor.execution.market import Market, build_market
 from sor.execution.rules import OrderRules
 from sor.execution.venues import venue_costs
 from sor.routers.allocator import _TIE_RTOL
-from sor.routers.static import RouterParams, reference_mid
+from sor.routers.static import Router, RouterParams, reference_mid
 from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES, FILL_MODELS
 
 __all__ = [
@@ -69,9 +74,9 @@ _OK = 0
 _NON_FINITE_ASK = 1  # a venue the router passes to the allocator has no finite price
 _MEMORY_FULL = 2  # more prices taken at one venue than `MEMORY_SLOTS`, none forgotten
 
-#: Prices one venue's `Memory` can hold at once (the reference has no limit; a run that needs
-#: more stops with an error rather than differ from it).
-MEMORY_SLOTS = 64
+#: Prices one venue's `Memory` can hold at once. The reference has no limit: a run that needs
+#: more (a long fall in price, each level taken) is run by the reference instead, same answer.
+MEMORY_SLOTS = 256
 _PRICE_EPS = PRICE_EPS
 
 
@@ -1230,6 +1235,7 @@ def _check(order: OrderRules, params_list: Sequence[RouterParams]) -> None:
 def _result(
     market: Market,
     order: OrderRules,
+    params: RouterParams,
     totals: Totals,
     by_venue: np.ndarray,
     memory: tuple[np.ndarray, ...],
@@ -1240,10 +1246,7 @@ def _result(
     if status == _NON_FINITE_ASK:
         raise ValueError("`ask` must be finite, but the router passed a venue with no price.")
     if status == _MEMORY_FULL:
-        raise ValueError(
-            f"the order took at more than {MEMORY_SLOTS} prices at one venue without its best "
-            "ask rising above any of them; the compiled kernel cannot follow it"
-        )
+        return _reference(market, order, params)
     snaps = market.snaps
     last_fill_ts = int(snaps.ts[last_fill_t]) if last_fill_t >= 0 else 0
     unfilled = order.size - int(filled)
@@ -1253,6 +1256,30 @@ def _result(
         taken.rebase()
     cleanup = clean_up(market.after, market.costs.fee, unfilled, taken)
     return result_of(snaps, order.size, cash, filled, by_venue, child_orders, last_fill_ts, cleanup)
+
+
+def _reference(market: Market, order: OrderRules, params: RouterParams) -> ExecutionResult:
+    """The Python reference run (`execute` with `Router`), for a run the kernel's `Memory` is too
+    small for: the same answer, slower."""
+    router = Router(
+        market.snaps,
+        market.costs,
+        params,
+        step=order.step,
+        cap=order.cap,
+        cost_basis=order.cost_basis,
+        child_sizing=order.child_sizing,
+    )
+    return execute(
+        market.snaps,
+        market.costs,
+        router,
+        order.size,
+        fill_model=order.fill_model,
+        after=market.after,
+        max_participation=order.max_participation,
+        temporary_impact=order.temporary_impact,
+    )
 
 
 def evaluate_compiled_stats(
@@ -1265,7 +1292,7 @@ def evaluate_compiled_stats(
         tuple(_arrays(market, order.cost_basis)), _rules(order, market), penalties
     )
     totals = Totals(*totals)
-    result = _result(market, order, totals, by_venue, memory)
+    result = _result(market, order, params, totals, by_venue, memory)
     return result, RunStats(decisions=int(totals.decisions), snapshots=int(totals.t_end))
 
 
@@ -1317,6 +1344,7 @@ def evaluate_batch_compiled(
         _result(
             market,
             order,
+            params_list[p],
             totals,
             out.by_venue[p],
             (out.memory_px[p], out.memory_sz[p], out.memory_n[p]),

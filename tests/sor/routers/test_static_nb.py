@@ -332,3 +332,20 @@ def test_a_price_forgotten_in_an_earlier_stretch_of_rows_stays_forgotten():
     expected = evaluate_reference(market, params, order)
     assert expected.filled_shares == 300
     assert evaluate_compiled(market, params, order).to_dict() == expected.to_dict()
+
+
+def test_more_prices_than_the_kernels_memory_holds_give_the_references_answer():
+    # The ask falls a cent every snapshot: every price taken stays remembered (the ask never
+    # rises above it), more of them than `MEMORY_SLOTS`; the reference's answer comes back.
+    from sor.routers.static_nb import MEMORY_SLOTS
+
+    rows = MEMORY_SLOTS + 20
+    snaps = make_snaps([[100.0 - 0.01 * t] for t in range(rows)], [[100]] * rows)
+    market = build_market(snaps, venue_costs(snaps.venues))
+    order = OrderRules(size=100 * rows, step=100, cap="displayed")
+    params = RouterParams(0.4, 0.6, 0.3)
+    expected = evaluate_reference(market, params, order)
+    assert expected.filled_shares == 100 * rows
+    assert evaluate_compiled(market, params, order).to_dict() == expected.to_dict()
+    batch = evaluate_batch_compiled(market, [params], order)
+    assert batch[0].to_dict() == expected.to_dict()
