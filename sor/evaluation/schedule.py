@@ -33,7 +33,7 @@ from sor.evaluation.backtest import SINGLE_ORDER_NOTE, evaluate, make_market, ru
 from sor.evaluation.baselines import savings_bps
 from sor.evaluation.metrics import summarize
 from sor.evaluation.rules import EvaluationRules
-from sor.execution.cleanup import after_horizon
+from sor.execution.cleanup import after_horizon, estimate_impact
 from sor.execution.engine import ExecutionResult
 from sor.execution.market import Market
 from sor.routers.placement import (
@@ -182,6 +182,14 @@ def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
     return [ParentOrder(0, len(snaps) - 1, int(snaps.ts[0]), float(mid[0]), in_sample=True)]
 
 
+def _training_part(snaps: Snapshots, train_fraction: float) -> Snapshots:
+    """The rows at or before the walk-forward split (`parent_orders`' split time)."""
+    start, end = int(snaps.ts[0]), int(snaps.ts[-1])
+    split = start + train_fraction * (end - start)
+    last = int(np.searchsorted(snaps.ts, split, side="right")) - 1
+    return slice_rows(snaps, 0, max(last, 0))
+
+
 def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMarket:
     """Build the schedule (or the single order when `schedule.enabled` is false) over `snaps`."""
     market = make_market(snaps, rules)
@@ -205,12 +213,19 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
     else:
         orders = single_order(snaps, mid)
         baseline_rules = rules
-    # Each parent order's clean-up takes from the data after its horizon, the whole file's.
+    # Each parent order's clean-up takes from the data after its horizon and is priced beyond it
+    # by an impact model estimated from data; for an order the sweep tunes on, both stop at the
+    # walk-forward split, so nothing after the split reaches the objective.
     impact = market.after.impact
+    train = _training_part(snaps, sched.train_fraction) if sched.enabled else snaps
+    train_impact = estimate_impact(train) if train is not snaps else impact
     parents = []
     for order in orders:
         part = slice_rows(snaps, order.first, order.last)
-        after = after_horizon(snaps, market.costs, order.last + 1, impact)
+        if order.in_sample and train is not snaps:
+            after = after_horizon(train, market.costs, order.last + 1, train_impact)
+        else:
+            after = after_horizon(snaps, market.costs, order.last + 1, impact)
         parents.append(Market(snaps=part, costs=market.costs, after=after))
     baselines: dict[str, list[ExecutionResult]] = {}
     for parent in parents:
@@ -336,7 +351,7 @@ class ContKukanovParentRouter:
         placement = PlacementParams(**{k: params[k] for k in ALLOCATOR_PARAMS[self.allocator]})
         per_order = _PerOrder()
         market_shares, passive, posted = np.zeros(n), np.zeros(n), np.zeros(n)
-        for order in sm.orders:
+        for order, parent in zip(sm.orders, sm.parents, strict=True):
             fill = execute_parent(
                 sm.passive,
                 order.first,
@@ -346,6 +361,7 @@ class ContKukanovParentRouter:
                 rules.placement,
                 max_participation=rules.order.max_participation,
                 temporary_impact=rules.order.temporary_impact,
+                after=parent.after,
             )
             per_order.add(
                 fill.completed_cash,

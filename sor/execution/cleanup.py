@@ -35,6 +35,7 @@ __all__ = [
     "AfterHorizon",
     "Cleanup",
     "ImpactModel",
+    "OrderLimits",
     "after_horizon",
     "clean_up",
     "end_price",
@@ -127,6 +128,8 @@ class AfterHorizon:
         sizes: int64[R, N, L], shares at those levels.
         best_ask: float64[R, N], each venue's best ask in those rows.
         venues: int[N] publisher_ids of the venue columns.
+        trade_volume: int64[R], the market's traded shares at those rows (the participation
+            cap counts them).
         end_price: dollars per share of the best ask plus its fee at the data's last snapshot
             that shows an ask (the lowest fee among venues tied at that price).
         impact: the impact model for what the rows cannot supply.
@@ -136,6 +139,7 @@ class AfterHorizon:
     sizes: np.ndarray
     best_ask: np.ndarray
     venues: np.ndarray
+    trade_volume: np.ndarray
     end_price: float
     impact: ImpactModel
 
@@ -150,6 +154,7 @@ def after_horizon(
         sizes=sizes[start:],
         best_ask=snaps.ask_px[start:],
         venues=snaps.venues,
+        trade_volume=snaps.trade_volume[start:],
         end_price=end_price(snaps, costs),
         impact=impact,
     )
@@ -192,10 +197,36 @@ class Cleanup:
         return self.taken_cash + self.impact_cash
 
 
+@dataclass(frozen=True)
+class OrderLimits:
+    """The rules a strategy's taking was held to, which its clean-up is held to as well.
+
+    Attributes:
+        max_participation: the participation cap, or None.
+        traded: the market's traded shares from the order's arrival through its horizon.
+        filled: shares the strategy filled within the horizon.
+        impact_charge: `sor.execution.engine.temporary_impact_charge` (0: none).
+    """
+
+    max_participation: float | None = None
+    traded: int = 0
+    filled: int = 0
+    impact_charge: float = 0.0
+
+
 def clean_up(
-    after: AfterHorizon, fees: np.ndarray, shares: int, memory: TakenMemory | None
+    after: AfterHorizon,
+    fees: np.ndarray,
+    shares: int,
+    memory: TakenMemory | None,
+    limits: OrderLimits | None = None,
 ) -> Cleanup:
     """Buy `shares` left at the end of a horizon: the depth after it, then the impact model.
+
+    The clean-up takes by the rules the strategy took by: under a participation cap the order
+    (strategy and clean-up together) never has more than the cap's share of the market's traded
+    volume since its arrival, and a temporary impact charges its takes as the strategy's, so
+    that leaving shares to the clean-up never escapes either.
 
     Args:
         after: the data after the horizon.
@@ -204,25 +235,38 @@ def clean_up(
         memory: what the strategy took, already forgotten through the horizon's last row and
             rebased to `after`'s rows (strict fill model); None: the naive model, every
             snapshot shows its full displayed size.
+        limits: the cap and the charge the strategy ran under (None: neither).
 
     Returns:
         The clean-up's shares and cash.
     """
     if shares <= 0:
         return Cleanup()
+    limits = limits or OrderLimits()
     prices, sizes = after.prices, after.sizes
     need, cash = int(shares), 0.0
+    traded = limits.traded
     for t in range(len(prices)):
         if need <= 0:
             break
+        allowed = need
+        if limits.max_participation is not None:
+            traded += int(after.trade_volume[t])
+            done = limits.filled + int(shares) - need
+            allowed = min(need, int(math.floor(limits.max_participation * traded)) - done)
+            if allowed <= 0:
+                continue
         if memory is not None:
             memory.forget_through(after.best_ask, t)
             left = np.stack([memory.left(j, prices[t, j], sizes[t, j]) for j in range(len(fees))])
         else:
             left = np.where(np.isfinite(prices[t]) & (sizes[t] > 0), sizes[t], 0).astype(np.int64)
-        bought, spent = take_cheapest(need, prices[t], left, after.venues, fees, memory)
+        bought, spent = take_cheapest(allowed, prices[t], left, after.venues, fees, memory)
+        got = int(bought.sum())
+        if limits.impact_charge:
+            spent *= 1.0 + limits.impact_charge * math.sqrt(float(got))
         cash += spent
-        need -= int(bought.sum())
+        need -= got
     impact_cash = 0.0
     if need > 0:
         impact_cash = need * after.end_price * (1.0 + after.impact.fraction(need))

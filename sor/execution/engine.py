@@ -19,6 +19,7 @@ from sor.execution.cleanup import (
     AfterHorizon,
     Cleanup,
     ImpactModel,
+    OrderLimits,
     after_horizon,
     clean_up,
     estimate_impact,
@@ -227,7 +228,8 @@ def execute(
     if memory is not None:
         memory.forget_through(snaps.ask_px, n_snap - 1)
         memory.rebase()
-    cleanup = clean_up(after, costs.fee, order_size - filled, memory)
+    limits = OrderLimits(max_participation, int(snaps.trade_volume.sum()), filled, charge)
+    cleanup = clean_up(after, costs.fee, order_size - filled, memory, limits)
     return result_of(
         snaps, order_size, cash, filled, filled_by_venue, child_orders, last_fill_ts, cleanup
     )

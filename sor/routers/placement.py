@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sor.data.snapshots import Snapshots
-from sor.execution.cleanup import ImpactModel, after_horizon, clean_up, estimate_impact
+from sor.execution.cleanup import (
+    AfterHorizon,
+    ImpactModel,
+    OrderLimits,
+    after_horizon,
+    clean_up,
+    estimate_impact,
+)
 from sor.execution.depth import TakenMemory, take_cheapest
 from sor.execution.engine import (
     participation_allowance,
@@ -204,6 +211,7 @@ def execute_parent(
     *,
     max_participation: float | None = None,
     temporary_impact: float | None = None,
+    after: AfterHorizon | None = None,
 ) -> ParentFill:
     """Execute one parent order of `size` shares over rows first..last with the C&K router.
 
@@ -221,6 +229,8 @@ def execute_parent(
             `sor.execution.engine.participation_allowance` (passive fills count as filled).
         temporary_impact: None, or Y of the temporary impact on the market orders' cash
             (`sor.execution.engine.temporary_impact_charge`).
+        after: the data the clean-up may take from (None: every row after `last`, priced by
+            `pm.impact` beyond them).
     """
     snaps, costs = pm.snaps, pm.costs
     n = snaps.n_venues
@@ -229,7 +239,9 @@ def execute_parent(
     model = QUEUE_MODELS[settings.queue_model]
     horizon_ns = int(params.horizon_s * NS_PER_S)
     memory = TakenMemory(n)
-    charge = temporary_impact_charge(pm.impact, temporary_impact)
+    if after is None:
+        after = after_horizon(snaps, costs, last + 1, pm.impact)
+    charge = temporary_impact_charge(after.impact, temporary_impact)
     market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
     remaining, cash, decisions = size, 0.0, 0
     last_fill_row = -1
@@ -294,9 +306,9 @@ def execute_parent(
         row = next_row
     memory.forget_through(snaps.ask_px, last)
     memory.rebase()
-    cleanup = clean_up(
-        after_horizon(snaps, costs, last + 1, pm.impact), costs.fee, remaining, memory
-    )
+    traded = int(snaps.trade_volume[first : last + 1].sum())
+    held_to = OrderLimits(max_participation, traded, size - remaining, charge)
+    cleanup = clean_up(after, costs.fee, remaining, memory, held_to)
     return ParentFill(
         total_cash=cash,
         market_shares=market_shares,

@@ -41,7 +41,7 @@ import numpy as np
 from numba import njit
 
 from sor.data.snapshots import Snapshots
-from sor.execution.cleanup import clean_up
+from sor.execution.cleanup import OrderLimits, clean_up
 from sor.execution.depth import PRICE_EPS, TakenMemory
 from sor.execution.engine import (
     ExecutionResult,
@@ -1254,7 +1254,13 @@ def _result(
     if order.fill_model == "strict":
         taken = TakenMemory.from_arrays(*memory)
         taken.rebase()
-    cleanup = clean_up(market.after, market.costs.fee, unfilled, taken)
+    limits = OrderLimits(
+        order.max_participation,
+        int(snaps.trade_volume.sum()),
+        int(filled),
+        temporary_impact_charge(market.after.impact, order.temporary_impact),
+    )
+    cleanup = clean_up(market.after, market.costs.fee, unfilled, taken, limits)
     return result_of(snaps, order.size, cash, filled, by_venue, child_orders, last_fill_ts, cleanup)
 
 

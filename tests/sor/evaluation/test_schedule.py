@@ -279,3 +279,35 @@ def test_the_single_order_is_measured_in_sample(snaps):
     assert report["savings_basis"] == "completed_avg_px"
     assert report["measured_on"] == "in_sample"
     assert report["measured_on_note"] == SINGLE_ORDER_NOTE
+
+
+@pytest.mark.parametrize("allocator", ["static", "cont_kukanov"])
+def test_the_in_sample_objective_reads_nothing_after_the_walk_forward_split(allocator):
+    # 40 one-second rows, tuning on the first half; only rows after the split differ: a lower
+    # ask and far more volume. The objective the sweep tunes on must not move.
+    from sor.data.snapshots import Snapshots
+    from sor.evaluation.rules import EvaluationRules, ScheduleRules
+    from sor.execution.rules import OrderRules
+    from tests.sor.data.snapdata import make_snaps
+
+    def market(tail_px: float, tail_volume: int) -> Snapshots:
+        snaps = make_snaps(
+            [[10.0]] * 20 + [[tail_px]] * 20,
+            [[100]] * 40,
+            ts_s=list(range(40)),
+            trade_volume=[100] * 20 + [tail_volume] * 20,
+        )
+        bid = np.array([[9.98 if t % 2 else 9.96] for t in range(40)])
+        return Snapshots(**{**snaps.__dict__, "bid_px": bid})
+
+    rules = EvaluationRules(
+        order=OrderRules(size=1000, step=100, cap="displayed", temporary_impact=1.0),
+        allocator=allocator,
+        schedule=ScheduleRules(enabled=True, interval_s=5, horizon_s=5, train_fraction=0.5),
+    )
+    params = {"lambda_over": 0.0, "lambda_under": 0.05, "theta_queue": 0.0, "horizon_s": 2.0}
+    values = []
+    for tail in ((10.0, 100), (10.0, 100_000), (9.5, 100)):
+        sm = make_schedule_market(market(*tail), rules)
+        values.append(objective(sm, run_router(sm, params, rules)))
+    assert values[0] == values[1] == values[2]

@@ -218,3 +218,20 @@ def test_impact_model_estimates_sigma_and_volume_from_the_data():
     still = make_snaps([[10.0], [10.0]], [[600], [600]])
     assert estimate_impact(still).volume_source == "visible_depth_per_minute"
     assert estimate_impact(still).volume_per_s == pytest.approx(600 / 60.0)
+
+
+def test_the_clean_up_is_held_to_the_strategys_cap_and_temporary_impact():
+    # A flat book: taking 1,000 at once in the horizon, or waiting and letting the clean-up take
+    # them just after it, must cost the same with a temporary impact; and a capped order cannot
+    # escape its cap by leaving shares to the clean-up.
+    whole = make_snaps([[10.0]] * 4, [[1000]] * 4, trade_volume=[1000] * 4)
+    horizon = make_snaps([[10.0]], [[1000]], trade_volume=[1000])
+    costs = costs_for(whole, fee=0.003)
+    after = after_horizon(whole, costs, 2, estimate_impact(whole))
+    took = execute(horizon, costs, BestAsk(horizon), 1000, after=after, temporary_impact=1.0)
+    waited = execute(horizon, costs, Waiter(), 1000, after=after, temporary_impact=1.0)
+    assert waited.completed_cash >= took.completed_cash
+    capped = execute(horizon, costs, BestAsk(horizon), 1000, after=after, max_participation=0.2)
+    assert capped.filled_shares == 200
+    # After the horizon 1,000 more trade at each of rows 2 and 3: the cap allows 400, then 600.
+    assert capped.cleanup_taken_shares == 400 and capped.cleanup_impact_shares == 400
