@@ -7,6 +7,7 @@ backtest ever sees.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -20,6 +21,7 @@ __all__ = [
     "Snapshots",
     "build_snapshots",
     "ladder_breaks",
+    "reference_mid",
     "trades_at_snapshots",
 ]
 
@@ -323,3 +325,13 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
         ask_depth_sz=gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0),
         symbol=updates.symbol,
     )
+
+
+def reference_mid(snaps: Snapshots) -> np.ndarray:
+    """float64[T]: middle of the best bid and best ask across venues; the best ask without bids."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no quote on a side
+        best_ask = np.nanmin(snaps.ask_px, axis=1)
+        best_bid = np.nanmax(snaps.bid_px, axis=1)
+    mid: np.ndarray = np.where(np.isfinite(best_bid), (best_bid + best_ask) / 2, best_ask)
+    return mid

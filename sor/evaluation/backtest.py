@@ -7,7 +7,6 @@ execution engine, and the report compares their completed costs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -15,10 +14,10 @@ import numpy as np
 from sor.data.snapshots import Snapshots
 from sor.evaluation.baselines import BASELINES, savings_bps
 from sor.evaluation.rules import EvaluationRules
-from sor.execution.engine import ExecutionResult, Strategy, execute
-from sor.execution.market import Market, build_market
+from sor.execution.engine import ExecutionResult, Strategy
+from sor.execution.market import Market, build_market, run_strategy
 from sor.execution.rules import OrderRules
-from sor.routers.static import Router, RouterParams
+from sor.routers.static import RouterParams, make_router
 from sor.routers.static_nb import evaluate_compiled
 
 __all__ = [
@@ -46,42 +45,9 @@ def make_market(snaps: Snapshots, rules: EvaluationRules) -> Market:
     return build_market(snaps, rules.venues.costs(snaps.venues))
 
 
-def make_router(market: Market, params: RouterParams, order: OrderRules) -> Router:
-    """The router at `params` with the configured execution rules."""
-    return Router(
-        market.snaps,
-        market.costs,
-        params,
-        step=order.step,
-        cap=order.cap,
-        cost_basis=order.cost_basis,
-        child_sizing=order.child_sizing,
-    )
-
-
 def make_baselines(market: Market, rules: EvaluationRules) -> list[Strategy]:
     """best_ask, twap and vwap (model.md §5) for the configured parent order."""
     return [b.for_order(market.snaps, rules.order.size, rules.twap_bucket_s) for b in BASELINES]
-
-
-def run_strategy(
-    market: Market,
-    strategy: Strategy,
-    order: OrderRules,
-    on_fill: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-) -> ExecutionResult:
-    """Execute the configured parent order with `strategy` (see `sor.execution.engine.execute`)."""
-    return execute(
-        market.snaps,
-        market.costs,
-        strategy,
-        order.size,
-        fill_model=order.fill_model,
-        after=market.after,
-        max_participation=order.max_participation,
-        temporary_impact=order.temporary_impact,
-        on_fill=on_fill,
-    )
 
 
 def evaluate(market: Market, params: RouterParams, order: OrderRules) -> ExecutionResult:

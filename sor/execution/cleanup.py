@@ -21,13 +21,12 @@ proxy, reported as such).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from sor.data.snapshots import Snapshots
-from sor.execution.depth import PRICE_EPS, TakenMemory, take_cheapest
+from sor.data.snapshots import Snapshots, reference_mid
+from sor.execution.depth import PRICE_EPS, TakenMemory, shares_left, take_cheapest
 from sor.execution.venues import VenueCosts
 from sor.vocabulary import NS_PER_S
 
@@ -95,11 +94,7 @@ def estimate_impact(snaps: Snapshots, y: float = DEFAULT_IMPACT_Y) -> ImpactMode
     """
     ts = snaps.ts
     duration_s = max((int(ts[-1]) - int(ts[0])) / NS_PER_S, 1.0) if len(ts) else 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        best_ask = np.nanmin(snaps.ask_px, axis=1)
-        best_bid = np.nanmax(snaps.bid_px, axis=1)
-    mid = np.where(np.isfinite(best_bid), (best_ask + best_bid) / 2, best_ask)
+    mid = reference_mid(snaps)
     mid = mid[np.isfinite(mid) & (mid > 0)]
     sigma = float(np.sqrt(np.sum(np.diff(np.log(mid)) ** 2) / duration_s)) if len(mid) > 1 else 0.0
     traded = float(snaps.trade_volume.sum())
@@ -256,11 +251,7 @@ def clean_up(
             allowed = min(need, int(math.floor(limits.max_participation * traded)) - done)
             if allowed <= 0:
                 continue
-        if memory is not None:
-            memory.forget_through(after.best_ask, t)
-            left = np.stack([memory.left(j, prices[t, j], sizes[t, j]) for j in range(len(fees))])
-        else:
-            left = np.where(np.isfinite(prices[t]) & (sizes[t] > 0), sizes[t], 0).astype(np.int64)
+        left = shares_left(prices[t], sizes[t], memory, after.best_ask, t)
         bought, spent = take_cheapest(allowed, prices[t], left, after.venues, fees, memory)
         got = int(bought.sum())
         if limits.impact_charge:

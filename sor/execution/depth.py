@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PRICE_EPS", "TakenMemory", "sweep_ladder", "take_cheapest", "walk_venue"]
+__all__ = [
+    "PRICE_EPS",
+    "TakenMemory",
+    "shares_left",
+    "sweep_ladder",
+    "take_cheapest",
+    "walk_venue",
+]
 
 #: Prices are equal when they differ by less than this (dollars): decimal prices read as floats.
 PRICE_EPS = 1e-9
@@ -210,3 +217,24 @@ def take_cheapest(
             for k in np.flatnonzero(taken):
                 memory.take(int(j), float(prices[j, k]), int(taken[k]))
     return bought, cash
+
+
+def shares_left(
+    prices: np.ndarray,
+    sizes: np.ndarray,
+    memory: TakenMemory | None,
+    best_ask: np.ndarray,
+    t: int,
+) -> np.ndarray:
+    """int64[N, L]: shares an order can still take at each venue's levels at snapshot t.
+
+    Args:
+        prices, sizes: float64[N, L] and int64[N, L], the ask levels at t.
+        memory: what the order took (strict fill model; forgotten here through row t), or None.
+        best_ask: float64[T, N], each venue's best ask, for the memory's forgetting.
+        t: the snapshot row.
+    """
+    if memory is None:
+        return np.where(np.isfinite(prices) & (sizes > 0), sizes, 0).astype(np.int64)
+    memory.forget_through(best_ask, t)
+    return np.stack([memory.left(j, prices[j], sizes[j]) for j in range(len(prices))])

@@ -24,7 +24,7 @@ from sor.execution.cleanup import (
     clean_up,
     estimate_impact,
 )
-from sor.execution.depth import PRICE_EPS, TakenMemory, walk_venue
+from sor.execution.depth import PRICE_EPS, TakenMemory, shares_left, walk_venue
 from sor.execution.venues import VenueCosts
 from sor.vocabulary import FILL_MODELS
 
@@ -34,7 +34,6 @@ __all__ = [
     "keep_cheapest",
     "next_fillable",
     "participation_allowance",
-    "shares_left",
     "temporary_impact_charge",
     "execute",
     "result_of",
@@ -272,27 +271,6 @@ def keep_cheapest(
     kept = np.zeros(n * levels, dtype=np.int64)
     kept[order] = np.clip(max(allowance, 0) - before, 0, flat[order])
     return kept.reshape(n, levels)
-
-
-def shares_left(
-    prices: np.ndarray,
-    sizes: np.ndarray,
-    memory: TakenMemory | None,
-    best_ask: np.ndarray,
-    t: int,
-) -> np.ndarray:
-    """int64[N, L]: shares an order can still take at each venue's levels at snapshot t.
-
-    Args:
-        prices, sizes: float64[N, L] and int64[N, L], the ask levels at t.
-        memory: what the order took (strict fill model; forgotten here through row t), or None.
-        best_ask: float64[T, N], each venue's best ask, for the memory's forgetting.
-        t: the snapshot row.
-    """
-    if memory is None:
-        return np.where(np.isfinite(prices) & (sizes > 0), sizes, 0).astype(np.int64)
-    memory.forget_through(best_ask, t)
-    return np.stack([memory.left(j, prices[j], sizes[j]) for j in range(len(prices))])
 
 
 def result_of(

@@ -35,10 +35,9 @@ from sor.execution.cleanup import (
     clean_up,
     estimate_impact,
 )
-from sor.execution.depth import TakenMemory, take_cheapest
+from sor.execution.depth import TakenMemory, shares_left, take_cheapest
 from sor.execution.engine import (
     participation_allowance,
-    shares_left,
     temporary_impact_charge,
 )
 from sor.execution.passive import (

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from sor.data.snapshots import Snapshots
+from sor.data.snapshots import Snapshots, reference_mid
+from sor.execution.market import Market
+from sor.execution.rules import OrderRules
 from sor.execution.venues import VenueCosts
 from sor.routers.allocator import allocate_arrays
 from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES
 
-__all__ = ["Router", "RouterParams", "reference_mid"]
+__all__ = ["Router", "RouterParams", "make_router", "reference_mid"]
 
 
 @dataclass(frozen=True)
@@ -22,16 +23,6 @@ class RouterParams:
     lambda_over: float
     lambda_under: float
     theta_queue: float
-
-
-def reference_mid(snaps: Snapshots) -> np.ndarray:
-    """float64[T]: middle of the best bid and best ask across venues; the best ask without bids."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no quote on a side
-        best_ask = np.nanmin(snaps.ask_px, axis=1)
-        best_bid = np.nanmax(snaps.bid_px, axis=1)
-    mid: np.ndarray = np.where(np.isfinite(best_bid), (best_bid + best_ask) / 2, best_ask)
-    return mid
 
 
 class Router:
@@ -119,3 +110,17 @@ class Router:
         if split is not None:
             sent[venues] = split
         return sent
+
+
+def make_router(market: Market, params: RouterParams, order: OrderRules) -> Router:
+    """The router over `market` at `params` with `order`'s rules (step, cap, cost basis, child
+    sizing)."""
+    return Router(
+        market.snaps,
+        market.costs,
+        params,
+        step=order.step,
+        cap=order.cap,
+        cost_basis=order.cost_basis,
+        child_sizing=order.child_sizing,
+    )

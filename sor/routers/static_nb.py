@@ -45,15 +45,14 @@ from sor.execution.cleanup import OrderLimits, clean_up
 from sor.execution.depth import PRICE_EPS, TakenMemory
 from sor.execution.engine import (
     ExecutionResult,
-    execute,
     result_of,
     temporary_impact_charge,
 )
-from sor.execution.market import Market, build_market
+from sor.execution.market import Market, build_market, run_strategy
 from sor.execution.rules import OrderRules
 from sor.execution.venues import venue_costs
 from sor.routers.allocator import _TIE_RTOL
-from sor.routers.static import Router, RouterParams, reference_mid
+from sor.routers.static import RouterParams, make_router, reference_mid
 from sor.vocabulary import CAPS, CHILD_SIZINGS, COST_BASES, FILL_MODELS
 
 __all__ = [
@@ -1267,25 +1266,7 @@ def _result(
 def _reference(market: Market, order: OrderRules, params: RouterParams) -> ExecutionResult:
     """The Python reference run (`execute` with `Router`), for a run the kernel's `Memory` is too
     small for: the same answer, slower."""
-    router = Router(
-        market.snaps,
-        market.costs,
-        params,
-        step=order.step,
-        cap=order.cap,
-        cost_basis=order.cost_basis,
-        child_sizing=order.child_sizing,
-    )
-    return execute(
-        market.snaps,
-        market.costs,
-        router,
-        order.size,
-        fill_model=order.fill_model,
-        after=market.after,
-        max_participation=order.max_participation,
-        temporary_impact=order.temporary_impact,
-    )
+    return run_strategy(market, make_router(market, params, order), order)
 
 
 def evaluate_compiled_stats(
