@@ -30,6 +30,8 @@ PRICE_EPS = 1e-9
 class TakenMemory:
     """Shares one parent order has taken per venue column and price (strict fill model).
 
+    Compiled twin: `sor.execution.depth_nb.Memory`.
+
     Args:
         n_venues: venue columns of the snapshots.
     """
@@ -40,7 +42,7 @@ class TakenMemory:
 
     @classmethod
     def from_arrays(cls, px: np.ndarray, sz: np.ndarray, n: np.ndarray) -> TakenMemory:
-        """The memory a compiled kernel left (`sor.routers.static_nb.Memory`): entry i < n[j]
+        """The memory a compiled kernel left (`sor.execution.depth_nb.Memory`): entry i < n[j]
         of venue column j is (px[j, i], sz[j, i]), in the order first taken."""
         memory = cls(len(n))
         for j in range(len(n)):
@@ -62,7 +64,7 @@ class TakenMemory:
             best_ask: float64[T, N], each venue's best ask (NaN while it shows none).
             row: the snapshot row the order is at now (inclusive).
 
-        Compiled twin: `sor.routers.static_nb._forget`, one row at a time.
+        Compiled twin: `sor.execution.depth_nb.forget_row`, one row at a time.
         """
         start, self._seen = self._seen + 1, max(self._seen, row)
         if row < start:
@@ -94,7 +96,7 @@ class TakenMemory:
     def left(self, j: int, prices: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         """int64[L]: shares left at venue column j's levels after what this order took there.
 
-        Compiled twin: `sor.routers.static_nb._left`, one level at a time.
+        Compiled twin: `sor.execution.depth_nb.level_left`, one level at a time.
         """
         out = np.where(np.isfinite(prices) & (sizes > 0), sizes, 0).astype(np.int64)
         taken = self._taken[j]
@@ -107,7 +109,7 @@ class TakenMemory:
     def taken_at(self, j: int, price: float) -> int:
         """Shares this order took at venue column j at `price` (0 when none are remembered).
 
-        Compiled twin: `sor.routers.static_nb._taken_at`.
+        Compiled twin: `sor.execution.depth_nb.taken_at`.
         """
         for p, shares in self._taken[j].items():
             if abs(p - price) <= PRICE_EPS:
@@ -117,7 +119,7 @@ class TakenMemory:
     def take(self, j: int, price: float, shares: int) -> None:
         """Remember `shares` more taken at venue column j at `price`.
 
-        Compiled twin: `sor.routers.static_nb._take`.
+        Compiled twin: `sor.execution.depth_nb.take`.
         """
         taken = self._taken[j]
         for p in taken:
@@ -155,6 +157,8 @@ def sweep_ladder(need: int, prices: np.ndarray, left: np.ndarray, venues: np.nda
     """Send `need` shares to the cheapest visible asks first, across venues and levels.
 
     Ties at one price: the level with more shares left first, then the lower publisher_id.
+
+    Compiled twin: `sor.execution.depth_nb._sweep_into`.
 
     Args:
         need: shares to buy.
@@ -194,6 +198,8 @@ def take_cheapest(
 ) -> tuple[np.ndarray, float]:
     """A marketable order for `need` shares at one snapshot: `sweep_ladder`, then each venue's
     `walk_venue`, what it took remembered (strict fill model; None: naive).
+
+    Compiled twin: `sor.execution.depth_nb.take_cheapest_row`.
 
     Args:
         need: shares to buy.

@@ -43,6 +43,7 @@ from numba import njit
 from sor.data.snapshots import Snapshots
 from sor.execution.cleanup import OrderLimits, clean_up
 from sor.execution.depth import PRICE_EPS, TakenMemory
+from sor.execution.depth_nb import MEMORY_SLOTS, Memory, empty_memory, forget_row, level_left, take
 from sor.execution.engine import (
     ExecutionResult,
     result_of,
@@ -73,9 +74,6 @@ _OK = 0
 _NON_FINITE_ASK = 1  # a venue the router passes to the allocator has no finite price
 _MEMORY_FULL = 2  # more prices taken at one venue than `MEMORY_SLOTS`, none forgotten
 
-#: Prices one venue's `Memory` can hold at once. The reference has no limit: a run that needs
-#: more (a long fall in price, each level taken) is run by the reference instead, same answer.
-MEMORY_SLOTS = 256
 _PRICE_EPS = PRICE_EPS
 
 
@@ -125,22 +123,6 @@ class MarketArrays(NamedTuple):
     rebate: np.ndarray
     cum_volume: np.ndarray
     venues: np.ndarray
-
-
-class Memory(NamedTuple):
-    """What the order took per venue and price: `sor.execution.depth.TakenMemory` as arrays.
-
-    Entry i < n[j] of venue column j is (px[j, i], sz[j, i]), in the order first taken.
-
-    Attributes:
-        px: float64[N, K], the prices taken at.
-        sz: int64[N, K], shares taken at each.
-        n: int64[N], entries in use per venue column.
-    """
-
-    px: np.ndarray
-    sz: np.ndarray
-    n: np.ndarray
 
 
 class Rules(NamedTuple):
@@ -789,77 +771,6 @@ def _allocate_nb(
 
 
 @njit(cache=True)
-def _forget(ask_px: np.ndarray, t: int, memory: Memory) -> None:
-    """Drop the prices venue j's best ask at row t is above, for every venue.
-
-    Python twin: `sor.execution.depth.TakenMemory.forget_through`, one row at a time.
-    """
-    px, sz, count = memory.px, memory.sz, memory.n
-    for j in range(count.shape[0]):
-        n = count[j]
-        if n == 0:
-            continue
-        ask = ask_px[t, j]
-        if not np.isfinite(ask):
-            continue
-        kept = 0
-        for i in range(n):
-            if not ask > px[j, i] + _PRICE_EPS:
-                px[j, kept] = px[j, i]
-                sz[j, kept] = sz[j, i]
-                kept += 1
-        count[j] = kept
-
-
-@njit(cache=True)
-def _taken_at(memory: Memory, j: int, price: float) -> int:
-    """Shares taken at venue column j at `price`.
-
-    Python twin: `sor.execution.depth.TakenMemory.taken_at`.
-    """
-    for i in range(memory.n[j]):
-        if abs(memory.px[j, i] - price) <= _PRICE_EPS:
-            return int(memory.sz[j, i])
-    return 0
-
-
-@njit(cache=True)
-def _take(memory: Memory, j: int, price: float, shares: int) -> bool:
-    """Remember `shares` more taken at venue column j at `price`; False when the venue's memory
-    is full.
-
-    Python twin: `sor.execution.depth.TakenMemory.take`.
-    """
-    for i in range(memory.n[j]):
-        if abs(memory.px[j, i] - price) <= _PRICE_EPS:
-            memory.sz[j, i] += shares
-            return True
-    i = memory.n[j]
-    if i >= memory.px.shape[1]:
-        return False
-    memory.px[j, i] = price
-    memory.sz[j, i] = shares
-    memory.n[j] = i + 1
-    return True
-
-
-@njit(cache=True)
-def _left(market: MarketArrays, t: int, j: int, k: int, strict: bool, memory: Memory) -> int:
-    """Shares the order can still take at venue column j's level k at row t.
-
-    Python twin: `sor.execution.depth.TakenMemory.left` (one level; the naive model: the shown
-    size).
-    """
-    price = market.ladder_px[t, j, k]
-    shown = market.ladder_sz[t, j, k]
-    if not np.isfinite(price) or shown <= 0:
-        return 0
-    if strict:
-        shown = max(shown - _taken_at(memory, j, price), 0)
-    return int(shown)
-
-
-@njit(cache=True)
 def _keep_cheapest(
     takes: np.ndarray, allowance: int, prices: np.ndarray, left: np.ndarray, venues: np.ndarray
 ) -> int:
@@ -909,10 +820,15 @@ def _next_fillable(market: MarketArrays, strict: bool, memory: Memory, t: int) -
     n_snap, n_venue, n_level = market.ladder_sz.shape
     while t < n_snap:
         if strict:
-            _forget(market.ask_px, t, memory)
+            forget_row(market.ask_px, t, memory)
         for j in range(n_venue):
             for k in range(n_level):
-                if _left(market, t, j, k, strict, memory) > 0:
+                if (
+                    level_left(
+                        market.ladder_px[t, j, k], market.ladder_sz[t, j, k], strict, memory, j
+                    )
+                    > 0
+                ):
                     return t
         t += 1
     return int(n_snap)
@@ -986,7 +902,9 @@ def _route(
         for j in range(n_venue):
             shown = 0
             for k in range(n_level):
-                left[j, k] = _left(market, t, j, k, strict, memory)
+                left[j, k] = level_left(
+                    market.ladder_px[t, j, k], market.ladder_sz[t, j, k], strict, memory, j
+                )
                 shown += left[j, k]
             available[j] = shown
             sent[j] = 0
@@ -1049,7 +967,7 @@ def _route(
                 if q > 0:
                     spent += q * ladder_px[t, j, k]
                     got += q
-                    if strict and not _take(memory, j, ladder_px[t, j, k], q):
+                    if strict and not take(memory, j, ladder_px[t, j, k], q):
                         return Totals(
                             _MEMORY_FULL, cash, filled, child_orders, last_fill_t, decisions, t
                         )
@@ -1088,11 +1006,7 @@ def run_router_nb(
     n_venue = market.ask_px.shape[1]
     ws = _run_workspace(n_venue, rules)
     by_venue = np.zeros(n_venue, dtype=np.int64)
-    memory = Memory(
-        np.zeros((n_venue, MEMORY_SLOTS)),
-        np.zeros((n_venue, MEMORY_SLOTS), dtype=np.int64),
-        np.zeros(n_venue, dtype=np.int64),
-    )
+    memory = empty_memory(n_venue)
     totals = _route(market, rules, penalties, ws, by_venue, memory)
     return totals[:], by_venue, memory[:]
 

@@ -1,6 +1,6 @@
-"""The compiled kernel and its Python reference name each other in their docstrings.
+"""The compiled kernels and their Python references name each other in their docstrings.
 
-Every compiled function of `sor.routers.static_nb` says which Python function it repeats
+Every compiled function of a kernel module (`KERNELS`) says which Python function it repeats
 ("Python twin: `module.function`", or "Python twin: none" with the reason), and that function
 names it back ("Compiled twin: `sor.routers.static_nb.name`"), so that a change to one side
 leads to the other. Only fully qualified names in backticks count as pointers.
@@ -14,10 +14,13 @@ import re
 
 import pytest
 
-from sor.routers import static_nb
-
-KERNEL = "sor.routers.static_nb"
-REFERENCE_MODULES = ("sor.routers.allocator", "sor.routers.static", "sor.execution.engine")
+KERNELS = ("sor.routers.static_nb", "sor.execution.depth_nb")
+REFERENCE_MODULES = (
+    "sor.routers.allocator",
+    "sor.routers.static",
+    "sor.execution.engine",
+    "sor.execution.depth",
+)
 QUALIFIED = re.compile(r"`(sor\.[\w.]+)`")
 
 
@@ -49,20 +52,24 @@ def resolve(name: str):
 
 
 def compiled_functions() -> dict[str, object]:
-    return {
-        name: obj
-        for name, obj in vars(static_nb).items()
-        if getattr(getattr(obj, "py_func", None), "__module__", None) == KERNEL
-    }
+    """Compiled functions of every kernel module, by qualified name."""
+    out = {}
+    for kernel in KERNELS:
+        module = importlib.import_module(kernel)
+        for name, obj in vars(module).items():
+            if getattr(getattr(obj, "py_func", None), "__module__", None) == kernel:
+                out[f"{kernel}.{name}"] = obj
+    return out
 
 
 def kernel_objects() -> dict[str, object]:
-    """Compiled functions and the structs, by name."""
-    structs = {
-        name: obj
-        for name, obj in vars(static_nb).items()
-        if inspect.isclass(obj) and obj.__module__ == KERNEL
-    }
+    """Compiled functions and the structs, by qualified name."""
+    structs = {}
+    for kernel in KERNELS:
+        module = importlib.import_module(kernel)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and obj.__module__ == kernel:
+                structs[f"{kernel}.{name}"] = obj
     return compiled_functions() | structs
 
 
@@ -86,7 +93,8 @@ def reference_objects() -> dict[str, object]:
 
 
 def test_the_kernel_has_compiled_functions():
-    assert {"_allocate_nb", "_solve_into", "_route", "run_router_nb"} <= set(compiled_functions())
+    names = {name.rsplit(".", 1)[1] for name in compiled_functions()}
+    assert {"_allocate_nb", "_solve_into", "_route", "run_router_nb", "forget_row"} <= names
 
 
 @pytest.mark.parametrize("name", sorted(compiled_functions()))
@@ -104,7 +112,7 @@ def test_python_twins_name_the_compiled_one_back(name):
     for twin in twins:
         back = paragraph(resolve(twin), "Compiled twin")
         assert back is not None, f"{twin} does not name its compiled twin"
-        assert f"`{KERNEL}.{name}`" in back, f"{twin} does not name {KERNEL}.{name}: {back}"
+        assert f"`{name}`" in back, f"{twin} does not name {name}: {back}"
 
 
 def test_compiled_twins_name_the_python_one_back():
@@ -114,7 +122,7 @@ def test_compiled_twins_name_the_python_one_back():
         if text is None:
             continue
         for twin in QUALIFIED.findall(text):
-            if not twin.startswith(f"{KERNEL}."):
+            if not twin.startswith(KERNELS):
                 continue
             pointers += 1
             back = paragraph(resolve(twin), "Python twin:")
