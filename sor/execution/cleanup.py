@@ -64,7 +64,10 @@ class ImpactModel:
     y: float = DEFAULT_IMPACT_Y
 
     def fraction(self, shares: float) -> float:
-        """Price impact of buying `shares` at once, as a fraction of the price."""
+        """Price impact of buying `shares` at once, as a fraction of the price.
+
+        Compiled twin: `sor.execution.cleanup_nb._impact_fraction`.
+        """
         if shares <= 0:
             return 0.0
         if not self.volume_per_s > 0:
@@ -118,6 +121,8 @@ def estimate_impact(snaps: Snapshots, y: float = DEFAULT_IMPACT_Y) -> ImpactMode
 class AfterHorizon:
     """The data a parent order's clean-up may take from: the snapshots after its horizon.
 
+    Compiled twin: `sor.execution.cleanup_nb.AfterArrays`.
+
     Attributes:
         prices: float64[R, N, L], the ask levels of the R rows after the horizon (views).
         sizes: int64[R, N, L], shares at those levels.
@@ -168,6 +173,8 @@ def end_price(snaps: Snapshots, costs: VenueCosts) -> float:
 @dataclass(frozen=True)
 class Cleanup:
     """What the clean-up bought and paid.
+
+    Compiled twin: `sor.execution.cleanup_nb.CleanupTotals`.
 
     Attributes:
         taken_shares: shares taken from the visible depth after the horizon.
@@ -222,6 +229,8 @@ def clean_up(
     (strategy and clean-up together) never has more than the cap's share of the market's traded
     volume since its arrival, and a temporary impact charges its takes as the strategy's, so
     that leaving shares to the clean-up never escapes either.
+
+    Compiled twin: `sor.execution.cleanup_nb.clean_up_row_loop`.
 
     Args:
         after: the data after the horizon.

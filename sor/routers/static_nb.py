@@ -21,8 +21,9 @@ Same answers, by construction:
   selection (`Router.orders`), the same walk of each venue's visible levels in price order, and
   the same cash: each venue's levels summed first, then venue by venue in column order, the
   float operations in the engine's order, so `total_cash` is bit-identical.
-- The clean-up of unfilled shares runs after the kernel, in Python, from the memory the kernel
-  leaves (`sor.execution.cleanup.clean_up`), exactly as the engine runs it.
+- The clean-up of unfilled shares runs after the kernel, compiled as well, from the memory the
+  kernel leaves (`sor.execution.cleanup_nb.clean_up_compiled`, equal to the engine's
+  `sor.execution.cleanup.clean_up`).
 
 Nothing here allocates per snapshot: the dynamic program's tables are one workspace per run, sized
 for children of up to 100 lots (a larger child's program allocates its own, as the reference
@@ -41,8 +42,9 @@ import numpy as np
 from numba import njit
 
 from sor.data.snapshots import Snapshots
-from sor.execution.cleanup import OrderLimits, clean_up
-from sor.execution.depth import PRICE_EPS, TakenMemory
+from sor.execution.cleanup import OrderLimits
+from sor.execution.cleanup_nb import clean_up_compiled
+from sor.execution.depth import PRICE_EPS
 from sor.execution.depth_nb import MEMORY_SLOTS, Memory, empty_memory, forget_row, level_left, take
 from sor.execution.engine import (
     ExecutionResult,
@@ -1154,7 +1156,7 @@ def _result(
     memory: tuple[np.ndarray, ...],
 ) -> ExecutionResult:
     """The `ExecutionResult` that `execute` builds from the same numbers, the clean-up included
-    (run in Python from the memory the kernel left: `sor.execution.cleanup.clean_up`)."""
+    (compiled, from the memory the kernel left: `sor.execution.cleanup_nb.clean_up_compiled`)."""
     status, cash, filled, child_orders, last_fill_t, _, _ = totals
     if status == _NON_FINITE_ASK:
         raise ValueError("`ask` must be finite, but the router passed a venue with no price.")
@@ -1163,17 +1165,14 @@ def _result(
     snaps = market.snaps
     last_fill_ts = int(snaps.ts[last_fill_t]) if last_fill_t >= 0 else 0
     unfilled = order.size - int(filled)
-    taken = None
-    if order.fill_model == "strict":
-        taken = TakenMemory.from_arrays(*memory)
-        taken.rebase()
+    taken = Memory(*memory) if order.fill_model == "strict" else None
     limits = OrderLimits(
         order.max_participation,
         int(snaps.trade_volume.sum()),
         int(filled),
         temporary_impact_charge(market.after.impact, order.temporary_impact),
     )
-    cleanup = clean_up(market.after, market.costs.fee, unfilled, taken, limits)
+    cleanup = clean_up_compiled(market.after, market.costs.fee, unfilled, taken, limits)
     return result_of(snaps, order.size, cash, filled, by_venue, child_orders, last_fill_ts, cleanup)
 
 

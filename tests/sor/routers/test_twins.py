@@ -14,12 +14,13 @@ import re
 
 import pytest
 
-KERNELS = ("sor.routers.static_nb", "sor.execution.depth_nb")
+KERNELS = ("sor.routers.static_nb", "sor.execution.depth_nb", "sor.execution.cleanup_nb")
 REFERENCE_MODULES = (
     "sor.routers.allocator",
     "sor.routers.static",
     "sor.execution.engine",
     "sor.execution.depth",
+    "sor.execution.cleanup",
 )
 QUALIFIED = re.compile(r"`(sor\.[\w.]+)`")
 
