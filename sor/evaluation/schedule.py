@@ -39,9 +39,9 @@ from sor.execution.market import Market
 from sor.routers.placement import (
     PassiveMarket,
     PlacementParams,
-    execute_parent,
     make_passive_market,
 )
+from sor.routers.placement_nb import execute_parent_compiled
 from sor.routers.static import RouterParams, reference_mid
 from sor.vocabulary import ALLOCATOR_PARAMS, NS_PER_S, Allocator
 
@@ -338,7 +338,8 @@ class StaticParentRouter:
 
 
 class ContKukanovParentRouter:
-    """A market order and queue-aware limit orders every T seconds (`execute_parent`)."""
+    """A market order and queue-aware limit orders every T seconds (`execute_parent`, compiled:
+    `sor.routers.placement_nb.execute_parent_compiled`)."""
 
     allocator: ClassVar[Allocator] = "cont_kukanov"
 
@@ -352,7 +353,7 @@ class ContKukanovParentRouter:
         per_order = _PerOrder()
         market_shares, passive, posted = np.zeros(n), np.zeros(n), np.zeros(n)
         for order, parent in zip(sm.orders, sm.parents, strict=True):
-            fill = execute_parent(
+            fill = execute_parent_compiled(
                 sm.passive,
                 order.first,
                 order.last,

@@ -266,6 +266,8 @@ def outflow_samples(
 
     Returns:
         float64[n, N], one row per window; empty (n = 0) when no window fits.
+
+    Compiled twin: `sor.routers.placement_nb._sample_windows` (the window rule).
     """
     earliest = max(int(ts[0]), decision_ts - lookback_ns)
     span = decision_ts - horizon_ns - earliest

@@ -86,7 +86,10 @@ class PlacementSettings:
 
 @dataclass(frozen=True, eq=False)
 class PassiveMarket:
-    """Snapshots with what every placement run over them shares, computed once."""
+    """Snapshots with what every placement run over them shares, computed once.
+
+    Compiled twin: `sor.routers.placement_nb.ParentArrays`.
+    """
 
     snaps: Snapshots
     costs: VenueCosts
@@ -214,6 +217,8 @@ def execute_parent(
 ) -> ParentFill:
     """Execute one parent order of `size` shares over rows first..last with the C&K router.
 
+    Compiled twin: `sor.routers.placement_nb._execute_parent_nb`.
+
     Where a decision has no outflow sample yet (no past window of length T) or no venue shows
     both sides, the router sends a market order for everything left.
 
@@ -297,7 +302,11 @@ def execute_parent(
             )
             posted += limits
             got = fills > 0
-            cash += float(np.dot(fills[got], (snaps.bid_px[row] - costs.rebate)[got]))
+            # summed venue by venue in column order (the compiled twin's order, to the last bit)
+            passive_cash = 0.0
+            for j in np.flatnonzero(got):
+                passive_cash += float(fills[j]) * float(snaps.bid_px[row, j] - costs.rebate[j])
+            cash += passive_cash
             passive_shares += fills
             remaining -= int(round(fills.sum()))
             if got.any():

@@ -14,13 +14,20 @@ import re
 
 import pytest
 
-KERNELS = ("sor.routers.static_nb", "sor.execution.depth_nb", "sor.execution.cleanup_nb")
+KERNELS = (
+    "sor.routers.static_nb",
+    "sor.routers.placement_nb",
+    "sor.execution.depth_nb",
+    "sor.execution.cleanup_nb",
+)
 REFERENCE_MODULES = (
     "sor.routers.allocator",
     "sor.routers.static",
     "sor.execution.engine",
     "sor.execution.depth",
     "sor.execution.cleanup",
+    "sor.execution.passive",
+    "sor.routers.placement",
 )
 QUALIFIED = re.compile(r"`(sor\.[\w.]+)`")
 

@@ -1,0 +1,475 @@
+"""The Cont & Kukanov router over one parent order, compiled with Numba: `execute_parent`.
+
+`sor.routers.placement.execute_parent` is the reference: at every decision it builds the
+placement problem from the data, solves it by stochastic approximation, takes the market order
+from the visible depth and rests the limit orders in the queue simulation, all in Python around
+compiled inner loops. `execute_parent_compiled` runs the same loop in one compiled call per
+parent order, with the same numbers in the same order, so its `ParentFill` is identical field by
+field (tests compare them):
+
+- the decision rows, the outflow samples (`_sample_windows`, the window rule of
+  `sor.execution.passive.outflow_samples`), the problem's inputs and the solver
+  (`sor.routers.cont_kukanov._stochastic_approximation`, the same compiled function) are the
+  reference's;
+- the random choice of samples is drawn in Python before the call, from the same generator and
+  seed per decision (`settings.seed + row`), for every row the order may decide at;
+- the market order takes the visible depth cheapest first with the strict fill model
+  (`sor.execution.depth_nb`), the limit orders fill by `sor.execution.passive.simulate_resting`
+  (the same compiled function), and the clean-up is `sor.execution.cleanup_nb`.
+
+A parent order whose market orders take at more prices of one venue than its compiled memory
+holds is run by the reference instead: the same answer, slower.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from sor.execution.cleanup import AfterHorizon, after_horizon
+from sor.execution.cleanup_nb import AfterArrays, after_arrays, clean_up_row_loop
+from sor.execution.depth_nb import empty_memory, forget_row, level_left, take_cheapest_row
+from sor.execution.engine import temporary_impact_charge
+from sor.execution.passive import QUEUE_MODELS, simulate_resting
+from sor.routers.cont_kukanov import _stochastic_approximation
+from sor.routers.placement import (
+    ParentFill,
+    PassiveMarket,
+    PlacementParams,
+    PlacementSettings,
+    execute_parent,
+)
+from sor.vocabulary import NS_PER_S
+
+__all__ = ["ParentArrays", "execute_parent_compiled", "parent_arrays"]
+
+
+class ParentArrays(NamedTuple):
+    """The arrays of a `PassiveMarket` as the kernel reads them (`parent_arrays`).
+
+    Python twin: `sor.routers.placement.PassiveMarket`.
+    """
+
+    ts: np.ndarray  #: int64[T]
+    ask_px: np.ndarray  #: float64[T, N]
+    bid_px: np.ndarray  #: float64[T, N]
+    bid_sz: np.ndarray  #: int64[T, N]
+    ladder_px: np.ndarray  #: float64[T, N, L]
+    ladder_sz: np.ndarray  #: int64[T, N, L]
+    venues: np.ndarray  #: int64[N]
+    cum_volume: np.ndarray  #: int64[T + 1], traded shares before each row (leading 0)
+    starts: np.ndarray  #: int64[T + 1], `sor.execution.passive.trade_starts`
+    trade_col: np.ndarray  #: int32[M]
+    trade_px: np.ndarray  #: float64[M]
+    trade_sz: np.ndarray  #: int64[M]
+    trade_side: np.ndarray  #: int8[M]
+    cumulative_outflow: np.ndarray  #: float64[T + 1, N]
+    fee: np.ndarray  #: float64[N]
+    rebate: np.ndarray  #: float64[N]
+
+
+# Built once per market and dropped with it.
+_ARRAYS: weakref.WeakKeyDictionary[PassiveMarket, ParentArrays] = weakref.WeakKeyDictionary()
+
+
+def parent_arrays(pm: PassiveMarket) -> ParentArrays:
+    """The kernel's `ParentArrays` of `pm`, built once per market."""
+    cached = _ARRAYS.get(pm)
+    if cached is not None:
+        return cached
+    snaps, costs = pm.snaps, pm.costs
+    ladder_px, ladder_sz = snaps.ask_ladder()
+    cum_volume = np.zeros(len(snaps) + 1, dtype=np.int64)
+    np.cumsum(snaps.trade_volume, out=cum_volume[1:])
+    arrays = ParentArrays(
+        np.ascontiguousarray(snaps.ts, dtype=np.int64),
+        np.ascontiguousarray(snaps.ask_px, dtype=np.float64),
+        np.ascontiguousarray(snaps.bid_px, dtype=np.float64),
+        np.ascontiguousarray(snaps.bid_sz, dtype=np.int64),
+        np.ascontiguousarray(ladder_px, dtype=np.float64),
+        np.ascontiguousarray(ladder_sz, dtype=np.int64),
+        np.ascontiguousarray(snaps.venues, dtype=np.int64),
+        cum_volume,
+        np.ascontiguousarray(pm.starts, dtype=np.int64),
+        np.ascontiguousarray(snaps.trade_col),
+        np.ascontiguousarray(snaps.trade_px, dtype=np.float64),
+        np.ascontiguousarray(snaps.trade_sz, dtype=np.int64),
+        np.ascontiguousarray(snaps.trade_side),
+        np.ascontiguousarray(pm.cumulative_outflow, dtype=np.float64),
+        np.ascontiguousarray(costs.fee, dtype=np.float64),
+        np.ascontiguousarray(costs.rebate, dtype=np.float64),
+    )
+    _ARRAYS[pm] = arrays
+    return arrays
+
+
+class _Rules(NamedTuple):
+    """The parent order and the router's settings, as scalars."""
+
+    first: int
+    last: int
+    size: int
+    lambda_over: float
+    lambda_under: float
+    theta: float
+    horizon_ns: int
+    lookback_ns: int
+    max_samples: int
+    model: int
+    power: float
+    max_participation: float  # negative: none
+    charge: float
+
+
+class _Fill(NamedTuple):
+    """What the kernel returns; the arrays of `ParentFill` are filled in place."""
+
+    ok: bool
+    cash: float
+    remaining: int
+    decisions: int
+    last_fill_row: int
+    cleanup_taken_shares: int
+    cleanup_taken_cash: float
+    cleanup_impact_shares: int
+    cleanup_impact_cash: float
+
+
+@njit(cache=True)
+def _sample_windows(
+    ts: np.ndarray, decision_ts: int, horizon_ns: int, lookback_ns: int, max_samples: int
+) -> tuple[int, int]:
+    """(count, stride) of the outflow windows before a decision; count 0 when none fits.
+
+    Python twin: `sor.execution.passive.outflow_samples` (its window rule).
+    """
+    earliest = max(ts[0], decision_ts - lookback_ns)
+    span = decision_ts - horizon_ns - earliest
+    if span < 0 or horizon_ns <= 0:
+        return 0, 0
+    count = min(max_samples, span // max(horizon_ns // 4, 1) + 1)
+    stride = span // max(count - 1, 1) if count > 1 else 0
+    return count, stride
+
+
+def _decision_rows(ts: np.ndarray, first: int, last: int, horizon_ns: int) -> list[int]:
+    """Every row the order may decide at: the arrival, then each T later, through `last`."""
+    rows = []
+    row = first
+    while row <= last:
+        rows.append(row)
+        nxt = int(np.searchsorted(ts, ts[row] + horizon_ns, side="left"))
+        row = max(nxt, row + 1)
+    return rows
+
+
+def _draws(
+    a: ParentArrays, rows: list[int], rules: _Rules, settings: PlacementSettings
+) -> np.ndarray:
+    """int64[D, N_iter]: the samples each decision's solver uses (the reference's `solve`)."""
+    draws = np.zeros((len(rows), settings.iterations), dtype=np.int64)
+    for d, row in enumerate(rows):
+        count, _ = _sample_windows(
+            a.ts, int(a.ts[row]), rules.horizon_ns, rules.lookback_ns, rules.max_samples
+        )
+        if count > 0:
+            draws[d] = np.random.default_rng(settings.seed + row).integers(
+                0, count, size=settings.iterations
+            )
+    return draws
+
+
+@njit(cache=True, nogil=True)
+def _execute_parent_nb(
+    a: ParentArrays,
+    rules: _Rules,
+    draws: np.ndarray,
+    after: AfterArrays,
+    market_shares: np.ndarray,
+    passive_shares: np.ndarray,
+    posted: np.ndarray,
+) -> _Fill:
+    """One parent order with the Cont & Kukanov router; the per-venue arrays filled in place.
+
+    Python twin: `sor.routers.placement.execute_parent`.
+    """
+    n = a.ask_px.shape[1]
+    n_level = a.ladder_px.shape[2]
+    first, last, size = rules.first, rules.last, rules.size
+    memory = empty_memory(n)
+    seen = first - 1  # nothing is remembered before the arrival: no row before it to forget
+    left = np.zeros((n, n_level), dtype=np.int64)
+    bought = np.zeros(n, dtype=np.int64)
+    work = np.zeros(n * n_level, dtype=np.int64)
+    limits = np.zeros(n, dtype=np.int64)
+    posts = np.zeros(n, dtype=np.int64)
+    price = np.empty(n)
+    ahead = np.empty(n)
+    resting = np.empty(n)
+    fills = np.empty(n)
+    remaining, cash, decisions = size, 0.0, 0
+    last_fill_row = -1
+    row = first
+    while remaining > 0 and row <= last:
+        decision = decisions
+        decisions += 1
+        next_row = np.searchsorted(a.ts, a.ts[row] + rules.horizon_ns, side="left")
+        next_row = max(next_row, row + 1)
+        for j in range(n):
+            limits[j] = 0
+        # the placement problem (`_problem`): needs an ask, a bid and an outflow sample
+        m = remaining
+        best = -1
+        top_bid = -np.inf
+        k_count = 0
+        for j in range(n):
+            ask = a.ask_px[row, j]
+            if np.isfinite(ask) and (best < 0 or ask < a.ask_px[row, best]):
+                best = j
+            bid = a.bid_px[row, j]
+            if np.isfinite(bid) and a.bid_sz[row, j] > 0:
+                posts[k_count] = j
+                k_count += 1
+                if bid > top_bid:
+                    top_bid = bid
+        count, stride = 0, 0
+        if best >= 0 and k_count > 0:
+            count, stride = _sample_windows(
+                a.ts, a.ts[row], rules.horizon_ns, rules.lookback_ns, rules.max_samples
+            )
+        if count > 0:
+            half_spread = max((a.ask_px[row, best] - top_bid) / 2, 0.0)
+            outflows = np.empty((count, k_count))
+            decision_ts = a.ts[row]
+            for i in range(count):
+                end = decision_ts - stride * i
+                hi = np.searchsorted(a.ts, end, side="left")
+                lo = np.searchsorted(a.ts, end - rules.horizon_ns, side="left")
+                for k in range(k_count):
+                    j = posts[k]
+                    outflows[i, k] = a.cumulative_outflow[hi, j] - a.cumulative_outflow[lo, j]
+            rebates = np.empty(k_count)
+            queues = np.empty(k_count)
+            for k in range(k_count):
+                rebates[k] = a.rebate[posts[k]]
+                queues[k] = float(a.bid_sz[row, posts[k]])
+            shares = float(remaining)
+            start = np.zeros(k_count + 1)
+            start[0] = shares / 2
+            for k in range(k_count):
+                start[k + 1] = shares / (2 * k_count)
+            x = np.empty(k_count + 1)
+            _stochastic_approximation(
+                shares,
+                float(half_spread),
+                float(a.fee[best]),
+                rebates,
+                queues,
+                outflows,
+                draws[decision],
+                rules.lambda_under,
+                rules.lambda_over,
+                rules.theta,
+                start,
+                x,
+            )
+            # `_round_placement`: limits rounded, the market order raised to cover the rest
+            total_limits = 0
+            for k in range(k_count):
+                lim = np.rint(min(max(x[k + 1], 0.0), float(remaining)))
+                limits[posts[k]] = int(lim)
+                total_limits += int(lim)
+            m = int(min(max(np.rint(x[0]), 0.0), float(remaining)))
+            if m + total_limits < remaining:
+                m = remaining - total_limits
+            for k in range(k_count):
+                j = posts[k]
+                limits[j] = min(limits[j], remaining - m)
+        if rules.max_participation >= 0:
+            traded = a.cum_volume[row + 1] - a.cum_volume[first]
+            allowance = int(math.floor(rules.max_participation * traded)) - (size - remaining)
+            m = min(m, max(allowance, 0))
+        if m > 0:
+            for t in range(seen + 1, row + 1):
+                forget_row(a.ask_px, t, memory)
+            seen = max(seen, row)
+            for j in range(n):
+                for k in range(n_level):
+                    left[j, k] = level_left(
+                        a.ladder_px[row, j, k], a.ladder_sz[row, j, k], True, memory, j
+                    )
+            spent, ok = take_cheapest_row(
+                m, a.ladder_px[row], left, a.venues, a.fee, True, memory, bought, work
+            )
+            if not ok:
+                return _Fill(False, 0.0, 0, 0, 0, 0, 0.0, 0, 0.0)
+            got = 0
+            for j in range(n):
+                got += bought[j]
+            spent *= 1.0 + rules.charge * math.sqrt(float(got))
+            for j in range(n):
+                market_shares[j] += bought[j]
+            cash += spent
+            remaining -= got
+            if got > 0:
+                last_fill_row = row
+        end = min(next_row, last)
+        any_limit = False
+        for j in range(n):
+            if limits[j] > 0:
+                any_limit = True
+        if remaining > 0 and any_limit and end > row:
+            for j in range(n):
+                price[j] = a.bid_px[row, j] if limits[j] > 0 else np.nan
+                ahead[j] = float(a.bid_sz[row, j])
+                resting[j] = float(limits[j])
+                fills[j] = 0.0
+            simulate_resting(
+                a.bid_px,
+                a.bid_sz,
+                a.starts,
+                a.trade_col,
+                a.trade_px,
+                a.trade_sz,
+                a.trade_side,
+                row + 1,
+                end,
+                price,
+                ahead,
+                resting,
+                float(remaining),
+                rules.model,
+                rules.power,
+                fills,
+            )
+            passive_cash = 0.0
+            filled = 0.0
+            any_fill = False
+            for j in range(n):
+                posted[j] += limits[j]
+                if fills[j] > 0:
+                    passive_cash += fills[j] * (a.bid_px[row, j] - a.rebate[j])
+                    any_fill = True
+                passive_shares[j] += fills[j]
+                filled += fills[j]
+            cash += passive_cash
+            remaining -= int(np.rint(filled))
+            if any_fill:
+                last_fill_row = max(last_fill_row, end)
+        row = next_row
+    for t in range(seen + 1, last + 1):
+        forget_row(a.ask_px, t, memory)
+    traded = a.cum_volume[last + 1] - a.cum_volume[first]
+    cleanup = clean_up_row_loop(
+        after,
+        a.fee,
+        remaining,
+        True,
+        memory,
+        rules.max_participation,
+        traded,
+        size - remaining,
+        rules.charge,
+    )
+    if not cleanup.ok:
+        return _Fill(False, 0.0, 0, 0, 0, 0, 0.0, 0, 0.0)
+    return _Fill(
+        True,
+        cash,
+        remaining,
+        decisions,
+        last_fill_row,
+        cleanup.taken_shares,
+        cleanup.taken_cash,
+        cleanup.impact_shares,
+        cleanup.impact_cash,
+    )
+
+
+def execute_parent_compiled(
+    pm: PassiveMarket,
+    first: int,
+    last: int,
+    size: int,
+    params: PlacementParams,
+    settings: PlacementSettings,
+    *,
+    max_participation: float | None = None,
+    temporary_impact: float | None = None,
+    after: AfterHorizon | None = None,
+) -> ParentFill:
+    """`sor.routers.placement.execute_parent`, compiled: the same `ParentFill` (module docstring).
+
+    Args:
+        pm: the market with its queue-model inputs.
+        first, last: the parent order's snapshot rows (inclusive).
+        size: shares to buy.
+        params: lambda_over, lambda_under, theta_queue and the horizon T.
+        settings: the router's fixed settings.
+        max_participation: None, or the participation cap of the market orders.
+        temporary_impact: None, or Y of the temporary impact on the market orders' cash.
+        after: the data the clean-up may take from (None: every row after `last`).
+    """
+    if not params.horizon_s > 0:
+        raise ValueError(f"horizon_s must be > 0, got {params.horizon_s}")
+    if settings.iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {settings.iterations}")
+    snaps = pm.snaps
+    n = snaps.n_venues
+    if after is None:
+        after = after_horizon(snaps, pm.costs, last + 1, pm.impact)
+    a = parent_arrays(pm)
+    rules = _Rules(
+        int(first),
+        int(last),
+        int(size),
+        float(params.lambda_over),
+        float(params.lambda_under),
+        float(params.theta_queue),
+        int(params.horizon_s * NS_PER_S),
+        int(settings.lookback_s * NS_PER_S),
+        int(settings.max_samples),
+        QUEUE_MODELS[settings.queue_model],
+        float(settings.cancel_power),
+        -1.0 if max_participation is None else float(max_participation),
+        temporary_impact_charge(after.impact, temporary_impact),
+    )
+    draws = _draws(
+        a, _decision_rows(a.ts, rules.first, rules.last, rules.horizon_ns), rules, settings
+    )
+    market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
+    fill = _execute_parent_nb(
+        a, rules, draws, after_arrays(after), market_shares, passive_shares, posted
+    )
+    if not fill.ok:  # a venue's compiled memory filled up: the reference has no limit
+        return execute_parent(
+            pm,
+            first,
+            last,
+            size,
+            params,
+            settings,
+            max_participation=max_participation,
+            temporary_impact=temporary_impact,
+            after=after,
+        )
+    cleanup_cash = fill.cleanup_taken_cash + fill.cleanup_impact_cash
+    volume = 0
+    if fill.last_fill_row >= first:
+        volume = int(a.cum_volume[fill.last_fill_row + 1] - a.cum_volume[first])
+    return ParentFill(
+        total_cash=float(fill.cash),
+        market_shares=market_shares,
+        passive_shares=passive_shares,
+        cleanup_shares=int(fill.remaining),
+        completed_cash=float(fill.cash) + float(cleanup_cash),
+        cleanup_taken_shares=int(fill.cleanup_taken_shares),
+        cleanup_impact_shares=int(fill.cleanup_impact_shares),
+        market_volume=volume,
+        decisions=int(fill.decisions),
+        posted_shares=posted,
+    )
