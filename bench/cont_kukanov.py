@@ -57,14 +57,14 @@ def python_ms(p: PlacementProblem) -> tuple[float, np.ndarray]:
     """Wall time with the iteration loop as plain Python (Numba's py_func; the projection it calls
     stays compiled), and its answer."""
     kernel = cont_kukanov._stochastic_approximation
-    saved = cont_kukanov._stochastic_approximation, cont_kukanov._project
+    saved = cont_kukanov._stochastic_approximation, cont_kukanov._project_into
     cont_kukanov._stochastic_approximation = kernel.py_func
     try:
         start = time.perf_counter()
         x = solve(p, iterations=ITERATIONS, seed=0)
         return (time.perf_counter() - start) * 1e3, np.r_[x.market, x.limits]
     finally:
-        cont_kukanov._stochastic_approximation, cont_kukanov._project = saved
+        cont_kukanov._stochastic_approximation, cont_kukanov._project_into = saved
 
 
 def main() -> None:
