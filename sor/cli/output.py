@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sor.errors import ConfigError
-from sor.files import FileLock, lock_file, write_text
+from sor.files import FileLock, OutputWriteError, lock_file, write_text
 
 __all__ = ["Outputs", "claim_outputs", "print_report", "say", "summary_table", "write_json"]
 
@@ -53,7 +53,7 @@ class Outputs:
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                raise ConfigError(f"output.out: cannot remove the old {path}: {exc}") from exc
+                raise OutputWriteError(path, exc) from exc
 
 
 @contextmanager
