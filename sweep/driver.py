@@ -8,9 +8,13 @@ seeded sweep proposes the same trials whatever the number of workers.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -19,6 +23,8 @@ from tqdm import tqdm
 
 from sor.config import Config
 from sor.errors import ConfigError
+from sor.files import FileLock, lock_file
+from sweep.fingerprint import config_changes, config_fingerprint, same_data, snapshots_fingerprint
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
 __all__ = [
@@ -29,6 +35,8 @@ __all__ = [
     "open_storage",
     "open_study",
     "run_sweep",
+    "storage_file",
+    "study_lock",
 ]
 
 log = logging.getLogger("sor.sweep")
@@ -68,8 +76,90 @@ def open_storage(url: str | None) -> Any:
     return url
 
 
+def storage_file(url: str | None) -> Path | None:
+    """The local file behind a storage: a journal file or an SQLite database; else None."""
+    if url is None:
+        return None
+    if "://" not in url:
+        return Path(url) if url.endswith((".log", ".jsonl")) else None
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+    return None
+
+
+@contextmanager
+def _beside_storage(config: Config, suffix: str, *, wait: bool) -> Iterator[FileLock | int | None]:
+    """A lock file beside the storage's local file: the held lock, the holder's pid, or None
+    (no local file, or its folder missing: opening the storage then says what is wrong)."""
+    path = storage_file(config.search.storage)
+    if path is None:
+        yield None
+        return
+    try:
+        lock = lock_file(path.with_name(f"{path.name}.{suffix}"), wait=wait)
+    except OSError:
+        yield None
+        return
+    try:
+        yield lock
+    finally:
+        if isinstance(lock, FileLock):
+            lock.release()
+
+
+_running: dict[Path, int] = {}  # study locks this process holds, with their nesting depth
+
+
+@contextmanager
+def study_lock(config: Config) -> Iterator[None]:
+    """Hold the configured study for one driver: a second live driver of the same stored study
+    (same SQLite or journal file, same study name) is refused, naming its pid.
+
+    Two drivers of one study would each take the other's running trials for abandoned ones
+    and ask them again. Re-entrant within a process; no-op for in-memory and server storages.
+
+    Raises:
+        ConfigError: another process drives the study.
+    """
+    search = config.search
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", search.study_name)
+    path = storage_file(search.storage)
+    key = path.resolve() if path is not None else None
+    if key is None or key in _running:
+        if key is not None:
+            _running[key] += 1
+        try:
+            yield
+        finally:
+            if key is not None:
+                _running[key] -= 1
+        return
+    with _beside_storage(config, f"{name}.run.lock", wait=False) as lock:
+        if isinstance(lock, int):
+            raise ConfigError(
+                f"study {search.study_name!r} in {search.storage} is being run by another sor "
+                f"process (pid {lock or 'unknown'}, lock {path}.{name}.run.lock): wait for it to "
+                "finish or choose another --study-name"
+            )
+        _running[key] = 1
+        try:
+            yield
+        finally:
+            del _running[key]
+
+
 def open_study(config: Config) -> optuna.Study:
-    """Create the study, or load it from storage to resume it."""
+    """Create the study, or load it from storage to resume it.
+
+    Creating a new SQLite database from two processes at once races on its tables ("table ...
+    already exists"), so opening is serialized by a lock file beside the storage's file.
+    """
+    with _beside_storage(config, "open.lock", wait=True):
+        return _open_study(config)
+
+
+def _open_study(config: Config) -> optuna.Study:
     search = config.search
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -89,17 +179,89 @@ def open_study(config: Config) -> optuna.Study:
         raise ConfigError(f"search.storage {search.storage!r}: cannot open it: {reason}") from None
 
 
-def check_study(config: Config) -> optuna.Study:
-    """Open the configured study and refuse to mix runs: a stored study that already has trials
-    continues only with `search.resume`. Cheap: `sor run` calls it before streaming any data."""
+#: User attributes of a study holding what its trials were measured on (`sweep.fingerprint`).
+FINGERPRINT_CONFIG = "sor_objective_config"
+FINGERPRINT_DATA = "sor_data_file"
+FINGERPRINT_SNAPSHOTS = "sor_snapshots"
+
+
+def check_study(
+    config: Config,
+    *,
+    data: dict[str, Any] | None = None,
+    snapshots: dict[str, Any] | None = None,
+) -> optuna.Study:
+    """Open the configured study and refuse to mix runs, then record what this run measures on.
+
+    A stored study that already has trials continues only with `search.resume`, and only on
+    the same data and objective settings: the fingerprints stored in its user attributes
+    (`sweep.fingerprint`) must equal this run's. Cheap: `sor run` calls it before streaming.
+
+    Args:
+        config: the validated configuration.
+        data: `file_fingerprint` of the data file, where the run reads one.
+        snapshots: `snapshots_fingerprint` of the snapshots, once they are built.
+
+    Raises:
+        ConfigError: the study has trials and no --resume was given, or its trials were
+            measured on other data or other settings (the message names which).
+    """
     search = config.search
-    study = open_study(config)
-    if study.trials and not search.resume:
-        raise ConfigError(
-            f"study {search.study_name!r} in {search.storage} already has {len(study.trials)} "
-            "trials: pass --resume to continue it, or choose another --study-name"
-        )
+    with _beside_storage(config, "open.lock", wait=True):  # check and record as one step
+        study = _open_study(config)
+        if search.storage is None:
+            return study
+        now = {
+            FINGERPRINT_CONFIG: config_fingerprint(config),
+            FINGERPRINT_DATA: data,
+            FINGERPRINT_SNAPSHOTS: snapshots,
+        }
+        stored = study.user_attrs
+        if study.trials:
+            if not search.resume:
+                raise ConfigError(
+                    f"study {search.study_name!r} in {search.storage} already has "
+                    f"{len(study.trials)} trials: pass --resume to continue it, or choose "
+                    "another --study-name"
+                )
+            _refuse_other_experiment(config, stored, now)
+        for key, value in now.items():
+            # A study without trials holds nothing to mix: this run's fingerprints replace any.
+            if value is not None and (stored.get(key) != value or not study.trials):
+                study.set_user_attr(key, value)
     return study
+
+
+def _refuse_other_experiment(config: Config, stored: dict[str, Any], now: dict[str, Any]) -> None:
+    """Raise if the stored fingerprints differ from this run's; those missing on either side
+    (a study made before they were stored, a library call without a data file) are skipped."""
+    search = config.search
+    where = f"cannot resume study {search.study_name!r} in {search.storage}: its trials were"
+    for key, what in ((FINGERPRINT_DATA, "file"), (FINGERPRINT_SNAPSHOTS, "snapshots")):
+        before, after = stored.get(key), now[key]
+        if before is not None and after is not None and not same_data(before, after):
+            raise ConfigError(
+                f"{where} measured on other data ({_describe(before, what)}; this run: "
+                f"{_describe(after, what)}): choose another --study-name for this data"
+            )
+    before = stored.get(FINGERPRINT_CONFIG)
+    if before is not None:
+        changes = config_changes(before, now[FINGERPRINT_CONFIG])
+        if changes:
+            raise ConfigError(
+                f"{where} measured with other settings: {'; '.join(changes)}: resume with the "
+                "stored settings, or choose another --study-name"
+            )
+
+
+def _describe(fingerprint: dict[str, Any], what: str) -> str:
+    count = (
+        f"{fingerprint.get('bytes')} bytes"
+        if what == "file"
+        else f"{fingerprint.get('snapshots')} snapshots"
+    )
+    name = f"{fingerprint['file']}, " if "file" in fingerprint else ""
+    return f"{name}{count}, blake2b {str(fingerprint.get('blake2b'))[:12]}"
 
 
 def _chunks(items: list, n: int) -> list[list]:
@@ -107,17 +269,34 @@ def _chunks(items: list, n: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> SweepResult:
+def run_sweep(
+    snaps_ref: Any,
+    config: Config,
+    *,
+    progress: bool = True,
+    data: dict[str, Any] | None = None,
+) -> SweepResult:
     """Run the configured number of trials; resumes a stored study with the same name.
+
+    A stored study is held by this driver while it runs (`study_lock`) and resumed only on
+    the same snapshots and objective settings (`check_study`).
 
     Args:
         snaps_ref: Ray object reference of the `Snapshots` (put once; workers read it zero-copy).
         config: the validated configuration.
         progress: show a progress bar.
+        data: `sweep.fingerprint.file_fingerprint` of the data file the snapshots come from.
 
     Returns:
         The best parameters and the sweep's statistics.
     """
+    with study_lock(config):
+        return _run_sweep(snaps_ref, config, progress=progress, data=data)
+
+
+def _run_sweep(
+    snaps_ref: Any, config: Config, *, progress: bool, data: dict[str, Any] | None
+) -> SweepResult:
     import ray
 
     from sor.routers.static_nb import warm_up
@@ -125,7 +304,8 @@ def run_sweep(snaps_ref: Any, config: Config, *, progress: bool = True) -> Sweep
     from sweep.runtime import worker_count
 
     search = config.search
-    study = check_study(config)
+    snapshots = snapshots_fingerprint(ray.get(snaps_ref)) if search.storage else None
+    study = check_study(config, data=data, snapshots=snapshots)
     dists = distributions(search, config.router.allocator)
     target = search.trials
     grid = grid_size(search, config.router.allocator) if search.sampler == "grid" else None

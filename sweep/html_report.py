@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sor.evaluation.backtest import savings_label
+from sor.files import write_text
 
 __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
@@ -421,7 +422,7 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
 
 
 def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
-    """Write the static HTML page of a results dict.
+    """Write the static HTML page of a results dict, atomically (`sor.files.atomic_write`).
 
     Args:
         report: the results dict (model.md §6) with, optionally, "sweep", "data", "stream" and
@@ -439,5 +440,4 @@ def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report, plots), encoding="utf-8")
-    return path
+    return Path(write_text(path, render_html(report, plots)))

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sor.evaluation.backtest import FillRecord  # noqa: E402
+from sor.files import atomic_write  # noqa: E402
 
 __all__ = [
     "PLOTS",
@@ -42,6 +43,12 @@ PLOTS = (
     "param_importances",
 )
 _DPI = 100
+
+
+def _save(fig: Any, path: Path, **kwargs: Any) -> None:
+    """Save a figure as PNG atomically (`sor.files.atomic_write`)."""
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=_DPI, **kwargs)
 
 
 def cumulative_path(records: list[FillRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,7 +124,7 @@ def _plot_fill_path(report: dict, paths: dict[str, list[FillRecord]], path: Path
     bottom.set_title("Running average fill price")
     bottom.set_xlabel("time (UTC)")
     bottom.ticklabel_format(axis="y", useOffset=False, style="plain")
-    fig.savefig(path, dpi=_DPI)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -143,7 +150,7 @@ def _plot_venue_shares(report: dict, path: Path) -> None:
     ax.set_ylabel("shares")
     ax.set_title("Shares filled per venue")
     ax.legend()
-    fig.savefig(path, dpi=_DPI)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -172,7 +179,7 @@ def _plot_savings_distribution(report: dict, path: Path) -> None:
     ax.set_ylabel("savings per parent order, bps of arrival mid")
     ax.set_title("Router savings against each baseline, one point per parent order")
     ax.legend()
-    fig.savefig(path, dpi=_DPI)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -229,7 +236,7 @@ def _save_optuna_axes(draw: Any, study: Any, path: Path) -> None:
     fig = ax.figure
     try:
         fig.set_size_inches(10, 4.5)
-        fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+        _save(fig, path, bbox_inches="tight")
     finally:
         plt.close(fig)
 

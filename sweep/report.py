@@ -10,6 +10,7 @@ from sor.config import Config
 from sor.data.snapshots import Snapshots
 from sor.evaluation.backtest import result_warnings
 from sor.evaluation.modes import Evaluation, prepare
+from sor.files import atomic_write
 from sweep.driver import SweepResult
 from sweep.space import is_abandoned
 
@@ -80,7 +81,8 @@ def trials_csv_path(out: str) -> Path:
 
 
 def write_trials_csv(sweep: SweepResult, out: str) -> Path:
-    """Write the study's trials (parameters, value, state, worker, abandoned) beside the JSON.
+    """Write the study's trials (parameters, value, state, worker, abandoned) beside the JSON,
+    atomically (`sor.files.atomic_write`).
 
     `abandoned` marks trials a killed driver left unfinished: closed as FAIL and asked again.
     """
@@ -92,5 +94,6 @@ def write_trials_csv(sweep: SweepResult, out: str) -> Path:
         # again (and count neither as failed nor as run), so say so in the table.
         abandoned = {t.number: is_abandoned(t) for t in sweep.study.trials}
         table["abandoned"] = [abandoned[n] for n in table["number"]]
-    table.to_csv(path, index=False)
+    with atomic_write(path) as f:
+        table.to_csv(f, index=False)
     return path

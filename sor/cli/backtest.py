@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS, config_from_args
-from sor.cli.output import write_json
+from sor.cli.output import claim_outputs, print_report, write_json
 from sor.errors import SorError
 
 __all__ = ["cmd_backtest"]
@@ -20,13 +20,20 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     config = config_from_args(args, DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS)
     if config.data.path is None:
         raise SorError("sor backtest needs --data PATH (or data.path in the config)")
-    snaps, summary = load_snapshots(config.data.path, **config.load_options())
-    require_asks(snaps.ask_px, config.data.path)
-    evaluation = prepare(snaps, config)
-    params = config.params.model_dump()
-    report = evaluation.report({k: params[k] for k in evaluation.params})
-    report["data"] = {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes}
-    report["warnings"] = result_warnings(report)
-    report["config"] = config.redacted()
-    write_json(report, config.output.out)
+    inputs = {"data file": config.data.path, "configuration": args.config}
+    with claim_outputs(config.output.out, inputs=inputs):
+        snaps, summary = load_snapshots(config.data.path, **config.load_options())
+        require_asks(snaps.ask_px, config.data.path)
+        evaluation = prepare(snaps, config)
+        params = config.params.model_dump()
+        report = evaluation.report({k: params[k] for k in evaluation.params})
+        report["data"] = {
+            **summary.to_dict(),
+            "snapshots": len(snaps),
+            "snapshot_bytes": snaps.nbytes,
+        }
+        report["warnings"] = result_warnings(report)
+        report["config"] = config.redacted()
+        write_json(report, config.output.out)
+    print_report(report)
     return 0

@@ -23,6 +23,7 @@ from sor.cli.flags import (
 )
 from sor.cli.generate import cmd_generate
 from sor.errors import SorError
+from sor.files import OutputWriteError
 
 __all__ = ["build_parser", "main"]
 
@@ -140,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SorError as exc:
         print(f"sor: error: {exc}", file=sys.stderr)
         return 2
+    except OutputWriteError as exc:  # a full disk, a folder gone read-only: not the input's fault
+        print(f"sor: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("sor: interrupted", file=sys.stderr)
         return 130

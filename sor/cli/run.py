@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args
-from sor.cli.output import write_json
+from sor.cli.output import Outputs, claim_outputs, print_report, say, write_json
 from sor.config import Config
 from sor.evaluation.modes import Evaluation, prepare
 from stream.pipeline import stream_snapshots
@@ -21,7 +21,15 @@ from stream.pipeline import stream_snapshots
 if TYPE_CHECKING:
     from sweep.driver import SweepResult
 
-__all__ = ["DEFAULT_DATA", "cmd_run", "default_data", "run", "write_visual_report"]
+__all__ = [
+    "DEFAULT_DATA",
+    "cmd_run",
+    "companions",
+    "default_data",
+    "run",
+    "write_outputs",
+    "write_visual_report",
+]
 
 log = logging.getLogger("sor.run")
 DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
@@ -40,15 +48,52 @@ def default_data() -> Path:
     return DEFAULT_DATA
 
 
-def run(config: Config, *, progress: bool = True) -> dict[str, Any]:
-    """The whole job on a validated config; returns the report (also written to output.out)."""
+def run(config: Config, *, progress: bool = True, config_path: str | None = None) -> dict[str, Any]:
+    """The whole job on a validated config; returns the report, written to output.out.
+
+    The outputs are claimed before any work (`sor.cli.output.claim_outputs`): an output that
+    would overwrite an input, an unwritable folder or a results file another live run is
+    writing is refused at once. The report's files are written as `write_outputs` says.
+
+    Args:
+        config: the validated configuration.
+        progress: show progress bars.
+        config_path: the configuration file it was read from, never to be overwritten.
+    """
+    from sweep.driver import storage_file
+
+    data_path = Path(config.data.path) if config.data.path else DEFAULT_DATA
+    inputs = {
+        "data file": data_path,
+        "configuration": config_path,
+        "study storage": storage_file(config.search.storage),
+    }
+    out = config.output.out
+    with claim_outputs(out, companions=companions(out), inputs=inputs) as outputs:
+        return _run(config, outputs, progress=progress)
+
+
+def companions(out: str | Path) -> tuple[Path, ...]:
+    """The files `sor run` writes beside the results JSON: trials CSV, plots, HTML page."""
+    from sweep.plots import PLOTS
+    from sweep.report import trials_csv_path
+
+    out = Path(out)
+    return (
+        trials_csv_path(str(out)),
+        *(out.with_name(f"{out.stem}_{name}.png") for name in PLOTS),
+        out.with_name(f"{out.stem}_report.html"),
+    )
+
+
+def _run(config: Config, outputs: Outputs, *, progress: bool) -> dict[str, Any]:
     import ray
 
-    from sweep.driver import check_study, run_sweep
-    from sweep.report import sweep_report, write_trials_csv
+    from sweep.driver import check_study, run_sweep, study_lock
+    from sweep.fingerprint import file_fingerprint
+    from sweep.report import sweep_report
     from sweep.runtime import init_ray
 
-    check_study(config)  # a bad storage URL or an unresumed study fails before any streaming
     if config.data.path and not Path(config.data.path).is_file():
         from sor.errors import DataError
 
@@ -56,11 +101,15 @@ def run(config: Config, *, progress: bool = True) -> dict[str, Any]:
             "is a folder, not a data file" if Path(config.data.path).is_dir() else "no such file"
         )
         raise DataError(problem, path=config.data.path)  # before Ray starts
-    data_path = Path(config.data.path) if config.data.path else default_data()
-    init_ray(config.ray.address, config.ray.num_cpus)
-    ref, summary, info = stream_snapshots(config, data_path, progress=progress)
-    snaps = ray.get(ref)
-    result = run_sweep(ref, config, progress=progress)
+    with study_lock(config):
+        check_study(config)  # a bad storage URL or an unresumed study fails before any data
+        data_path = Path(config.data.path) if config.data.path else default_data()
+        data = file_fingerprint(data_path) if config.search.storage else None
+        check_study(config, data=data)  # resuming on other data fails before any streaming
+        init_ray(config.ray.address, config.ray.num_cpus)
+        ref, summary, info = stream_snapshots(config, data_path, progress=progress)
+        snaps = ray.get(ref)
+        result = run_sweep(ref, config, progress=progress, data=data)
     evaluation = prepare(snaps, config)
     report = sweep_report(
         evaluation,
@@ -71,11 +120,30 @@ def run(config: Config, *, progress: bool = True) -> dict[str, Any]:
             **info,
         },
     )
-    write_json(report, config.output.out)
-    trials = write_trials_csv(result, config.output.out)
-    page = write_visual_report(evaluation, config, result, report)
-    log.info("results: %s, trials: %s, report: %s", config.output.out, trials, page)
+    write_outputs(outputs, evaluation, config, result, report)
+    log.info("results: %s, report: %s", outputs.results, outputs.companions[-1])
     return report
+
+
+def write_outputs(
+    outputs: Outputs,
+    evaluation: Evaluation,
+    config: Config,
+    result: SweepResult,
+    report: dict[str, Any],
+) -> None:
+    """Write the run's files: the old results JSON and companions removed first, then the
+    trials CSV, the plots and the HTML page, and the results JSON last, each atomically.
+
+    A results JSON on disk therefore always belongs to a complete run, with its own
+    companions beside it; an interruption in between leaves no results JSON.
+    """
+    from sweep.report import write_trials_csv
+
+    outputs.clear()
+    write_trials_csv(result, str(outputs.results))
+    write_visual_report(evaluation, config, result, report)
+    write_json(report, outputs.results)
 
 
 def write_visual_report(
@@ -94,6 +162,7 @@ def write_visual_report(
 def cmd_run(args: argparse.Namespace) -> int:
     """`sor run`."""
     config = config_from_args(args, DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
-    run(config, progress=not args.quiet and sys.stderr.isatty())
-    print(f"results written to {Path(config.output.out).resolve()}")
+    report = run(config, progress=not args.quiet and sys.stderr.isatty(), config_path=args.config)
+    print_report(report)
+    say(f"results written to {Path(config.output.out).resolve()}")
     return 0
