@@ -74,6 +74,7 @@ __all__ = [
     "produce",
     "produce_csv",
     "producer_settings",
+    "stream_messages",
 ]
 
 log = logging.getLogger(__name__)
@@ -719,6 +720,46 @@ def _holds(consumer: Any, partition: Any, offset: int, value: bytes) -> bool:
     if end is not None and end <= offset:
         return False  # the partition is shorter now: a broker that restarted empty
     raise StreamError(f"could not read offset {offset} of {partition.topic} back")
+
+
+def stream_messages(
+    updates: QuoteUpdates,
+    *,
+    key: StreamKey,
+    stream_id: str | None = None,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    clock: str = "ts_event",
+    max_message_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[bytes]:
+    """The messages `produce` writes for `updates` as fast as possible, in order, without a
+    broker (their signatures are `key.headers(message)`); for benchmarks and tests.
+
+    Raises:
+        DataError: as `split_events`.
+        StreamError: a message too large.
+    """
+    stream_id = stream_id or new_stream_id()
+    start = encode_start(
+        stream_id,
+        symbol=updates.symbol,
+        clock=clock,
+        events=count_events(updates),
+        levels=updates.n_levels,
+        max_bytes=max_message_bytes,
+    )
+    job = _Job(
+        updates=updates,
+        bootstrap="127.0.0.1:9092",  # never contacted
+        topic="unused",
+        stream_id=stream_id,
+        start_message=start,
+        speed=0.0,
+        security=None,
+        max_bytes=max_message_bytes,
+        key=key,
+        batch_bytes=batch_bytes,
+    )
+    return [value for *_, value in job.messages(0)]
 
 
 def _close_producer(producer: Any, timeout_s: float) -> None:

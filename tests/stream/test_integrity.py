@@ -8,6 +8,8 @@ hold the key, a key holder is a producer with a bug.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -195,3 +197,59 @@ def test_batched_stream_checks_each_event(bootstrap, topic, write_raw):
     write_raw(gap, [batched[0], three[1], batched[2]])  # events 1-3, then 5-6
     with pytest.raises(StreamError, match=r"seq 4 missing or out of order \(offset 2 holds seq 5"):
         consume(bootstrap, gap)
+
+
+def test_sor_run_refuses_a_forged_end_written_while_it_streams(tmp_path, bootstrap, topic):
+    """`sor run`'s pipeline, paced: a forger who watches the topic writes an end right after
+    the first event message. The run's key is its own, so the forgery ends the run with an
+    error (exit 2) instead of a sweep over one event."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from sor.config import load_config
+    from stream.messages import Events, decode
+    from stream.pipeline import stream_snapshots
+    from tests.csvdata import row, write_csv
+
+    # 30 events 100 ms apart at speed 1: the forger has 100 ms to slip in before seq 2.
+    path = write_csv(
+        tmp_path / "paced.csv",
+        [row(i * 100, (2, 9, 43)[i % 3], 10.0, 10.01 + i / 100, 100, 100 + i) for i in range(30)],
+    )
+    config = load_config(
+        overrides={
+            "kafka.bootstrap": bootstrap,
+            "kafka.topic": topic,
+            "stream.speed": 1,
+            "stream.idle_timeout_s": 10,
+        }
+    )
+    forged: list[int] = []
+
+    def forge() -> None:
+        consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=None, fetch_max_wait_ms=10)
+        producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        try:
+            deadline = time.monotonic() + 20
+            while not forged and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=20).values():
+                    for record in records:
+                        message = decode(record.value)
+                        if type(message) is Events:
+                            seq = message.seq + len(message.events)
+                            end = encode_end(message.stream_id, seq, seq - 1)
+                            producer.send(topic, end, partition=0).get(timeout=10)
+                            forged.append(seq)
+                            return
+        finally:
+            consumer.close()
+            producer.close()
+
+    forger = threading.Thread(target=forge, daemon=True)
+    forger.start()
+    with pytest.raises(StreamError, match=rf"{topic} partition 0 offset \d+: not signed"):
+        stream_snapshots(config, path)
+    forger.join(timeout=30)
+    assert forged

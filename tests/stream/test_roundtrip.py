@@ -343,3 +343,29 @@ def test_consumer_progress_bar_counts_the_events(multi_venue_csv, bootstrap, top
     assert "consume" in err and f"{report.events}/{report.events}" in err
     _, _ = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     assert "consume" not in capsys.readouterr().err  # no bar unless asked
+
+
+@pytest.mark.parametrize("batch_bytes", [0, DEFAULT_BATCH_BYTES], ids=["one-event", "batched"])
+def test_paced_stream_batches_the_events_due_together(tmp_path, bootstrap, topic, batch_bytes):
+    """At speed 1, events within one PACE_TICK_S (1 ms) of the stream's clock share a message;
+    events 50 ms apart do not. With batch_bytes 0 every event has its own message."""
+    times_ms = [0.0] + [t for k in range(1, 11) for t in (k * 50 + 0.3, k * 50 + 0.7)]
+    path = write_csv(
+        tmp_path / "bursts.csv",
+        [row(t, (2, 9)[i % 2], 10.0, 10.01, 100, 100 + i, seq=i) for i, t in enumerate(times_ms)],
+    )
+    updates, _ = load_updates(path)
+    report = produce(
+        updates,
+        key=KEY,
+        bootstrap=bootstrap,
+        topic=topic,
+        speed=1.0,
+        batch_bytes=batch_bytes,
+        progress=False,
+    )
+    assert report.events == 21
+    assert report.messages == (23 if batch_bytes == 0 else 1 + 10 + 2)
+    consumed, got = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    assert got.messages == report.messages
+    assert build_snapshots(consumed).equals(build_snapshots(updates))
