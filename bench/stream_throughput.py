@@ -1,14 +1,17 @@
-"""Throughput of the stream pipeline beside a bare kafka-python loop on the same messages.
+"""Throughput of the stream pipeline, one event per message against batched messages, beside a
+bare kafka-python loop on the same messages.
 
-Starts an embedded Tansu broker, generates l1_day-sized data (~60,000 rows), then measures:
+Starts an embedded Tansu broker, generates l1_day-sized data (~60,000 rows), then measures, for
+`stream.batch_bytes` 0 (one snapshot event per message) and the default 64 KiB batches:
 
-- produce: `stream.producer.produce` (split, encode, send, acknowledge) against a bare loop that
-  sends the same already-encoded messages with the same producer settings;
-- consume: `stream.consumer.consume_updates` (poll, decode, check, rebuild) against a bare loop
-  that polls the same number of records with the same consumer settings.
+- produce: `stream.producer.produce` (split, encode, sign, send, acknowledge) against a bare
+  loop that sends the same already-encoded messages with the same producer settings;
+- consume: `stream.consumer.consume_updates` (poll, verify, decode, check, rebuild) against a
+  bare loop that polls the same number of records with the same consumer settings.
 
-The ratio pipeline/bare says what the project's own code costs (target >= 0.7). No assertions:
-speed lives here, not in tests.
+Rates are messages/s and snapshot events/s; the ratio pipeline/bare says what the project's own
+code costs (target >= 0.7), the ratio batched/one-event what batching gains in events/s. No
+assertions: speed lives here, not in tests.
 
     .venv/bin/python bench/stream_throughput.py [--rows 60000] [--repeat 3]
 """
@@ -33,15 +36,15 @@ from sor.data.snapshots import QuoteUpdates  # noqa: E402
 from sor.synth.generate import generate  # noqa: E402
 from stream.broker import EmbeddedBroker  # noqa: E402
 from stream.consumer import consume_updates, consumer_settings  # noqa: E402
-from stream.events import split_events  # noqa: E402
-from stream.messages import (  # noqa: E402
-    DEFAULT_MAX_BYTES,
-    encode_end,
-    encode_event,
-    encode_start,
-    new_stream_id,
+from stream.messages import DEFAULT_MAX_BYTES, new_stream_id  # noqa: E402
+from stream.producer import (  # noqa: E402
+    DEFAULT_BATCH_BYTES,
+    ensure_topic,
+    produce,
+    producer_settings,
+    stream_messages,
 )
-from stream.producer import ensure_topic, produce, producer_settings  # noqa: E402
+from stream.signing import StreamKey  # noqa: E402
 
 _ROW_FIELDS = (
     "ts",
@@ -55,25 +58,24 @@ _ROW_FIELDS = (
 )
 
 
-def encoded_stream(updates) -> list[bytes]:
-    """The messages `produce` would send for `updates`, encoded up front."""
-    sid = new_stream_id()
-    messages = [encode_start(sid, symbol=updates.symbol, clock="ts_event")]
-    for seq, (ts, rows, volume) in enumerate(split_events(updates), start=1):
-        messages.append(encode_event(sid, seq, ts, rows, volume))
-    messages.append(encode_end(sid, len(messages), len(messages) - 1))
-    return messages
+KEY = StreamKey.random()
+MODES = {"one-event": 0, "batched": DEFAULT_BATCH_BYTES}  #: stream.batch_bytes of each
 
 
 def bare_produce(bootstrap: str, topic: str, messages: list[bytes]) -> float:
-    """Seconds to send and acknowledge `messages` with a plain KafkaProducer."""
+    """Seconds to send and acknowledge `messages` with a plain KafkaProducer, each with its
+    signature header computed beforehand (the same bytes on the wire as the pipeline's)."""
     ensure_topic(bootstrap, topic)
+    headers = [KEY.headers(m) for m in messages]
     producer = KafkaProducer(
         bootstrap_servers=[bootstrap], **producer_settings(0.0, DEFAULT_MAX_BYTES)
     )
     try:
         started = time.monotonic()
-        futures = [producer.send(topic, m, partition=0) for m in messages]
+        futures = [
+            producer.send(topic, m, partition=0, headers=h)
+            for m, h in zip(messages, headers, strict=True)
+        ]
         producer.flush()
         futures[-1].get()
         return time.monotonic() - started
@@ -115,6 +117,7 @@ def live_lag_ms(bootstrap: str, updates, seconds: float = 2.0) -> np.ndarray:
         target=produce,
         args=(part,),
         kwargs={
+            "key": KEY,
             "bootstrap": bootstrap,
             "topic": "bench-live",
             "speed": 1.0,
@@ -125,6 +128,7 @@ def live_lag_ms(bootstrap: str, updates, seconds: float = 2.0) -> np.ndarray:
     producer.start()
     try:
         consume_updates(
+            key=KEY,
             bootstrap=bootstrap,
             topic="bench-live",
             stream_id=stream_id,
@@ -152,41 +156,73 @@ def main() -> int:
     from kafka.record import util
 
     crc = "C (crc32c package)" if util.crc32c_c is not None else "pure Python"
-    messages = encoded_stream(updates)
-    n = len(messages)
-    print(
-        f"data: {summary.rows} rows, {len(updates)} kept updates, {data.snapshot_events} "
-        f"snapshot events, venues {data.venues}; {n} messages, "
-        f"{sum(map(len, messages)) / n:.0f} bytes each on average; kafka-python CRC-32C: {crc}"
-    )
-
-    best = {
-        "pipeline produce": 0.0,
-        "bare produce": 0.0,
-        "pipeline consume": 0.0,
-        "bare consume": 0.0,
+    streams = {
+        mode: stream_messages(updates, key=KEY, batch_bytes=batch) for mode, batch in MODES.items()
     }
+    n_events = data.snapshot_events
+    print(
+        f"data: {summary.rows} rows, {len(updates)} kept updates, {n_events} snapshot events, "
+        f"venues {data.venues}; kafka-python CRC-32C: {crc}"
+    )
+    for mode, messages in streams.items():
+        n = len(messages)
+        print(
+            f"  {mode} (batch_bytes {MODES[mode]}): {n} messages, "
+            f"{sum(map(len, messages)) / n:,.0f} bytes each on average"
+        )
+
+    # best[mode][stage] = (messages/s, events/s); bare[mode][stage] = messages/s
+    best = {m: {"produce": (0.0, 0.0), "consume": (0.0, 0.0)} for m in MODES}
+    bare = {m: {"produce": 0.0, "consume": 0.0} for m in MODES}
     with EmbeddedBroker() as broker:
         bootstrap = broker.bootstrap
         for run in range(args.repeat):
-            bare_topic, pipe_topic = f"bench-bare-{run}", f"bench-pipe-{run}"
-            rates = {}
-            rates["bare produce"] = n / bare_produce(bootstrap, bare_topic, messages)
-            report = produce(updates, bootstrap=bootstrap, topic=pipe_topic, progress=False)
-            rates["pipeline produce"] = report.messages / report.wall_s
-            rates["bare consume"] = n / bare_consume(bootstrap, bare_topic, n)
-            _, consumed = consume_updates(bootstrap=bootstrap, topic=pipe_topic, idle_timeout_s=10)
-            rates["pipeline consume"] = consumed.messages / consumed.wall_s
-            for key, rate in rates.items():
-                best[key] = max(best[key], rate)
-            print(f"run {run + 1}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in rates.items()))
+            line = []
+            for mode, batch in MODES.items():
+                messages = streams[mode]
+                n = len(messages)
+                bare_topic, pipe_topic = f"bench-bare-{mode}-{run}", f"bench-pipe-{mode}-{run}"
+                rate = n / bare_produce(bootstrap, bare_topic, messages)
+                bare[mode]["produce"] = max(bare[mode]["produce"], rate)
+                report = produce(
+                    updates,
+                    key=KEY,
+                    bootstrap=bootstrap,
+                    topic=pipe_topic,
+                    progress=False,
+                    batch_bytes=batch,
+                )
+                produced = (report.messages_per_s, report.events_per_s)
+                rate = n / bare_consume(bootstrap, bare_topic, n)
+                bare[mode]["consume"] = max(bare[mode]["consume"], rate)
+                _, consumed = consume_updates(
+                    key=KEY, bootstrap=bootstrap, topic=pipe_topic, idle_timeout_s=10
+                )
+                got = {
+                    "produce": produced,
+                    "consume": (consumed.messages_per_s, consumed.events_per_s),
+                }
+                for stage, rates in got.items():
+                    if rates[1] > best[mode][stage][1]:
+                        best[mode][stage] = rates
+                line.append(
+                    f"{mode} produce {produced[1]:,.0f} ev/s, consume {got['consume'][1]:,.0f} ev/s"
+                )
+            print(f"run {run + 1}: " + "; ".join(line))
         lags = live_lag_ms(bootstrap, updates)
 
-    print(f"\n{'':10s} {'pipeline msg/s':>15s} {'bare msg/s':>12s} {'ratio':>7s}")
+    print(f"\n{'':20s} {'msg/s':>10s} {'events/s':>10s} {'bare msg/s':>11s} {'vs bare':>8s}")
     for stage in ("produce", "consume"):
-        pipe, bare = best[f"pipeline {stage}"], best[f"bare {stage}"]
-        print(f"{stage:10s} {pipe:15,.0f} {bare:12,.0f} {pipe / bare:7.2f}")
-    print("(best of each over the runs; target ratio >= 0.7)")
+        for mode in MODES:
+            msgs, events = best[mode][stage]
+            ratio = msgs / bare[mode][stage]
+            print(
+                f"{stage + ' ' + mode:20s} {msgs:10,.0f} {events:10,.0f} "
+                f"{bare[mode][stage]:11,.0f} {ratio:8.2f}"
+            )
+        gain = best["batched"][stage][1] / best["one-event"][stage][1]
+        print(f"{stage + ' batched/one-event':20s} {'':10s} {gain:9.1f}x")
+    print("(best of each over the runs; events/s of the pipeline; target vs bare >= 0.7)")
     print(
         f"\nlive mode, speed 1, {len(lags)} events over 2 s: on_event lag behind the data's "
         f"schedule, beyond the most prompt event: median {np.median(lags):.1f} ms, "

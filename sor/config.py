@@ -199,13 +199,27 @@ class KafkaConfig(_Section):
 
 
 class StreamConfig(_Section):
-    """Producer pacing and consumer patience."""
+    """Producer pacing and batching, consumer patience, and where the signing key comes from."""
 
     speed: float = Field(0.0, ge=0)  # 0: as fast as the broker takes; 1: real time
     idle_timeout_s: float = Field(30.0, gt=0)  # also the consumer's patience with a lost broker
     connect_timeout_s: float = Field(30.0, gt=0)  # keep trying while no broker answers at start
     reconnect_timeout_s: float = Field(30.0, ge=0)  # producer: resume after losing the broker
     max_message_bytes: int = Field(1_000_000, gt=0)
+    # Events packed into one message up to this many bytes; 0: one event per message.
+    batch_bytes: int = Field(65_536, ge=0)
+    # `sor produce`: the environment variable holding the signing key (never the key itself);
+    # `sor run` signs with a fresh key of its own.
+    key_env: str = Field("SOR_STREAM_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> StreamConfig:
+        if self.batch_bytes > self.max_message_bytes:
+            raise ValueError(
+                f"`batch_bytes <= max_message_bytes` must hold, but got batch_bytes="
+                f"{self.batch_bytes}, max_message_bytes={self.max_message_bytes}"
+            )
+        return self
 
 
 class RayConfig(_Section):

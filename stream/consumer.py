@@ -1,5 +1,11 @@
 """Read one snapshot stream back from Kafka into `QuoteUpdates`, Snapshots, or a Ray object.
 
+Every record's signature is checked before its value is parsed (`stream.signing`). A record
+that fails the check is skipped before the stream's start message (it belongs to no stream this
+reader follows: older streams on a shared topic are signed with other keys) and refused from the
+start on: the consumer raises a `StreamError` naming the topic, partition and offset, so a
+forged or altered message inside a stream ends the read rather than being left out silently.
+
 Partition 0 is assigned by hand rather than by joining a consumer group: a group join waits for
 the group's rebalance timeout, and one reader of one partition needs no coordination. The stream
 ends at its end-of-stream message, never at the partition's end offset: Tansu answers a
@@ -38,6 +44,7 @@ from stream.connect import (
     reachable,
 )
 from stream.messages import DEFAULT_MAX_BYTES, PARTITION, decode
+from stream.signing import StreamKey, signature_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,14 +78,18 @@ class ConsumeReport:
         source: the producer's description of its data.
         events: snapshot events received.
         updates: venue updates received.
-        messages: messages of the stream accepted (start + events + end).
+        messages: messages of the stream accepted: the start, the event messages (one or more
+            events each) and the end.
         duplicates: repeats of an accepted message (same seq, same content), dropped.
         skipped: messages of other streams before this one's start, ignored (and, after a
             rewind, messages the rewritten partition holds beyond the next seq).
+        unverified: records whose signature did not verify under the key, skipped before the
+            stream's start (or while re-reading a rewritten partition).
         first_offset: offset of the start message.
         last_offset: offset of the end message.
         wall_s: seconds from the first poll to the end message.
         messages_per_s: messages / wall_s.
+        events_per_s: events / wall_s.
         snapshot_bytes: bytes of the Snapshots built (consume_snapshots, consume_to_ray; else 0).
         rewinds: times the partition was found rewritten (the broker restarted empty) and read
             again from its beginning.
@@ -98,6 +109,8 @@ class ConsumeReport:
     last_offset: int
     wall_s: float
     messages_per_s: float
+    events_per_s: float = 0.0
+    unverified: int = 0
     snapshot_bytes: int = 0
     rewinds: int = 0
 
@@ -133,6 +146,7 @@ def consume_updates(
     *,
     bootstrap: str,
     topic: str,
+    key: StreamKey,
     stream_id: str | None = None,
     start_offset: int | None = None,
     idle_timeout_s: float = 30.0,
@@ -150,6 +164,7 @@ def consume_updates(
     Args:
         bootstrap: Kafka bootstrap servers, "HOST:PORT[,HOST:PORT...]".
         topic: the topic to read.
+        key: the stream's signing key (`stream.signing`), the producer's.
         stream_id: the stream to read; None reads the first stream whose start message is met.
         start_offset: offset to start reading at (e.g. `ProduceReport.first_offset`); None:
             the beginning of the partition.
@@ -168,8 +183,10 @@ def consume_updates(
         The updates and a report (stream id, counts, duplicates, offsets, throughput).
 
     Raises:
-        StreamError: no broker, a malformed message, another schema version, interleaved
-            streams, a gap, a wrong event count, or no end-of-stream message within
+        StreamError: no broker, a message of the stream not signed with `key`, a malformed
+            message, another schema version, interleaved streams, a gap, an event count other
+            than the start message declares, a value the CSV loader would never give, or no
+            end-of-stream message within
             `idle_timeout_s` of the last message (the message says when the broker is the
             reason: it went away and did not come back).
     """
@@ -179,6 +196,8 @@ def consume_updates(
         raise StreamError(f"`start_offset >= 0` must hold, but got start_offset={start_offset}")
     if not idle_timeout_s > 0:
         raise StreamError(f"`idle_timeout_s > 0` must hold, but got {idle_timeout_s=}")
+    if not isinstance(key, StreamKey):
+        raise StreamError("consume_updates needs the stream's key: a stream.signing.StreamKey")
     from kafka import KafkaConsumer, TopicPartition
 
     settings = client_settings(bootstrap, security)
@@ -211,6 +230,7 @@ def consume_updates(
                 bootstrap,
                 idle_timeout_s,
                 max_message_bytes,
+                key,
                 advance,
             )
             advance()
@@ -220,7 +240,7 @@ def consume_updates(
     updates = assembler.updates()
     start = assembler.start
     assert start is not None and assembler.first_offset is not None
-    messages = assembler.events + 2
+    messages = assembler.messages
     report = ConsumeReport(
         stream_id=start.stream_id,
         topic=topic,
@@ -236,10 +256,12 @@ def consume_updates(
         last_offset=assembler.last_offset or 0,
         wall_s=wall_s,
         messages_per_s=messages / max(wall_s, 1e-9),
+        events_per_s=assembler.events / max(wall_s, 1e-9),
+        unverified=assembler.unverified,
         rewinds=assembler.rewinds,
     )
     if report.duplicates:
-        log.warning("stream %s: dropped %d duplicate messages", report.stream_id, report.duplicates)
+        log.warning("stream %s: dropped %d duplicate events", report.stream_id, report.duplicates)
     log.info(
         "consumed stream %s: %d events in %.2f s (%.0f messages/s) from %s offsets %d..%d",
         report.stream_id,
@@ -260,6 +282,7 @@ def _read(
     bootstrap: str,
     idle_timeout_s: float,
     max_bytes: int,
+    key: StreamKey,
     advance: Callable[[], None] = lambda: None,
 ) -> None:
     from kafka.errors import KafkaError, RetriableError
@@ -299,12 +322,23 @@ def _read(
                 )
             for record in records:
                 try:
+                    problem = signature_problem(key, record.value, record.headers)
+                    if problem is not None:
+                        if assembler.skips_unverified:
+                            assembler.unverified += 1
+                            continue
+                        raise StreamError(
+                            f"{topic} partition {PARTITION} offset {record.offset}: {problem}; "
+                            f"refusing stream {assembler.stream_id} (after seq "
+                            f"{assembler.next_seq - 1}): a message inside it was not written "
+                            "by its producer"
+                        )
                     if assembler.accept(decode(record.value, max_bytes=max_bytes), record.offset):
                         return
                 except StreamError:
                     # Most likely bad data; but a partition rewritten under us (the broker came
                     # back empty and the producer is sending again) looks the same from here.
-                    if not _log_changed(consumer, partition, assembler, max_bytes):
+                    if not _log_changed(consumer, partition, assembler, max_bytes, key):
                         raise
                     _rewind(
                         consumer,
@@ -354,7 +388,9 @@ def records_from(
             return
 
 
-def _log_changed(consumer: Any, partition: Any, assembler: StreamAssembler, max_bytes: int) -> bool:
+def _log_changed(
+    consumer: Any, partition: Any, assembler: StreamAssembler, max_bytes: int, key: StreamKey
+) -> bool:
     """True if the partition no longer holds the message accepted last where it was read."""
     offset = assembler.last_offset
     if offset is None or assembler.resyncing:
@@ -364,6 +400,8 @@ def _log_changed(consumer: Any, partition: Any, assembler: StreamAssembler, max_
     try:
         for record in records_from(consumer, partition, offset):
             if record.offset != offset:
+                return True
+            if signature_problem(key, record.value, record.headers) is not None:
                 return True
             try:
                 return not assembler.is_last(decode(record.value, max_bytes=max_bytes))
@@ -400,6 +438,11 @@ def _idle_error(
         what = "no start message"
         if assembler.stream_id is not None:
             what += f" of stream {assembler.stream_id}"
+        if assembler.unverified:
+            what += (
+                f" signed with the key ({assembler.unverified} records skipped as not signed "
+                "with it: is the producer's key another one?)"
+            )
         if broker_gone:
             what += f" (no Kafka broker answers at {bootstrap})"
         elif _is_empty(consumer, topic):

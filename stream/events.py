@@ -7,14 +7,14 @@ into `QuoteUpdates` such that `build_snapshots` gives identical arrays.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import chain
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from sor.data.csvfile import MAX_PRICE
+from sor.data.csvfile import MAX_PRICE, MAX_PUBLISHER_ID, TS_MAX, TS_MIN
 from sor.data.snapshots import QuoteUpdates, ladder_breaks, trades_at_snapshots
 from sor.errors import DataError
 from sor.vocabulary import MAX_SIZE
@@ -22,7 +22,15 @@ from sor.vocabulary import MAX_SIZE
 if TYPE_CHECKING:
     from stream.messages import TradeRow, UpdateRow
 
-__all__ = ["SnapshotEvent", "UpdatesBuilder", "count_events", "split_events"]
+__all__ = [
+    "Problem",
+    "SnapshotEvent",
+    "UpdatesBuilder",
+    "check_updates",
+    "count_events",
+    "split_events",
+    "updates_problem",
+]
 
 
 class SnapshotEvent(NamedTuple):
@@ -47,44 +55,124 @@ def _prices(values: np.ndarray) -> list[float | None]:
     return out.tolist()
 
 
-def _check_quotes(updates: QuoteUpdates) -> tuple[np.ndarray, np.ndarray]:
-    """The ask ladders (float64 and int64 [U, L]) of updates a consumer will accept, as the CSV
-    loader reads them (model.md §1); DataError for anything else."""
-    px = np.asarray(updates.ask_depth_px, dtype=np.float64)
-    sz = np.asarray(updates.ask_depth_sz, dtype=np.int64)
+class Problem(NamedTuple):
+    """The first value of `QuoteUpdates` that the CSV loader would never give."""
+
+    table: str  #: "update" (a quote update row) or "trade" (a trade row)
+    row: int  #: its index in that table
+    what: str  #: what is wrong, for a message
+
+    def __str__(self) -> str:
+        return f"{'quote update' if self.table == 'update' else 'trade'} {self.row}: {self.what}"
+
+
+def _first(bad: Any) -> int | None:
+    rows = np.flatnonzero(bad)
+    return int(rows[0]) if len(rows) else None
+
+
+def _ladders(updates: QuoteUpdates) -> tuple[np.ndarray, np.ndarray]:
+    """The ask ladders of `updates`, float64 and int64 [U, L]."""
+    return (
+        np.asarray(updates.ask_depth_px, dtype=np.float64),
+        np.asarray(updates.ask_depth_sz, dtype=np.int64),
+    )
+
+
+def updates_problem(updates: QuoteUpdates) -> Problem | None:
+    """The first value of `updates` the CSV loader would never give (model.md §1), or None.
+
+    The loader's rules on what it keeps: times within its years, publisher ids in
+    [0, `MAX_PUBLISHER_ID`], prices NaN (no quote) or in (0, `MAX_PRICE`] dollars, sizes in
+    [0, `MAX_SIZE`] shares, a side or ask level shown with both a price and a size or with
+    neither, level 0 of the ask ladder the best ask, ladders in the order
+    `sor.data.snapshots.ladder_breaks` checks, no crossed quote (bid above ask at one venue),
+    and trade prints with a venue, a price NaN or in bounds, a size in bounds and a side of
+    -1, 0 or 1. The producer checks its updates with it before sending, and the consumer the
+    updates it rebuilt before handing them on.
+    """
+    px, sz = _ladders(updates)
     ask_px = np.asarray(updates.ask_px, dtype=np.float64)
+    ask_sz = np.asarray(updates.ask_sz, dtype=np.int64)
     bid_px = np.asarray(updates.bid_px, dtype=np.float64)
-    for name, prices in (("ask", ask_px), ("ask", px), ("bid", bid_px)):
-        if np.isinf(prices).any():
-            raise DataError(
-                "quote updates hold an infinite price; a price is finite or NaN (no quote)"
-            )
-        if ((prices <= 0) | (prices > MAX_PRICE)).any():
-            raise DataError(
-                f"quote updates hold a {name} price outside (0, {MAX_PRICE}] dollars; an empty "
-                "side's price is NaN"
-            )
-    for name, sizes in (("ask", sz), ("bid", np.asarray(updates.bid_sz))):
-        if ((sizes < 0) | (sizes > MAX_SIZE)).any():
-            raise DataError(f"quote updates hold a {name} size outside [0, {MAX_SIZE}] shares")
-    if not (
-        np.array_equal(px[:, 0], ask_px, equal_nan=True)
-        and np.array_equal(sz[:, 0], np.asarray(updates.ask_sz))
-    ):
-        raise DataError("quote updates: level 0 of the ask ladder must be ask_px / ask_sz")
-    if (np.isnan(px[:, 1:]) != (sz[:, 1:] == 0)).any():
-        raise DataError(
-            "quote updates hold an ask level beyond level 0 with a price but no size, or a size "
-            "but no price: an empty level is NaN and 0"
+    bid_sz = np.asarray(updates.bid_sz, dtype=np.int64)
+    ts = np.asarray(updates.ts, dtype=np.int64)
+    venue = np.asarray(updates.venue, dtype=np.int64)
+    price_rule = f"outside (0, {MAX_PRICE}] dollars; an empty side's price is NaN"
+    checks: list[tuple[Any, str]] = [
+        ((ts < TS_MIN) | (ts >= TS_MAX), "a time outside the years 2000-2099"),
+        (
+            (venue < 0) | (venue > MAX_PUBLISHER_ID),
+            f"a publisher_id outside [0, {MAX_PUBLISHER_ID}]",
+        ),
+        (np.isinf(px).any(axis=1) | np.isinf(ask_px) | np.isinf(bid_px), "an infinite price"),
+        (((px <= 0) | (px > MAX_PRICE)).any(axis=1), f"an ask price {price_rule}"),
+        ((bid_px <= 0) | (bid_px > MAX_PRICE), f"a bid price {price_rule}"),
+        (((sz < 0) | (sz > MAX_SIZE)).any(axis=1), f"an ask size outside [0, {MAX_SIZE}] shares"),
+        ((bid_sz < 0) | (bid_sz > MAX_SIZE), f"a bid size outside [0, {MAX_SIZE}] shares"),
+        (
+            ~(_same(px[:, 0], ask_px) & (sz[:, 0] == ask_sz)),
+            "level 0 of the ask ladder is not ask_px / ask_sz",
+        ),
+        (
+            (np.isnan(px) != (sz == 0)).any(axis=1) | (np.isnan(bid_px) != (bid_sz == 0)),
+            "a price with no size, or a size with no price: an empty side or level is NaN and 0",
+        ),
+    ]
+    for bad, what in checks:
+        row = _first(bad)
+        if row is not None:
+            return Problem("update", row, what)
+    breaks = ladder_breaks(px, sz)
+    row = _first(breaks.any(axis=1))
+    if row is not None:
+        level = int(np.argmax(breaks[row]))
+        return Problem(
+            "update",
+            row,
+            f"an ask ladder broken at level {level}: the levels shown follow a shown level 0 "
+            "in non-decreasing price order",
         )
-    broken = np.argwhere(ladder_breaks(px, sz))
-    if len(broken):
-        row, level = broken[0].tolist()
-        raise DataError(
-            f"quote update {row} breaks the ask ladder at level {level}: the levels shown follow "
-            "a shown level 0 in non-decreasing price order"
-        )
-    return px, sz
+    row = _first(bid_px > ask_px)
+    if row is not None:
+        return Problem("update", row, "a crossed quote: the bid above the ask at the same venue")
+    trade_px = np.asarray(updates.trade_px, dtype=np.float64)
+    trade_sz = np.asarray(updates.trade_size, dtype=np.int64)
+    trade_venue = np.asarray(updates.trade_venue, dtype=np.int64)
+    trade_side = np.asarray(updates.trade_side, dtype=np.int64)
+    trade_checks: list[tuple[Any, str]] = [
+        (
+            (trade_venue < 0) | (trade_venue > MAX_PUBLISHER_ID),
+            f"a publisher_id outside [0, {MAX_PUBLISHER_ID}]",
+        ),
+        (
+            np.isinf(trade_px) | (trade_px <= 0) | (trade_px > MAX_PRICE),
+            f"a price outside (0, {MAX_PRICE}] dollars; a trade without a price has NaN",
+        ),
+        ((trade_sz < 0) | (trade_sz > MAX_SIZE), f"a size outside [0, {MAX_SIZE}] shares"),
+        ((trade_side < -1) | (trade_side > 1), "a side other than -1, 0 or 1"),
+    ]
+    for bad, what in trade_checks:
+        row = _first(bad)
+        if row is not None:
+            return Problem("trade", row, what)
+    return None
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise equality with NaN equal to NaN."""
+    return (a == b) | (np.isnan(a) & np.isnan(b))
+
+
+def check_updates(updates: QuoteUpdates) -> None:
+    """Refuse quote updates the CSV loader would never give (`updates_problem`).
+
+    Raises:
+        DataError: naming the first update or trade at fault and the rule it breaks.
+    """
+    problem = updates_problem(updates)
+    if problem is not None:
+        raise DataError(f"quote updates hold values a consumer refuses: {problem}")
 
 
 def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
@@ -102,14 +190,14 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
         snapshot belong to none and are left out).
 
     Raises:
-        DataError: `updates.ts` is not in non-decreasing order, or a quote is one a consumer
-            would refuse (a price or size out of the loader's bounds, an ask ladder breaking
-            its rules, level 0 of the ladder not the best ask).
+        DataError: `updates.ts` is not in non-decreasing order, or a value is one a consumer
+            would refuse (`check_updates`).
     """
     ts = np.asarray(updates.ts, dtype=np.int64)
     if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
         raise DataError("quote updates must be in non-decreasing clock order to be streamed")
-    depth_px, depth_sz = _check_quotes(updates)
+    check_updates(updates)
+    depth_px, depth_sz = _ladders(updates)
     snapshot_ts, first = np.unique(ts, return_index=True)
     trade, at = trades_at_snapshots(snapshot_ts, np.asarray(updates.trade_ts, dtype=np.int64))
     trades: list[TradeRow] = list(
@@ -190,6 +278,13 @@ class UpdatesBuilder:
             bisect_left(self._trade_event, i) : bisect_left(self._trade_event, i + 1)
         ]
         return SnapshotEvent(self._event_ts[i], rows, trades)
+
+    def event_of(self, problem: Problem) -> int:
+        """The index of the event (0-based) holding the update or trade `problem` names, in
+        the `QuoteUpdates` `build` gave."""
+        if problem.table == "trade":
+            return self._trade_event[problem.row]
+        return bisect_right(self._event_start, problem.row) - 1
 
     def build(self, symbol: str) -> QuoteUpdates:
         """The `QuoteUpdates` of all events added so far, dtypes of `sor.data.snapshots`."""

@@ -1,4 +1,9 @@
-"""CSV to one Ray object through Kafka: load, produce, consume, in the order `sor run` needs."""
+"""CSV to one Ray object through Kafka: load, produce, consume, in the order `sor run` needs.
+
+The stream is signed with a random key made for the run and held in this process only
+(`stream.signing`): a message that anyone else writes into the stream is refused, and the run
+fails with a `StreamError` (exit 2) rather than sweep on data it did not send.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from stream.broker import EmbeddedBroker
 from stream.consumer import consume_to_ray
 from stream.messages import new_stream_id
 from stream.producer import ProduceReport, produce
+from stream.signing import StreamKey
 
 if TYPE_CHECKING:
     import ray
@@ -44,6 +50,9 @@ def stream_snapshots(
         # One id for producer and consumer: on a shared topic the consumer skips older streams
         # and reads exactly this one, even while it is still being produced.
         stream_id = new_stream_id()
+        # Producer and consumer share this process: a fresh key that never leaves it signs the
+        # stream, so nothing written to the topic by anyone else is read as its data.
+        key = StreamKey.random()
         produced: dict[str, ProduceReport] = {}
         failure: list[BaseException] = []
 
@@ -53,7 +62,9 @@ def stream_snapshots(
                     updates,
                     bootstrap=bootstrap,
                     topic=kafka.topic,
+                    key=key,
                     speed=config.stream.speed,
+                    batch_bytes=config.stream.batch_bytes,
                     security=kafka.security,
                     progress=progress,
                     stream_id=stream_id,
@@ -80,6 +91,7 @@ def stream_snapshots(
         ref, consumed = consume_to_ray(
             bootstrap=bootstrap,
             topic=kafka.topic,
+            key=key,
             stream_id=stream_id,
             start_offset=getattr(report, "first_offset", None),
             idle_timeout_s=config.stream.idle_timeout_s,

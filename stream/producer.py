@@ -5,8 +5,18 @@ needed), every message to partition 0 of a topic created with one partition, so 
 consumer sees the events in clock order. The consumer still checks sequence numbers: idempotence
 guards against retries within one producer session, not against everything else.
 
-Broker faults. The producer follows the acknowledgements of partition 0: message `seq` at offset
-`o`. A send that fails, offsets that go back (`o - seq` never decreases in an intact log), or
+Messages. The start message (declaring the number of events), the event messages, the end
+message, each signed with the stream's key (`stream.signing`). At `speed` 0 consecutive events
+are packed into one event message up to `batch_bytes` bytes; with pacing, the events that fall
+due together: each event's due time is rounded up to the next `PACE_TICK_S` of the stream's
+wall clock, and the events of one due time go in one message (up to `batch_bytes`), sent then.
+`batch_bytes` 0 sends one event per message, each at its own due time. The messages are a
+function of the data, the stream id, the key and these settings: a message sent again is
+byte-identical.
+
+Broker faults. The producer follows the acknowledgements of partition 0: message number `i`
+(0 the start message, counting messages, not events) at offset `o`. A send that fails, offsets
+that go back (`o - i` never decreases in an intact log), or
 acknowledgements that stop while no broker accepts a connection all mean the broker went away.
 The producer then drops its kafka-python producer (an idempotent producer's id is unknown to a
 broker that restarted empty, and kafka-python cannot recover it there), reconnects with backoff
@@ -21,6 +31,7 @@ messages are a function of the data and the stream id), so the consumer drops it
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -42,21 +53,28 @@ from stream.events import count_events, split_events
 from stream.messages import (
     DEFAULT_MAX_BYTES,
     PARTITION,
+    Events,
     decode,
     encode_end,
-    encode_event,
+    encode_events,
     encode_start,
+    event_fragment,
+    events_overhead,
     new_stream_id,
 )
+from stream.signing import StreamKey, signature_problem
 
 __all__ = [
     "ACK_TIMEOUT_S",
+    "DEFAULT_BATCH_BYTES",
+    "PACE_TICK_S",
     "RECONNECT_TIMEOUT_S",
     "ProduceReport",
     "ensure_topic",
     "produce",
     "produce_csv",
     "producer_settings",
+    "stream_messages",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +83,9 @@ ACK_TIMEOUT_S = 60.0  #: seconds to wait for the broker to acknowledge what was 
 RECONNECT_TIMEOUT_S = 30.0  #: seconds to wait for a broker that went away mid-stream
 _STALL_S = 2.0  #: no acknowledgement for this long: check that the broker is still there
 _POLL_S = 0.2  #: longest single wait for acknowledgements, s
+_CHECK_BYTES = 1 << 20  #: collect acknowledgements at least this often, bytes sent
+DEFAULT_BATCH_BYTES = 65_536  #: largest event message the producer packs, bytes (0: one event)
+PACE_TICK_S = 0.001  #: paced and batched: due times are rounded up to this many seconds
 
 
 @dataclass(frozen=True)
@@ -76,13 +97,15 @@ class ProduceReport:
         topic: topic written to (partition 0).
         bootstrap: the broker address used.
         symbol: the instrument.
-        events: snapshot event messages written.
-        messages: all messages written (start + events + end).
+        events: snapshot events written.
+        messages: all messages written: the start, the event messages, the end.
         first_offset: offset of the start message: a consumer of a shared topic starts here.
         last_offset: offset of the end message.
         wall_s: seconds from the start message to the acknowledged end message.
         messages_per_s: messages / wall_s.
+        events_per_s: events / wall_s.
         speed: pacing used: 0 as fast as possible, 1 real time.
+        batch_bytes: largest event message packed, bytes (0: one event per message).
         reconnects: times the broker went away mid-stream and the producer reconnected.
         resent: messages sent again after a reconnect (the broker had lost them, or they
             were not acknowledged).
@@ -99,6 +122,8 @@ class ProduceReport:
     wall_s: float
     messages_per_s: float
     speed: float
+    events_per_s: float = 0.0
+    batch_bytes: int = 0
     reconnects: int = 0
     resent: int = 0
 
@@ -185,7 +210,9 @@ def produce(
     *,
     bootstrap: str,
     topic: str,
+    key: StreamKey,
     speed: float = 0.0,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
     security: dict[str, Any] | None = None,
     progress: bool = True,
     stream_id: str | None = None,
@@ -195,22 +222,28 @@ def produce(
     connect_timeout_s: float = 30.0,
     reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
 ) -> ProduceReport:
-    """Write `updates` to `topic` as one stream: start, one event per snapshot time, end.
+    """Write `updates` to `topic` as one signed stream: start, the snapshot events, end.
 
     Survives the broker going away mid-stream (see the module docstring): it reconnects and
     sends again from the first message the broker no longer holds.
 
     Example:
-        >>> report = produce(updates, bootstrap="127.0.0.1:9092", topic="l1")  # doctest: +SKIP
-        >>> snapshots_ref, _ = consume_to_ray(bootstrap="127.0.0.1:9092", topic="l1",
+        >>> key = StreamKey.random()
+        >>> report = produce(updates, bootstrap="127.0.0.1:9092", topic="l1",
+        ...     key=key)  # doctest: +SKIP
+        >>> snapshots_ref, _ = consume_to_ray(bootstrap="127.0.0.1:9092", topic="l1", key=key,
         ...     stream_id=report.stream_id, start_offset=report.first_offset)  # doctest: +SKIP
 
     Args:
         updates: kept quote updates in clock order (`sor.data.loader.load_updates`).
         bootstrap: Kafka bootstrap servers, "HOST:PORT[,HOST:PORT...]".
         topic: created with one partition if missing; if it has more, partition 0 is used.
+        key: the key every message is signed with (`stream.signing`); the consumer needs it.
         speed: 0 sends as fast as the broker takes; s > 0 sends each event when
             (ts - first ts) / s of wall time has passed since the start (1: real time).
+        batch_bytes: pack consecutive events into event messages of at most this many bytes
+            (and at most `max_message_bytes`); 0: one event per message. Paced, only the
+            events due together share a message (see the module docstring).
         security: kafka-python settings (security_protocol, sasl_*, ssl_*), passed through
             and never logged.
         progress: show a progress bar on stderr.
@@ -237,16 +270,21 @@ def produce(
         raise StreamError(f"`speed >= 0` must hold, but got speed={speed}")
     if not reconnect_timeout_s >= 0:
         raise StreamError(f"`reconnect_timeout_s >= 0` must hold, but got {reconnect_timeout_s=}")
+    if type(batch_bytes) is not int or batch_bytes < 0:
+        raise StreamError(f"`batch_bytes >= 0` must hold, but got {batch_bytes=}")
+    if not isinstance(key, StreamKey):
+        raise StreamError("produce needs a key to sign the stream: a stream.signing.StreamKey")
     stream_id = stream_id or new_stream_id()
+    n_events = count_events(updates)
     start_message = encode_start(
         stream_id,
         symbol=updates.symbol,
         clock=clock,
+        events=n_events,
         source=source,
         levels=updates.n_levels,
         max_bytes=max_message_bytes,
     )
-    n_events = count_events(updates)
     ensure_topic(bootstrap, topic, security=security, connect_timeout_s=connect_timeout_s)
     job = _Job(
         updates=updates,
@@ -257,13 +295,15 @@ def produce(
         speed=speed,
         security=security,
         max_bytes=max_message_bytes,
+        key=key,
+        batch_bytes=batch_bytes,
     )
     from tqdm import tqdm
 
     state = _Progress()
     bar = tqdm(
-        total=n_events + 2,
-        unit="msg",
+        total=n_events,
+        unit="event",
         desc=f"produce {topic}",
         disable=not progress,
         mininterval=0.5,
@@ -308,8 +348,8 @@ def produce(
         if producer is not None:
             _close_producer(producer, 5)
     wall_s = time.monotonic() - started
-    messages = n_events + 2
-    assert state.acked == messages and state.first_offset is not None
+    messages = state.acked
+    assert state.next_seq == n_events + 2 and state.first_offset is not None
     first_offset, last_offset = state.first_offset, state.last_offset
     if state.reconnects == 0 and last_offset - first_offset != messages - 1:
         log.warning(
@@ -334,6 +374,8 @@ def produce(
         wall_s=wall_s,
         messages_per_s=messages / max(wall_s, 1e-9),
         speed=speed,
+        events_per_s=n_events / max(wall_s, 1e-9),
+        batch_bytes=batch_bytes,
         reconnects=state.reconnects,
         resent=state.resent,
     )
@@ -360,7 +402,8 @@ class _Progress:
     """What the broker is known to hold of the stream, kept across producer sessions."""
 
     def __init__(self) -> None:
-        self.acked = 0  #: messages seq 0..acked-1 are acknowledged, in order
+        self.acked = 0  #: messages 0..acked-1 are acknowledged, in order (numbers, not seqs)
+        self.next_seq = 0  #: the seq of message `acked`'s first event (or of the start, end)
         self.first_offset: int | None = None  #: offset of the start message
         self.last_offset = -1  #: offset of message acked-1
         self.last_value = b""  #: message acked-1, to check that the broker still holds it
@@ -372,22 +415,25 @@ class _Progress:
         self.waiting_since = 0.0  #: time of the last acknowledgement, or since nothing waited
         self.next_probe = 0.0  #: when to check again that the broker accepts connections
 
-    def ack(self, seq: int, offset: int, value: bytes) -> None:
-        if seq == 0:
+    def ack(self, index: int, seq: int, count: int, offset: int, value: bytes) -> None:
+        """Message number `index`, holding seqs seq..seq+count-1, is at `offset`."""
+        if index == 0:
             self.first_offset = offset
-        self.acked, self.last_offset, self.last_value = seq + 1, offset, value
-        self.spread = offset - seq
+        self.acked, self.last_offset, self.last_value = index + 1, offset, value
+        self.next_seq = seq + count
+        self.spread = offset - index
         self.acks += 1
 
     def where(self) -> str:
         """How far the stream got, for messages."""
         if self.acked == 0:
             return "before any message was acknowledged"
-        return f"after seq {self.acked - 1} was acknowledged"
+        return f"after seq {self.next_seq - 1} was acknowledged"
 
     def forget(self) -> None:
         """The broker lost the stream: nothing of it is held any more."""
         self.acked, self.first_offset, self.last_offset, self.last_value = 0, None, -1, b""
+        self.next_seq = 0
         self.spread = None
 
 
@@ -405,6 +451,8 @@ class _Job:
         speed: float,
         security: dict[str, Any] | None,
         max_bytes: int,
+        key: StreamKey,
+        batch_bytes: int,
     ) -> None:
         self.updates = updates
         self.bootstrap = bootstrap
@@ -414,6 +462,8 @@ class _Job:
         self.speed = speed
         self.security = security
         self.max_bytes = max_bytes
+        self.key = key
+        self.batch_bytes = batch_bytes
         self.settings = client_settings(bootstrap, security)
         # Pacing is measured from the first event's time (the smallest, as updates are sorted).
         self.first_ts = int(updates.ts[0]) if len(updates.ts) else 0
@@ -429,17 +479,48 @@ class _Job:
             connect_timeout_s=connect_timeout_s,
         )
 
-    def messages(self, first_seq: int) -> Iterator[tuple[int, int | None, bytes]]:
-        """(seq, ts or None, message) of the stream from seq `first_seq` on."""
-        if first_seq == 0:
-            yield 0, None, self.start_message
-        stream_id, max_bytes = self.stream_id, self.max_bytes
-        seq = 0
-        for seq, (ts, rows, trades) in enumerate(split_events(self.updates), start=1):
-            if seq >= first_seq:
-                yield seq, ts, encode_event(stream_id, seq, ts, rows, trades, max_bytes)
-        if seq + 1 >= first_seq:
-            yield seq + 1, None, encode_end(stream_id, seq + 1, seq)
+    def _event_messages(self) -> Iterator[tuple[int, int, float | None, bytes]]:
+        """(first seq, event count, due time or None, message) of each event message; the due
+        time is in seconds after the start of pacing."""
+        stream_id, max_bytes, speed, first_ts = (
+            self.stream_id,
+            self.max_bytes,
+            self.speed,
+            self.first_ts,
+        )
+        limit = min(self.batch_bytes, max_bytes)
+        overhead = events_overhead(stream_id)
+        fragments: list[bytes] = []
+        size, seq, due = overhead, 1, None
+        for ts, rows, trades in split_events(self.updates):
+            fragment = event_fragment(ts, rows, trades)
+            event_due = None
+            if speed > 0:
+                event_due = (ts - first_ts) / 1e9 / speed
+                if limit:
+                    event_due = math.ceil(event_due / PACE_TICK_S) * PACE_TICK_S
+            if fragments and (size + len(fragment) > limit or event_due != due):
+                yield seq, len(fragments), due, encode_events(stream_id, seq, fragments, max_bytes)
+                seq += len(fragments)
+                fragments, size = [], overhead
+            fragments.append(fragment)
+            size += len(fragment) + 1  # and a comma
+            due = event_due
+        if fragments:
+            yield seq, len(fragments), due, encode_events(stream_id, seq, fragments, max_bytes)
+
+    def messages(self, first: int) -> Iterator[tuple[int, int, int, float | None, bytes]]:
+        """(message number, first seq, events, due time or None, message) of the stream from
+        message number `first` on; the start and end messages count no event."""
+        if first == 0:
+            yield 0, 0, 0, None, self.start_message
+        index, seq = 0, 1
+        for index, (first_seq, count, due, value) in enumerate(self._event_messages(), start=1):
+            if index >= first:
+                yield index, first_seq, count, due, value
+            seq = first_seq + count
+        if index + 1 >= first:
+            yield index + 1, seq, 0, None, encode_end(self.stream_id, seq, seq - 1)
 
     def send(self, producer: Any, state: _Progress, bar: Any, started: float) -> None:
         """Send the stream from the first message not acknowledged; wait for every ack.
@@ -450,33 +531,36 @@ class _Job:
         """
         from kafka.errors import KafkaError, KafkaTimeoutError
 
-        send, topic, speed, first_ts = producer.send, self.topic, self.speed, self.first_ts
-        inflight: deque[tuple[int, bytes, Any]] = deque()
+        send, topic, speed, headers = producer.send, self.topic, self.speed, self.key.headers
+        inflight: deque[tuple[int, int, int, bytes, Any]] = deque()
         # Paced streams are slow enough to check (and show) each message.
+        # As fast as possible: every 256 messages or _CHECK_BYTES, whichever comes first.
         check_every = 1 if speed > 0 else 256
-        n_unchecked = n_new = 0
+        n_unchecked = n_new = bytes_unchecked = 0
         state.waiting_since = time.monotonic()
-        for seq, ts, value in self.messages(state.acked):
-            if speed > 0 and ts is not None:
+        for index, seq, count, due, value in self.messages(state.acked):
+            if due is not None:
                 # Due times are measured from the stream's start, not from the previous event,
                 # so that sleep overshoot does not accumulate into drift; messages sent again
                 # after a reconnect are overdue and leave at once.
-                delay = started + (ts - first_ts) / 1e9 / speed - time.monotonic()
+                delay = started + due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
             try:
-                future = send(topic, value, partition=PARTITION)
+                future = send(topic, value, partition=PARTITION, headers=headers(value))
             except KafkaError as exc:  # KafkaTimeoutError: blocked max_block_ms
                 raise _Interrupted(f"send failed: {type(exc).__name__}") from None
-            inflight.append((seq, value, future))
-            if seq < state.sent:
+            # The start and end messages take one seq each; an event message one per event.
+            inflight.append((index, seq, count or 1, value, future))
+            if index < state.sent:
                 state.resent += 1
             else:
-                state.sent = seq + 1
-                n_new += 1
+                state.sent = index + 1
+                n_new += count
             n_unchecked += 1
-            if n_unchecked >= check_every:
-                n_unchecked = 0
+            bytes_unchecked += len(value)
+            if n_unchecked >= check_every or bytes_unchecked >= _CHECK_BYTES:
+                n_unchecked = bytes_unchecked = 0
                 bar.update(n_new)
                 n_new = 0
                 self._collect(inflight, state)
@@ -495,17 +579,18 @@ class _Job:
     @staticmethod
     def _collect(inflight: deque, state: _Progress) -> None:
         # One partition acknowledges in order, so the done futures are at the left.
-        while inflight and inflight[0][2].is_done:
-            seq, value, future = inflight.popleft()
+        while inflight and inflight[0][4].is_done:
+            index, seq, count, value, future = inflight.popleft()
             if future.exception is not None:
                 raise _Interrupted(f"seq {seq} failed: {type(future.exception).__name__}")
             offset = future.value.offset
-            if state.spread is not None and offset - seq < state.spread:
+            if state.spread is not None and offset - index < state.spread:
                 raise _Interrupted(
-                    f"seq {seq} acknowledged at offset {offset}, below seq {state.acked - 1}'s "
-                    f"offset {state.last_offset}: the broker lost acknowledged messages"
+                    f"seq {seq} acknowledged at offset {offset}, below seq "
+                    f"{state.next_seq - 1}'s offset {state.last_offset}: the broker lost "
+                    "acknowledged messages"
                 )
-            state.ack(seq, offset, value)
+            state.ack(index, seq, count, offset, value)
             state.waiting_since = time.monotonic()
 
     def _watch(self, inflight: deque, state: _Progress) -> None:
@@ -517,7 +602,7 @@ class _Job:
         if waited > ACK_TIMEOUT_S:
             raise StreamError(
                 f"the broker at {self.bootstrap} did not acknowledge stream {self.stream_id} on "
-                f"{self.topic} for {ACK_TIMEOUT_S:g} s (seq {inflight[0][0]} waiting)"
+                f"{self.topic} for {ACK_TIMEOUT_S:g} s (seq {inflight[0][1]} waiting)"
             )
         # kafka-python retries a broker that went away for delivery_timeout_ms (2 min) without
         # a word; a refused TCP connection says it sooner. Checked every _STALL_S at most.
@@ -586,7 +671,7 @@ class _Job:
                     "%s): it lost its data; sending the stream again from seq 0",
                     self.stream_id,
                     self.bootstrap,
-                    state.acked - 1,
+                    state.next_seq - 1,
                     state.first_offset,
                     state.last_offset,
                     self.topic,
@@ -598,23 +683,26 @@ class _Job:
             for record in records_from(consumer, partition, state.last_offset + 1):
                 if record.offset <= state.last_offset:
                     break  # the partition no longer reaches this far after all
+                if signature_problem(self.key, record.value, record.headers) is not None:
+                    continue  # not ours, whatever it claims
                 try:
                     message = decode(record.value, max_bytes=self.max_bytes)
                 except StreamError:
                     continue  # not ours: the consumer will say what it makes of it
-                if message.stream_id != self.stream_id or message.seq < state.acked:
+                if message.stream_id != self.stream_id or message.seq < state.next_seq:
                     continue
-                if message.seq > state.acked:
+                if message.seq > state.next_seq:
                     break  # cannot happen within a session; send again from state.acked
-                state.ack(message.seq, record.offset, record.value)
+                count = len(message.events) if type(message) is Events else 1
+                state.ack(state.acked, message.seq, count, record.offset, record.value)
             log.warning(
-                "stream %s: the broker at %s still holds seq 0..%d (%d of them not "
+                "stream %s: the broker at %s still holds seq 0..%d (%d messages of them not "
                 "acknowledged); sending from seq %d",
                 self.stream_id,
                 self.bootstrap,
-                state.acked - 1,
+                state.next_seq - 1,
                 state.acked - acked,
-                state.acked,
+                state.next_seq,
             )
         finally:
             consumer.close()
@@ -632,6 +720,46 @@ def _holds(consumer: Any, partition: Any, offset: int, value: bytes) -> bool:
     if end is not None and end <= offset:
         return False  # the partition is shorter now: a broker that restarted empty
     raise StreamError(f"could not read offset {offset} of {partition.topic} back")
+
+
+def stream_messages(
+    updates: QuoteUpdates,
+    *,
+    key: StreamKey,
+    stream_id: str | None = None,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    clock: str = "ts_event",
+    max_message_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[bytes]:
+    """The messages `produce` writes for `updates` as fast as possible, in order, without a
+    broker (their signatures are `key.headers(message)`); for benchmarks and tests.
+
+    Raises:
+        DataError: as `split_events`.
+        StreamError: a message too large.
+    """
+    stream_id = stream_id or new_stream_id()
+    start = encode_start(
+        stream_id,
+        symbol=updates.symbol,
+        clock=clock,
+        events=count_events(updates),
+        levels=updates.n_levels,
+        max_bytes=max_message_bytes,
+    )
+    job = _Job(
+        updates=updates,
+        bootstrap="127.0.0.1:9092",  # never contacted
+        topic="unused",
+        stream_id=stream_id,
+        start_message=start,
+        speed=0.0,
+        security=None,
+        max_bytes=max_message_bytes,
+        key=key,
+        batch_bytes=batch_bytes,
+    )
+    return [value for *_, value in job.messages(0)]
 
 
 def _close_producer(producer: Any, timeout_s: float) -> None:

@@ -50,12 +50,19 @@ def raw_producer(broker: EmbeddedBroker):
 
 @pytest.fixture
 def write_raw(raw_producer, bootstrap):
-    """write_raw(topic, [bytes, ...]): create the topic (1 partition) and append the values."""
+    """write_raw(topic, [bytes, ...], key=KEY): create the topic (1 partition) and append the
+    values, each signed with `key` (tests/stream/helpers.py), or unsigned where `key` is None."""
     from stream.producer import ensure_topic
+    from tests.stream.helpers import KEY
 
-    def write(topic: str, values: list[bytes]) -> list[int]:
+    def write(topic: str, values: list[bytes], key=KEY) -> list[int]:
         ensure_topic(bootstrap, topic, connect_timeout_s=10)
-        futures = [raw_producer.send(topic, value, partition=0) for value in values]
+        futures = [
+            raw_producer.send(
+                topic, value, partition=0, headers=key.headers(value) if key else None
+            )
+            for value in values
+        ]
         raw_producer.flush()
         return [f.get(timeout=10).offset for f in futures]
 

@@ -61,11 +61,14 @@ def cmd_produce(args: argparse.Namespace) -> int:
     stopped with it, taking the stream with it: useful only to test the producer.
     """
     from stream.producer import produce_csv
+    from stream.signing import StreamKey
 
     _quiet_kafka(args)
     config = config_from_args(args, DATA_FLAGS, STREAM_FLAGS)
     if config.data.path is None:
         raise SorError("sor produce needs --data PATH (or data.path in the config)")
+    # The consumer, in another process, reads the same variable: the key is never sent.
+    key = StreamKey.from_env(config.stream.key_env)
     kafka = config.kafka
     with ExitStack() as stack:
         bootstrap = kafka.bootstrap
@@ -82,7 +85,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
             **config.load_options(),
             bootstrap=bootstrap,
             topic=kafka.topic,
+            key=key,
             speed=config.stream.speed,
+            batch_bytes=config.stream.batch_bytes,
             security=kafka.security,
             max_message_bytes=config.stream.max_message_bytes,
             connect_timeout_s=config.stream.connect_timeout_s,

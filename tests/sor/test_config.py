@@ -75,6 +75,12 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
         ),
         ({"stream.speed": -1}, r"stream.speed: Input should be greater than or equal to 0"),
         ({"stream.idle_timeout_s": 0}, r"stream.idle_timeout_s: Input should be greater than 0"),
+        ({"stream.batch_bytes": -1}, r"stream.batch_bytes: Input should be greater than or equal"),
+        (
+            {"stream.batch_bytes": 2_000_000},
+            r"stream: .*`batch_bytes <= max_message_bytes` must hold",
+        ),
+        ({"stream.key_env": "MY KEY"}, r"stream.key_env: String should match pattern"),
         ({"ray.num_cpus": 0}, r"ray.num_cpus: Input should be greater than 0"),
         ({"search.trials": 0}, r"search.trials: Input should be greater than 0"),
         ({"search.sampler": "bayes"}, r"search.sampler: Input should be 'grid', 'random'"),

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from sor.data.snapshots import QuoteUpdates
-from stream.events import split_events
-from stream.messages import encode_end, encode_event, encode_start, new_stream_id
+from stream.events import count_events, split_events
+from stream.messages import encode_end, encode_events, encode_start, event_fragment, new_stream_id
+from stream.signing import StreamKey
 
 BASE_NS = 1_722_519_392_000_000_000  #: 2024-08-01T13:36:32Z
 
@@ -17,15 +18,26 @@ KAFKA_PYTHON_WARNINGS = pytest.mark.filterwarnings(
 )
 
 
-def encoded_stream(updates: QuoteUpdates, stream_id: str | None = None) -> list[bytes]:
-    """The messages `produce` writes for `updates`: start, events, end."""
+#: The signing key of the tests' streams.
+KEY = StreamKey(b"sor-tests-stream-key-0123456789")
+
+
+def encoded_stream(
+    updates: QuoteUpdates, stream_id: str | None = None, per_message: int = 1
+) -> list[bytes]:
+    """The messages `produce` writes for `updates`: start, events (`per_message` a message,
+    the last message with the rest), end."""
     stream_id = stream_id or new_stream_id()
+    n = count_events(updates)
     messages = [
-        encode_start(stream_id, symbol=updates.symbol, clock="ts_event", levels=updates.n_levels)
+        encode_start(
+            stream_id, symbol=updates.symbol, clock="ts_event", levels=updates.n_levels, events=n
+        )
     ]
-    for seq, (ts, rows, trades) in enumerate(split_events(updates), start=1):
-        messages.append(encode_event(stream_id, seq, ts, rows, trades))
-    messages.append(encode_end(stream_id, len(messages), len(messages) - 1))
+    fragments = [event_fragment(*event) for event in split_events(updates)]
+    for first in range(0, n, per_message):
+        messages.append(encode_events(stream_id, first + 1, fragments[first : first + per_message]))
+    messages.append(encode_end(stream_id, n + 1, n))
     return messages
 
 

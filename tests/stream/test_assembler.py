@@ -14,16 +14,23 @@ from stream.assembler import StreamAssembler
 from stream.book import Trade
 from stream.events import UpdatesBuilder, split_events
 from stream.messages import decode, encode_event
-from tests.sor.data.snapdata import updates_with_trades
-from tests.stream.helpers import encoded_stream
+from tests.sor.data import snapdata
+from tests.stream.helpers import BASE_NS, encoded_stream
 
 SID = "0123456789abcdef0123456789abcdef"
+
+
+def updates_with_trades() -> QuoteUpdates:
+    """`snapdata.updates_with_trades` on a trading day (the loader's years): times BASE_NS +
+    10, 20, 30 ns."""
+    updates = snapdata.updates_with_trades()
+    return replace(updates, ts=updates.ts + BASE_NS, trade_ts=updates.trade_ts + BASE_NS)
 
 
 def test_split_events_counts_trades_as_build_snapshots_does():
     updates = updates_with_trades()
     events = list(split_events(updates))
-    assert [e.ts for e in events] == [10, 20, 30]
+    assert [e.ts - BASE_NS for e in events] == [10, 20, 30]
     assert [e.trade_volume for e in events] == build_snapshots(updates).trade_volume.tolist()
     assert [e.trade_volume for e in events] == [3, 36, 8]  # 16 after the last snapshot: dropped
     # three ask levels: each update carries the levels shown beyond level 0
@@ -123,11 +130,12 @@ def with_ladder(updates: QuoteUpdates, row: int, px: list[float], sz: list[int])
 @pytest.mark.parametrize(
     ("px", "sz", "match"),
     [
-        ([10.01, 10.0, 10.05], [50, 20, 300], "breaks the ask ladder at level 1"),
-        ([10.01, np.nan, 10.05], [50, 0, 300], "breaks the ask ladder at level 2"),
-        ([np.nan, 10.01, 10.05], [0, 20, 300], "breaks the ask ladder at level 1"),
-        ([10.01, 10.02, 10.05], [50, 0, 300], "a price but no size"),
-        ([10.01, np.nan, np.nan], [50, 5, 0], "a price but no size, or a size but no price"),
+        ([10.01, 10.0, 10.05], [50, 20, 300], "quote update 2: an ask ladder broken at level 1"),
+        ([10.01, np.nan, 10.05], [50, 0, 300], "an ask ladder broken at level 2"),
+        ([np.nan, 10.01, 10.05], [0, 20, 300], "an ask ladder broken at level 1"),
+        ([10.01, 10.02, 10.05], [50, 0, 300], "a price with no size"),
+        ([10.01, np.nan, np.nan], [50, 5, 0], "a price with no size, or a size with no price"),
+        ([10.01, 10.02, np.nan], [0, 5, 0], "a price with no size"),
         ([10.01, -10.02, np.nan], [50, 5, 0], r"ask price outside \(0, "),
         ([10.01, 1e10, np.nan], [50, 5, 0], r"ask price outside \(0, "),
         ([10.01, 10.02, np.nan], [50, 10**9 + 1, 0], r"ask size outside \[0, 1000000000\]"),
@@ -145,7 +153,7 @@ def test_split_events_refuses_a_ladder_not_starting_at_the_best_ask():
     updates = updates_with_trades()
     ask_sz = updates.ask_sz.copy()
     ask_sz[2] += 1
-    with pytest.raises(DataError, match="level 0 of the ask ladder must be ask_px / ask_sz"):
+    with pytest.raises(DataError, match="level 0 of the ask ladder is not ask_px / ask_sz"):
         list(split_events(replace(updates, ask_sz=ask_sz)))
     bid_px = updates.bid_px.copy()
     bid_px[0] = 0.0
@@ -161,10 +169,12 @@ def test_assembler_refuses_events_not_fitting_the_declared_levels():
         with pytest.raises(StreamError, match=r"event seq 1 at offset 1 does not fit the start"):
             feed(StreamAssembler(), [start, event])
     # more levels beyond level 0 than the start message allows (2 for three levels)
-    too_deep = encode_event(SID, 1, 10, [[2, 10.0, 1, None, 0, [10.1, 10.2, 10.3], [1, 1, 1]]], [])
+    too_deep = encode_event(
+        SID, 1, BASE_NS, [[2, 10.0, 1, None, 0, [10.1, 10.2, 10.3], [1, 1, 1]]], []
+    )
     with pytest.raises(StreamError, match="at most 2 ask levels beyond level 0"):
         feed(StreamAssembler(), [deep[0], too_deep])
-    fits = encode_event(SID, 1, 10, [[2, 10.0, 1, None, 0, [10.1, 10.2], [1, 1]]], [])
+    fits = encode_event(SID, 1, BASE_NS, [[2, 10.0, 1, None, 0, [10.1, 10.2], [1, 1]]], [])
     assembler = StreamAssembler()
     feed(assembler, [deep[0], fits])
     assert assembler.events == 1 and assembler.updates().ask_depth_px.tolist() == [
@@ -212,7 +222,7 @@ def test_live_book_matches_each_snapshot_row():
 
 def test_best_ask_ties_go_to_larger_size_then_lower_venue():
     updates = QuoteUpdates(
-        ts=np.array([1, 1, 1], dtype=np.int64),
+        ts=np.array([BASE_NS] * 3, dtype=np.int64),
         venue=np.array([7, 3, 5], dtype=np.int32),
         ask_px=np.array([10.0, 10.0, 10.0]),
         ask_sz=np.array([100, 200, 200]),
@@ -257,6 +267,6 @@ def test_event_times_must_increase():
     updates = updates_with_trades()
     messages = encoded_stream(updates)
     # Same seq numbers, but the second event claims the first event's time.
-    messages[2] = messages[2].replace(b'"ts":20', b'"ts":10')
+    messages[2] = messages[2].replace(b'"ts":%d' % (BASE_NS + 20), b'"ts":%d' % (BASE_NS + 10))
     with pytest.raises(StreamError, match="out of clock order"):
         feed(StreamAssembler(), messages)

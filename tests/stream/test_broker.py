@@ -15,7 +15,7 @@ import pytest
 from sor.errors import StreamError
 from stream.broker import EmbeddedBroker, free_port, probe_metadata
 from stream.producer import produce
-from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, small_updates
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, KEY, small_updates
 
 pytestmark = [pytest.mark.kafka, KAFKA_PYTHON_WARNINGS]
 
@@ -98,6 +98,7 @@ def test_producer_retries_until_the_broker_comes_up():
     try:
         report = produce(
             small_updates(),
+            key=KEY,
             bootstrap=f"127.0.0.1:{port}",
             topic="late",
             progress=False,

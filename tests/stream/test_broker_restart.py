@@ -26,7 +26,7 @@ from stream.broker import EmbeddedBroker, free_port
 from stream.consumer import consume_updates
 from stream.messages import new_stream_id
 from stream.producer import produce
-from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, small_updates
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, KEY, small_updates
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, KAFKA_PYTHON_WARNINGS]
 
@@ -113,7 +113,7 @@ def test_broker_killed_and_restarted_mid_stream(own_broker, csv_path, others_fir
     if others_first:
         # Our stream then starts at offset 8, and at offset 0 on the restarted broker: the
         # consumer's position no longer fits the partition, instead of fitting by chance.
-        produce(small_updates(), bootstrap=bootstrap, topic=topic, progress=False)
+        produce(small_updates(), key=KEY, bootstrap=bootstrap, topic=topic, progress=False)
     stream_id = new_stream_id()
     third = threading.Event()
     seen = []
@@ -125,6 +125,7 @@ def test_broker_killed_and_restarted_mid_stream(own_broker, csv_path, others_fir
 
     consumer = in_thread(
         lambda: consume_updates(
+            key=KEY,
             bootstrap=bootstrap,
             topic=topic,
             stream_id=stream_id,
@@ -135,6 +136,7 @@ def test_broker_killed_and_restarted_mid_stream(own_broker, csv_path, others_fir
     producer = in_thread(
         lambda: produce(
             updates,
+            key=KEY,
             bootstrap=bootstrap,
             topic=topic,
             speed=speed,
@@ -169,11 +171,16 @@ def test_broker_down_at_start_comes_up_within_the_patience(own_broker, csv_path)
     try:
         consumer = in_thread(
             lambda: consume_updates(
-                bootstrap=bootstrap, topic="late", idle_timeout_s=15, connect_timeout_s=15
+                key=KEY, bootstrap=bootstrap, topic="late", idle_timeout_s=15, connect_timeout_s=15
             )
         )
         report = produce(
-            updates, bootstrap=bootstrap, topic="late", progress=False, connect_timeout_s=15
+            updates,
+            key=KEY,
+            bootstrap=bootstrap,
+            topic="late",
+            progress=False,
+            connect_timeout_s=15,
         )
         consumed, consume_report = result(*consumer)
     finally:
@@ -190,7 +197,11 @@ def test_broker_that_never_comes_back_is_named_within_the_patience(own_broker, c
     patience_s = 2.0
     consumer = in_thread(
         lambda: consume_updates(
-            bootstrap=bootstrap, topic="gone", stream_id=stream_id, idle_timeout_s=patience_s
+            key=KEY,
+            bootstrap=bootstrap,
+            topic="gone",
+            stream_id=stream_id,
+            idle_timeout_s=patience_s,
         )
     )
     killed_at: list[float] = []
@@ -205,6 +216,7 @@ def test_broker_that_never_comes_back_is_named_within_the_patience(own_broker, c
         with pytest.raises(StreamError, match=f"lost the Kafka broker at {bootstrap}") as info:
             produce(
                 updates,
+                key=KEY,
                 bootstrap=bootstrap,
                 topic="gone",
                 speed=speed,
@@ -223,8 +235,11 @@ def test_broker_that_never_comes_back_is_named_within_the_patience(own_broker, c
         result(*consumer)
 
 
+@pytest.mark.parametrize(
+    ("batch_bytes", "break_at"), [(0, 300), (300, 200)], ids=["one-event", "batched"]
+)
 def test_interrupted_producer_sends_only_what_the_broker_does_not_hold(
-    bootstrap, topic, csv_path, monkeypatch
+    bootstrap, topic, csv_path, monkeypatch, batch_bytes, break_at
 ):
     # As after a Kafka broker restart, which keeps acknowledged messages: the producer session
     # breaks off, the broker still holds the stream so far, and only the rest is sent.
@@ -235,20 +250,24 @@ def test_interrupted_producer_sends_only_what_the_broker_does_not_hold(
 
     def collect_then_break(inflight, state) -> None:
         collect(inflight, state)
-        if not broke and inflight and inflight[-1][0] >= 300:
-            inflight[0][2].get(timeout=10)  # something acknowledged, so there is a prefix
+        if not broke and inflight and inflight[-1][0] >= break_at:  # message number
+            inflight[0][-1].get(timeout=10)  # something acknowledged, so there is a prefix
             collect(inflight, state)
             broke.append((state.sent, state.acked))
             raise producer_module._Interrupted("injected: connection dropped")
 
     monkeypatch.setattr(producer_module._Job, "_collect", staticmethod(collect_then_break))
     updates, _ = load_updates(csv_path)
-    produced = produce(updates, bootstrap=bootstrap, topic=topic, progress=False)
-    consumed, report = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    produced = produce(
+        updates, key=KEY, bootstrap=bootstrap, topic=topic, progress=False, batch_bytes=batch_bytes
+    )
+    consumed, report = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     sent, acked = broke[0]
-    assert produced.reconnects == 1
+    assert produced.reconnects == 1 and produced.messages > break_at
     # Not from seq 0: at most what was sent but not acknowledged when the session broke (the
     # broker holds some of those too, and the producer finds them).
     assert produced.resent <= sent - acked
-    assert report.duplicates <= produced.resent and report.rewinds == 0
+    assert report.rewinds == 0 and (report.duplicates == 0 or produced.resent > 0)
+    if batch_bytes == 0:
+        assert report.duplicates <= produced.resent
     assert build_snapshots(consumed).equals(build_snapshots(updates))

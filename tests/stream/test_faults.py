@@ -12,13 +12,14 @@ from sor.errors import StreamError
 from stream.broker import free_port
 from stream.consumer import consume_updates
 from stream.producer import produce
-from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, encoded_stream, small_updates
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, KEY, encoded_stream, small_updates
 
 pytestmark = [pytest.mark.kafka, KAFKA_PYTHON_WARNINGS]
 
 
 def consume(bootstrap, topic, **options):
     options.setdefault("idle_timeout_s", 5)
+    options.setdefault("key", KEY)
     return consume_updates(bootstrap=bootstrap, topic=topic, **options)
 
 
@@ -58,12 +59,12 @@ def test_reordered_messages_are_refused(bootstrap, topic, write_raw):
         consume(bootstrap, topic)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_foreign_schema_version_is_refused(bootstrap, topic, write_raw, version):
     messages = encoded_stream(small_updates())
-    messages[1] = messages[1].replace(b'"schema":3', b'"schema":%d' % version)
+    messages[1] = messages[1].replace(b'"schema":4', b'"schema":%d' % version)
     write_raw(topic, messages)
-    match = f"schema version {version}; this reader understands version 3"
+    match = f"schema version {version}; this reader understands version 4"
     with pytest.raises(StreamError, match=match):
         consume(bootstrap, topic)
 
@@ -81,7 +82,7 @@ def test_event_not_fitting_the_declared_levels_is_refused(bootstrap, topic, writ
 def test_oversized_message_is_refused(bootstrap, topic, write_raw):
     messages = encoded_stream(small_updates())
     huge = json.loads(messages[1])
-    huge["updates"] = huge["updates"] * 200
+    huge["events"][0]["updates"] = huge["events"][0]["updates"] * 200
     messages[1] = json.dumps(huge).encode()
     write_raw(topic, messages)
     with pytest.raises(StreamError, match=rf"{len(messages[1])} bytes exceeds the limit of 2000"):
@@ -151,6 +152,7 @@ def test_broker_down_at_start_names_the_address(caplog):
     with pytest.raises(StreamError, match=f"cannot reach a Kafka broker at {address}") as info:
         produce(
             small_updates(),
+            key=KEY,
             bootstrap=address,
             topic="t",
             progress=False,

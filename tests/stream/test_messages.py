@@ -16,14 +16,18 @@ from sor.vocabulary import MAX_SIZE
 from stream.messages import (
     MAX_LEVELS,
     MAX_PRICE,
+    MAX_PUBLISHER_ID,
     SCHEMA_VERSION,
     End,
     Event,
+    Events,
     Start,
     decode,
     encode_end,
     encode_event,
+    encode_events,
     encode_start,
+    event_fragment,
     new_stream_id,
 )
 
@@ -44,18 +48,22 @@ QUOTE_FLOATS = [p for p in AWKWARD_FLOATS if 0 < p <= MAX_PRICE]
 
 
 def event_bytes(**fields) -> bytes:
-    """A version-3 event message as JSON, with `fields` replaced (`...` leaves a key out)."""
-    body = {
-        "schema": 3,
-        "kind": "event",
-        "stream": SID,
-        "seq": 1,
-        "ts": 5,
-        "updates": [[2, 10.0, 100, 9.99, 200]],
-        "trades": [[2, 10.0, 100, 1]],
-    }
-    body.update(fields)
-    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
+    """A version-4 event message of one event as JSON, with `fields` replaced (`...` leaves a
+    key out): `ts`, `updates` and `trades` those of the event, the others the message's."""
+    body = {"schema": 4, "kind": "events", "stream": SID, "seq": 1, "count": 1}
+    event = {"ts": 5, "updates": [[2, 10.0, 100, 9.99, 200]], "trades": [[2, 10.0, 100, 1]]}
+    for key, value in fields.items():
+        (event if key in event else body)[key] = value
+    body = {k: v for k, v in body.items() if v is not ...}
+    body.setdefault("events", [{k: v for k, v in event.items() if v is not ...}])
+    return json.dumps(body).encode()
+
+
+def one_event(data: bytes) -> Event:
+    """The one event of the event message `data`."""
+    message = decode(data)
+    assert type(message) is Events and len(message.events) == 1
+    return message.events[0]
 
 
 def depth_bytes(*updates) -> bytes:
@@ -66,18 +74,42 @@ def depth_bytes(*updates) -> bytes:
 
 def test_event_roundtrip_is_bit_exact():
     updates = [[2, p, 100, None, 0] for p in QUOTE_FLOATS] + [
-        [2**31 - 1, None, 0, MAX_PRICE, MAX_SIZE]
+        [MAX_PUBLISHER_ID, None, 0, MAX_PRICE, MAX_SIZE]
     ]
-    trades = [[9, p, 7, -1] for p in AWKWARD_FLOATS] + [[2**31 - 1, None, 10**9, 0], [0, 1.5, 0, 1]]
+    trades = [[9, p, 7, -1] for p in QUOTE_FLOATS] + [
+        [MAX_PUBLISHER_ID, None, 10**9, 0],
+        [0, 1.5, 0, 1],
+    ]
     ts = 2**63 - 1
-    message = decode(encode_event(SID, 7, ts, updates, trades))
+    message = one_event(encode_event(SID, 7, ts, updates, trades))
     rows = [tuple(u) for u in updates]  # decoded rows are tuples
     assert message == Event(SID, 7, ts, rows, [tuple(t) for t in trades])
-    assert message.trade_volume == 7 * len(AWKWARD_FLOATS) + 10**9
+    assert message.trade_volume == 7 * len(QUOTE_FLOATS) + 10**9
     for (_, got, *_), want in zip(message.updates[:-1], QUOTE_FLOATS, strict=True):
         assert struct.pack("<d", got) == struct.pack("<d", want)
-    for (_, got, *_), want in zip(message.trades[:-2], AWKWARD_FLOATS, strict=True):
+    for (_, got, *_), want in zip(message.trades[:-2], QUOTE_FLOATS, strict=True):
         assert struct.pack("<d", got) == struct.pack("<d", want)
+
+
+def test_several_events_in_one_message_roundtrip():
+    """An event message carries consecutive events, numbered from its seq."""
+    events = [
+        (5, [[2, 10.0, 1, None, 0]], []),
+        (6, [[9, None, 0, 9.5, 3], [2, 10.5, 2, 10.0, 1]], [[9, 10.5, 4, 1]]),
+        (9, [[2, 11.0, 1, None, 0]], [[2, None, 1, 0]]),
+    ]
+    data = encode_events(SID, 4, [event_fragment(*e) for e in events])
+    expected = Events(
+        SID,
+        4,
+        [
+            Event(SID, 4 + i, ts, [tuple(u) for u in ups], [tuple(t) for t in trs])
+            for i, (ts, ups, trs) in enumerate(events)
+        ],
+    )
+    assert decode(data) == expected == messages_checked(data)
+    body = json.loads(data)
+    assert (body["kind"], body["seq"], body["count"], len(body["events"])) == ("events", 4, 3, 3)
 
 
 def test_event_with_ask_levels_roundtrip_is_bit_exact():
@@ -88,9 +120,9 @@ def test_event_with_ask_levels_roundtrip_is_bit_exact():
         [9, None, 0, 1.5, 3, [], []],  # an empty ask side shows no level
         [5, MAX_PRICE, MAX_SIZE, None, 0, [MAX_PRICE] * 9, [MAX_SIZE] * 9],
     ]
-    message = decode(encode_event(SID, 7, 5, updates, []))
+    message = one_event(encode_event(SID, 7, 5, updates, []))
     assert message == Event(SID, 7, 5, [tuple(u) for u in updates], [])
-    assert message == messages_checked(encode_event(SID, 7, 5, updates, []))
+    assert message == messages_checked(encode_event(SID, 7, 5, updates, [])).events[0]
     for got, want in zip(message.updates[0][5], ladder[1:], strict=True):
         assert struct.pack("<d", got) == struct.pack("<d", want)
     assert type(message.updates[0][5]) is list and type(message.updates[0]) is tuple
@@ -103,7 +135,7 @@ def messages_checked(data: bytes):
 
 
 def test_event_without_trades():
-    message = decode(encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], []))
+    message = one_event(encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], []))
     assert message.trades == [] and message.trade_volume == 0
     assert b'"trades":[]' in encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], [])
 
@@ -114,24 +146,26 @@ def test_event_encoding_is_standard_json_with_exact_values():
     updates = [[2, p, 100, None, 0] for p in AWKWARD_FLOATS] + [[9, None, 0, 1e22, 7]]
     trades = [[2, p, 3, 1] for p in AWKWARD_FLOATS] + [[9, None, 0, 0], [5, 1e22, 1, -1]]
     encoded = encode_event(SID, 3, -5, updates, trades)
-    body = json.loads(encoded)  # the standard library reads it: plain JSON, no NaN tokens
+    # the standard library reads it: plain JSON, no NaN tokens
+    body = json.loads(encoded)["events"][0]
     assert body["updates"] == updates and body["trades"] == trades
     assert [struct.pack("<d", u[1]) for u in body["updates"][:-1]] == [
         struct.pack("<d", p) for p in AWKWARD_FLOATS
     ]
     # numpy scalars (a caller's arrays) are written as their values
-    assert json.loads(encode_event(SID, 3, -5, [[2, np.float64(1.5), 1, None, 0]], []))[
-        "updates"
-    ] == [[2, 1.5, 1, None, 0]]
+    assert json.loads(encode_event(SID, 3, -5, [[2, np.float64(1.5), 1, None, 0]], []))["events"][
+        0
+    ]["updates"] == [[2, 1.5, 1, None, 0]]
 
 
 def test_start_and_end_roundtrip():
     source = {"file": "l1_day.csv", "rows_kept": 3, "venues": [2, 9]}
-    start = decode(encode_start(SID, symbol="AAPL", clock="ts_recv", source=source))
+    start = decode(encode_start(SID, symbol="AAPL", clock="ts_recv", source=source, events=0))
     assert start == Start(SID, 0, "AAPL", "ts_recv", source) and start.levels == 1
-    deep = decode(encode_start(SID, symbol="AAPL", clock="ts_event", levels=10))
-    assert deep == Start(SID, 0, "AAPL", "ts_event", {}, 10)
-    assert json.loads(encode_start(SID, symbol="A", clock="ts_event", levels=10))["levels"] == 10
+    deep = decode(encode_start(SID, symbol="AAPL", clock="ts_event", levels=10, events=8))
+    assert deep == Start(SID, 0, "AAPL", "ts_event", {}, 10, 8)
+    body = json.loads(encode_start(SID, symbol="A", clock="ts_event", levels=10, events=3))
+    assert body["levels"] == 10 and body["events"] == 3
     assert decode(encode_end(SID, 9, 8)) == End(SID, 9, 8)
 
 
@@ -142,14 +176,17 @@ def test_stream_ids_are_fresh_hex():
 
 def test_encoding_refuses_bad_ids_clocks_and_sizes():
     with pytest.raises(StreamError, match="32 lowercase hex"):
-        encode_start("not-an-id", symbol="A", clock="ts_event")
+        encode_start("not-an-id", symbol="A", clock="ts_event", events=0)
     with pytest.raises(StreamError, match="clock must be one of"):
-        encode_start(SID, symbol="A", clock="wall")
+        encode_start(SID, symbol="A", clock="wall", events=0)
+    for events in (-1, True, 1.0, None):
+        with pytest.raises(StreamError, match="events must be a whole number"):
+            encode_start(SID, symbol="A", clock="ts_event", events=events)
     with pytest.raises(StreamError, match="exceeds the limit of 100 bytes"):
         encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1]] * 10, [], max_bytes=100)
     for levels in (0, MAX_LEVELS + 1, True, 2.0):
         with pytest.raises(StreamError, match=r"levels must be an integer in \[1, 100\]"):
-            encode_start(SID, symbol="A", clock="ts_event", levels=levels)
+            encode_start(SID, symbol="A", clock="ts_event", levels=levels, events=0)
 
 
 @pytest.mark.parametrize(
@@ -161,14 +198,39 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (b'{"a": NaN}', "not valid JSON"),
         (b"[" * 5000 + b"]" * 5000, "not valid JSON"),
         (b'"text"', "expected a JSON object"),
-        (event_bytes(schema=1), "schema version 1; this reader understands version 3"),
-        (event_bytes(schema=2), "schema version 2; this reader understands version 3"),
-        (event_bytes(schema=4), "schema version 4; this reader understands version 3"),
-        (event_bytes(schema="3"), "schema version '3'"),
+        (event_bytes(schema=1), "schema version 1; this reader understands version 4"),
+        (event_bytes(schema=2), "schema version 2; this reader understands version 4"),
+        (event_bytes(schema=3), "schema version 3; this reader understands version 4"),
+        (event_bytes(schema=5), "schema version 5; this reader understands version 4"),
+        (event_bytes(schema="4"), "schema version '4'"),
         (event_bytes(schema=True), "schema version True"),
         (event_bytes(stream="ABC"), "'stream' must be 32 lowercase hex digits"),
         (event_bytes(seq=-1), "'seq' must be an integer"),
         (event_bytes(seq=True), "'seq' must be an integer"),
+        (event_bytes(seq=0), r"'seq' of 1 events must be in \[1, "),
+        (event_bytes(seq=2**63 - 1), r"'seq' of 1 events must be in \[1, "),
+        (event_bytes(count=2), "'count' must be the number of events listed, 1"),
+        (event_bytes(count=0), r"'count' must be an integer in \[1, "),
+        (event_bytes(count=...), r"'count' must be an integer in \[1, "),
+        (event_bytes(count=True), r"'count' must be an integer in \[1, "),
+        (event_bytes(events=[]), "'events' must be a non-empty list of events"),
+        (event_bytes(events={"ts": 5}), "'events' must be a non-empty list of events"),
+        (event_bytes(events=[[5, [[2, 10.0, 1, None, 0]], []]]), "an event must be an object"),
+        (
+            event_bytes().replace(b'"trades"', b'"x": 1, "trades"'),
+            "an event has only 'ts', 'updates' and 'trades'",
+        ),
+        (
+            encode_events(
+                SID,
+                1,
+                [
+                    event_fragment(5, [[2, 10.0, 1, None, 0]], []),
+                    event_fragment(6, [[2, 10.0, 1, None, 0, [], []]], []),
+                ],
+            ),
+            "every event of a message must have updates of one layout",
+        ),
         (event_bytes(ts=1.5), "'ts' must be an integer"),
         (event_bytes(ts=2**63), "'ts' must be an integer"),
         (event_bytes(trades=None), "'trades' must be a list"),
@@ -188,6 +250,15 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (event_bytes(trades=[[2, 10.0, 2**64, 1]]), "a trade must be"),
         (event_bytes(trades=[[-2, 10.0, 100, 1]]), "a trade must be"),
         (event_bytes(trades=[[2**31, 10.0, 100, 1]]), "a trade must be"),
+        (
+            event_bytes(trades=[[MAX_PUBLISHER_ID + 1, 10.0, 100, 1]]),
+            r"publisher_id in \[0, 65535\]",
+        ),
+        # trade prices bounded as the loader bounds them (version 4)
+        (event_bytes(trades=[[2, -10.0, 100, 1]]), r"a price in \(0, 9223372036\.8"),
+        (event_bytes(trades=[[2, 0.0, 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, -0.0, 100, 1]]), "a trade must be"),
+        (event_bytes(trades=[[2, 1e10, 100, 1]]), "a trade must be"),
         (event_bytes(trades=[[2.0, 10.0, 100, 1]]), "a trade must be"),
         (event_bytes(trades=[[None, 10.0, 100, 1]]), "a trade must be"),
         (event_bytes(trades=[[2, 10.0, 100, 2]]), "side -1, 0 or 1"),
@@ -198,7 +269,8 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (event_bytes(trades=[[2, 10.0, 100, 1], [2, 10.0, 100, 1.0]]), "a trade must be"),
         (event_bytes(trades=[[2, "INF", 100, 1]]).replace(b'"INF"', b"1e999"), "is infinity"),
         (event_bytes(trades=...), "'trades' must be a list"),  # no trades key
-        (event_bytes(kind="snapshot"), "'kind' must be 'start', 'event' or 'end'"),
+        (event_bytes(kind="snapshot"), "'kind' must be 'start', 'events' or 'end'"),
+        (event_bytes(kind="event"), "'kind' must be 'start', 'events' or 'end'"),
         (event_bytes(updates=[]), "'updates' must be a non-empty list"),
         (event_bytes(updates={"2": 1}), "'updates' must be a non-empty list"),
         (event_bytes(updates=[[2, 10.0, 100, 9.99]]), "an update must be"),
@@ -207,6 +279,7 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (event_bytes(updates=[[2, 10.0, True, 9.99, 1]]), "an update must be"),
         (event_bytes(updates=[[-2, 10.0, 1, 9.99, 1]]), "an update must be"),
         (event_bytes(updates=[[2, 10.0, 1, 9.99, 2**63]]), "an update must be"),
+        (event_bytes(updates=[[MAX_PUBLISHER_ID + 1, 10.0, 1, 9.99, 1]]), "an update must be"),
         # quote prices and sizes within the loader's bounds (version 3)
         (event_bytes(updates=[[2, 0.0, 1, 9.99, 1]]), r"a price in \(0, 9223372036\.8"),
         (event_bytes(updates=[[2, 10.0, 1, -9.99, 1]]), "an update must be"),
@@ -242,7 +315,7 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (
             json.dumps(
                 {
-                    "schema": 3,
+                    "schema": 4,
                     "kind": "start",
                     "stream": SID,
                     "seq": 1,
@@ -257,7 +330,7 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (
             json.dumps(
                 {
-                    "schema": 3,
+                    "schema": 4,
                     "kind": "start",
                     "stream": SID,
                     "seq": 0,
@@ -270,14 +343,14 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
             "'symbol' must be a string",
         ),
         (
-            json.dumps({"schema": 3, "kind": "end", "stream": SID, "seq": 3}).encode(),
+            json.dumps({"schema": 4, "kind": "end", "stream": SID, "seq": 3}).encode(),
             "'events' must be an integer",
         ),
         *(
             (
                 json.dumps(
                     {
-                        "schema": 3,
+                        "schema": 4,
                         "kind": "start",
                         "stream": SID,
                         "seq": 0,
@@ -304,57 +377,55 @@ def test_size_is_checked_before_parsing():
         decode(data, max_bytes=4999)
 
 
-def test_schema_version_is_three():
-    """Version 3 carries the ask levels beyond the best ask; versions 1 (trade_volume only) and
-    2 (top of book only, with the trade prints) are refused."""
-    assert SCHEMA_VERSION == 3
-    assert json.loads(encode_end(SID, 1, 0))["schema"] == 3
-    assert json.loads(encode_start(SID, symbol="A", clock="ts_event"))["schema"] == 3
-    assert json.loads(encode_event(SID, 1, 5, [[2, 1.0, 1, None, 0]], []))["schema"] == 3
-    version_1 = json.dumps(
-        {
-            "schema": 1,
-            "kind": "event",
-            "stream": SID,
-            "seq": 1,
-            "ts": 5,
-            "trade_volume": 421,
-            "updates": [[2, 10.0, 100, 9.99, 200]],
-        }
-    ).encode()
-    with pytest.raises(StreamError, match="schema version 1; this reader understands version 3 "):
-        decode(version_1)
-    version_2 = [
+def test_schema_version_is_four():
+    """Version 4 carries several events per message and the event count in the start message;
+    versions 1 to 3 (one event per message) are refused."""
+    assert SCHEMA_VERSION == 4
+    assert json.loads(encode_end(SID, 1, 0))["schema"] == 4
+    assert json.loads(encode_start(SID, symbol="A", clock="ts_event", events=0))["schema"] == 4
+    assert json.loads(encode_event(SID, 1, 5, [[2, 1.0, 1, None, 0]], []))["schema"] == 4
+    version_3 = [
         json.dumps(
             {
-                "schema": 2,
+                "schema": 3,
                 "kind": "start",
                 "stream": SID,
                 "seq": 0,
                 "symbol": "A",
                 "clock": "ts_event",
+                "levels": 1,
                 "source": {},
             }
         ).encode(),
-        event_bytes(schema=2),
-        json.dumps({"schema": 2, "kind": "end", "stream": SID, "seq": 2, "events": 1}).encode(),
+        json.dumps(
+            {
+                "schema": 3,
+                "kind": "event",
+                "stream": SID,
+                "seq": 1,
+                "ts": 5,
+                "updates": [[2, 10.0, 100, 9.99, 200]],
+                "trades": [],
+            }
+        ).encode(),
+        json.dumps({"schema": 3, "kind": "end", "stream": SID, "seq": 2, "events": 1}).encode(),
     ]
-    for message in version_2:
+    for message in version_3:
         with pytest.raises(
-            StreamError, match="schema version 2; this reader understands version 3"
+            StreamError, match="schema version 3; this reader understands version 4"
         ):
             decode(message)
 
 
 def test_event_with_trades_is_accepted():
-    event = decode(event_bytes(trades=[[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]))
+    event = one_event(event_bytes(trades=[[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]))
     assert event.trades == [(2, 10.0, 100, 1), (9, None, 0, -1), (3, 0.5, 7, 0)]
     assert event.trade_volume == 107
 
 
 @pytest.mark.parametrize("stream", [[1], {"a": 1}, 5, None, "ABC", "g" * 32])
 def test_stream_id_of_any_json_type_is_refused_cleanly(stream):
-    data = json.dumps({"schema": 3, "stream": stream, "seq": 0, "kind": "end", "events": 0})
+    data = json.dumps({"schema": 4, "stream": stream, "seq": 0, "kind": "end", "events": 0})
     with pytest.raises(StreamError, match="'stream' must be 32 lowercase hex digits"):
         decode(data.encode())
 
@@ -363,12 +434,14 @@ def fast_takes(data: bytes) -> bool:
     """Whether msgspec's pass alone takes `data` (either layout, then the ladder's order)."""
     from stream import messages
 
-    for decoder in (messages._FAST_EVENT, messages._FAST_DEPTH_EVENT):
+    for decoder in (messages._FAST_EVENTS, messages._FAST_DEPTH_EVENTS):
         try:
             wire = decoder.decode(data)
         except msgspec.DecodeError:
             continue
-        return type(wire) is messages._WireEvent or all(map(messages._ladder_ok, wire.updates))
+        return wire.count == len(wire.events) and (
+            type(wire) is messages._WireEvents or messages._depth_ok(wire)
+        )
     return False
 
 
@@ -376,20 +449,30 @@ def test_fast_and_checked_decoders_agree():
     """msgspec's C pass and the Python checks accept the same events, with the same result."""
     from stream import messages
 
-    for wire in (messages._WireEvent, messages._WireDepthEvent):
+    for wire in (messages._WireEvents, messages._WireDepthEvents):
         hints = get_type_hints(wire, include_extras=True)
         assert hints["schema"] == Literal[messages.SCHEMA_VERSION]
     cases = [
         event_bytes(),
         event_bytes(trades=[]),
-        event_bytes(updates=[[0, None, 0, None, 0], [2**31 - 1, 5e-324, MAX_SIZE, MAX_PRICE, 1]]),
+        event_bytes(
+            updates=[[0, None, 0, None, 0], [MAX_PUBLISHER_ID, 5e-324, MAX_SIZE, MAX_PRICE, 1]]
+        ),
         event_bytes(updates=[[2, 10, 1, 9, 1]]),  # integer prices
         event_bytes(updates=[[2, 10.0, 0, None, 7]]),  # a price with size 0: no quote, as read
         event_bytes(trades=[[5, None, 10**9, 0]]),
         depth_bytes(),
         depth_bytes(
             [0, None, 0, None, 0, [], []],
-            [2**31 - 1, 5e-324, MAX_SIZE, MAX_PRICE, 1, [5e-324, 1, MAX_PRICE], [1, MAX_SIZE, 1]],
+            [
+                MAX_PUBLISHER_ID,
+                5e-324,
+                MAX_SIZE,
+                MAX_PRICE,
+                1,
+                [5e-324, 1, MAX_PRICE],
+                [1, MAX_SIZE, 1],
+            ],
             [2, 10, 1, None, 0, [10, 10.5, 10.5], [1, 2, 3]],
             [2, 10.0, 0, None, 0, [], []],
         ),
@@ -447,8 +530,14 @@ def test_fast_and_checked_decoders_agree():
         event_bytes(trades=...),
         event_bytes(schema=1),
         event_bytes(schema=2),
-        b'{"schema":3,"kind":"event","stream":"' + SID.encode() + b'","seq":1,"ts":5,'
-        b'"updates":[[2,Infinity,1,null,0]],"trades":[]}',
+        b'{"schema":4,"kind":"events","stream":"' + SID.encode() + b'","seq":1,"count":1,'
+        b'"events":[{"ts":5,"updates":[[2,Infinity,1,null,0]],"trades":[]}]}',
+        event_bytes(count=2),
+        event_bytes(seq=0),
+        event_bytes(updates=[[MAX_PUBLISHER_ID + 1, 10.0, 100, 9.99, 1]]),
+        event_bytes(trades=[[2, -10.0, 100, 1]]),
+        event_bytes(trades=[[2, 0.0, 100, 1]]),
+        event_bytes(trades=[[2, MAX_PRICE * 2, 100, 1]]),
     ]
     for data in refused:
         assert not fast_takes(data)
@@ -477,7 +566,7 @@ def _updates(draw) -> list:
     updates = []
     for _ in range(draw(st.integers(1, 3))):
         update = [
-            draw(st.sampled_from([0, 2, 9, 2**31 - 1])),
+            draw(st.sampled_from([0, 2, 9, MAX_PUBLISHER_ID])),
             draw(st.one_of(st.none(), _GOOD_PX)),
             draw(st.one_of(st.just(0), _GOOD_SZ)),
             draw(st.one_of(st.none(), _GOOD_PX)),
@@ -520,6 +609,6 @@ def test_fast_and_checked_decoders_agree_on_any_updates(updates):
         with pytest.raises(StreamError):
             decode(data)
         return
-    event(f"accepted, updates of {len(expected.updates[0])}")
+    event(f"accepted, updates of {len(expected.events[0].updates[0])}")
     assert fast_takes(data), data
     assert decode(data) == expected

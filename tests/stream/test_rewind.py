@@ -17,7 +17,7 @@ from sor.errors import StreamError
 from stream.assembler import StreamAssembler
 from stream.consumer import _read, records_from
 from stream.messages import decode
-from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, encoded_stream, small_updates
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, KEY, encoded_stream, small_updates
 
 pytestmark = KAFKA_PYTHON_WARNINGS
 
@@ -71,6 +71,7 @@ def test_is_last_knows_the_message_accepted_last():
 class Record(NamedTuple):
     offset: int
     value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 class FakeConsumer:
@@ -97,7 +98,7 @@ class FakeConsumer:
         if self.position_ > len(self.log) and self.out_of_range == "kafka":
             self.position_ = 0  # auto_offset_reset="earliest"
         values = self.log[self.position_ : self.position_ + self.batch]
-        records = [Record(self.position_ + i, v) for i, v in enumerate(values)]
+        records = [Record(self.position_ + i, v, KEY.headers(v)) for i, v in enumerate(values)]
         self.position_ += len(records)
         return {PARTITION: records} if records else {}
 
@@ -124,7 +125,9 @@ PARTITION = Partition(TOPIC, 0)
 
 def read(consumer: FakeConsumer, stream_id: str | None = None) -> StreamAssembler:
     assembler = StreamAssembler(stream_id)
-    _read(consumer, PARTITION, assembler, "127.0.0.1:9", idle_timeout_s=2, max_bytes=1 << 20)
+    _read(
+        consumer, PARTITION, assembler, "127.0.0.1:9", idle_timeout_s=2, max_bytes=1 << 20, key=KEY
+    )
     return assembler
 
 

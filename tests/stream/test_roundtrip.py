@@ -13,9 +13,9 @@ from sor.data.snapshots import build_snapshots
 from sor.synth.generate import generate
 from stream.consumer import consume_snapshots, consume_updates
 from stream.messages import new_stream_id
-from stream.producer import produce, produce_csv
+from stream.producer import DEFAULT_BATCH_BYTES, produce, produce_csv
 from tests.csvdata import SHARED_DATA, row, write_csv
-from tests.stream.helpers import KAFKA_PYTHON_WARNINGS
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, KEY
 
 pytestmark = [pytest.mark.kafka, KAFKA_PYTHON_WARNINGS]
 
@@ -53,12 +53,30 @@ def multi_venue_csv(tmp_path_factory):
     return write_csv(tmp_path_factory.mktemp("stream") / "multi.csv", MULTI_VENUE)
 
 
-def roundtrip(path, bootstrap, topic, **load_options):
+#: One event per message, small batches (several messages), the default batches.
+BATCHES = pytest.mark.parametrize(
+    "batch_bytes", [0, 2000, DEFAULT_BATCH_BYTES], ids=["one-event", "2kB", "64KiB"]
+)
+
+
+def roundtrip(path, bootstrap, topic, batch_bytes=DEFAULT_BATCH_BYTES, **load_options):
     """Produce `path` and consume it back; return (consumed snapshots, direct snapshots)."""
-    produced = produce_csv(path, bootstrap=bootstrap, topic=topic, progress=False, **load_options)
-    updates, report = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    produced = produce_csv(
+        path,
+        key=KEY,
+        bootstrap=bootstrap,
+        topic=topic,
+        progress=False,
+        batch_bytes=batch_bytes,
+        **load_options,
+    )
+    updates, report = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     assert report.stream_id == produced.stream_id
-    assert report.events == produced.events == report.messages - 2
+    assert report.events == produced.events and report.messages == produced.messages
+    if batch_bytes == 0:
+        assert report.messages == report.events + 2
+    else:
+        assert report.messages < report.events + 2
     assert report.duplicates == 0 and report.skipped == 0
     # No broker fault here: nothing may look like one.
     assert report.rewinds == 0 and produced.reconnects == produced.resent == 0
@@ -66,9 +84,12 @@ def roundtrip(path, bootstrap, topic, **load_options):
     return build_snapshots(updates), build_snapshots(direct)
 
 
+@BATCHES
 @pytest.mark.parametrize("clock", ["ts_event", "ts_recv"])
-def test_multi_venue_csv_roundtrip(multi_venue_csv, bootstrap, topic, clock):
-    consumed, direct = roundtrip(multi_venue_csv, bootstrap, topic, clock=clock)
+def test_multi_venue_csv_roundtrip(multi_venue_csv, bootstrap, topic, clock, batch_bytes):
+    consumed, direct = roundtrip(
+        multi_venue_csv, bootstrap, topic, clock=clock, batch_bytes=batch_bytes
+    )
     assert consumed.equals(direct)
     assert direct.venues.tolist() == [2, 5, 9, 38, 43]
     assert direct.trade_volume.sum() == 305
@@ -85,15 +106,16 @@ def test_window_and_source_info(multi_venue_csv, bootstrap, topic):
     start, end = "2024-08-01T13:36:32.001Z", "2024-08-01T13:36:32.005Z"
     consumed, direct = roundtrip(multi_venue_csv, bootstrap, topic, start=start, end=end)
     assert consumed.equals(direct) and len(direct) == 5
-    _, report = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    _, report = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     assert report.symbol == "AAPL" and report.clock == "ts_event"
     assert report.source["file"] == "multi.csv" and report.source["venues"] == [2, 5, 9, 43]
 
 
 @needs_shared
+@BATCHES
 @pytest.mark.parametrize("path", [HEAD5, REAL], ids=["l1_day_head5", "xnas_5000rows"])
-def test_shared_data_roundtrip(path, bootstrap, topic):
-    consumed, direct = roundtrip(path, bootstrap, topic)
+def test_shared_data_roundtrip(path, bootstrap, topic, batch_bytes):
+    consumed, direct = roundtrip(path, bootstrap, topic, batch_bytes=batch_bytes)
     assert consumed.equals(direct)
 
 
@@ -115,16 +137,18 @@ def shorten_ladders(path, style: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@BATCHES
 @pytest.mark.parametrize(
     ("schema", "style"), [("mbp-10", "pretty"), ("mbp-10", "raw"), ("mbp-1", "raw")]
 )
-def test_generated_data_roundtrip(tmp_path, bootstrap, topic, schema, style):
-    """The CSV path and the Kafka path give identical snapshots, every ask level included."""
+def test_generated_data_roundtrip(tmp_path, bootstrap, topic, schema, style, batch_bytes):
+    """The CSV path and the Kafka path give identical snapshots, every ask level included,
+    one event per message or several."""
     path = tmp_path / "gen.csv"
     generate(path, n_events=2000, schema=schema, style=style, seed=3)
     if schema == "mbp-10":
         shorten_ladders(path, style)
-    consumed, direct = roundtrip(path, bootstrap, topic)
+    consumed, direct = roundtrip(path, bootstrap, topic, batch_bytes=batch_bytes)
     assert consumed.equals(direct)  # the depth arrays too
     assert direct.n_venues > 1 and direct.trade_volume.sum() > 0
     assert len(np.unique(direct.trade_col)) > 1 and set(direct.trade_side.tolist()) == {-1, 1}
@@ -141,8 +165,8 @@ def test_generated_data_roundtrip(tmp_path, bootstrap, topic, schema, style):
 
 
 def test_consumed_arrays_have_the_record_layout_dtypes(multi_venue_csv, bootstrap, topic):
-    produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic, progress=False)
-    updates, _ = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    produce_csv(multi_venue_csv, key=KEY, bootstrap=bootstrap, topic=topic, progress=False)
+    updates, _ = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     direct, _ = load_updates(multi_venue_csv)
     names = ("ts", "venue", "ask_px", "ask_sz", "bid_px", "bid_sz", "ask_depth_px", "ask_depth_sz")
     for name in names:
@@ -160,9 +184,10 @@ def test_consumed_arrays_have_the_record_layout_dtypes(multi_venue_csv, bootstra
 
 
 def test_shared_topic_streams_found_by_id_and_offset(multi_venue_csv, bootstrap, topic):
-    first = produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic, progress=False)
+    first = produce_csv(multi_venue_csv, key=KEY, bootstrap=bootstrap, topic=topic, progress=False)
     second = produce_csv(
         multi_venue_csv,
+        key=KEY,
         bootstrap=bootstrap,
         topic=topic,
         progress=False,
@@ -170,15 +195,16 @@ def test_shared_topic_streams_found_by_id_and_offset(multi_venue_csv, bootstrap,
     )
     assert second.first_offset == first.last_offset + 1
 
-    _, report = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    _, report = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     assert report.stream_id == first.stream_id  # no id: the first stream met
 
     updates, report = consume_updates(
-        bootstrap=bootstrap, topic=topic, idle_timeout_s=10, stream_id=second.stream_id
+        key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10, stream_id=second.stream_id
     )
     assert report.skipped == first.messages and report.events == second.events
 
     _, report = consume_updates(
+        key=KEY,
         bootstrap=bootstrap,
         topic=topic,
         idle_timeout_s=10,
@@ -224,9 +250,9 @@ def test_pacing_follows_the_data_clock(tmp_path, bootstrap, topic):
     path = write_csv(tmp_path / "paced.csv", _spread_updates(span_s=5.0, n=26))
     updates, _ = load_updates(path)
     duration_s = (updates.ts[-1] - updates.ts[0]) / 1e9
-    report = produce(updates, bootstrap=bootstrap, topic=topic, speed=50, progress=False)
+    report = produce(updates, key=KEY, bootstrap=bootstrap, topic=topic, speed=50, progress=False)
     assert report.wall_s >= 0.8 * duration_s / 50
-    consumed, _ = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    consumed, _ = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     assert build_snapshots(consumed).equals(build_snapshots(updates))
 
 
@@ -240,6 +266,7 @@ def test_live_mode_sees_each_snapshot_while_the_producer_runs(tmp_path, bootstra
     def producer() -> None:
         produced["report"] = produce(
             updates,
+            key=KEY,
             bootstrap=bootstrap,
             topic=topic,
             speed=2.0,
@@ -258,6 +285,7 @@ def test_live_mode_sees_each_snapshot_while_the_producer_runs(tmp_path, bootstra
     thread.start()
     try:
         consumed, report = consume_updates(
+            key=KEY,
             bootstrap=bootstrap,
             topic=topic,
             stream_id=stream_id,
@@ -284,13 +312,13 @@ def test_consume_to_ray_puts_the_snapshots_once(multi_venue_csv, bootstrap, topi
     ray = pytest.importorskip("ray")
     from stream.consumer import consume_to_ray
 
-    produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic, progress=False)
-    direct, _ = consume_snapshots(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    produce_csv(multi_venue_csv, key=KEY, bootstrap=bootstrap, topic=topic, progress=False)
+    direct, _ = consume_snapshots(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        ref, report = consume_to_ray(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+        ref, report = consume_to_ray(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
         assert isinstance(ref, ray.ObjectRef)
         assert ray.get(ref).equals(direct)
         assert report.snapshot_bytes == direct.nbytes
@@ -300,9 +328,10 @@ def test_consume_to_ray_puts_the_snapshots_once(multi_venue_csv, bootstrap, topi
 
 
 def test_consumer_progress_bar_counts_the_events(multi_venue_csv, bootstrap, topic, capsys):
-    report = produce_csv(multi_venue_csv, bootstrap=bootstrap, topic=topic)
+    report = produce_csv(multi_venue_csv, key=KEY, bootstrap=bootstrap, topic=topic)
     capsys.readouterr()
     _, consumed = consume_updates(
+        key=KEY,
         bootstrap=bootstrap,
         topic=topic,
         idle_timeout_s=10,
@@ -312,5 +341,31 @@ def test_consumer_progress_bar_counts_the_events(multi_venue_csv, bootstrap, top
     err = capsys.readouterr().err
     assert consumed.events == report.events
     assert "consume" in err and f"{report.events}/{report.events}" in err
-    _, _ = consume_updates(bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    _, _ = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
     assert "consume" not in capsys.readouterr().err  # no bar unless asked
+
+
+@pytest.mark.parametrize("batch_bytes", [0, DEFAULT_BATCH_BYTES], ids=["one-event", "batched"])
+def test_paced_stream_batches_the_events_due_together(tmp_path, bootstrap, topic, batch_bytes):
+    """At speed 1, events within one PACE_TICK_S (1 ms) of the stream's clock share a message;
+    events 50 ms apart do not. With batch_bytes 0 every event has its own message."""
+    times_ms = [0.0] + [t for k in range(1, 11) for t in (k * 50 + 0.3, k * 50 + 0.7)]
+    path = write_csv(
+        tmp_path / "bursts.csv",
+        [row(t, (2, 9)[i % 2], 10.0, 10.01, 100, 100 + i, seq=i) for i, t in enumerate(times_ms)],
+    )
+    updates, _ = load_updates(path)
+    report = produce(
+        updates,
+        key=KEY,
+        bootstrap=bootstrap,
+        topic=topic,
+        speed=1.0,
+        batch_bytes=batch_bytes,
+        progress=False,
+    )
+    assert report.events == 21
+    assert report.messages == (23 if batch_bytes == 0 else 1 + 10 + 2)
+    consumed, got = consume_updates(key=KEY, bootstrap=bootstrap, topic=topic, idle_timeout_s=10)
+    assert got.messages == report.messages
+    assert build_snapshots(consumed).equals(build_snapshots(updates))
