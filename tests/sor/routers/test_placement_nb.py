@@ -1,4 +1,4 @@
-"""The compiled Cont & Kukanov parent order equals the reference (`execute_parent`) field by field."""
+"""The compiled Cont & Kukanov parent order equals `execute_parent` field by field."""
 
 from __future__ import annotations
 
