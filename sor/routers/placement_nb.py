@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -45,7 +45,7 @@ from sor.routers.placement import (
 )
 from sor.vocabulary import NS_PER_S
 
-__all__ = ["ParentArrays", "execute_parent_compiled", "parent_arrays"]
+__all__ = ["ParentArrays", "execute_parent_compiled", "parent_arrays", "seeded_draws"]
 
 
 class ParentArrays(NamedTuple):
@@ -167,6 +167,26 @@ def _decision_rows(ts: np.ndarray, first: int, last: int, horizon_ns: int) -> li
     return rows
 
 
+# The seeded states of the generator per decision seed: seeding (NumPy's SeedSequence) costs
+# more than drawing a decision's samples, and a sweep's trials decide at many of the same rows.
+_STATES: dict[int, dict[str, Any]] = {}
+_STATES_KEPT = 200_000
+_GENERATOR = np.random.Generator(np.random.PCG64(0))
+
+
+def seeded_draws(seed: int, count: int, iterations: int) -> np.ndarray:
+    """`np.random.default_rng(seed).integers(0, count, size=iterations)`, the reference's draws
+    (`sor.routers.cont_kukanov.solve`), from a cached seeded state."""
+    state = _STATES.get(seed)
+    if state is None:
+        if len(_STATES) >= _STATES_KEPT:
+            _STATES.clear()
+        state = _STATES[seed] = np.random.PCG64(seed).state
+    _GENERATOR.bit_generator.state = state
+    draws: np.ndarray = _GENERATOR.integers(0, count, size=iterations)
+    return draws
+
+
 def _draws(
     a: ParentArrays, rows: list[int], rules: _Rules, settings: PlacementSettings
 ) -> np.ndarray:
@@ -177,9 +197,7 @@ def _draws(
             a.ts, int(a.ts[row]), rules.horizon_ns, rules.lookback_ns, rules.max_samples
         )
         if count > 0:
-            draws[d] = np.random.default_rng(settings.seed + row).integers(
-                0, count, size=settings.iterations
-            )
+            draws[d] = seeded_draws(settings.seed + row, count, settings.iterations)
     return draws
 
 
