@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -169,7 +170,7 @@ def _decision_rows(ts: np.ndarray, first: int, last: int, horizon_ns: int) -> li
 
 # The seeded states of the generator per decision seed: seeding (NumPy's SeedSequence) costs
 # more than drawing a decision's samples, and a sweep's trials decide at many of the same rows.
-_STATES: dict[int, dict[str, Any]] = {}
+_STATES: dict[int, Mapping[str, Any]] = {}
 _STATES_KEPT = 200_000
 _GENERATOR = np.random.Generator(np.random.PCG64(0))
 
@@ -177,12 +178,11 @@ _GENERATOR = np.random.Generator(np.random.PCG64(0))
 def seeded_draws(seed: int, count: int, iterations: int) -> np.ndarray:
     """`np.random.default_rng(seed).integers(0, count, size=iterations)`, the reference's draws
     (`sor.routers.cont_kukanov.solve`), from a cached seeded state."""
-    state = _STATES.get(seed)
-    if state is None:
+    if seed not in _STATES:
         if len(_STATES) >= _STATES_KEPT:
             _STATES.clear()
-        state = _STATES[seed] = np.random.PCG64(seed).state
-    _GENERATOR.bit_generator.state = state
+        _STATES[seed] = np.random.PCG64(seed).state
+    _GENERATOR.bit_generator.state = _STATES[seed]
     draws: np.ndarray = _GENERATOR.integers(0, count, size=iterations)
     return draws
 
