@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -168,10 +167,11 @@ def _decision_rows(ts: np.ndarray, first: int, last: int, horizon_ns: int) -> li
     return rows
 
 
-# The seeded states of the generator per decision seed: seeding (NumPy's SeedSequence) costs
-# more than drawing a decision's samples, and a sweep's trials decide at many of the same rows.
-_STATES: dict[int, Mapping[str, Any]] = {}
-_STATES_KEPT = 200_000
+# The seeded state (state, increment) of the generator per decision seed: seeding (NumPy's
+# SeedSequence) costs more than drawing a decision's samples, and a sweep's trials decide at
+# many of the same rows. About 150 bytes an entry, at most `_STATES_KEPT` entries.
+_STATES: dict[int, tuple[int, int]] = {}
+_STATES_KEPT = 100_000
 _GENERATOR = np.random.Generator(np.random.PCG64(0))
 
 
@@ -181,8 +181,15 @@ def seeded_draws(seed: int, count: int, iterations: int) -> np.ndarray:
     if seed not in _STATES:
         if len(_STATES) >= _STATES_KEPT:
             _STATES.clear()
-        _STATES[seed] = np.random.PCG64(seed).state
-    _GENERATOR.bit_generator.state = _STATES[seed]
+        fresh = np.random.PCG64(seed).state["state"]
+        _STATES[seed] = (int(fresh["state"]), int(fresh["inc"]))
+    state, inc = _STATES[seed]
+    _GENERATOR.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": state, "inc": inc},
+        "has_uint32": 0,
+        "uinteger": 0,
+    }
     draws: np.ndarray = _GENERATOR.integers(0, count, size=iterations)
     return draws
 
