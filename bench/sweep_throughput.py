@@ -72,6 +72,9 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=400)
+    parser.add_argument(
+        "--only", default=None, help="run only the cases whose label contains this text"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "day.csv"
@@ -89,6 +92,8 @@ def main() -> None:
         ("cont_kukanov schedule, 5,000 shares", 5_000, max(16, args.trials // 8), cont_kukanov),
     ]
     for label, size, trials, extra in cases:
+        if args.only and args.only not in label:
+            continue
         rates = {}
         for workers in (1, 2):
             rate, peaks = measure(snaps, workers, trials, size, extra)
