@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from sor.config import Config
 from sor.errors import ConfigError
+from sor.redaction import redact_url
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
 __all__ = [
@@ -81,12 +82,14 @@ def open_study(config: Config) -> optuna.Study:
             load_if_exists=True,
         )
     except (ValueError, ImportError) as exc:  # bad URL or a missing database driver
-        raise ConfigError(f"search.storage {search.storage!r}: {exc}") from exc
+        raise ConfigError(f"search.storage {redact_url(search.storage)!r}: {exc}") from exc
     except Exception as exc:  # the database itself: a missing directory, a locked file, ...
         if not type(exc).__module__.startswith("sqlalchemy"):
             raise
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise ConfigError(f"search.storage {search.storage!r}: cannot open it: {reason}") from None
+        raise ConfigError(
+            f"search.storage {redact_url(search.storage)!r}: cannot open it: {reason}"
+        ) from None
 
 
 def check_study(config: Config) -> optuna.Study:
@@ -96,8 +99,9 @@ def check_study(config: Config) -> optuna.Study:
     study = open_study(config)
     if study.trials and not search.resume:
         raise ConfigError(
-            f"study {search.study_name!r} in {search.storage} already has {len(study.trials)} "
-            "trials: pass --resume to continue it, or choose another --study-name"
+            f"study {search.study_name!r} in {redact_url(search.storage)} already has "
+            f"{len(study.trials)} trials: pass --resume to continue it, or choose another "
+            "--study-name"
         )
     return study
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sor.evaluation.backtest import savings_label
+from sor.redaction import redact_text
 
 __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
@@ -439,5 +440,6 @@ def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report, plots), encoding="utf-8")
+    # The report is redacted already; this also catches a secret quoted in free text.
+    path.write_text(redact_text(render_html(report, plots)), encoding="utf-8")
     return path
