@@ -46,7 +46,7 @@ def run(config: Config, *, progress: bool = True) -> dict[str, Any]:
 
     from sweep.driver import check_study, run_sweep
     from sweep.report import sweep_report, write_trials_csv
-    from sweep.runtime import init_ray
+    from sweep.runtime import ray_runtime
 
     check_study(config)  # a bad storage URL or an unresumed study fails before any streaming
     if config.data.path and not Path(config.data.path).is_file():
@@ -57,23 +57,29 @@ def run(config: Config, *, progress: bool = True) -> dict[str, Any]:
         )
         raise DataError(problem, path=config.data.path)  # before Ray starts
     data_path = Path(config.data.path) if config.data.path else default_data()
-    init_ray(config.ray.address, config.ray.num_cpus)
-    ref, summary, info = stream_snapshots(config, data_path, progress=progress)
-    snaps = ray.get(ref)
-    result = run_sweep(ref, config, progress=progress)
-    evaluation = prepare(snaps, config)
-    report = sweep_report(
-        evaluation,
-        config,
-        result,
-        extra={
-            "data": {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes},
-            **info,
-        },
-    )
-    write_json(report, config.output.out)
-    trials = write_trials_csv(result, config.output.out)
-    page = write_visual_report(evaluation, config, result, report)
+    # Stopped on every way out: a local runtime's agents would otherwise outlive a driver that
+    # failed or was stopped by a signal, and keep its ports open.
+    with ray_runtime(config.ray.address, config.ray.num_cpus):
+        ref, summary, info = stream_snapshots(config, data_path, progress=progress)
+        snaps = ray.get(ref)
+        result = run_sweep(ref, config, progress=progress)
+        evaluation = prepare(snaps, config)
+        report = sweep_report(
+            evaluation,
+            config,
+            result,
+            extra={
+                "data": {
+                    **summary.to_dict(),
+                    "snapshots": len(snaps),
+                    "snapshot_bytes": snaps.nbytes,
+                },
+                **info,
+            },
+        )
+        write_json(report, config.output.out)
+        trials = write_trials_csv(result, config.output.out)
+        page = write_visual_report(evaluation, config, result, report)
     log.info("results: %s, trials: %s, report: %s", config.output.out, trials, page)
     return report
 
