@@ -175,3 +175,23 @@ def test_sor_run_at_vv_writes_no_storage_secret(tmp_path, tiny_csv):
     assert "password=***" in out.read_text()
     written = [p.read_bytes() for p in files]
     assert leaks(DB_PASSWORD, result.stdout, result.stderr, *written) == []
+
+
+def test_an_unexpected_error_prints_its_traceback_with_the_secrets_masked(monkeypatch, capsys):
+    import importlib
+
+    from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS, config_from_args
+
+    def failing_backtest(args):
+        config = config_from_args(args, DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS)
+        # As a database driver's own error would: quoting the URL it was given.
+        raise RuntimeError(f"could not connect to {config.search.storage}")
+
+    cli = importlib.import_module("sor.cli.main")  # the module: `sor.cli.main` is also a function
+    monkeypatch.setattr(cli, "cmd_backtest", failing_backtest)
+    storage = f"postgresql://alice:{DB_PASSWORD}@db/optuna"
+    code = cli.main(["backtest", "--set", f"search.storage={storage}"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" in err and "could not connect to postgresql://alice:***@db/optuna" in err
+    assert leaks(DB_PASSWORD, err) == []
