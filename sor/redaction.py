@@ -25,11 +25,13 @@ from sor.vocabulary import SECRET_WORDS
 __all__ = [
     "MASK",
     "RedactSecrets",
+    "forget_all",
     "install_log_filter",
     "is_secret_key",
     "redact_mapping",
     "redact_text",
     "redact_url",
+    "redact_values",
     "register",
     "registered",
     "secret_forms",
@@ -160,6 +162,14 @@ def register(secrets: Iterable[Any]) -> None:
         _forms[:] = sorted(forms, key=len, reverse=True)
 
 
+def forget_all() -> None:
+    """Forget every registered secret (for tests, or a process that runs several configurations
+    one after the other)."""
+    with _lock:
+        _secrets.clear()
+        _forms.clear()
+
+
 def registered() -> frozenset[str]:
     """The secret values registered so far."""
     with _lock:
@@ -181,6 +191,19 @@ def redact_text(text: str, secrets: Iterable[str] | None = None) -> str:
         if form in text:
             text = text.replace(form, MASK)
     return text
+
+
+def redact_values(value: Any) -> Any:
+    """A copy of nested dicts and lists with `redact_text` applied to every string in them,
+    keys included; numbers and the structure are left as they are, so a document serialized
+    from the copy stays valid whatever the secrets are (even a one-character password)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {redact_values(k): redact_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_values(v) for v in value)
+    return value
 
 
 def redact_mapping(value: Any) -> Any:

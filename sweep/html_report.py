@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sor.evaluation.backtest import savings_label
-from sor.redaction import redact_text
+from sor.redaction import redact_values
 
 __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
@@ -440,6 +440,6 @@ def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The report is redacted already; this also catches a secret quoted in free text.
-    path.write_text(redact_text(render_html(report, plots)), encoding="utf-8")
+    # The configuration in it is redacted already; this also catches a secret quoted elsewhere.
+    path.write_text(render_html(redact_values(report), plots), encoding="utf-8")
     return path

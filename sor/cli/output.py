@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sor.redaction import redact_text
+from sor.redaction import redact_values
 
 __all__ = ["summary_table", "write_json"]
 
@@ -17,7 +17,7 @@ def write_json(report: dict[str, Any], path: str) -> None:
     """Print the results JSON (as the task does) and save it; a summary table goes to stderr."""
     # Secrets registered for this run (sor.redaction) never reach the file or the terminal,
     # wherever in the report they were quoted.
-    text = redact_text(json.dumps(report, indent=2, allow_nan=False))
+    text = json.dumps(redact_values(report), indent=2, allow_nan=False)
     print(text)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text + "\n")

@@ -11,12 +11,24 @@ from sor.config import load_config
 from sor.redaction import (
     MASK,
     RedactSecrets,
+    forget_all,
     redact_text,
     redact_url,
+    redact_values,
     register,
+    registered,
     secret_forms,
     url_secrets,
 )
+
+
+@pytest.fixture(autouse=True)
+def own_registry():
+    """The secrets a test registers are forgotten after it: they would mask later tests' logs."""
+    before = registered()
+    yield
+    forget_all()
+    register(before)
 
 
 @pytest.mark.parametrize(
@@ -131,3 +143,9 @@ def test_config_secrets_and_redacted_dump():
     assert dump["kafka"]["security"]["sasl_plain_password"] == MASK
     assert dump["kafka"]["security"]["sasl_plain_username"] == "alice"
     assert not any(s in json.dumps(dump) for s in config.secrets())
+
+
+def test_redacted_values_keep_a_document_valid_whatever_the_secret():
+    register(["7"])  # a one-character password: masking the serialized text would break it
+    report = {"value": 17.5, "note": "pw 7 leaked", "nested": [{"7": 7}]}
+    assert redact_values(report) == {"value": 17.5, "note": "pw *** leaked", "nested": [{"***": 7}]}

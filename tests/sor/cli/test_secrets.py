@@ -181,6 +181,7 @@ def test_an_unexpected_error_prints_its_traceback_with_the_secrets_masked(monkey
     import importlib
 
     from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS, config_from_args
+    from sor.redaction import forget_all, register, registered
 
     def failing_backtest(args):
         config = config_from_args(args, DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS)
@@ -190,7 +191,12 @@ def test_an_unexpected_error_prints_its_traceback_with_the_secrets_masked(monkey
     cli = importlib.import_module("sor.cli.main")  # the module: `sor.cli.main` is also a function
     monkeypatch.setattr(cli, "cmd_backtest", failing_backtest)
     storage = f"postgresql://alice:{DB_PASSWORD}@db/optuna"
-    code = cli.main(["backtest", "--set", f"search.storage={storage}"])
+    before = registered()
+    try:
+        code = cli.main(["backtest", "--set", f"search.storage={storage}"])
+    finally:  # the secret registered in this process would mask later tests' output
+        forget_all()
+        register(before)
     err = capsys.readouterr().err
     assert code == 1
     assert "Traceback" in err and "could not connect to postgresql://alice:***@db/optuna" in err
