@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sor.errors import ConfigError
+from sor.redaction import is_secret_key, redact_mapping, url_secrets
 from sor.vocabulary import (
     ALLOCATOR_PARAMS,
     ALLOCATORS,
@@ -23,7 +24,6 @@ from sor.vocabulary import (
     DEFAULT_REBATE,
     PARAM_NAMES,
     SEARCHED_PARAMS,
-    SECRET_WORDS,
     Allocator,
     Cap,
     ChildSizing,
@@ -425,12 +425,31 @@ class Config(_Section):
         }
 
     def redacted(self) -> dict[str, Any]:
-        """The configuration as a dict with secrets (passwords, tokens, keys) masked."""
-        out = self.model_dump(mode="json")
-        for key in list(out["kafka"]["security"]):
-            if any(word in key for word in SECRET_WORDS):
-                out["kafka"]["security"][key] = "***"
+        """The configuration as a dict with secrets masked: every key named with a secret word
+        (passwords, tokens, key files) and the password and secret parameters of every URL."""
+        out: dict[str, Any] = redact_mapping(self.model_dump(mode="json"))
         return out
+
+    def secrets(self) -> list[str]:
+        """Every secret value this configuration holds, for `sor.redaction.register`: the values
+        of keys named with a secret word (kafka.security's sasl_plain_password, ssl_password,
+        ...) and the passwords and secret query parameters of URLs (search.storage)."""
+        found: list[str] = []
+
+        def walk(value: Any, secret: bool) -> None:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    walk(item, secret or is_secret_key(key))
+            elif isinstance(value, list | tuple):
+                for item in value:
+                    walk(item, secret)
+            elif isinstance(value, str):
+                if secret:
+                    found.append(value)
+                found.extend(url_secrets(value))
+
+        walk(self.model_dump(mode="python"), False)
+        return list(dict.fromkeys(s for s in found if s))
 
 
 def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sor.errors import StreamError
-from sor.vocabulary import SECRET_WORDS
+from sor.redaction import RedactSecrets, install_log_filter, is_secret_key, register
 
 __all__ = [
-    "RedactSecrets",
     "check_bootstrap",
     "check_topic",
     "client_settings",
@@ -31,36 +30,21 @@ T = TypeVar("T")
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
-def _redacted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: "***" if any(w in str(k) for w in SECRET_WORDS) else _redacted(v)
-            for k, v in value.items()
-        }
-    return value
-
-
-class RedactSecrets(logging.Filter):
-    """Masks secret settings in log records whose arguments are settings dicts.
-
-    kafka-python's admin client logs its whole configuration, SASL password included, at DEBUG
-    ("Starting KafkaAdminClient with configuration: {...}"), which `sor -vv` would print.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, dict):
-            record.args = _redacted(record.args)
-        elif isinstance(record.args, tuple) and any(isinstance(a, dict) for a in record.args):
-            record.args = tuple(_redacted(a) for a in record.args)
-        return True
-
-
-_REDACT = RedactSecrets()
-# Logger filters are not inherited, so each client's own logger gets one.
-for _name in ("kafka.admin.client", "kafka.producer.kafka", "kafka.consumer.group"):
+# kafka-python's clients log their whole configuration, SASL password included, at DEBUG
+# ("Starting KafkaAdminClient with configuration: {...}"); its protocol layer logs each request
+# (SaslAuthenticateRequest with the PLAIN password) and the raw bytes sent. Logger filters are not
+# inherited, so these loggers get the filter for library users whose handlers do not have it;
+# `client_settings` also puts it on the root logger's handlers.
+for _name in (
+    "kafka.admin.client",
+    "kafka.producer.kafka",
+    "kafka.consumer.group",
+    "kafka.protocol.parser",
+    "kafka.net.connection",
+):
     _logger = logging.getLogger(_name)
     if not any(isinstance(f, RedactSecrets) for f in _logger.filters):
-        _logger.addFilter(_REDACT)
+        _logger.addFilter(RedactSecrets())
 
 
 def check_topic(topic: str) -> str:
@@ -90,8 +74,14 @@ def check_bootstrap(bootstrap: str) -> str:
 
 
 def client_settings(bootstrap: str, security: dict[str, Any] | None) -> dict[str, Any]:
-    """kafka-python settings common to every client: the bootstrap servers and security."""
+    """kafka-python settings common to every client: the bootstrap servers and security.
+
+    The secret values among the security settings (SASL password, key file password) are
+    registered with `sor.redaction`, so that no log record shows them.
+    """
     settings = dict(security or {})
+    register(v for k, v in settings.items() if is_secret_key(k))
+    install_log_filter()
     settings["bootstrap_servers"] = [s.strip() for s in bootstrap.split(",")]
     return settings
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from sor.config import Config
 from sor.errors import ConfigError
 from sor.files import FileLock, lock_file
+from sor.redaction import redact_url
 from sweep.fingerprint import config_changes, config_fingerprint, same_data, snapshots_fingerprint
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
@@ -138,9 +139,9 @@ def study_lock(config: Config) -> Iterator[None]:
     with _beside_storage(config, f"{name}.run.lock", wait=False) as lock:
         if isinstance(lock, int):
             raise ConfigError(
-                f"study {search.study_name!r} in {search.storage} is being run by another sor "
-                f"process (pid {lock or 'unknown'}, lock {path}.{name}.run.lock): wait for it to "
-                "finish or choose another --study-name"
+                f"study {search.study_name!r} in {redact_url(search.storage)} is being run by "
+                f"another sor process (pid {lock or 'unknown'}, lock {path}.{name}.run.lock): "
+                "wait for it to finish or choose another --study-name"
             )
         _running[key] = 1
         try:
@@ -171,12 +172,14 @@ def _open_study(config: Config) -> optuna.Study:
             load_if_exists=True,
         )
     except (ValueError, ImportError) as exc:  # bad URL or a missing database driver
-        raise ConfigError(f"search.storage {search.storage!r}: {exc}") from exc
+        raise ConfigError(f"search.storage {redact_url(search.storage)!r}: {exc}") from exc
     except Exception as exc:  # the database itself: a missing directory, a locked file, ...
         if not type(exc).__module__.startswith("sqlalchemy"):
             raise
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise ConfigError(f"search.storage {search.storage!r}: cannot open it: {reason}") from None
+        raise ConfigError(
+            f"search.storage {redact_url(search.storage)!r}: cannot open it: {reason}"
+        ) from None
 
 
 #: User attributes of a study holding what its trials were measured on (`sweep.fingerprint`).
@@ -220,7 +223,7 @@ def check_study(
         if study.trials:
             if not search.resume:
                 raise ConfigError(
-                    f"study {search.study_name!r} in {search.storage} already has "
+                    f"study {search.study_name!r} in {redact_url(search.storage)} already has "
                     f"{len(study.trials)} trials: pass --resume to continue it, or choose "
                     "another --study-name"
                 )
@@ -236,7 +239,8 @@ def _refuse_other_experiment(config: Config, stored: dict[str, Any], now: dict[s
     """Raise if the stored fingerprints differ from this run's; those missing on either side
     (a study made before they were stored, a library call without a data file) are skipped."""
     search = config.search
-    where = f"cannot resume study {search.study_name!r} in {search.storage}: its trials were"
+    storage = redact_url(search.storage)
+    where = f"cannot resume study {search.study_name!r} in {storage}: its trials were"
     for key, what in ((FINGERPRINT_DATA, "file"), (FINGERPRINT_SNAPSHOTS, "snapshots")):
         before, after = stored.get(key), now[key]
         if before is not None and after is not None and not same_data(before, after):

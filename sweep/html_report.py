@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from sor.evaluation.backtest import savings_label
 from sor.files import write_text
+from sor.redaction import redact_values
 
 __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
@@ -440,4 +441,5 @@ def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(write_text(path, render_html(report, plots)))
+    # The configuration in it is redacted already; this also catches a secret quoted elsewhere.
+    return Path(write_text(path, render_html(redact_values(report), plots)))

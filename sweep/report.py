@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +10,11 @@ from sor.data.snapshots import Snapshots
 from sor.evaluation.backtest import result_warnings
 from sor.evaluation.modes import Evaluation, prepare
 from sor.files import atomic_write
+from sor.redaction import redact_url
 from sweep.driver import SweepResult
 from sweep.space import is_abandoned
 
 __all__ = ["redact_url", "sweep_report", "trials_csv_path", "write_trials_csv"]
-
-
-def redact_url(url: str | None) -> str | None:
-    """A storage URL with any password replaced by ***."""
-    return None if url is None else re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
 
 
 def sweep_report(
@@ -70,7 +65,6 @@ def sweep_report(
     report.update(extra or {})
     report["warnings"] = result_warnings(report)
     report["config"] = config.redacted()
-    report["config"]["search"]["storage"] = redact_url(config.search.storage)
     return report
 
 

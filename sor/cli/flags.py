@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sor.config import Config, load_config, parse_override
+from sor.redaction import register
 
 __all__ = [
     "DATA_FLAGS",
@@ -120,4 +121,6 @@ def config_from_args(
     for text in args.set:
         key, value = parse_override(text)
         overrides[key] = value
-    return load_config(args.config, overrides)
+    config = load_config(args.config, overrides)
+    register(config.secrets())  # masked from here on in logs, error lines and results
+    return config

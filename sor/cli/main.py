@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,8 +25,9 @@ from sor.cli.flags import (
 from sor.cli.generate import cmd_generate
 from sor.errors import SorError
 from sor.files import OutputWriteError
+from sor.redaction import install_log_filter, redact_text
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "setup_logging"]
 
 EPILOG_BACKTEST = """examples:
   sor backtest --data l1_day.csv --lambda-over 0.4 --lambda-under 0.6 --theta-queue 0.3
@@ -132,21 +134,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sor` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    # kafka-python logs every connection at INFO and event-loop timing at WARNING; -vv shows it.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose > 1 else logging.ERROR)
+    setup_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args) or 0)
     except SorError as exc:
-        print(f"sor: error: {exc}", file=sys.stderr)
+        print(f"sor: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except OutputWriteError as exc:  # a full disk, a folder gone read-only: not the input's fault
-        print(f"sor: error: {exc}", file=sys.stderr)
+        print(f"sor: error: {redact_text(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sor: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        # A bug or a library's own error: the traceback, with the run's secrets masked (a
+        # database driver's message may quote the URL it was given).
+        print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """Log to stderr at the level the flags ask, through the secret-redacting filter.
+
+    The filter sits on the root logger's handlers, so it sees every logger's records (kafka-python
+    logs the SASL exchange and the raw bytes sent at -vv); the secrets it masks are registered
+    when the configuration is read (`sor.cli.flags.config_from_args`).
+    """
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_filter()
+    # kafka-python logs every connection at INFO and event-loop timing at WARNING; -vv shows it.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose > 1 else logging.ERROR)
 
 
 if __name__ == "__main__":

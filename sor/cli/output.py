@@ -33,6 +33,7 @@ from typing import Any
 
 from sor.errors import ConfigError
 from sor.files import FileLock, OutputWriteError, lock_file, write_text
+from sor.redaction import redact_values
 
 __all__ = ["Outputs", "claim_outputs", "print_report", "say", "summary_table", "write_json"]
 
@@ -142,7 +143,9 @@ def say(text: str, file: Any = None) -> None:
 
 def write_json(report: dict[str, Any], path: str | Path) -> Path:
     """Save the results JSON atomically (`sor.files.atomic_write`); returns its path."""
-    text = json.dumps(report, indent=2, allow_nan=False)
+    # Secrets registered for this run (sor.redaction) never reach the file or the terminal,
+    # wherever in the report they were quoted.
+    text = json.dumps(redact_values(report), indent=2, allow_nan=False)
     written = write_text(path, text + "\n")
     logging.getLogger("sor").debug("results written to %s", path)
     return written
@@ -150,7 +153,7 @@ def write_json(report: dict[str, Any], path: str | Path) -> Path:
 
 def print_report(report: dict[str, Any]) -> None:
     """Print the results JSON (as the task does), its notes, and a summary table on stderr."""
-    say(json.dumps(report, indent=2, allow_nan=False))
+    say(json.dumps(redact_values(report), indent=2, allow_nan=False))
     log = logging.getLogger("sor")
     for note in report.get("warnings", []):
         log.warning("note: %s", note)

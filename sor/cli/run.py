@@ -92,7 +92,7 @@ def _run(config: Config, outputs: Outputs, *, progress: bool) -> dict[str, Any]:
     from sweep.driver import check_study, run_sweep, study_lock
     from sweep.fingerprint import file_fingerprint
     from sweep.report import sweep_report
-    from sweep.runtime import init_ray
+    from sweep.runtime import ray_runtime
 
     if config.data.path and not Path(config.data.path).is_file():
         from sor.errors import DataError
@@ -106,21 +106,27 @@ def _run(config: Config, outputs: Outputs, *, progress: bool) -> dict[str, Any]:
         data_path = Path(config.data.path) if config.data.path else default_data()
         data = file_fingerprint(data_path) if config.search.storage else None
         check_study(config, data=data)  # resuming on other data fails before any streaming
-        init_ray(config.ray.address, config.ray.num_cpus)
-        ref, summary, info = stream_snapshots(config, data_path, progress=progress)
-        snaps = ray.get(ref)
-        result = run_sweep(ref, config, progress=progress, data=data)
-    evaluation = prepare(snaps, config)
-    report = sweep_report(
-        evaluation,
-        config,
-        result,
-        extra={
-            "data": {**summary.to_dict(), "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes},
-            **info,
-        },
-    )
-    write_outputs(outputs, evaluation, config, result, report)
+        # Stopped on every way out: a local runtime's agents would otherwise outlive a driver
+        # that failed or was stopped by a signal, and keep its ports open.
+        with ray_runtime(config.ray.address, config.ray.num_cpus):
+            ref, summary, info = stream_snapshots(config, data_path, progress=progress)
+            snaps = ray.get(ref)
+            result = run_sweep(ref, config, progress=progress, data=data)
+            evaluation = prepare(snaps, config)
+            report = sweep_report(
+                evaluation,
+                config,
+                result,
+                extra={
+                    "data": {
+                        **summary.to_dict(),
+                        "snapshots": len(snaps),
+                        "snapshot_bytes": snaps.nbytes,
+                    },
+                    **info,
+                },
+            )
+            write_outputs(outputs, evaluation, config, result, report)
     log.info("results: %s, report: %s", outputs.results, outputs.companions[-1])
     return report
 
