@@ -121,12 +121,19 @@ def test_a_local_run_listens_on_loopback_only_and_leaves_no_process(tiny_csv, tm
 
 
 def test_no_ray_process_outlives_a_failed_run(tiny_csv, tmp_path):
-    # The results path is a directory: the run fails writing it, after the sweep, with an error
-    # that is not the user's input (exit 1, a traceback).
-    run = start_run(tiny_csv, tmp_path, "--trials", "2")
+    # A bad cell far into the data file: the run fails while it streams, with the runtime up.
+    lines = tiny_csv.read_text().splitlines(keepends=True)
+    bad_line = len(lines) * 3 // 4
+    header = lines[0].rstrip("\n").split(",")
+    cells = lines[bad_line].rstrip("\n").split(",")
+    cells[header.index("ask_px_00")] = "not-a-price"
+    lines[bad_line] = ",".join(cells) + "\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("".join(lines))
+    run = start_run(bad, tmp_path / "results.json", "--trials", "2")
     _, stderr = run.communicate()
     assert leftovers(run.pid) == []
-    assert run.returncode == 1 and "IsADirectoryError" in stderr, stderr[-3000:]
+    assert run.returncode == 2 and f"bad.csv:{bad_line + 1}: column" in stderr, stderr[-3000:]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -6,6 +6,7 @@ stdout, stderr and every file of the results.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ from tests.stream.helpers import KAFKA_PYTHON_WARNINGS
 
 SASL_PASSWORD = "Kafka-pw-7'q\"@x"  # both quote kinds: bytes reprs then escape one of them
 DB_PASSWORD = "S3cret@PW:x"  # '@' and ':' inside the password
+STREAM_KEY = "stream-key-0123456789-abcdef"  # the producer's signing key (stream.key_env)
 
 
 def sor(*args, timeout=600):
@@ -28,6 +30,7 @@ def sor(*args, timeout=600):
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, "SOR_STREAM_KEY": STREAM_KEY},
     )
 
 
@@ -85,6 +88,7 @@ def test_sasl_plain_at_vv_against_the_real_broker_prints_no_password(tmp_path, t
     assert "SaslHandshakeRequest" in result.stderr  # -vv did log the SASL exchange
     assert "'sasl_plain_password': '***'" in result.stderr
     assert leaks(SASL_PASSWORD, result.stdout, result.stderr) == []
+    assert leaks(STREAM_KEY, result.stdout, result.stderr) == []
 
 
 @KAFKA_PYTHON_WARNINGS
