@@ -14,13 +14,19 @@ import re
 
 import pytest
 
-KERNELS = ("sor.routers.static_nb", "sor.execution.depth_nb", "sor.execution.cleanup_nb")
+KERNELS = (
+    "sor.routers.static_nb",
+    "sor.execution.depth_nb",
+    "sor.execution.cleanup_nb",
+    "sor.evaluation.baselines_nb",
+)
 REFERENCE_MODULES = (
     "sor.routers.allocator",
     "sor.routers.static",
     "sor.execution.engine",
     "sor.execution.depth",
     "sor.execution.cleanup",
+    "sor.evaluation.baselines",
 )
 QUALIFIED = re.compile(r"`(sor\.[\w.]+)`")
 
