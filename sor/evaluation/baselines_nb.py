@@ -37,17 +37,19 @@ from typing import Any, NamedTuple
 import numpy as np
 from numba import njit
 
-from sor.evaluation.baselines import BestAsk, Twap, Vwap
+from sor.data.snapshots import Snapshots
+from sor.evaluation.baselines import BASELINES, BestAsk, Twap, Vwap
 from sor.execution.cleanup import Cleanup
 from sor.execution.cleanup_nb import AfterArrays, after_arrays, clean_up_row_loop
 from sor.execution.depth_nb import Memory, _sweep_into, empty_memory, forget_row, level_left, take
 from sor.execution.engine import ExecutionResult, Strategy, result_of, temporary_impact_charge
-from sor.execution.market import Market, run_strategy
+from sor.execution.market import Market, build_market, run_strategy
 from sor.execution.rules import OrderRules
+from sor.execution.venues import venue_costs
 from sor.routers.static_nb import _keep_cheapest
 from sor.vocabulary import FILL_MODELS
 
-__all__ = ["compiled_baseline", "execute_baseline"]
+__all__ = ["compiled_baseline", "execute_baseline", "warm_up"]
 
 #: `Totals.status` codes.
 _OK = 0
@@ -468,3 +470,24 @@ def execute_baseline(market: Market, strategy: Strategy, order: OrderRules) -> E
         last_fill_ts,
         cleanup,
     )
+
+
+def warm_up() -> None:
+    """Compile the kernel, or load it from Numba's on-disk cache, on a two-snapshot market.
+
+    The first call in a fresh checkout compiles for several seconds and writes the cache beside
+    this file; calling this before work goes out to Ray workers lets them load that cache
+    instead of all compiling at once (as `sor.routers.static_nb.warm_up` does for the router).
+    """
+    snaps = Snapshots(
+        ts=np.array([0, 10**9], dtype=np.int64),
+        venues=np.array([1, 2], dtype=np.int32),
+        ask_px=np.array([[10.0, 10.01], [10.0, 10.01]]),
+        ask_sz=np.array([[100, 100], [100, 100]], dtype=np.int64),
+        bid_px=np.array([[9.99, 9.98], [9.99, 9.98]]),
+        bid_sz=np.array([[100, 100], [100, 100]], dtype=np.int64),
+        trade_volume=np.zeros(2, dtype=np.int64),
+    )
+    market = build_market(snaps, venue_costs(snaps.venues))
+    for baseline in BASELINES:
+        execute_baseline(market, baseline.for_order(snaps, 100, 1.0), OrderRules(size=100))

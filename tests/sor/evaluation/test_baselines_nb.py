@@ -264,3 +264,16 @@ def test_a_real_days_schedule_gives_the_engines_baselines(overrides):
         want = run_baselines_reference(parent, baseline_rules)
         for name, result in want.items():
             assert_same(sm.baseline_fills[name][p], result, (p, name))
+
+
+def test_the_warm_up_compiles_what_real_markets_run(snaps):
+    """After `warm_up` (which the sweep's driver calls before its workers start), a market
+    read from a file needs no other compiled signature: workers load the cache, none compiles."""
+    baselines_nb.warm_up()
+    signatures = list(baselines_nb.run_baseline_nb.signatures)
+    assert signatures
+    for market in parent_markets(snaps):
+        for baseline in BASELINES:
+            strategy = baseline.for_order(market.snaps, 500, 5.0)
+            execute_baseline(market, strategy, OrderRules(size=500, max_participation=0.1))
+    assert list(baselines_nb.run_baseline_nb.signatures) == signatures
