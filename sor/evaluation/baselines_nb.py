@@ -413,8 +413,7 @@ def compiled_baseline(strategy: Strategy) -> tuple[int, np.ndarray] | None:
     # Exact types: a subclass may decide otherwise than the kernel's inline strategies.
     if type(strategy) is BestAsk:
         return _BEST_ASK, _NO_SCHEDULE
-    if type(strategy) in (Twap, Vwap):
-        assert isinstance(strategy, (Twap, Vwap))
+    if isinstance(strategy, (Twap, Vwap)) and type(strategy) in (Twap, Vwap):
         return _SCHEDULE, np.ascontiguousarray(strategy.due, dtype=np.int64)
     return None
 
