@@ -303,6 +303,7 @@ def _run_sweep(
 ) -> SweepResult:
     import ray
 
+    from sor.evaluation.baselines_nb import warm_up as warm_up_baselines
     from sor.routers.static_nb import warm_up
     from sweep.evaluate import evaluate_shared
     from sweep.runtime import worker_count
@@ -318,6 +319,7 @@ def _run_sweep(
         target = grid
 
     warm_up()  # compile once here; workers then load Numba's cache instead of compiling
+    warm_up_baselines()  # the same for the baselines' kernel, which every worker's prepare runs
     remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_shared)
     config_dict = config.model_dump()
     workers = worker_count()

@@ -13,6 +13,7 @@ import numpy as np
 
 from sor.data.snapshots import Snapshots
 from sor.evaluation.baselines import BASELINES, savings_bps
+from sor.evaluation.baselines_nb import execute_baseline
 from sor.evaluation.rules import EvaluationRules
 from sor.execution.engine import ExecutionResult, Strategy
 from sor.execution.market import Market, build_market, run_strategy
@@ -34,6 +35,7 @@ __all__ = [
     "make_router",
     "result_warnings",
     "run_baselines",
+    "run_baselines_reference",
     "savings_label",
     "run_strategy",
 ]
@@ -113,7 +115,16 @@ def fill_paths(
 
 
 def run_baselines(market: Market, rules: EvaluationRules) -> dict[str, ExecutionResult]:
-    """Execute the parent order with best_ask, twap and vwap (model.md §5)."""
+    """Execute the parent order with best_ask, twap and vwap (model.md §5).
+
+    Runs the compiled kernel (`sor.evaluation.baselines_nb`), which gives exactly
+    `run_baselines_reference`'s results (tests compare them field by field).
+    """
+    return {s.name: execute_baseline(market, s, rules.order) for s in make_baselines(market, rules)}
+
+
+def run_baselines_reference(market: Market, rules: EvaluationRules) -> dict[str, ExecutionResult]:
+    """`run_baselines` in plain Python: each baseline through the shared engine `execute`."""
     return {s.name: run_strategy(market, s, rules.order) for s in make_baselines(market, rules)}
 
 

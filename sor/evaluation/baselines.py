@@ -37,6 +37,9 @@ class BestAsk:
 
     Ties: the larger displayed size, then the lower publisher_id. Venues with nothing left to
     take (strict fill model) are passed over.
+
+    Compiled twin, executed: `sor.evaluation.baselines_nb._execute`, run by
+    `sor.evaluation.baselines_nb.run_baseline_nb`.
     """
 
     name = "best_ask"
@@ -55,7 +58,10 @@ class BestAsk:
 
     def orders(self, t: int, remaining: int, prices: np.ndarray, left: np.ndarray) -> np.ndarray:
         """All `remaining` shares to the venue with the lowest ask that has shares left; it
-        fills what its visible levels hold, cheapest first."""
+        fills what its visible levels hold, cheapest first.
+
+        Compiled twin: `sor.evaluation.baselines_nb._best_ask_venue`.
+        """
         available = left.sum(axis=1)
         sent = np.zeros(len(available), dtype=np.int64)
         quoted = np.flatnonzero(available > 0)
@@ -122,7 +128,11 @@ def vwap_due(snaps: Snapshots, order_size: int) -> np.ndarray:
 
 
 class Twap(_Schedule):
-    """Time-weighted schedule in buckets of `bucket_s` seconds."""
+    """Time-weighted schedule in buckets of `bucket_s` seconds.
+
+    Compiled twin, executed: `sor.evaluation.baselines_nb._execute` (its `next_action` and
+    `orders` inline), run by `sor.evaluation.baselines_nb.run_baseline_nb`.
+    """
 
     name = "twap"
 
@@ -136,7 +146,11 @@ class Twap(_Schedule):
 
 
 class Vwap(_Schedule):
-    """Volume-weighted schedule following the market's traded volume."""
+    """Volume-weighted schedule following the market's traded volume.
+
+    Compiled twin, executed: `sor.evaluation.baselines_nb._execute` (its `next_action` and
+    `orders` inline), run by `sor.evaluation.baselines_nb.run_baseline_nb`.
+    """
 
     name = "vwap"
 

@@ -141,7 +141,9 @@ def execute(
 
     Compiled twin, with `sor.routers.static.Router` as the strategy: `sor.routers.static_nb._route`,
     run by `sor.routers.static_nb.run_router_nb` and, once per trial,
-    `sor.routers.static_nb._run_batch`.
+    `sor.routers.static_nb._run_batch`; with the baselines of `sor.evaluation.baselines` as the
+    strategy: `sor.evaluation.baselines_nb._execute`, run by
+    `sor.evaluation.baselines_nb.run_baseline_nb`.
 
     Args:
         snaps: the snapshots of the horizon; the order arrives at the first.
@@ -238,7 +240,8 @@ def participation_allowance(max_participation: float, cum_volume: int, filled: i
     """Shares an order may still fill under a participation cap: floor(cap * the market's
     traded volume since its arrival) minus what it filled.
 
-    Compiled twin: inline in `sor.routers.static_nb._route`.
+    Compiled twin: inline in `sor.routers.static_nb._route` and
+    `sor.evaluation.baselines_nb._execute`.
     """
     return int(math.floor(max_participation * cum_volume)) - filled
 
@@ -321,7 +324,8 @@ def result_of(
 def next_fillable(snaps: Snapshots, memory: TakenMemory | None, t: int) -> int:
     """First snapshot from t on where some venue has shares left to take, else len(snaps).
 
-    Compiled twin: `sor.routers.static_nb._next_fillable`.
+    Compiled twin: `sor.routers.static_nb._next_fillable`, and
+    `sor.evaluation.baselines_nb._next_fillable` (which also counts the rows the memory has seen).
 
     Where nothing is left nothing can fill, whatever a strategy sends, so the engine skips
     those snapshots without asking the strategy: exact, and it makes waiting cheap (with the

@@ -19,6 +19,7 @@ KERNELS = (
     "sor.routers.placement_nb",
     "sor.execution.depth_nb",
     "sor.execution.cleanup_nb",
+    "sor.evaluation.baselines_nb",
 )
 REFERENCE_MODULES = (
     "sor.routers.allocator",
@@ -28,6 +29,7 @@ REFERENCE_MODULES = (
     "sor.execution.cleanup",
     "sor.execution.passive",
     "sor.routers.placement",
+    "sor.evaluation.baselines",
 )
 QUALIFIED = re.compile(r"`(sor\.[\w.]+)`")
 
