@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sor.errors import DataError
-from sor.vocabulary import MAX_SIZE
+from sor.vocabulary import DEFAULT_MAX_DATA_BYTES, MAX_SIZE
 
 __all__ = [
-    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DATA_BYTES",
     "MAX_PRICE",
     "MAX_PUBLISHER_ID",
     "TS_MAX",
@@ -45,10 +45,6 @@ MAX_PRICE = UNDEF_PRICE / 1e9  #: dollars; the largest price a Databento file ca
 MAX_PUBLISHER_ID = 65535  #: publisher_id is an unsigned 16-bit number
 TS_MIN = int(pd.Timestamp("2000-01-01", tz="UTC").value)  #: ns; earlier is taken for bad units
 TS_MAX = int(pd.Timestamp("2100-01-01", tz="UTC").value)
-#: bytes; the largest file content (after decompression) read unless told otherwise. Loading
-#: takes about three times the content in memory, so this bounds a run to a few GiB and stops
-#: a small gzip file that inflates to many GiB early.
-DEFAULT_MAX_BYTES = 2**30
 _CHUNK = 1 << 24  # bytes decompressed at a time while counting
 # Databento's pretty timestamps: 2024-08-01T13:36:32.491911683Z (an offset is accepted too).
 _ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})"
@@ -72,7 +68,7 @@ def _too_large(path: Path, max_bytes: int, what: str) -> DataError:
 
 
 def read_bytes(
-    path: Path, compression: str | None, max_bytes: int = DEFAULT_MAX_BYTES
+    path: Path, compression: str | None, max_bytes: int = DEFAULT_MAX_DATA_BYTES
 ) -> bytes | bytearray:
     """The file's content, decompressed, at most `max_bytes` long.
 

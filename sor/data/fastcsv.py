@@ -46,6 +46,7 @@ _ISO_FIELDS = {  # name: (first byte, last byte + 1)
     "second": (17, 19),
     "ns": (20, 29),
 }
+_ISO_DIGITS = np.concatenate([np.arange(a, b) for a, b in _ISO_FIELDS.values()])
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 _MAX_DIGITS = 19  # int64 max has 19 digits; longer cells go to the precise reader
 
@@ -171,15 +172,16 @@ def _iso_ns(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     for at, literal in _ISO_LITERALS.items():
         if bool((cells[:, at] != ord(literal)).any()):
             raise Declined("not an ISO timestamp")
-    fields = {}
+    digits = cells[:, _ISO_DIGITS]
+    if not _only_digits(digits):
+        raise Declined("not an ISO timestamp")
+    digits = digits - np.uint8(_ZERO)
+    fields, at = {}, 0
     for name, (first, stop) in _ISO_FIELDS.items():
-        digits = cells[:, first:stop]
-        if not _only_digits(digits):
-            raise Declined("not an ISO timestamp")
-        value = np.zeros(n, dtype=np.int64)
-        for k in range(stop - first):
-            value = value * 10 + (digits[:, k].astype(np.int64) - _ZERO)
-        fields[name] = value
+        value = digits[:, at].astype(np.int64)
+        for k in range(at + 1, at + stop - first):
+            value = value * 10 + digits[:, k]
+        fields[name], at = value, at + stop - first
     year, month, day = fields["year"], fields["month"], fields["day"]
     if int(year.min()) < 2000 or int(year.max()) > 2099:
         raise Declined("outside the years 2000-2099")
@@ -270,9 +272,10 @@ class ArrowCells:
         if self.has("sequence"):
             sequence = self.integers("sequence", 0, 2**63 - 1, "").view(np.uint64)
             key ^= sequence * np.uint64(0xC2B2AE3D27D4EB4F)
-        candidates = pd.Series(key).duplicated(keep=False).to_numpy(dtype=bool)
         out = np.zeros(len(self), dtype=bool)
-        if candidates.any():
+        ordered = np.sort(key)
+        if bool((ordered[1:] == ordered[:-1]).any()):
+            candidates = pd.Series(key).duplicated(keep=False).to_numpy(dtype=bool)
             rows = np.flatnonzero(candidates)
             text = self.table.take(pa.array(rows)).to_pandas()
             out[rows[text.duplicated().to_numpy(dtype=bool)]] = True

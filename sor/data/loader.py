@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sor.data.csvfile import (
-    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DATA_BYTES,
     MAX_PUBLISHER_ID,
     Cells,
     Rows,
@@ -231,7 +231,7 @@ def load_updates(
     symbol: str | None = None,
     clock: str = "ts_event",
     crossed: str = "error",
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int = DEFAULT_MAX_DATA_BYTES,
     reader: str = "auto",
 ) -> tuple[QuoteUpdates, DataSummary]:
     """Load a Databento MBP-1/MBP-10 CSV (plain or gzip) or DBN file into kept quote updates.

@@ -273,29 +273,36 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     Returns:
         The snapshot arrays.
     """
-    ts, snap_index = np.unique(updates.ts, return_inverse=True)
+    # Distinct times of the sorted ts, and the snapshot of each update.
+    ts_all = np.asarray(updates.ts, dtype=np.int64)
+    starts = np.ones(len(ts_all), dtype=bool)
+    starts[1:] = ts_all[1:] != ts_all[:-1]
+    ts, snap_index = ts_all[starts], np.cumsum(starts) - 1
     venues, venue_index = np.unique(updates.venue, return_inverse=True)
     n_snap, n_venue = len(ts), len(venues)
 
     # Row number of each venue's latest update at or before each snapshot: updates are in clock
     # order, so the running maximum of update row numbers down each column is that row.
-    latest = np.full((n_snap, n_venue), -1, dtype=np.int64)
-    np.maximum.at(latest, (snap_index, venue_index), np.arange(len(updates), dtype=np.int64))
-    np.maximum.accumulate(latest, axis=0, out=latest)
-    seen = latest >= 0
-    rows = np.where(seen, latest, 0)
+    rows = np.full((n_snap, n_venue), -1, dtype=np.int64)
+    np.maximum.at(rows, (snap_index, venue_index), np.arange(len(updates), dtype=np.int64))
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    np.maximum(rows, 0, out=rows)  # before a venue's first update: any row, overwritten below
+    # A venue is unseen on the snapshots before its first update: a prefix of its column.
+    first_seen = np.full(n_venue, n_snap, dtype=np.int64)
+    np.minimum.at(first_seen, venue_index, snap_index)
 
     def gather(values: np.ndarray, missing: float | int) -> np.ndarray:
         if len(values) == 0:
             return np.full((n_snap, n_venue), missing, dtype=values.dtype)
-        return np.where(seen, values[rows], missing).astype(values.dtype, copy=False)
+        out: np.ndarray = values[rows]  # a new [T, N] (or [T, N, L]) array: filled in place
+        for j, first in enumerate(first_seen.tolist()):
+            out[:first, j] = missing
+        return out
 
     def gather_levels(values: np.ndarray, missing: float | int) -> np.ndarray:
         if len(values) == 0:
             return np.full((n_snap, n_venue, values.shape[1]), missing, dtype=values.dtype)
-        ladder: np.ndarray = values[rows]  # a new [T, N, L] array: filled in place
-        ladder[~seen] = missing
-        return ladder
+        return gather(values, missing)
 
     trade, trade_row = trades_at_snapshots(ts, np.asarray(updates.trade_ts, dtype=np.int64))
     trade_sz = np.asarray(updates.trade_size, dtype=np.int64)[trade]
