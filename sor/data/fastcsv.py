@@ -222,7 +222,8 @@ class ArrowCells:
 
     def __init__(self, table: pa.Table, cache: dict[tuple[object, ...], np.ndarray] | None = None):
         self.table = table
-        # Parsed columns by (kind, column, style or range), kept across `select`.
+        # Columns parsed by `repeated`, by (kind, column, style or range), kept across `select`
+        # and handed over (not copied) to the first call that asks for them again.
         self._cache = cache if cache is not None else {}
 
     def __len__(self) -> int:
@@ -267,11 +268,16 @@ class ArrowCells:
         Such rows share ts_event, publisher_id and sequence: only rows that share them with
         another row are compared in full.
         """
-        key = self.timestamps("ts_event")[0].view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        key ^= self.integers("publisher_id", 0, MAX_PUBLISHER_ID, "").view(np.uint64)
+        ts, style = self.timestamps("ts_event")
+        publisher = self.integers("publisher_id", 0, MAX_PUBLISHER_ID, "")
+        self._cache[("ts", "ts_event", style)] = ts  # for the loader's own calls
+        self._cache[("int", "publisher_id", 0, MAX_PUBLISHER_ID)] = publisher
+        key = ts.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        key ^= publisher.view(np.uint64)
         if self.has("sequence"):
-            sequence = self.integers("sequence", 0, 2**63 - 1, "").view(np.uint64)
-            key ^= sequence * np.uint64(0xC2B2AE3D27D4EB4F)
+            sequence = self.integers("sequence", 0, 2**63 - 1, "")
+            self._cache[("int", "sequence", 0, 2**63 - 1)] = sequence
+            key ^= sequence.view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
         out = np.zeros(len(self), dtype=bool)
         ordered = np.sort(key)
         if bool((ordered[1:] == ordered[:-1]).any()):
@@ -302,7 +308,7 @@ class ArrowCells:
             if int(ns.min()) < TS_MIN or int(ns.max()) >= TS_MAX:
                 raise Declined("outside the years 2000-2099")
             self._cache[key] = ns
-        out: np.ndarray = self._cache[key].copy()
+        out: np.ndarray = self._cache.pop(key)
         return out, style
 
     def price_style(self, columns: list[str]) -> str | None:
@@ -344,7 +350,7 @@ class ArrowCells:
             if len(values) and (int(values.min()) < low or int(values.max()) > high):
                 raise Declined(f"not in [{low}, {high}]")
             self._cache[key] = values
-        out: np.ndarray = self._cache[key].copy()
+        out: np.ndarray = self._cache.pop(key)
         return out
 
     def sizes(self, column: str) -> np.ndarray:

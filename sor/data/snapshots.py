@@ -315,11 +315,21 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     has_col[has_col] = venues[trade_col[has_col]] == trade_venue[has_col]
     trade = trade[has_col]
 
+    ladder_px = gather_levels(updates.ask_depth_px.astype(np.float64, copy=False), NO_PRICE)
+    ladder_sz = gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0)
+    ask_px = updates.ask_px.astype(np.float64, copy=False)
+    ask_sz = updates.ask_sz.astype(np.int64, copy=False)
+    if np.array_equal(ask_px, updates.ask_depth_px[:, 0], equal_nan=True) and np.array_equal(
+        ask_sz, updates.ask_depth_sz[:, 0]
+    ):  # as `QuoteUpdates` has it: the best ask is level 0 of the ladder, copied (no gather)
+        top_px, top_sz = ladder_px[:, :, 0].copy(), ladder_sz[:, :, 0].copy()
+    else:
+        top_px, top_sz = gather(ask_px, NO_PRICE), gather(ask_sz, 0)
     return Snapshots(
         ts=ts.astype(np.int64, copy=False),
         venues=venues.astype(np.int32, copy=False),
-        ask_px=gather(updates.ask_px.astype(np.float64, copy=False), NO_PRICE),
-        ask_sz=gather(updates.ask_sz.astype(np.int64, copy=False), 0),
+        ask_px=top_px,
+        ask_sz=top_sz,
         bid_px=gather(updates.bid_px.astype(np.float64, copy=False), NO_PRICE),
         bid_sz=gather(updates.bid_sz.astype(np.int64, copy=False), 0),
         trade_volume=trade_volume,
@@ -328,8 +338,8 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
         trade_px=np.asarray(updates.trade_px, dtype=np.float64)[trade],
         trade_sz=trade_sz[has_col],
         trade_side=np.asarray(updates.trade_side, dtype=np.int8)[trade],
-        ask_depth_px=gather_levels(updates.ask_depth_px.astype(np.float64, copy=False), NO_PRICE),
-        ask_depth_sz=gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0),
+        ask_depth_px=ladder_px,
+        ask_depth_sz=ladder_sz,
         symbol=updates.symbol,
     )
 
