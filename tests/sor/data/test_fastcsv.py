@@ -26,9 +26,7 @@ from sor.synth.generate import generate
 from tests.csvdata import SHARED_DATA, row, to_raw_style, write_csv
 from tests.sor.data.test_loader_fuzz import bases, damages, encode  # noqa: F401 (a fixture)
 
-SHARED_FILES = sorted((SHARED_DATA / "real").glob("*.csv.gz")) + [
-    SHARED_DATA / "l1_day_head5.csv"
-]
+SHARED_FILES = sorted((SHARED_DATA / "real").glob("*.csv.gz")) + [SHARED_DATA / "l1_day_head5.csv"]
 
 
 def assert_same_updates(a: QuoteUpdates, b: QuoteUpdates) -> None:
@@ -174,7 +172,10 @@ def test_a_decimal_with_an_exponent_is_read_by_the_precise_reader(tmp_path):
 
 def iso_text(ns: np.ndarray) -> list[str]:
     stamps = pd.to_datetime(ns, unit="ns", utc=True)
-    return [s.strftime("%Y-%m-%dT%H:%M:%S.%f") + f"{n % 1000:03d}Z" for s, n in zip(stamps, ns)]
+    return [
+        s.strftime("%Y-%m-%dT%H:%M:%S.%f") + f"{n % 1000:03d}Z"
+        for s, n in zip(stamps, ns, strict=True)
+    ]
 
 
 @settings(max_examples=200, deadline=None)
