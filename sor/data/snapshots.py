@@ -123,7 +123,9 @@ class Snapshots:
 
     Memory: `nbytes` counts every array, the ask ladder's too: 16 bytes per snapshot, venue and
     level for `ask_depth_px` and `ask_depth_sz` (T * N * L of each), which for MBP-10 data
-    (L = 10) is about five times the top-of-book arrays together.
+    (L = 10) is about five times the top-of-book arrays together. From MBP-1 data (L = 1)
+    `build_snapshots` makes the depth arrays views of `ask_px` and `ask_sz`, which `nbytes` still
+    counts. The arrays are never written to once built.
 
     Attributes:
         ts: int64[T], snapshot time in ns since the epoch, strictly increasing.
@@ -283,8 +285,9 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
 
     # Row number of each venue's latest update at or before each snapshot: updates are in clock
     # order, so the running maximum of update row numbers down each column is that row.
-    rows = np.full((n_snap, n_venue), -1, dtype=np.int64)
-    np.maximum.at(rows, (snap_index, venue_index), np.arange(len(updates), dtype=np.int64))
+    index = np.int32 if len(updates) < 2**31 else np.int64  # half the memory where it fits
+    rows = np.full((n_snap, n_venue), -1, dtype=index)
+    np.maximum.at(rows, (snap_index, venue_index), np.arange(len(updates), dtype=index))
     np.maximum.accumulate(rows, axis=0, out=rows)
     np.maximum(rows, 0, out=rows)  # before a venue's first update: any row, overwritten below
     # A venue is unseen on the snapshots before its first update: a prefix of its column.
@@ -315,16 +318,22 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     has_col[has_col] = venues[trade_col[has_col]] == trade_venue[has_col]
     trade = trade[has_col]
 
-    ladder_px = gather_levels(updates.ask_depth_px.astype(np.float64, copy=False), NO_PRICE)
-    ladder_sz = gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0)
     ask_px = updates.ask_px.astype(np.float64, copy=False)
     ask_sz = updates.ask_sz.astype(np.int64, copy=False)
-    if np.array_equal(ask_px, updates.ask_depth_px[:, 0], equal_nan=True) and np.array_equal(
-        ask_sz, updates.ask_depth_sz[:, 0]
-    ):  # as `QuoteUpdates` has it: the best ask is level 0 of the ladder, copied (no gather)
-        top_px, top_sz = ladder_px[:, :, 0].copy(), ladder_sz[:, :, 0].copy()
-    else:
+    # As `QuoteUpdates` has it, the best ask is level 0 of the ladder: gathered once.
+    top_is_level_0 = np.array_equal(
+        ask_px, updates.ask_depth_px[:, 0], equal_nan=True
+    ) and np.array_equal(ask_sz, updates.ask_depth_sz[:, 0])
+    if top_is_level_0 and updates.n_levels == 1:  # MBP-1: the ladder is the top of book
         top_px, top_sz = gather(ask_px, NO_PRICE), gather(ask_sz, 0)
+        ladder_px, ladder_sz = top_px[:, :, None], top_sz[:, :, None]
+    else:
+        ladder_px = gather_levels(updates.ask_depth_px.astype(np.float64, copy=False), NO_PRICE)
+        ladder_sz = gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0)
+        if top_is_level_0:
+            top_px, top_sz = ladder_px[:, :, 0].copy(), ladder_sz[:, :, 0].copy()
+        else:
+            top_px, top_sz = gather(ask_px, NO_PRICE), gather(ask_sz, 0)
     return Snapshots(
         ts=ts.astype(np.int64, copy=False),
         venues=venues.astype(np.int32, copy=False),
