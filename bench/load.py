@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,7 @@ def main() -> None:
     path = data_file(args.rows, args.venues, args.schema)
     content = path.stat().st_size
     print(f"{path.name}: {content / 1e6:,.0f} MB, {args.rows:,} rows, {args.venues} venues")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     seconds = child(TIMING.format(root=str(ROOT), path=str(path), repeats=args.repeats))
     memory = {
         what: child(MEMORY.format(root=str(ROOT), path=str(path), what=what))
@@ -156,6 +158,7 @@ def main() -> None:
     same = memory["auto"]["checksum"] == memory["precise"]["checksum"]
     print(f"fast and precise snapshot checksums {'equal' if same else 'DIFFER'}")
     print(f"precise / fast: {seconds['precise'] / seconds['auto']:.1f}x")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
