@@ -10,10 +10,11 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from sor.errors import ConfigError
 from sor.redaction import is_secret_key, redact_mapping, url_secrets
@@ -21,7 +22,9 @@ from sor.vocabulary import (
     ALLOCATOR_PARAMS,
     ALLOCATORS,
     DEFAULT_FEE,
+    DEFAULT_MAX_DATA_BYTES,
     DEFAULT_REBATE,
+    MAX_SIZE,
     PARAM_NAMES,
     SEARCHED_PARAMS,
     Allocator,
@@ -58,6 +61,21 @@ __all__ = [
 ]
 
 
+# Plausible ranges of numeric settings. A value outside is a typo or a unit mistake, never a
+# market, and would overflow the integer arithmetic of the schedules or exhaust the memory long
+# before it gave an answer.
+MAX_FEE = 1.0  #: dollars per share, fees and rebates
+MAX_PENALTY = 1000.0  #: dollars per share, the router's penalties
+MAX_SECONDS = 366 * 86400  #: seconds, durations: a year
+MIN_BUCKET_S = 0.001  #: seconds, the smallest TWAP bucket
+MAX_TRIALS = 10**7  #: trials of a sweep, and stochastic-approximation steps
+MAX_SAMPLES = 10**6  #: outflow windows, bootstrap resamples
+MAX_SEED = 2**32 - 1  #: numpy's and Optuna's seeds are unsigned 32-bit
+MAX_READ_BYTES = 2**40  #: data.max_bytes, a TiB
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")  #: kafka-python's
+_MAX_SHOWN = 200  #: characters of a refused value shown in an error
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
@@ -69,6 +87,8 @@ class DataConfig(_Section):
     symbol: str | None = None
     clock: Clock = "ts_event"
     crossed: Crossed = "error"
+    # bytes of content (after decompression) read at most; a larger file is refused as it is read
+    max_bytes: int = Field(DEFAULT_MAX_DATA_BYTES, gt=0, le=MAX_READ_BYTES)
 
 
 class WindowConfig(_Section):
@@ -93,8 +113,8 @@ class WindowConfig(_Section):
 class OrderConfig(_Section):
     """The parent order and the router's execution rules (model.md §3-§4)."""
 
-    size: int = Field(5000, gt=0)
-    step: int = Field(100, gt=0)
+    size: int = Field(5000, gt=0, le=MAX_SIZE)
+    step: int = Field(100, gt=0, le=MAX_SIZE)
     cap: Cap = "order"
     cost_basis: CostBasis = "mid"
     child_sizing: ChildSizing = "available"
@@ -108,22 +128,22 @@ class OrderConfig(_Section):
 class VenueOverride(_Section):
     """Fee and rebate of one publisher_id, dollars per share."""
 
-    fee: float | None = Field(None, ge=0)
-    rebate: float | None = Field(None, ge=0)
+    fee: float | None = Field(None, ge=0, le=MAX_FEE)
+    rebate: float | None = Field(None, ge=0, le=MAX_FEE)
 
 
 class VenuesConfig(_Section):
     """Default fee and rebate, and per-publisher_id overrides."""
 
-    fee: float = Field(DEFAULT_FEE, ge=0)
-    rebate: float = Field(DEFAULT_REBATE, ge=0)
+    fee: float = Field(DEFAULT_FEE, ge=0, le=MAX_FEE)
+    rebate: float = Field(DEFAULT_REBATE, ge=0, le=MAX_FEE)
     overrides: dict[int, VenueOverride] = Field(default_factory=dict)
 
 
 class BaselinesConfig(_Section):
     """Benchmark settings (model.md §5)."""
 
-    twap_bucket_s: float = Field(60.0, gt=0)
+    twap_bucket_s: float = Field(60.0, ge=MIN_BUCKET_S, le=MAX_SECONDS)
 
 
 class ParamsConfig(_Section):
@@ -135,32 +155,32 @@ class ParamsConfig(_Section):
     `search.space` sets it (model.md §3).
     """
 
-    lambda_over: float = Field(0.05, ge=0)
-    lambda_under: float = Field(0.05, ge=0)
-    theta_queue: float = Field(0.05, ge=0)
-    horizon_s: float = Field(15.0, gt=0)  # T of the Cont & Kukanov router
+    lambda_over: float = Field(0.05, ge=0, le=MAX_PENALTY)
+    lambda_under: float = Field(0.05, ge=0, le=MAX_PENALTY)
+    theta_queue: float = Field(0.05, ge=0, le=MAX_PENALTY)
+    horizon_s: float = Field(15.0, gt=0, le=MAX_SECONDS)  # T of the Cont & Kukanov router
 
 
 class RouterConfig(_Section):
     """Which allocator routes, and the fixed settings of the Cont & Kukanov one."""
 
     allocator: Allocator = "static"
-    iterations: int = Field(1000, gt=0)  # stochastic-approximation steps per decision
-    lookback_s: float = Field(120.0, gt=0)  # past data the outflow samples come from
-    max_samples: int = Field(100, gt=0)  # outflow windows per decision, at most
+    iterations: int = Field(1000, gt=0, le=MAX_TRIALS)  # stochastic-approximation steps
+    lookback_s: float = Field(120.0, gt=0, le=MAX_SECONDS)  # past data the outflow samples use
+    max_samples: int = Field(100, gt=0, le=MAX_SAMPLES)  # outflow windows per decision, at most
     queue_model: QueueModel = "conservative"
-    cancel_power: float = Field(2.0, gt=0)  # exponent of the probabilistic queue model
+    cancel_power: float = Field(2.0, gt=0, le=100)  # exponent of the probabilistic queue model
 
 
 class ScheduleConfig(_Section):
     """Many parent orders over the window, and the walk-forward split."""
 
     enabled: bool = False
-    interval_s: float = Field(30.0, ge=0.001)  # a parent order arrives every interval_s
-    horizon_s: float = Field(60.0, gt=0)  # ... and must be done within horizon_s
-    twap_bucket_s: float = Field(10.0, gt=0)  # TWAP bucket of each parent order
+    interval_s: float = Field(30.0, ge=0.001, le=MAX_SECONDS)  # a parent order every interval_s
+    horizon_s: float = Field(60.0, gt=0, le=MAX_SECONDS)  # ... to be done within horizon_s
+    twap_bucket_s: float = Field(10.0, ge=MIN_BUCKET_S, le=MAX_SECONDS)  # of each parent order
     train_fraction: float = Field(0.5, ge=0, le=1)  # arrivals in this first part tune
-    bootstrap_samples: int = Field(2000, gt=0)  # resamples for the 95% intervals
+    bootstrap_samples: int = Field(2000, gt=0, le=MAX_SAMPLES)  # resamples, 95% intervals
 
 
 class KafkaConfig(_Section):
@@ -194,6 +214,22 @@ class KafkaConfig(_Section):
         if unknown:
             raise ValueError(
                 f"unknown kafka-python security settings {unknown}; allowed: {sorted(allowed)}"
+            )
+        protocol = value.get("security_protocol")
+        if protocol is not None and protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(
+                f"security_protocol {_shown(protocol)} is not one of {list(SECURITY_PROTOCOLS)}"
+            )
+        # One value per setting: a path, a name, a password, a number or true/false.
+        odd = sorted(
+            key
+            for key, v in value.items()
+            if not isinstance(v, (str, int, float, bool)) or (isinstance(v, str) and len(v) > 4096)
+        )
+        if odd:
+            raise ValueError(
+                f"{odd}: each setting is one value: text of at most 4,096 characters, a number "
+                "or true/false"
             )
         return value
 
@@ -303,15 +339,15 @@ def _default_space() -> dict[str, Distribution]:
 class SearchConfig(_Section):
     """The Optuna sweep."""
 
-    trials: int = Field(200, gt=0)
+    trials: int = Field(200, gt=0, le=MAX_TRIALS)
     sampler: SamplerName = "tpe"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     storage: str | None = None  # e.g. sqlite:///sweep.db or a journal file path
     study_name: str = "sor"
     resume: bool = False  # continue a stored study that already has trials
     # Trials proposed together before any of their results reach the sampler. Fixed (not the
     # number of workers) so that a seeded sweep gives the same trials on 1 worker or 100.
-    trials_per_round: int = Field(16, gt=0)
+    trials_per_round: int = Field(16, gt=0, le=MAX_TRIALS)
     # Every parameter once `Config` has added those whose default depends on the allocator
     # (`_complete_space`); a parameter set here is searched as set, whatever the allocator.
     space: dict[str, Distribution] = Field(default_factory=_default_space)
@@ -422,6 +458,7 @@ class Config(_Section):
             "symbol": data.symbol,
             "clock": data.clock,
             "crossed": data.crossed,
+            "max_bytes": data.max_bytes,
         }
 
     def redacted(self) -> dict[str, Any]:
@@ -452,6 +489,53 @@ class Config(_Section):
         return list(dict.fromkeys(s for s in found if s))
 
 
+def _shown(value: Any) -> str:
+    """`repr(value)`, cut to `_MAX_SHOWN` characters."""
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        text = f"{text[:_MAX_SHOWN]}... ({len(text):,} characters)"
+    return text
+
+
+def _field_at(loc: tuple[int | str, ...]) -> FieldInfo | None:
+    """The field a validation error's location points at, through sections and the values of
+    dicts of sections (`venues.overrides.<id>.fee`)."""
+    model: type[BaseModel] = Config
+    parts = list(loc)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return None
+        if not parts:
+            return field
+        annotation = field.annotation
+        if get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+            parts = parts[1:]  # the dict's key
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return None
+
+
+def _allowed_range(loc: tuple[int | str, ...]) -> str:
+    """ "0 < order.size <= 1000000000": the bounds of the field at `loc`, or "" without any."""
+    field = _field_at(loc)
+    low = high = ""
+    for bound in field.metadata if field is not None else []:  # annotated_types.Gt, Ge, ...
+        if getattr(bound, "gt", None) is not None:
+            low = f"{bound.gt} < "
+        elif getattr(bound, "ge", None) is not None:
+            low = f"{bound.ge} <= "
+        elif getattr(bound, "lt", None) is not None:
+            high = f" < {bound.lt}"
+        elif getattr(bound, "le", None) is not None:
+            high = f" <= {bound.le}"
+    if not (low or high):
+        return ""
+    return f"{low}{'.'.join(map(str, loc))}{high}"
+
+
 def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
@@ -463,9 +547,14 @@ def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]
     return list(model.model_fields)
 
 
+_RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+_MAX_ERRORS = 20  #: errors listed; the rest are counted
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = []
-    for error in exc.errors():
+    errors = exc.errors()
+    for error in errors[:_MAX_ERRORS]:
         loc = tuple(error["loc"])
         key = ".".join(str(p) for p in loc)
         if error["type"] == "extra_forbidden":
@@ -477,7 +566,13 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             lines.append(f"unknown key {key!r}{hint}")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{key}: {message} (got {error.get('input')!r})")
+            allowed = _allowed_range(loc) if error["type"] in _RANGE_ERRORS else ""
+            allowed = f"allowed: {allowed}; " if allowed else ""
+            lines.append(f"{key}: {message} ({allowed}got {_shown(error.get('input'))})")
+    if len(errors) > _MAX_ERRORS:
+        lines.append(f"... and {len(errors) - _MAX_ERRORS} more")
+    if len(lines) == 1:
+        return f"{source}: invalid configuration: {lines[0]}"
     return f"{source}: invalid configuration:\n  " + "\n  ".join(lines)
 
 
@@ -492,13 +587,31 @@ def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+class _AliasRefused(yaml.YAMLError):
+    """A YAML anchor or alias, at `line` (1-based)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line}")
+        self.line = line
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML without the YAML 1.1 surprises a trading config would hit.
+    """YAML without the YAML 1.1 surprises a trading config would hit, and without aliases.
 
     Plain PyYAML reads `12:00:00` as the base-60 integer 43200 and `2024-10-21T12:00:00Z` as a
     datetime: a window written as a time of day would silently become 43,200 ns after 1970. Here
     both stay strings; every other scalar resolves as usual.
+
+    Anchors and aliases (`&a`, `*a`) are refused: a few hundred bytes of nested aliases expand
+    to gigabytes (a "billion laughs"), and a configuration has no need of them.
     """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Refuse an alias or an anchored node; else compose as PyYAML does."""
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _AliasRefused(event.start_mark.line + 1)
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -529,6 +642,9 @@ _Loader.add_implicit_resolver(
 )
 
 
+_NO_ALIASES = "YAML anchors and aliases (&name, *name) are not accepted: write each value out"
+
+
 def read_yaml(text: str) -> Any:
     """Parse YAML text with `_Loader` (times of day and ISO times stay strings)."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -541,6 +657,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, value = text.split("=", 1)
     try:
         return key.strip(), read_yaml(value) if value.strip() else None
+    except _AliasRefused:
+        raise ConfigError(f"override {key.strip()}: {_NO_ALIASES}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from exc
 
@@ -559,11 +677,20 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     source = str(path) if path else "configuration"
     if path is not None:
         try:
-            text = Path(path).read_text()
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the configuration: {exc}") from exc
         try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start} "
+                "(save the configuration as UTF-8)"
+            ) from None
+        try:
             raw = read_yaml(text) or {}
+        except _AliasRefused as exc:
+            raise ConfigError(f"{path}:{exc.line}: {_NO_ALIASES}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(raw, dict):

@@ -18,6 +18,7 @@ __all__ = [
     "COST_BASES",
     "CROSSED",
     "DEFAULT_FEE",
+    "DEFAULT_MAX_DATA_BYTES",
     "DEFAULT_REBATE",
     "FILL_MODELS",
     "MAX_SIZE",
@@ -88,6 +89,10 @@ SEARCHED_PARAMS: dict[Allocator, tuple[str, ...]] = {
 DEFAULT_FEE = 0.003  #: dollars per share taken
 DEFAULT_REBATE = 0.002  #: dollars per share posted
 MAX_SIZE = 10**9  #: shares; larger sizes in data are taken for corrupt data
+#: bytes; the largest data file content (after decompression) read unless configured otherwise
+#: (`data.max_bytes`). Loading takes about three times the content in memory, so this bounds a
+#: run to a few GiB and stops a small gzip file that inflates to many GiB early.
+DEFAULT_MAX_DATA_BYTES = 2**30
 NS_PER_S = 1_000_000_000  #: nanoseconds per second
 #: Words that mark a setting as secret wherever settings are logged or written out.
 SECRET_WORDS = ("password", "token", "keyfile", "secret")

@@ -41,6 +41,7 @@ from typing import Any
 
 from sor.data.snapshots import QuoteUpdates
 from sor.errors import StreamError
+from sor.vocabulary import DEFAULT_MAX_DATA_BYTES
 from stream.connect import (
     check_bootstrap,
     check_topic,
@@ -792,6 +793,7 @@ def produce_csv(
     symbol: str | None = None,
     clock: str = "ts_event",
     crossed: str = "error",
+    max_bytes: int = DEFAULT_MAX_DATA_BYTES,
     **options: Any,
 ) -> ProduceReport:
     """Load a Databento MBP CSV (`sor.data.loader.load_updates`) and `produce` it.
@@ -802,6 +804,7 @@ def produce_csv(
         symbol: instrument, where the file holds several.
         clock: "ts_event" or "ts_recv".
         crossed: "error" or "skip" crossed quotes.
+        max_bytes: the largest file content read, bytes after decompression.
         **options: passed to `produce` (bootstrap, topic, speed, security, ...).
 
     Raises:
@@ -811,7 +814,13 @@ def produce_csv(
     from sor.data.loader import load_updates
 
     updates, summary = load_updates(
-        path, start=start, end=end, symbol=symbol, clock=clock, crossed=crossed
+        path,
+        start=start,
+        end=end,
+        symbol=symbol,
+        clock=clock,
+        crossed=crossed,
+        max_bytes=max_bytes,
     )
     # The file name only: the start message may land on a shared topic.
     source = {

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from sor.data.csvfile import (
+    DEFAULT_MAX_DATA_BYTES,
     MAX_PUBLISHER_ID,
     Cells,
+    Rows,
     compression_of,
     data_lines,
     header_of,
@@ -29,12 +31,14 @@ from sor.data.csvfile import (
     read_columns,
 )
 from sor.data.dbn import dbn_to_csv, is_dbn
+from sor.data.fastcsv import ArrowCells, Declined, read_table
 from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots, ladder_breaks
 from sor.errors import DataError
 from sor.vocabulary import CLOCKS
 
 __all__ = [
     "OPTIONAL",
+    "READERS",
     "REQUIRED",
     "DataSummary",
     "ask_levels",
@@ -45,6 +49,7 @@ __all__ = [
     "require_asks",
 ]
 
+READERS = ("auto", "precise", "fast")  #: `load_updates(reader=...)`
 REQUIRED = ("ts_event", "publisher_id", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00")
 OPTIONAL = ("ts_recv", "action", "side", "price", "size", "sequence", "symbol", "instrument_id")
 _DIGITS = re.compile(r"^\d+$")
@@ -72,6 +77,9 @@ class DataSummary:
     clock: str = "ts_event"
     skipped: dict[str, int] = field(default_factory=dict)
     repaired: dict[str, int] = field(default_factory=dict)
+    #: rows equal in every column read to an earlier row, kept because the file has no
+    #: sequence column to tell a resent row from a second identical event
+    repeated_rows_kept: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -84,19 +92,19 @@ def ns_to_iso(ns: int) -> str:
     return micros[:-1] + f"{int(ns) % 1000:03d}Z"
 
 
-def _warn_time_of_day_on_several_days(
+def _time_of_day_on_several_days(
     path: Path, bounds: Sequence[str | int | None], first_ns: int, last_ns: int
-) -> None:
+) -> list[str]:
     """A time of day means the first row's date: say so when the file spans several dates."""
     days = {ns_to_iso(n)[:10] for n in (first_ns, last_ns)}
     if len(days) > 1 and any(isinstance(b, str) and re.match(r"^\d{1,2}:\d{2}", b.strip())
                              for b in bounds):  # fmt: skip
-        warnings.warn(
+        return [
             f"{path}: the data runs from {min(days)} to {max(days)}; a window given as a time of "
             f"day is taken on {min(days)} (give an ISO time such as {max(days)}T14:30:00Z for "
-            "another date)",
-            stacklevel=3,
-        )
+            "another date)"
+        ]
+    return []
 
 
 def parse_time_bound(value: str | int | None, reference_ns: int, *, name: str) -> int | None:
@@ -172,7 +180,7 @@ def ask_levels(path: str | Path, header: Sequence[str]) -> list[tuple[str, str]]
     return levels
 
 
-def _check_ladders(cells: Cells, px: np.ndarray, sz: np.ndarray) -> None:
+def _check_ladders(cells: Rows, px: np.ndarray, sz: np.ndarray) -> None:
     """Refuse the first row (in file order) whose ask ladder breaks the rules of
     `QuoteUpdates.ask_depth_px`, naming its line and the price column of the level at fault."""
     breaks = ladder_breaks(px, sz)
@@ -195,38 +203,24 @@ def _check_ladders(cells: Cells, px: np.ndarray, sz: np.ndarray) -> None:
     raise cells.error(i, f"ask_px_{k:02d}", message)
 
 
-def _select_symbol(
-    path: Path, df: pd.DataFrame, lines: np.ndarray, symbol: str | None
-) -> tuple[np.ndarray, list[str], str]:
-    """Rows of the chosen symbol (a boolean mask), the file's symbols, and the symbol."""
-    key = "symbol" if "symbol" in df.columns else "instrument_id" if "instrument_id" in df else None
-    everything = np.ones(len(df), dtype=bool)
-    if key is None:
-        return everything, [], symbol or ""
-    values = df[key].to_numpy(dtype=object)
-    symbols, first_row, counts = np.unique(values, return_index=True, return_counts=True)
-    named = symbols != ""  # a row with no symbol goes with the file's one symbol
-    symbols, first_row, counts = symbols[named], first_row[named], counts[named]
-    names = [str(v) for v in symbols]
-    if symbol is None:
-        if len(names) > 1:
-            where = ", ".join(
-                f"{n!r} ({c} rows from line {int(lines[r])})"
-                for n, r, c in zip(names, first_row, counts, strict=True)
-            )
-            rarest = int(first_row[np.argmin(counts)])
-            raise DataError(
-                f"the file holds {len(names)} symbols: {where}; choose one (--symbol)",
-                path=str(path),
-                line=int(lines[rarest]),
-                field=key,
-            )
-        return everything, names, names[0] if names else ""
-    if symbol not in names:
-        raise DataError(
-            f"unknown symbol {symbol!r}: the file holds {names}", path=str(path), field=key
-        )
-    return values == symbol, names, symbol
+@dataclass(frozen=True)
+class _File:
+    """A file's content and what its header says is to be read."""
+
+    content: bytes | bytearray
+    header: list[str]
+    levels: list[tuple[str, str]]
+    columns: list[str]
+
+
+def _open(path: Path, clock: str, max_bytes: int) -> _File:
+    content = read_bytes(path, compression_of(path), max_bytes)
+    header = header_of(path, content)
+    _check_columns(path, header, clock)
+    levels = ask_levels(path, header)
+    depth_columns = [c for level in levels[1:] for c in level]
+    columns = [c for c in (*REQUIRED, *depth_columns, *OPTIONAL) if c in header]
+    return _File(content, header, levels, columns)
 
 
 def load_updates(
@@ -237,8 +231,14 @@ def load_updates(
     symbol: str | None = None,
     clock: str = "ts_event",
     crossed: str = "error",
+    max_bytes: int = DEFAULT_MAX_DATA_BYTES,
+    reader: str = "auto",
 ) -> tuple[QuoteUpdates, DataSummary]:
     """Load a Databento MBP-1/MBP-10 CSV (plain or gzip) or DBN file into kept quote updates.
+
+    The fast reader (`sor.data.fastcsv`) reads the file; where it declines (a bad cell, or a
+    file it cannot vouch for) the precise reader (`sor.data.csvfile.Cells`) reads it again and
+    names the file, line and column of the first bad cell. Both give the same arrays.
 
     Args:
         path: the CSV file.
@@ -247,6 +247,11 @@ def load_updates(
         symbol: the instrument to keep where the file holds several.
         clock: "ts_event" (default, the task's) or "ts_recv" (model.md §2 rule 3).
         crossed: what to do with a row whose own bid is above its own ask: "error" or "skip".
+        max_bytes: the largest content read, in bytes after decompression; a longer file is
+            refused while it is being read.
+        reader: "auto" (the fast reader, the precise one where it declines), "precise" (the
+            precise reader alone: slower, the fast reader's reference) or "fast" (the fast
+            reader alone, raising `sor.data.fastcsv.Declined` where it declines; for tests).
 
     Returns:
         The kept updates and a summary of what was read.
@@ -259,16 +264,23 @@ def load_updates(
         raise DataError(f"clock must be one of {CLOCKS}, but got {clock!r}")
     if crossed not in ("error", "skip"):
         raise DataError(f"crossed must be 'error' or 'skip', but got {crossed!r}")
+    if reader not in READERS:
+        raise DataError(f"reader must be one of {READERS}, but got {reader!r}")
     if path.is_dir():
         raise DataError("is a folder, not a data file", path=str(path))
     if not path.is_file():
         raise DataError("no such file", path=str(path))
+    rules: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "symbol": symbol,
+        "clock": clock,
+        "crossed": crossed,
+    }
     if is_dbn(path):
         csv = dbn_to_csv(path)
         try:
-            updates, summary = load_updates(
-                csv, start=start, end=end, symbol=symbol, clock=clock, crossed=crossed
-            )
+            updates, summary = load_updates(csv, **rules, max_bytes=max_bytes, reader=reader)
         except DataError as exc:  # name the user's DBN file, not the temporary export
             message = str(exc).replace(f"{csv}:", "", 1).strip()
             raise DataError(f"{message} (in its CSV export)", path=str(path)) from None
@@ -276,29 +288,82 @@ def load_updates(
             shutil.rmtree(csv.parent, ignore_errors=True)
         summary.path = str(path)
         return updates, summary
-    content = read_bytes(path, compression_of(path))
-    header = header_of(path, content)
-    _check_columns(path, header, clock)
-    levels = ask_levels(path, header)
-    lines = data_lines(path, content, len(header))
-    depth_columns = [c for level in levels[1:] for c in level]
-    columns = [c for c in (*REQUIRED, *depth_columns, *OPTIONAL) if c in header]
-    df = read_columns(path, content, header, columns)
-    del content
-    summary = DataSummary(path=str(path), rows_read=len(df), clock=clock)
-    if df.empty:
+    file = _open(path, clock, max_bytes)
+    notes: list[str] = []
+    if reader != "precise":
+        try:
+            table = read_table(file.content, file.header, file.columns)
+        except Declined:
+            if reader == "fast":
+                raise
+            table = None
+        if table is not None:
+            levels = file.levels
+            del file  # the text columns hold all that is needed: free the content
+            try:
+                loaded = _updates(path, ArrowCells(table), levels, notes, **rules)
+            except Declined:
+                if reader == "fast":
+                    raise
+                del table
+                notes.clear()
+                file = _open(path, clock, max_bytes)
+            else:
+                _warn(notes)
+                return loaded
+    lines = data_lines(path, file.content, len(file.header))
+    df = read_columns(path, file.content, file.header, file.columns)
+    levels = file.levels
+    del file
+    loaded = _updates(path, Cells(path, df, lines), levels, notes, **rules)
+    _warn(notes)
+    return loaded
+
+
+def _warn(notes: list[str]) -> None:
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+
+
+def _updates(
+    path: Path,
+    cells: Rows,
+    levels: list[tuple[str, str]],
+    notes: list[str],
+    *,
+    start: str | int | None,
+    end: str | int | None,
+    symbol: str | None,
+    clock: str,
+    crossed: str,
+) -> tuple[QuoteUpdates, DataSummary]:
+    """The model's rules (model.md §1-§2) over the rows of one file, read by either reader.
+
+    Warnings go to `notes`, to be given once the read succeeds.
+    """
+    summary = DataSummary(path=str(path), rows_read=len(cells), clock=clock)
+    if not len(cells):
         raise DataError("the file has a header but no rows", path=str(path))
-    mine, summary.symbols, summary.symbol = _select_symbol(path, df, lines, symbol)
+    mine, summary.symbols, summary.symbol = cells.select_symbol(symbol)
     if not mine.all():
         summary.skipped["other_symbols"] = int((~mine).sum())
-        df, lines = df[mine].reset_index(drop=True), lines[mine]
-    # A row repeated to the letter (same sequence number too) is one event sent twice.
-    if "sequence" in df:
-        repeated = df.duplicated().to_numpy()
-        if repeated.any():
+        cells = cells.select(mine)
+    repeated = cells.repeated()
+    if repeated.any():
+        if cells.has("sequence"):
+            # A row repeated to the letter, sequence number included, is one event sent twice.
             summary.skipped["duplicate_rows"] = int(repeated.sum())
-            df, lines = df[~repeated].reset_index(drop=True), lines[~repeated]
-    cells = Cells(path, df, lines)
+            cells = cells.select(~repeated)
+        else:
+            # Without a sequence number a repeated row cannot be told from two identical
+            # events (two equal trades in one nanosecond): kept, counted and reported.
+            summary.repeated_rows_kept = int(repeated.sum())
+            notes.append(
+                f"{path}: {summary.repeated_rows_kept} rows repeat an earlier row in every "
+                "column read, and without a sequence column a resent row cannot be told from a "
+                "second identical event: they are kept (a repeated trade counts twice in the "
+                "traded volume)"
+            )
 
     ts_event, summary.timestamp_style = cells.timestamps("ts_event")
     ts_clock = ts_event if clock == "ts_event" else cells.timestamps("ts_recv")[0]
@@ -309,26 +374,27 @@ def load_updates(
     )
     ask_sz = cells.sizes("ask_sz_00")
     bid_sz = cells.sizes("bid_sz_00")
+    n_rows = len(cells)
     # The visible ask ladder, level 0 first (model.md §1).
-    depth_px = np.empty((len(df), len(levels)), dtype=np.float64)
-    depth_sz = np.empty((len(df), len(levels)), dtype=np.int64)
+    depth_px = np.empty((n_rows, len(levels)), dtype=np.float64)
+    depth_sz = np.empty((n_rows, len(levels)), dtype=np.int64)
     depth_px[:, 0], depth_sz[:, 0] = prices["ask_px_00"], ask_sz
     for k, (px_column, sz_column) in enumerate(levels[1:], start=1):
         depth_px[:, k], depth_sz[:, k] = prices[px_column], cells.sizes(sz_column)
     sequence = (
         cells.integers("sequence", 0, 2**63 - 1, "a sequence number")
-        if "sequence" in df
-        else np.zeros(len(df), dtype=np.int64)
+        if cells.has("sequence")
+        else np.zeros(n_rows, dtype=np.int64)
     )
 
     # Window (model.md §2 rule 1), on ts_event whatever the clock.
     first_ns = int(ts_event.min())
     lo = parse_time_bound(start, first_ns, name="start")
     hi = parse_time_bound(end, first_ns, name="end")
-    _warn_time_of_day_on_several_days(path, (start, end), first_ns, int(ts_event.max()))
+    notes.extend(_time_of_day_on_several_days(path, (start, end), first_ns, int(ts_event.max())))
     if lo is not None and hi is not None and lo > hi:
         raise DataError(f"window start {start!r} is after end {end!r}")
-    in_window = np.ones(len(df), dtype=bool)
+    in_window = np.ones(n_rows, dtype=bool)
     if lo is not None:
         in_window &= ts_event >= lo
     if hi is not None:
@@ -361,7 +427,7 @@ def load_updates(
                 "(set data.crossed: skip to drop such rows)",
             )
         summary.skipped["crossed_quote"] = int(is_crossed.sum())
-        warnings.warn(f"{path}: skipped {int(is_crossed.sum())} crossed quotes", stacklevel=2)
+        notes.append(f"{path}: skipped {int(is_crossed.sum())} crossed quotes")
     usable = in_window & ~is_crossed
 
     out_of_order = int((np.diff(ts_event) < 0).sum())
@@ -370,17 +436,16 @@ def load_updates(
 
     # Trade rows, counted before the first-row rule: volume for VWAP (model.md §5) and the
     # individual prints (venue, price, size, aggressor side).
-    if "action" in df and "size" in df:
-        is_trade = usable & (df["action"].to_numpy(dtype=object) == "T")
+    if cells.has("action") and cells.has("size"):
+        is_trade = usable & cells.equals("action", "T")
         trade_size = cells.sizes("size")[is_trade]
     else:
-        is_trade = np.zeros(len(df), dtype=bool)
+        is_trade = np.zeros(n_rows, dtype=bool)
         trade_size = np.zeros(0, dtype=np.int64)
     summary.trade_rows, summary.traded_shares = int(is_trade.sum()), int(trade_size.sum())
     # Only the trade rows' price and side cells are used, so only they are checked.
-    trade_columns = [c for c in ("price", "side") if c in df]
-    trades = Cells(path, df.loc[is_trade, trade_columns].reset_index(drop=True), lines[is_trade])
-    if "price" in df:
+    trades = cells.subset(is_trade, [c for c in ("price", "side") if cells.has(c)])
+    if cells.has("price"):
         # One style per file: the quotes' decide; trade prices only where no quote has a price.
         style = quote_style or trades.price_style(["price"]) or "decimal"
         trade_px = trades.prices(["price"], style)[0]["price"]
@@ -388,7 +453,9 @@ def load_updates(
             summary.price_style = style
     else:
         trade_px = np.full(len(trade_size), np.nan)
-    trade_side = trades.sides("side") if "side" in df else np.zeros(len(trade_size), dtype=np.int8)
+    trade_side = (
+        trades.sides("side") if cells.has("side") else np.zeros(len(trade_size), dtype=np.int8)
+    )
 
     # First row per (ts_event, publisher_id) in (ts_event, sequence, file) order (model.md §2).
     idx = np.flatnonzero(usable)
@@ -422,7 +489,8 @@ def load_updates(
         trade_side=trade_side[by_time],
         symbol=summary.symbol,
     )
-    summary.snapshot_events = int(len(np.unique(updates.ts)))
+    # Distinct times of the sorted ts (np.unique's hash path is slow on large int64 arrays).
+    summary.snapshot_events = int(np.count_nonzero(np.diff(updates.ts))) + 1
     summary.venues = sorted(int(v) for v in np.unique(updates.venue))
     summary.start, summary.end = ns_to_iso(int(updates.ts[0])), ns_to_iso(int(updates.ts[-1]))
     return updates, summary

@@ -123,7 +123,9 @@ class Snapshots:
 
     Memory: `nbytes` counts every array, the ask ladder's too: 16 bytes per snapshot, venue and
     level for `ask_depth_px` and `ask_depth_sz` (T * N * L of each), which for MBP-10 data
-    (L = 10) is about five times the top-of-book arrays together.
+    (L = 10) is about five times the top-of-book arrays together. From MBP-1 data (L = 1)
+    `build_snapshots` makes the depth arrays views of `ask_px` and `ask_sz`, which `nbytes` still
+    counts. The arrays are never written to once built.
 
     Attributes:
         ts: int64[T], snapshot time in ns since the epoch, strictly increasing.
@@ -273,29 +275,37 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     Returns:
         The snapshot arrays.
     """
-    ts, snap_index = np.unique(updates.ts, return_inverse=True)
+    # Distinct times of the sorted ts, and the snapshot of each update.
+    ts_all = np.asarray(updates.ts, dtype=np.int64)
+    starts = np.ones(len(ts_all), dtype=bool)
+    starts[1:] = ts_all[1:] != ts_all[:-1]
+    ts, snap_index = ts_all[starts], np.cumsum(starts) - 1
     venues, venue_index = np.unique(updates.venue, return_inverse=True)
     n_snap, n_venue = len(ts), len(venues)
 
     # Row number of each venue's latest update at or before each snapshot: updates are in clock
     # order, so the running maximum of update row numbers down each column is that row.
-    latest = np.full((n_snap, n_venue), -1, dtype=np.int64)
-    np.maximum.at(latest, (snap_index, venue_index), np.arange(len(updates), dtype=np.int64))
-    np.maximum.accumulate(latest, axis=0, out=latest)
-    seen = latest >= 0
-    rows = np.where(seen, latest, 0)
+    index = np.int32 if len(updates) < 2**31 else np.int64  # half the memory where it fits
+    rows = np.full((n_snap, n_venue), -1, dtype=index)
+    np.maximum.at(rows, (snap_index, venue_index), np.arange(len(updates), dtype=index))
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    np.maximum(rows, 0, out=rows)  # before a venue's first update: any row, overwritten below
+    # A venue is unseen on the snapshots before its first update: a prefix of its column.
+    first_seen = np.full(n_venue, n_snap, dtype=np.int64)
+    np.minimum.at(first_seen, venue_index, snap_index)
 
     def gather(values: np.ndarray, missing: float | int) -> np.ndarray:
         if len(values) == 0:
             return np.full((n_snap, n_venue), missing, dtype=values.dtype)
-        return np.where(seen, values[rows], missing).astype(values.dtype, copy=False)
+        out: np.ndarray = values[rows]  # a new [T, N] (or [T, N, L]) array: filled in place
+        for j, first in enumerate(first_seen.tolist()):
+            out[:first, j] = missing
+        return out
 
     def gather_levels(values: np.ndarray, missing: float | int) -> np.ndarray:
         if len(values) == 0:
             return np.full((n_snap, n_venue, values.shape[1]), missing, dtype=values.dtype)
-        ladder: np.ndarray = values[rows]  # a new [T, N, L] array: filled in place
-        ladder[~seen] = missing
-        return ladder
+        return gather(values, missing)
 
     trade, trade_row = trades_at_snapshots(ts, np.asarray(updates.trade_ts, dtype=np.int64))
     trade_sz = np.asarray(updates.trade_size, dtype=np.int64)[trade]
@@ -308,11 +318,27 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     has_col[has_col] = venues[trade_col[has_col]] == trade_venue[has_col]
     trade = trade[has_col]
 
+    ask_px = updates.ask_px.astype(np.float64, copy=False)
+    ask_sz = updates.ask_sz.astype(np.int64, copy=False)
+    # As `QuoteUpdates` has it, the best ask is level 0 of the ladder: gathered once.
+    top_is_level_0 = np.array_equal(
+        ask_px, updates.ask_depth_px[:, 0], equal_nan=True
+    ) and np.array_equal(ask_sz, updates.ask_depth_sz[:, 0])
+    if top_is_level_0 and updates.n_levels == 1:  # MBP-1: the ladder is the top of book
+        top_px, top_sz = gather(ask_px, NO_PRICE), gather(ask_sz, 0)
+        ladder_px, ladder_sz = top_px[:, :, None], top_sz[:, :, None]
+    else:
+        ladder_px = gather_levels(updates.ask_depth_px.astype(np.float64, copy=False), NO_PRICE)
+        ladder_sz = gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0)
+        if top_is_level_0:
+            top_px, top_sz = ladder_px[:, :, 0].copy(), ladder_sz[:, :, 0].copy()
+        else:
+            top_px, top_sz = gather(ask_px, NO_PRICE), gather(ask_sz, 0)
     return Snapshots(
         ts=ts.astype(np.int64, copy=False),
         venues=venues.astype(np.int32, copy=False),
-        ask_px=gather(updates.ask_px.astype(np.float64, copy=False), NO_PRICE),
-        ask_sz=gather(updates.ask_sz.astype(np.int64, copy=False), 0),
+        ask_px=top_px,
+        ask_sz=top_sz,
         bid_px=gather(updates.bid_px.astype(np.float64, copy=False), NO_PRICE),
         bid_sz=gather(updates.bid_sz.astype(np.int64, copy=False), 0),
         trade_volume=trade_volume,
@@ -321,8 +347,8 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
         trade_px=np.asarray(updates.trade_px, dtype=np.float64)[trade],
         trade_sz=trade_sz[has_col],
         trade_side=np.asarray(updates.trade_side, dtype=np.int8)[trade],
-        ask_depth_px=gather_levels(updates.ask_depth_px.astype(np.float64, copy=False), NO_PRICE),
-        ask_depth_sz=gather_levels(updates.ask_depth_sz.astype(np.int64, copy=False), 0),
+        ask_depth_px=ladder_px,
+        ask_depth_sz=ladder_sz,
         symbol=updates.symbol,
     )
 

@@ -54,7 +54,11 @@ def test_user_space_narrows_fixes_and_switches_sampler(tmp_path):
     [
         ({"search.trails": 3}, r"unknown key 'search.trails' \(did you mean 'search.trials'\?\)"),
         ({"ordr": {"size": 1}}, r"unknown key 'ordr' \(did you mean 'order'\?\)"),
-        ({"order.size": 0}, r"order.size: Input should be greater than 0 \(got 0\)"),
+        (
+            {"order.size": 0},
+            r"order.size: Input should be greater than 0 "
+            r"\(allowed: 0 < order.size <= 1000000000; got 0\)",
+        ),
         ({"order.step": -100}, r"order.step: Input should be greater than 0"),
         ({"order.cap": "dsplayed"}, r"order.cap: Input should be 'displayed' or 'order'"),
         ({"order.cost_basis": "bid"}, r"order.cost_basis: Input should be 'mid' or 'cash'"),
@@ -246,3 +250,123 @@ def test_a_user_space_setting_lambda_over_is_honoured_with_the_static_allocator(
     assert fixed.search.space["lambda_over"] == Distribution(value=0.02)
     narrowed = load_config(None, {"search.space.lambda_over.high": 0.03})
     assert narrowed.search.space["lambda_over"] == Distribution(low=0.0, high=0.03)
+
+
+BOMB = """\
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+"""
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "order:\n  size: *g\n",
+        "kafka:\n  security:\n    ssl_password: *g\n",
+        "order:\n  size: &n 100\n  step: *n\n",
+    ],
+)
+def test_yaml_anchors_and_aliases_are_refused_naming_file_and_line(tmp_path, tail):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(("" if "&n" in tail else BOMB) + tail)
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    line = 2 if "&n" in tail else 1
+    assert message.startswith(f"{path}:{line}: YAML anchors and aliases (&name, *name) are not")
+    assert "\n" not in message
+
+
+def test_yaml_alias_in_an_override_is_refused():
+    with pytest.raises(ConfigError, match=r"^override order.size: YAML anchors and aliases"):
+        parse_override("order.size=[&a 1, *a]")
+
+
+def test_error_text_is_bounded():
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, {"order.size": "x" * 1_000_000, "order.step": ["y" * 1000] * 1000})
+    assert len(str(refused.value)) < 1000
+    assert "(1,000,002 characters)" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("order.size", 10**12, "0 < order.size <= 1000000000"),
+        ("order.step", 10**12, "0 < order.step <= 1000000000"),
+        ("venues.fee", 1e308, "0 <= venues.fee <= 1.0"),
+        ("venues.rebate", 2.0, "0 <= venues.rebate <= 1.0"),
+        ("venues.overrides.2.fee", 5.0, "0 <= venues.overrides.2.fee <= 1.0"),
+        ("baselines.twap_bucket_s", 1e-300, "0.001 <= baselines.twap_bucket_s <= 31622400"),
+        ("schedule.twap_bucket_s", 1e-300, "0.001 <= schedule.twap_bucket_s <= 31622400"),
+        ("schedule.bootstrap_samples", 10**9, "0 < schedule.bootstrap_samples <= 1000000"),
+        ("params.lambda_under", 1e9, "0 <= params.lambda_under <= 1000.0"),
+        ("params.horizon_s", 1e12, "0 < params.horizon_s <= 31622400"),
+        ("router.iterations", 10**9, "0 < router.iterations <= 10000000"),
+        ("search.trials", 10**9, "0 < search.trials <= 10000000"),
+        ("search.seed", -1, "0 <= search.seed <= 4294967295"),
+        ("search.seed", 2**32, "0 <= search.seed <= 4294967295"),
+        ("data.max_bytes", 0, "0 < data.max_bytes <= 1099511627776"),
+    ],
+)
+def test_numbers_outside_their_plausible_range_name_the_key_and_the_range(key, value, allowed):
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, {key: value})
+    message = str(refused.value)
+    assert message.startswith(f"configuration: invalid configuration: {key}: Input should be")
+    assert f"(allowed: {allowed}; got {value!r})" in message
+    assert "\n" not in message
+
+
+def test_out_of_range_values_exit_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    for setting in (
+        "order.size=1000000000000",
+        "venues.fee=1e308",
+        "baselines.twap_bucket_s=1e-300",
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "sor", "backtest", "--set", setting],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert done.returncode == 2, done.stderr
+        key = setting.split("=")[0]
+        assert done.stderr.startswith(f"sor: error: configuration: invalid configuration: {key}:")
+        assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_config_file_that_is_not_utf8_names_the_file_and_offset(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("order:\n  size: 100\n# caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=rf"^{path}: not UTF-8 text: byte 0xe9 at offset 24 "):
+        load_config(path)
+
+
+def test_kafka_security_protocol_is_checked_as_a_value():
+    with pytest.raises(
+        ConfigError,
+        match=r"kafka.security: security_protocol 'SSLX' is not one of \['PLAINTEXT', 'SSL', ",
+    ):
+        load_config(None, {"kafka.security": {"security_protocol": "SSLX"}})
+    config = load_config(None, {"kafka.security": {"security_protocol": "SASL_SSL"}})
+    assert config.kafka.security == {"security_protocol": "SASL_SSL"}
+
+
+def test_kafka_security_values_are_single_values():
+    with pytest.raises(ConfigError, match=r"kafka.security: \['ssl_cafile'\]: each setting is one"):
+        load_config(None, {"kafka.security": {"ssl_cafile": ["a", "b"]}})
+
+
+def test_data_max_bytes_reaches_the_loader():
+    assert load_config(None, {"data.max_bytes": 12345}).load_options()["max_bytes"] == 12345
+    assert load_config(None).load_options()["max_bytes"] == 2**30

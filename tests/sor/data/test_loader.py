@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import warnings
 
 import numpy as np
@@ -491,3 +492,95 @@ def test_time_of_day_window_on_a_multi_day_file_warns(tmp_path):
 def test_time_of_day_out_of_range_is_refused(two_venues, bad):
     with pytest.raises(DataError, match=f"window start '{bad}' is not a time of day"):
         load_snapshots(two_venues, start=bad)
+
+
+def test_gzip_inflating_past_max_bytes_is_refused_while_reading(tmp_path):
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.csv.gz"
+    inflated = 256 * 2**20
+    with gzip.open(bomb, "wb", compresslevel=1) as fh:
+        chunk = b"0" * 2**20
+        for _ in range(inflated // len(chunk)):
+            fh.write(chunk)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=rf"^{bomb}: the gzip file inflates to more than "):
+            load_updates(bomb, max_bytes=2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < inflated / 4  # stopped near the limit, not after inflating everything
+
+
+def test_file_longer_than_max_bytes_is_refused(two_venues):
+    size = two_venues.stat().st_size
+    with pytest.raises(DataError, match=rf"holds more than {size - 1:,} bytes.*max_bytes"):
+        load_updates(two_venues, max_bytes=size - 1)
+    assert len(load_updates(two_venues, max_bytes=size)[0]) > 0
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-13-45T13:36:32.000000000Z",
+        "2024-02-30T13:36:32.000000000Z",
+        "2023-02-29T13:36:32.000000000Z",
+        "2024-08-01T25:61:61.000000000Z",
+        "2024-08-01T13:36:32.5+25:00",
+    ],
+)
+@pytest.mark.parametrize("column", ["ts_event", "ts_recv"])
+@pytest.mark.parametrize("reader", ["auto", "precise"])
+def test_impossible_calendar_date_names_file_line_and_column(tmp_path, stamp, column, reader):
+    lines = [row(t, 2, 10.0, 10.01, 100, 100, seq=t + 1) for t in range(5)]
+    path = write_csv(tmp_path / "dates.csv", lines)
+    text = path.read_text().splitlines()
+    cells = text[3].split(",")
+    cells[HEADER.split(",").index(column)] = stamp
+    text[3] = ",".join(cells)
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match=rf"^{path}:4: column '{column}': '{re.escape(stamp)}' is"):
+        load_updates(path, clock=column, reader=reader)
+
+
+def without_sequence(lines: list[str]) -> tuple[str, list[str]]:
+    """HEADER and `lines` without their sequence column."""
+    k = HEADER.split(",").index("sequence")
+    drop = lambda text: ",".join(c for i, c in enumerate(text.split(",")) if i != k)  # noqa: E731
+    return drop(HEADER), [drop(line) for line in lines]
+
+
+@pytest.mark.parametrize("reader", ["auto", "precise"])
+def test_repeated_rows_without_a_sequence_column_are_kept_counted_and_reported(tmp_path, reader):
+    trade = row(5, 2, 10.0, 10.02, 300, 200, action="T", side="B", price=10.02, size=50)
+    header, lines = without_sequence(
+        [row(0, 2, 10.0, 10.02, 300, 200), trade, trade, row(9, 9, 10.0, 10.03, 100, 100)]
+    )
+    path = write_csv(tmp_path / "noseq.csv", lines, header=header)
+    with pytest.warns(UserWarning, match=r"1 rows repeat an earlier row .* they are kept"):
+        updates, summary = load_updates(path, reader=reader)
+    assert summary.repeated_rows_kept == 1
+    assert summary.trade_rows == 2 and summary.traded_shares == 100  # two events or one resent
+    assert "duplicate_rows" not in summary.skipped
+
+
+def test_repeated_rows_with_a_sequence_column_are_dropped_as_before(tmp_path):
+    trade = row(5, 2, 10.0, 10.02, 300, 200, action="T", side="B", price=10.02, size=50, seq=7)
+    path = write_csv(tmp_path / "seq.csv", [row(0, 2, 10.0, 10.02, 300, 200, seq=1), trade, trade])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        updates, summary = load_updates(path)
+    assert summary.skipped["duplicate_rows"] == 1 and summary.repeated_rows_kept == 0
+    assert summary.traded_shares == 50
+
+
+@pytest.mark.parametrize("reader", ["auto", "precise"])
+def test_sequence_numbers_at_int64_max_load_without_warning(tmp_path, reader):
+    top = 2**63 - 1
+    lines = [row(t, 2 + t % 2, 10.0, 10.01, 100, 100, seq=top - t % 3) for t in range(6)]
+    path = write_csv(tmp_path / "seqmax.csv", lines)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        updates, summary = load_updates(path, reader=reader)
+    assert summary.rows_kept == 6

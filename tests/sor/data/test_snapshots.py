@@ -179,3 +179,16 @@ def test_ladder_breaks_marks_the_level_at_fault():
     expected[3, 2] = expected[4, 2] = expected[5, 1] = expected[6, 2] = True
     np.testing.assert_array_equal(ladder_breaks(px, sz), expected)
     assert ladder_breaks(px[:, :1], sz[:, :1]).shape == (7, 1)  # one level never breaks
+
+
+def test_top_of_book_not_equal_to_ladder_level_0_is_carried_on_its_own():
+    """`build_snapshots` copies the best ask from the ladder only where the updates agree with
+    it; hand-built updates that do not are carried from their own `ask_px` and `ask_sz`."""
+    updates = updates_with_trades()
+    agreeing = build_snapshots(updates)
+    other = replace(updates, ask_px=updates.ask_px + 1.0, ask_sz=updates.ask_sz + 1)
+    snaps = build_snapshots(other)
+    np.testing.assert_array_equal(snaps.ask_px, agreeing.ask_px + 1.0)
+    seen = np.isfinite(agreeing.ask_px) | (agreeing.ask_sz > 0)
+    np.testing.assert_array_equal(snaps.ask_sz[seen], agreeing.ask_sz[seen] + 1)
+    np.testing.assert_array_equal(snaps.ask_depth_px, agreeing.ask_depth_px)
