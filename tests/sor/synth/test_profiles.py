@@ -42,7 +42,11 @@ def test_calibrated_profile_reproduces_the_real_facts(tmp_path, name, rows_per_d
 @pytest.mark.parametrize("name", ["xnas-aapl", "taq-2018"])
 def test_prints_carry_adverse_selection(tmp_path, name):
     """After a sell-aggressor print the reference mid falls, after a buy print it rises: a
-    resting buy order filled by a seller is adversely selected (zero in the legacy market)."""
+    resting buy order filled by a seller is adversely selected (zero in the legacy market).
+
+    The book mechanics alone (queues emptied by prints, quotes picked off) give part of this
+    sign; the size, which needs the prints' information in the fair price, is pinned by
+    `test_calibrated_profile_reproduces_the_real_facts` (it fails with zero impact)."""
     prof = PROFILES[name]
     assert prof is not None
     path = tmp_path / "g.csv"
