@@ -126,10 +126,11 @@ class OrderConfig(_Section):
 
 
 class VenueOverride(_Section):
-    """Fee and rebate of one publisher_id, dollars per share."""
+    """Fee and rebate of one publisher_id, dollars per share. At an inverted venue both are
+    negative: the taker is paid (fee < 0) and the maker pays (rebate < 0)."""
 
-    fee: float | None = Field(None, ge=0, le=MAX_FEE)
-    rebate: float | None = Field(None, ge=0, le=MAX_FEE)
+    fee: float | None = Field(None, ge=-0.01, le=0.01)
+    rebate: float | None = Field(None, ge=-0.01, le=0.01)
 
 
 class VenuesConfig(_Section):

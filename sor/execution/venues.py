@@ -9,7 +9,7 @@ import numpy as np
 
 from sor.vocabulary import DEFAULT_FEE, DEFAULT_REBATE
 
-__all__ = ["VenueCosts", "VenueRules", "venue_costs"]
+__all__ = ["VenueCosts", "VenueRules", "venue_costs", "venue_economics"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,26 @@ def venue_costs(
         fees[j] = override.get("fee", fees[j])
         rebates[j] = override.get("rebate", rebates[j])
     return VenueCosts(fee=fees, rebate=rebates)
+
+
+def venue_economics(venues: np.ndarray, costs: VenueCosts) -> list[dict[str, float]]:
+    """The fee and rebate of each venue, for the results JSON: one entry per publisher_id.
+
+    Args:
+        venues: int[N] publisher_ids, the snapshot columns.
+        costs: their `VenueCosts`.
+
+    Returns:
+        [{"publisher_id", "fee", "rebate", "venue_net"}, ...] in column order, dollars per
+        share; venue_net = fee - rebate is what the venue keeps of a share matched between a
+        taker and a resting order (positive at maker-taker and inverted venues alike).
+    """
+    return [
+        {
+            "publisher_id": int(v),
+            "fee": float(f),
+            "rebate": float(r),
+            "venue_net": float(f - r),
+        }
+        for v, f, r in zip(venues.tolist(), costs.fee.tolist(), costs.rebate.tolist(), strict=True)
+    ]

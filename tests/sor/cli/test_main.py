@@ -36,6 +36,9 @@ def multi_venue_csv(tmp_path_factory):
         (["run", "--data", "nope.csv", "--trials", "0"], "search.trials: Input should be greater"),
         (["generate", "/nonexistent/dir/g.csv"], "directory /nonexistent/dir does not exist"),
         (["generate", "g.csv", "--rows", "0"], "--rows must be at least 1, but got 0"),
+        (["generate", "g.csv", "--days", "0"], "--days must be at least 1, but got 0"),
+        (["generate", "g.csv", "--rows", "2", "--days", "3"], "--rows must be at least --days"),
+        (["generate", "g.csv", "--profile", "nyse"], "invalid choice: 'nyse'"),
         (["generate", "."], ".: exists; pass --force to overwrite it"),
         (["backtest", "--data", "."], ".: is a folder, not a data file"),
         (
