@@ -792,6 +792,7 @@ def produce_csv(
     symbol: str | None = None,
     clock: str = "ts_event",
     crossed: str = "error",
+    timezone: str = "UTC",
     **options: Any,
 ) -> ProduceReport:
     """Load a Databento MBP CSV (`sor.data.loader.load_updates`) and `produce` it.
@@ -802,6 +803,7 @@ def produce_csv(
         symbol: instrument, where the file holds several.
         clock: "ts_event" or "ts_recv".
         crossed: "error" or "skip" crossed quotes.
+        timezone: the time zone of a time-of-day window.
         **options: passed to `produce` (bootstrap, topic, speed, security, ...).
 
     Raises:
@@ -811,7 +813,7 @@ def produce_csv(
     from sor.data.loader import load_updates
 
     updates, summary = load_updates(
-        path, start=start, end=end, symbol=symbol, clock=clock, crossed=crossed
+        path, start=start, end=end, symbol=symbol, clock=clock, crossed=crossed, timezone=timezone
     )
     # The file name only: the start message may land on a shared topic.
     source = {
