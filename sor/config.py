@@ -479,6 +479,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         else:
             message = error["msg"].removeprefix("Value error, ")
             lines.append(f"{key}: {message} (got {error.get('input')!r})")
+    if len(lines) == 1:  # one error, one line
+        return f"{source}: invalid configuration: {lines[0]}"
     return f"{source}: invalid configuration:\n  " + "\n  ".join(lines)
 
 
