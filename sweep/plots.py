@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from sor.evaluation.backtest import FillRecord  # noqa: E402
 from sor.files import atomic_write  # noqa: E402
@@ -192,17 +193,19 @@ def _plot_per_day_savings(report: dict, path: Path) -> None:
     width = 0.8 / max(len(names), 1)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(days) + 3), 4.5), layout="constrained")
     hatch = ["//" if d["sample"] != "out_of_sample" else "" for d in days]
+    handles = []
     for i, name in enumerate(names):
         values = [d["savings_bps"][name] for d in days]
-        bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=name)
+        bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width)
         for bar, h in zip(bars, hatch, strict=True):
             bar.set_hatch(h)
+        handles.append(Patch(color=bars[0].get_facecolor(), label=name))  # legend without hatch
     ax.axhline(0.0, color="grey", linewidth=0.8)
     labels = [f"{d['day']}\n{d['parent_orders']} orders" for d in days]
     ax.set_xticks(x, labels, rotation=45 if len(days) > 8 else 0, ha="center")
     ax.set_ylabel("mean savings per parent order, bps of arrival mid")
     ax.set_title("Router savings per day (in-sample days hatched)")
-    ax.legend(title="against")
+    ax.legend(handles=handles, title="against")
     _save(fig, path)
     plt.close(fig)
 
