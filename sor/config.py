@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -92,10 +93,26 @@ class DataConfig(_Section):
 
 
 class WindowConfig(_Section):
-    """Evaluation window on ts_event, inclusive: ISO 8601, ns, or a UTC time of day."""
+    """Evaluation window on ts_event, inclusive: ISO 8601, ns, or a time of day (on every day).
+
+    `timezone` (an IANA name) is the zone of a time-of-day bound and of the calendar days of
+    multi-day data (sor.data.days).
+    """
 
     start: str | int | None = None
     end: str | int | None = None
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "not a time zone: expected an IANA name such as 'UTC' or 'America/New_York'"
+            ) from None
+        return value
 
     @field_validator("start", "end")
     @classmethod
@@ -181,6 +198,8 @@ class ScheduleConfig(_Section):
     horizon_s: float = Field(60.0, gt=0, le=MAX_SECONDS)  # ... to be done within horizon_s
     twap_bucket_s: float = Field(10.0, ge=MIN_BUCKET_S, le=MAX_SECONDS)  # of each parent order
     train_fraction: float = Field(0.5, ge=0, le=1)  # arrivals in this first part tune
+    # Whole days instead: tune on the orders of the first train_days days, report the rest.
+    train_days: int | None = Field(None, ge=1)
     bootstrap_samples: int = Field(2000, gt=0, le=MAX_SAMPLES)  # resamples, 95% intervals
 
 
@@ -460,6 +479,7 @@ class Config(_Section):
             "clock": data.clock,
             "crossed": data.crossed,
             "max_bytes": data.max_bytes,
+            "timezone": window.timezone,
         }
 
     def redacted(self) -> dict[str, Any]:

@@ -794,6 +794,7 @@ def produce_csv(
     clock: str = "ts_event",
     crossed: str = "error",
     max_bytes: int = DEFAULT_MAX_DATA_BYTES,
+    timezone: str = "UTC",
     **options: Any,
 ) -> ProduceReport:
     """Load a Databento MBP CSV (`sor.data.loader.load_updates`) and `produce` it.
@@ -805,6 +806,7 @@ def produce_csv(
         clock: "ts_event" or "ts_recv".
         crossed: "error" or "skip" crossed quotes.
         max_bytes: the largest file content read, bytes after decompression.
+        timezone: the time zone of a time-of-day window.
         **options: passed to `produce` (bootstrap, topic, speed, security, ...).
 
     Raises:
@@ -821,6 +823,7 @@ def produce_csv(
         clock=clock,
         crossed=crossed,
         max_bytes=max_bytes,
+        timezone=timezone,
     )
     # The file name only: the start message may land on a shared topic.
     source = {

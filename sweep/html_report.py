@@ -29,6 +29,8 @@ CAPTIONS = {
     "optimization_history": "Sweep: objective per trial (completed cash in dollars, or mean "
     "in-sample shortfall in bps over parent orders)",
     "param_importances": "Sweep: parameter importances",
+    "per_day_savings": "Router savings against each baseline per day (mean over its parent "
+    "orders); in-sample days hatched",
 }
 
 _STRATEGY_COLUMNS = (  # (result key, heading)
@@ -285,6 +287,39 @@ def _walk_forward_table(report: dict) -> str:
     return f'<table id="walk-forward">{header}{"".join(rows)}</table>'
 
 
+def _per_day_table(report: dict) -> str:
+    """One row per day: sample, parent orders, mean shortfall per strategy, mean savings.
+
+    Empty without `per_day` in the report (a single order).
+    """
+    days = report.get("per_day") or []
+    if not days:
+        return ""
+    strategies = list(days[0]["shortfall_bps"])
+    baselines = list(days[0]["savings_bps"])
+    heads = ["day", "sample", "parent orders"]
+    heads += [f"shortfall {name}" for name in strategies]
+    heads += [f"savings vs {name}" for name in baselines]
+    rows = []
+    for i, day in enumerate(days):
+        path = f"per_day.{i}"
+        sample = day["sample"]
+        cells = [f"<th>{escape(day['day'])}</th>", f"<td>{escape(sample.replace('_', ' '))}</td>"]
+        cells.append(_cell(f"{path}.parent_orders", day["parent_orders"]))
+        for name in strategies:
+            cells.append(_cell(f"{path}.shortfall_bps.{name}", day["shortfall_bps"][name]))
+        for name in baselines:
+            value = day["savings_bps"][name]
+            css = "positive" if value and value > 0 else "negative" if value and value < 0 else ""
+            cells.append(_cell(f"{path}.savings_bps.{name}", value, css))
+        rows.append(f'<tr class="{escape(sample)}">' + "".join(cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
+    return (
+        "<h3>Per day (bps, means over each day's parent orders)</h3>"
+        f'<table id="per-day">{header}{"".join(rows)}</table>'
+    )
+
+
 def _venue_table(report: dict) -> str:
     results = [("optimized", "optimized", report["optimized"])] + [
         (name, f"baselines.{name}", result) for name, result in report.get("baselines", {}).items()
@@ -390,6 +425,7 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
     if "out_of_sample" in report:
         body.append("<h3>Savings per parent order, in and out of sample (bps)</h3>")
         body.append(_walk_forward_table(report))
+    body.append(_per_day_table(report))
     body.append("<h3>Shares filled per venue</h3>")
     body.append(_venue_table(report))
     body.append("<h2>Best parameters</h2>")
@@ -405,6 +441,7 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
     ]
     shown = {"best_parameters", "optimized", "baselines", "savings_vs_baselines_bps"}
     shown |= {"savings_basis", "measured_on", "measured_on_note"} | {key for key, _ in sections}
+    shown |= {"per_day"} if report.get("per_day") else set()
     for key, heading in sections:
         if key in report:
             body.append(f"<h2>{escape(heading)}</h2>")

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from sor.evaluation.backtest import FillRecord  # noqa: E402
 from sor.files import atomic_write  # noqa: E402
@@ -39,6 +40,7 @@ PLOTS = (
     "fill_path",
     "venue_shares",
     "savings_distribution",
+    "per_day_savings",
     "optimization_history",
     "param_importances",
 )
@@ -183,6 +185,31 @@ def _plot_savings_distribution(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _plot_per_day_savings(report: dict, path: Path) -> None:
+    """Per day: the router's mean savings against each baseline, in-sample days hatched."""
+    days = report["per_day"]
+    names = list(days[0]["savings_bps"])
+    x = np.arange(len(days))
+    width = 0.8 / max(len(names), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(days) + 3), 4.5), layout="constrained")
+    hatch = ["//" if d["sample"] != "out_of_sample" else "" for d in days]
+    handles = []
+    for i, name in enumerate(names):
+        values = [d["savings_bps"][name] for d in days]
+        bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width)
+        for bar, h in zip(bars, hatch, strict=True):
+            bar.set_hatch(h)
+        handles.append(Patch(color=bars[0].get_facecolor(), label=name))  # legend without hatch
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    labels = [f"{d['day']}\n{d['parent_orders']} orders" for d in days]
+    ax.set_xticks(x, labels, rotation=45 if len(days) > 8 else 0, ha="center")
+    ax.set_ylabel("mean savings per parent order, bps of arrival mid")
+    ax.set_title("Router savings per day (in-sample days hatched)")
+    ax.legend(handles=handles, title="against")
+    _save(fig, path)
+    plt.close(fig)
+
+
 def _complete_trials(study: Any) -> list[Any]:
     import optuna
 
@@ -290,6 +317,12 @@ def write_plots(
         written["savings_distribution"] = target("savings_distribution").name
     else:
         log.info("savings_distribution plot skipped: one parent order, no distribution")
+
+    if len(report.get("per_day") or []) > 1:
+        _plot_per_day_savings(report, target("per_day_savings"))
+        written["per_day_savings"] = target("per_day_savings").name
+    else:
+        log.info("per_day_savings plot skipped: the parent orders fall on one day")
 
     if study is None or not _complete_trials(study):
         log.info("optimization_history plot skipped: no complete trials")

@@ -68,3 +68,20 @@ def to_raw_style(src: Path, dst: Path, *, timestamps: bool = True) -> Path:
         ]
     df.to_csv(dst, index=False)
     return dst
+
+
+def two_generated_days(folder: Path, *, n_events: int = 6000) -> Path:
+    """Two generated MBP-1 days in one file, 2024-08-01 and 2024-08-02, each from 14:29:30 UTC
+    for about 80 s (6,000 events), the second at a different price level."""
+    from sor.synth.generate import generate
+
+    lines: list[str] = []
+    for seed, (date, price) in enumerate((("2024-08-01", 222.80), ("2024-08-02", 230.10))):
+        part = folder / f"{date}.csv"
+        start = f"{date}T14:29:30Z"
+        generate(part, n_events=n_events, schema="mbp-1", seed=seed, start=start, price=price)
+        header, *rows = part.read_text().splitlines()
+        lines += [header] * (not lines) + rows
+    path = folder / "two_days.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

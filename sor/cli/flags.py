@@ -29,7 +29,10 @@ DATA_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "--symbol": ("data.symbol", {"help": "instrument to use where the file holds several"}),
-    "--start": ("window.start", {"help": "window start: ISO 8601, ns, or UTC time of day"}),
+    "--start": (
+        "window.start",
+        {"help": "window start: ISO 8601, ns, or a time of day (on every day, window.timezone)"},
+    ),
     "--end": ("window.end", {"help": "window end (inclusive)"}),
 }
 # Flags of the commands that evaluate a router and write results.

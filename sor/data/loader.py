@@ -30,6 +30,7 @@ from sor.data.csvfile import (
     read_bytes,
     read_columns,
 )
+from sor.data.days import window_mask
 from sor.data.dbn import dbn_to_csv, is_dbn
 from sor.data.fastcsv import ArrowCells, Declined, read_table
 from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots, ladder_breaks
@@ -90,21 +91,6 @@ def ns_to_iso(ns: int) -> str:
     """ns since the epoch as ISO 8601 UTC with nanoseconds: 2024-08-01T13:36:32.491911683Z."""
     micros: str = pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return micros[:-1] + f"{int(ns) % 1000:03d}Z"
-
-
-def _time_of_day_on_several_days(
-    path: Path, bounds: Sequence[str | int | None], first_ns: int, last_ns: int
-) -> list[str]:
-    """A time of day means the first row's date: say so when the file spans several dates."""
-    days = {ns_to_iso(n)[:10] for n in (first_ns, last_ns)}
-    if len(days) > 1 and any(isinstance(b, str) and re.match(r"^\d{1,2}:\d{2}", b.strip())
-                             for b in bounds):  # fmt: skip
-        return [
-            f"{path}: the data runs from {min(days)} to {max(days)}; a window given as a time of "
-            f"day is taken on {min(days)} (give an ISO time such as {max(days)}T14:30:00Z for "
-            "another date)"
-        ]
-    return []
 
 
 def parse_time_bound(value: str | int | None, reference_ns: int, *, name: str) -> int | None:
@@ -233,6 +219,7 @@ def load_updates(
     crossed: str = "error",
     max_bytes: int = DEFAULT_MAX_DATA_BYTES,
     reader: str = "auto",
+    timezone: str = "UTC",
 ) -> tuple[QuoteUpdates, DataSummary]:
     """Load a Databento MBP-1/MBP-10 CSV (plain or gzip) or DBN file into kept quote updates.
 
@@ -242,8 +229,9 @@ def load_updates(
 
     Args:
         path: the CSV file.
-        start: first ts_event of the window, inclusive (see `parse_time_bound`); None: the file's.
-        end: last ts_event of the window, inclusive; None: the file's.
+        start: first ts_event of the window, inclusive: a time of day on every day, or an
+            instant (see `parse_time_bound`); None: the file's.
+        end: last ts_event of the window, inclusive, in the same forms; None: the file's.
         symbol: the instrument to keep where the file holds several.
         clock: "ts_event" (default, the task's) or "ts_recv" (model.md §2 rule 3).
         crossed: what to do with a row whose own bid is above its own ask: "error" or "skip".
@@ -252,6 +240,7 @@ def load_updates(
         reader: "auto" (the fast reader, the precise one where it declines), "precise" (the
             precise reader alone: slower, the fast reader's reference) or "fast" (the fast
             reader alone, raising `sor.data.fastcsv.Declined` where it declines; for tests).
+        timezone: the time zone of a time-of-day window (`sor.data.days.window_mask`).
 
     Returns:
         The kept updates and a summary of what was read.
@@ -276,6 +265,7 @@ def load_updates(
         "symbol": symbol,
         "clock": clock,
         "crossed": crossed,
+        "timezone": timezone,
     }
     if is_dbn(path):
         csv = dbn_to_csv(path)
@@ -336,6 +326,7 @@ def _updates(
     symbol: str | None,
     clock: str,
     crossed: str,
+    timezone: str,
 ) -> tuple[QuoteUpdates, DataSummary]:
     """The model's rules (model.md §1-§2) over the rows of one file, read by either reader.
 
@@ -387,18 +378,9 @@ def _updates(
         else np.zeros(n_rows, dtype=np.int64)
     )
 
-    # Window (model.md §2 rule 1), on ts_event whatever the clock.
+    # Window (model.md §2 rule 1), on ts_event whatever the clock; a time of day on every day.
     first_ns = int(ts_event.min())
-    lo = parse_time_bound(start, first_ns, name="start")
-    hi = parse_time_bound(end, first_ns, name="end")
-    notes.extend(_time_of_day_on_several_days(path, (start, end), first_ns, int(ts_event.max())))
-    if lo is not None and hi is not None and lo > hi:
-        raise DataError(f"window start {start!r} is after end {end!r}")
-    in_window = np.ones(n_rows, dtype=bool)
-    if lo is not None:
-        in_window &= ts_event >= lo
-    if hi is not None:
-        in_window &= ts_event <= hi
+    in_window = window_mask(ts_event, start, end, timezone=timezone)
     summary.rows_in_window = int(in_window.sum())
     if not in_window.any():
         raise DataError(

@@ -21,12 +21,12 @@ The n ** (1/3) floor is the usual growth rate of the block length (Hall, Horowit
 so that dependence beyond the overlap (the same morning's drift) is caught as the sample grows.
 The cap keeps at least two blocks, so a short series still has an interval with some width.
 
-Days: blocks never cross a UTC calendar day. Each day is its own circle (a block that runs off
-the end of a day wraps to that day's first order, as the circular block bootstrap does over the
-whole series), a day shorter than a block is one block, and the resample draws blocks from every
-day at random; the HAC error sums autocovariances within days only. With `DAY_BOOTSTRAP_MIN_DAYS`
-days or more, whole days are resampled instead (a cluster bootstrap) and the standard error is
-clustered by day, which covers every correlation within a day.
+Days: blocks never cross a day (a calendar date of `window.timezone`, `ParentOrder.day`). Each day
+is its own circle (a block that runs off the end of a day wraps to that day's first order, as the
+circular block bootstrap does over the whole series), a day shorter than a block is one block, and
+the resample draws blocks from every day at random; the HAC error sums autocovariances within days
+only. With `DAY_BOOTSTRAP_MIN_DAYS` days or more, whole days are resampled instead (a cluster
+bootstrap) and the standard error is clustered by day, which covers every correlation within a day.
 
 Hand-written in numpy (statsmodels and arch are not dependencies of the project); tests check
 the standard error against a direct computation and against numbers statsmodels gives.
@@ -216,8 +216,8 @@ def summarize(
         values: one number per parent order (e.g. savings in bps), in arrival order.
         overlap: orders whose arrivals fall within one horizon (ceil(horizon_s / interval_s));
             1 when the orders do not overlap.
-        days: a day label per value (e.g. the UTC date of each arrival, as days since the epoch),
-            non-decreasing; None: all on one day.
+        days: a day label per value (e.g. `ParentOrder.day`, days since the epoch), non-decreasing;
+            None: all on one day.
         resamples: bootstrap resamples (seeded, so the interval is reproducible).
         seed: seeds the resampling.
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sor.config import Config
+from sor.data.days import day_labels, forget_previous_days
 from sor.data.snapshots import Snapshots
 from sor.evaluation.backtest import (
     FillRecord,
@@ -189,9 +190,12 @@ def prepare(snaps: Snapshots, config: Config | EvaluationRules) -> Evaluation:
         config: the validated configuration, or its evaluation rules.
 
     Returns:
-        The first mode of `EVALUATIONS` that applies, built once for many trials.
+        The first mode of `EVALUATIONS` that applies, built once for many trials. On data of
+        several days (`window.timezone`'s dates) each day starts from an empty book
+        (`sor.data.days.forget_previous_days`).
     """
     rules = evaluation_rules(config) if isinstance(config, Config) else config
+    snaps = forget_previous_days(snaps, day_labels(snaps.ts, rules.timezone))
     for mode in EVALUATIONS:
         if mode.applies(rules):
             return mode(snaps, rules)

@@ -27,7 +27,9 @@ class ScheduleRules:
         interval_s: seconds between arrivals.
         horizon_s: seconds each parent order has to complete.
         twap_bucket_s: TWAP bucket of each parent order, seconds.
-        train_fraction: share of the window, by time, the sweep tunes on.
+        train_fraction: share of the window, by time, the sweep tunes on (without train_days).
+        train_days: or whole days: the sweep tunes on the parent orders of the first
+            train_days days that have any, the later days are out of sample; None: by time.
         bootstrap_samples: resamples for the 95% intervals.
     """
 
@@ -36,6 +38,7 @@ class ScheduleRules:
     horizon_s: float = 60.0
     twap_bucket_s: float = 10.0
     train_fraction: float = 0.5
+    train_days: int | None = None
     bootstrap_samples: int = 2000
 
 
@@ -51,6 +54,8 @@ class EvaluationRules:
         placement: fixed settings of the Cont & Kukanov router.
         schedule: parent orders and walk-forward.
         seed: seed of the bootstrap intervals.
+        timezone: the time zone whose calendar dates are the days of the data
+            (`sor.data.days.day_labels`).
     """
 
     order: OrderRules = field(default_factory=OrderRules)
@@ -60,6 +65,7 @@ class EvaluationRules:
     placement: PlacementSettings = field(default_factory=PlacementSettings)
     schedule: ScheduleRules = field(default_factory=ScheduleRules)
     seed: int = 0
+    timezone: str = "UTC"
 
 
 def evaluation_rules(config: Config) -> EvaluationRules:
@@ -87,4 +93,5 @@ def evaluation_rules(config: Config) -> EvaluationRules:
         ),
         schedule=ScheduleRules(**config.schedule.model_dump()),
         seed=config.search.seed,
+        timezone=config.window.timezone,
     )

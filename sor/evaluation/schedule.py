@@ -12,8 +12,15 @@ the visible depth of the data after the horizon first, the rest priced by the sq
 model (`sor.execution.cleanup`, model.md §4's completed cost). Savings of the router against a
 baseline are the baseline's shortfall minus the router's, per parent order.
 
+Multi-day data: the days are the calendar dates of `window.timezone` (`sor.data.days`). The
+schedule restarts at each day's first snapshot, an order's horizon ends by its day's last
+snapshot, and its clean-up takes only from its own day's data, priced by an impact model of that
+day: no parent order reaches across a day or the overnight gap between two.
+
 Walk-forward: orders arriving in the first `train_fraction` of the window are in-sample (the
-sweep tunes on them); the rest are out-of-sample (reported, never tuned on).
+sweep tunes on them); the rest are out-of-sample (reported, never tuned on). With
+`schedule.train_days: k` the split is by whole days instead: the orders of the first k days
+with parent orders are in-sample, those of every later day out-of-sample.
 """
 
 from __future__ import annotations
@@ -27,13 +34,14 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from sor.data.days import NS_PER_DAY, day_labels, day_segments
 from sor.data.snapshots import Snapshots
 from sor.errors import ConfigError
 from sor.evaluation.backtest import SINGLE_ORDER_NOTE, evaluate, make_market, run_baselines
 from sor.evaluation.baselines import savings_bps
 from sor.evaluation.metrics import summarize
 from sor.evaluation.rules import EvaluationRules
-from sor.execution.cleanup import after_horizon, estimate_impact
+from sor.execution.cleanup import ImpactModel, after_horizon, estimate_impact
 from sor.execution.engine import ExecutionResult
 from sor.execution.market import Market
 from sor.routers.placement import (
@@ -54,10 +62,12 @@ __all__ = [
     "RouterRun",
     "ScheduleMarket",
     "StaticParentRouter",
+    "day_label",
     "make_schedule_market",
     "objective",
     "overlap_orders",
     "parent_orders",
+    "per_day",
     "run_router",
     "schedule_report",
     "shortfall_bps",
@@ -76,6 +86,7 @@ class ParentOrder:
         arrival_ns: arrival time, ns since the epoch.
         arrival_mid: the mid-price at arrival (`sor.routers.static.reference_mid`), dollars.
         in_sample: True when its whole horizon lies in the training part of the window.
+        day: its calendar day (`sor.data.days.day_labels`), days since 1970-01-01.
     """
 
     first: int
@@ -83,6 +94,7 @@ class ParentOrder:
     arrival_ns: int
     arrival_mid: float
     in_sample: bool
+    day: int = 0
 
 
 def parent_orders(
@@ -92,40 +104,77 @@ def parent_orders(
     interval_s: float,
     horizon_s: float,
     train_fraction: float,
+    days: np.ndarray | None = None,
+    train_days: int | None = None,
 ) -> list[ParentOrder]:
-    """The schedule: an order every `interval_s` from the first snapshot, each with a full horizon.
+    """The schedule: an order every `interval_s` from each day's first snapshot, each with a
+    full horizon within its day.
 
-    An order is scheduled only where its whole horizon lies inside the data, and only where the
-    arrival snapshot shows a mid-price (an ask somewhere). Orders whose horizon ends by the
-    walk-forward split are in-sample, orders arriving at or after it out-of-sample; an order
-    whose horizon straddles the split is not scheduled.
+    An order is scheduled only where its whole horizon lies inside its day's data, and only
+    where the arrival snapshot shows a mid-price (an ask somewhere). Orders whose horizon ends by
+    the walk-forward split are in-sample, orders arriving at or after it out-of-sample; an order
+    whose horizon straddles the split is not scheduled. With `train_days` the split is by whole
+    days: the orders of the first `train_days` days with orders are in-sample.
 
     Args:
         snaps: the snapshots.
         mid: float64[T], `reference_mid(snaps)`.
         interval_s: seconds between arrivals.
         horizon_s: seconds each order has to complete.
-        train_fraction: share of the window (by time) before the walk-forward split, in [0, 1].
+        train_fraction: share of the window (by time) before the walk-forward split, in [0, 1];
+            unused with `train_days`.
+        days: int64[T], the day of each snapshot (`sor.data.days.day_labels`); None: one day.
+        train_days: days in sample, at least 1 and fewer than the days with orders; None: split
+            by `train_fraction`.
 
     Returns:
         The parent orders in arrival order.
+
+    Raises:
+        ConfigError: `train_days` leaves no day out of sample.
     """
     ts = snaps.ts
+    labels = np.zeros(len(ts), dtype=np.int64) if days is None else np.asarray(days)
     start, end = int(ts[0]), int(ts[-1])
     interval, horizon = int(interval_s * NS_PER_S), int(horizon_s * NS_PER_S)
     split = start + train_fraction * (end - start)
     orders = []
-    arrival = start
-    while arrival + horizon <= end:
-        first = int(np.searchsorted(ts, arrival, side="left"))
-        last = int(np.searchsorted(ts, arrival + horizon, side="right")) - 1
-        # In sample: the whole horizon before the split; out of sample: arriving after it. An
-        # order straddling the split is left out, so no row is both tuned on and reported on.
-        in_sample = arrival + horizon <= split
-        if last > first and math.isfinite(mid[first]) and (in_sample or arrival >= split):
-            orders.append(ParentOrder(first, last, arrival, float(mid[first]), in_sample))
-        arrival += interval
-    return orders
+    for day, a, b in day_segments(labels):
+        arrival, day_end = int(ts[a]), int(ts[b - 1])
+        while arrival + horizon <= day_end:
+            first = int(np.searchsorted(ts, arrival, side="left"))
+            last = int(np.searchsorted(ts, arrival + horizon, side="right")) - 1
+            # In sample: the whole horizon before the split; out of sample: arriving after it.
+            # An order straddling the split is left out, so no row is both tuned on and
+            # reported on.
+            in_sample = arrival + horizon <= split
+            usable = train_days is not None or in_sample or arrival >= split
+            if last > first and math.isfinite(mid[first]) and usable:
+                orders.append(ParentOrder(first, last, arrival, float(mid[first]), in_sample, day))
+            arrival += interval
+    if train_days is None:
+        return orders
+    order_days = sorted({o.day for o in orders})
+    if train_days >= len(order_days):
+        raise ConfigError(
+            f"schedule.train_days: {train_days} leaves no day out of sample: the parent orders "
+            f"fall on {_days_text(order_days)}; set it below {len(order_days)}"
+            if len(order_days) > 1
+            else f"schedule.train_days: the parent orders fall on {_days_text(order_days)}, "
+            "so no whole day is left out of sample: give data of more days or use "
+            "schedule.train_fraction"
+        )
+    training = set(order_days[:train_days])
+    return [dataclasses.replace(o, in_sample=o.day in training) for o in orders]
+
+
+def _days_text(days: list[int]) -> str:
+    """'2 days (2018-01-02, 2018-01-03)', '30 days (2018-01-02 to 2018-02-13)' or '1 day (...)'."""
+    if len(days) <= 5:
+        listed = ", ".join(day_label(d) for d in days)
+    else:
+        listed = f"{day_label(days[0])} to {day_label(days[-1])}"
+    return f"{len(days)} day{'s' if len(days) != 1 else ''} ({listed})"
 
 
 def slice_rows(snaps: Snapshots, first: int, last: int) -> Snapshots:
@@ -167,6 +216,8 @@ class ScheduleMarket:
         parents: one `Market` per parent order, its rows only (static router and baselines).
         baselines: {name: float64[P]}: each baseline's shortfall per parent order, bps.
         baseline_fills: {name: [ExecutionResult]}: each baseline's result per parent order.
+        day_impact: {day: the impact model estimated from that whole day}, the model of the
+            out-of-sample orders' clean-ups on that day.
     """
 
     market: Market
@@ -175,6 +226,7 @@ class ScheduleMarket:
     parents: list[Market]
     baselines: dict[str, np.ndarray]
     baseline_fills: dict[str, list[ExecutionResult]]
+    day_impact: dict[int, ImpactModel] = field(default_factory=dict)
 
 
 def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
@@ -182,12 +234,11 @@ def single_order(snaps: Snapshots, mid: np.ndarray) -> list[ParentOrder]:
     return [ParentOrder(0, len(snaps) - 1, int(snaps.ts[0]), float(mid[0]), in_sample=True)]
 
 
-def _training_part(snaps: Snapshots, train_fraction: float) -> Snapshots:
-    """The rows at or before the walk-forward split (`parent_orders`' split time)."""
+def _split_row(snaps: Snapshots, train_fraction: float) -> int:
+    """The last row at or before the walk-forward split (`parent_orders`' split time)."""
     start, end = int(snaps.ts[0]), int(snaps.ts[-1])
     split = start + train_fraction * (end - start)
-    last = int(np.searchsorted(snaps.ts, split, side="right")) - 1
-    return slice_rows(snaps, 0, max(last, 0))
+    return max(int(np.searchsorted(snaps.ts, split, side="right")) - 1, 0)
 
 
 def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMarket:
@@ -195,6 +246,7 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
     market = make_market(snaps, rules)
     mid = reference_mid(snaps)
     sched = rules.schedule
+    days = day_labels(snaps.ts, rules.timezone)
     if sched.enabled:
         orders = parent_orders(
             snaps,
@@ -202,6 +254,8 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
             interval_s=sched.interval_s,
             horizon_s=sched.horizon_s,
             train_fraction=sched.train_fraction,
+            days=days,
+            train_days=sched.train_days,
         )
         if not orders:
             span = (int(snaps.ts[-1]) - int(snaps.ts[0])) / NS_PER_S
@@ -210,23 +264,41 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
                 f"each order needs {sched.horizon_s} s"
             )
         baseline_rules = dataclasses.replace(rules, twap_bucket_s=sched.twap_bucket_s)
+        day_rows = {day: (a, b - 1) for day, a, b in day_segments(days)}
     else:
-        orders = single_order(snaps, mid)
+        orders = [dataclasses.replace(o, day=int(days[0])) for o in single_order(snaps, mid)]
         baseline_rules = rules
-    # Each parent order's clean-up takes from the data after its horizon and is priced beyond it
-    # by an impact model estimated from data; for an order the sweep tunes on, both stop at the
-    # walk-forward split, so nothing after the split reaches the objective.
-    impact = market.after.impact
-    train = _training_part(snaps, sched.train_fraction) if sched.enabled else snaps
-    train_impact = estimate_impact(train) if train is not snaps else impact
+        day_rows = {int(days[0]): (0, len(snaps) - 1)}
+    # Each parent order's clean-up takes from the data after its horizon on its own day, priced
+    # beyond it by an impact model estimated from that day; for an order the sweep tunes on,
+    # both stop at the walk-forward split, so nothing after the split reaches the objective.
+    split_last = (
+        _split_row(snaps, sched.train_fraction)
+        if sched.enabled and sched.train_days is None
+        else None
+    )
+    scopes: dict[tuple[int, int], tuple[Snapshots, ImpactModel]] = {
+        (0, len(snaps) - 1): (snaps, market.after.impact)
+    }
+
+    def scope(first: int, last: int) -> tuple[Snapshots, ImpactModel]:
+        if (first, last) not in scopes:
+            rows = slice_rows(snaps, first, last)
+            scopes[first, last] = (rows, estimate_impact(rows))
+        return scopes[first, last]
+
     parents = []
     for order in orders:
-        part = slice_rows(snaps, order.first, order.last)
-        if order.in_sample and train is not snaps:
-            after = after_horizon(train, market.costs, order.last + 1, train_impact)
-        else:
-            after = after_horizon(snaps, market.costs, order.last + 1, impact)
-        parents.append(Market(snaps=part, costs=market.costs, after=after))
+        first, last = day_rows[order.day]
+        if order.in_sample and split_last is not None:
+            last = min(last, split_last)
+        rows, impact = scope(first, last)
+        after = after_horizon(rows, market.costs, order.last + 1 - first, impact)
+        parents.append(
+            Market(
+                snaps=slice_rows(snaps, order.first, order.last), costs=market.costs, after=after
+            )
+        )
     baselines: dict[str, list[ExecutionResult]] = {}
     for parent in parents:
         for name, result in run_baselines(parent, baseline_rules).items():
@@ -243,11 +315,12 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
     }
     return ScheduleMarket(
         market=market,
-        passive=make_passive_market(snaps, market.costs, impact),
+        passive=make_passive_market(snaps, market.costs, market.after.impact),
         orders=orders,
         parents=parents,
         baselines=shortfalls,
         baseline_fills=baselines,
+        day_impact={day: scope(a, b)[1] for day, (a, b) in day_rows.items()},
     )
 
 
@@ -473,10 +546,6 @@ def _baseline_totals(results: list[ExecutionResult], size_all: int) -> dict[str,
     )
 
 
-#: Nanoseconds per UTC calendar day: an order's day is its arrival_ns // NS_PER_DAY.
-NS_PER_DAY = 86_400 * NS_PER_S
-
-
 def overlap_orders(rules: EvaluationRules) -> int:
     """Orders whose arrivals fall within one horizon, itself included: ceil(horizon / interval).
 
@@ -488,7 +557,8 @@ def overlap_orders(rules: EvaluationRules) -> int:
     return max(1, math.ceil(sched.horizon_s / sched.interval_s - 1e-9))
 
 
-def _day_label(day: int) -> str:
+def day_label(day: int) -> str:
+    """A day (days since 1970-01-01, `ParentOrder.day`) as its ISO date: 2018-01-02."""
     return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).date().isoformat()
 
 
@@ -497,10 +567,10 @@ def _part(
 ) -> dict[str, Any]:
     """Shortfalls and savings over the orders in `mask`: mean, HAC error, block-bootstrap 95%.
 
-    The statistics respect the orders' overlap and never join orders of different UTC days
-    (`sor.evaluation.metrics.summarize`).
+    The statistics respect the orders' overlap and never join orders of different days
+    (`ParentOrder.day`; `sor.evaluation.metrics.summarize`).
     """
-    days = np.array([o.arrival_ns // NS_PER_DAY for o in sm.orders], dtype=np.int64)[mask]
+    days = np.array([o.day for o in sm.orders], dtype=np.int64)[mask]
     labels, counts = np.unique(days, return_counts=True)
     overlap = overlap_orders(rules)
 
@@ -516,7 +586,7 @@ def _part(
     return {
         "parent_orders": int(mask.sum()),
         "parent_orders_by_day": {
-            _day_label(int(d)): int(c) for d, c in zip(labels, counts, strict=True)
+            day_label(int(d)): int(c) for d, c in zip(labels, counts, strict=True)
         },
         "router_shortfall_bps": stats(run.shortfall[mask]),
         "baseline_shortfall_bps": {
@@ -552,6 +622,14 @@ def _measured_on(rules: EvaluationRules, parts: dict[str, Any]) -> tuple[str, st
     if not rules.schedule.enabled:
         return "in_sample", SINGLE_ORDER_NOTE
     n_out = parts["out_of_sample"]["parent_orders"]
+    k = rules.schedule.train_days
+    if n_out and k is not None:
+        n_days = len(parts["out_of_sample"]["parent_orders_by_day"])
+        return "out_of_sample", (
+            f"mean over the {n_out} parent order{'s' if n_out != 1 else ''} of the {n_days} "
+            f"day{'s' if n_days != 1 else ''} after the first {k} day{'s' if k != 1 else ''} "
+            "(schedule.train_days), which the sweep never tunes on"
+        )
     if n_out:
         return "out_of_sample", (
             f"mean over the {n_out} parent order{'s' if n_out != 1 else ''} arriving after the "
@@ -562,6 +640,43 @@ def _measured_on(rules: EvaluationRules, parts: dict[str, Any]) -> tuple[str, st
         f"no parent order arrives after the walk-forward split: mean over the {n_in} in-sample "
         f"parent order{'s' if n_in != 1 else ''}, the same ones the sweep tunes on"
     )
+
+
+def per_day(sm: ScheduleMarket, run: RouterRun) -> list[dict[str, Any]]:
+    """Each day's parent orders, mean shortfall per strategy and mean savings, in bps.
+
+    Returns:
+        One entry per day with parent orders, in date order: {"day": ISO date, "sample":
+        "in_sample", "out_of_sample" or "both" (a time split inside the day), "parent_orders",
+        "in_sample_orders", "shortfall_bps": {"optimized" (the router) and each baseline: mean},
+        "savings_bps": {baseline: mean of its shortfall minus the router's},
+        "cleanup_impact_model": the day's impact model}. The means weighted by `parent_orders`
+        are the means over every order.
+    """
+    days = np.array([o.day for o in sm.orders], dtype=np.int64)
+    in_sample = np.array([o.in_sample for o in sm.orders], dtype=bool)
+    entries = []
+    for day in np.unique(days).tolist():
+        mask = days == day
+        n, n_in = int(mask.sum()), int(in_sample[mask].sum())
+        router = run.shortfall[mask]
+        entry: dict[str, Any] = {
+            "day": day_label(day),
+            "sample": "in_sample" if n_in == n else "out_of_sample" if n_in == 0 else "both",
+            "parent_orders": n,
+            "in_sample_orders": n_in,
+            "shortfall_bps": {
+                "optimized": float(router.mean()),
+                **{name: float(values[mask].mean()) for name, values in sm.baselines.items()},
+            },
+            "savings_bps": {
+                name: float((values[mask] - router).mean()) for name, values in sm.baselines.items()
+            },
+        }
+        if day in sm.day_impact:
+            entry["cleanup_impact_model"] = sm.day_impact[day].to_dict()
+        entries.append(entry)
+    return entries
 
 
 def schedule_report(
@@ -576,7 +691,8 @@ def schedule_report(
     `measured_on_note` in words. `in_sample` and `out_of_sample` give their orders per UTC day
     and the router's and each baseline's shortfall and the savings with Newey-West standard
     errors and circular-block-bootstrap 95% intervals (`sor.evaluation.metrics.summarize`);
-    `fills` where the router's shares went, passive or taken, per venue.
+    `fills` where the router's shares went, passive or taken, per venue; `per_day` each day's
+    orders, mean shortfalls and savings (`per_day`).
     """
     run = run_router(sm, params, rules)
     size = rules.order.size
@@ -621,6 +737,7 @@ def schedule_report(
         "measured_on_note": measured_on_note,
         "allocator": rules.allocator,
         **parts,
+        "per_day": per_day(sm, run),
         "fills": {
             "passive_share": run.passive_shares.sum() / filled_total if filled_total else None,
             "per_venue": {
@@ -642,6 +759,9 @@ def schedule_report(
             "interval_s": rules.schedule.interval_s,
             "horizon_s": rules.schedule.horizon_s,
             "train_fraction": rules.schedule.train_fraction,
+            "train_days": rules.schedule.train_days,
+            "timezone": rules.timezone,
+            "days": sorted({day_label(o.day) for o in sm.orders}),
             "overlap_orders": overlap_orders(rules),
             "first_arrival_ns": first.arrival_ns,
             "last_arrival_ns": last.arrival_ns,

@@ -37,6 +37,7 @@ from sweep.html_report import format_value, write_html
 from sweep.plots import cumulative_path, importance_params, importance_skip_reason, write_plots
 from sweep.report import sweep_report
 from sweep.space import distributions
+from tests.csvdata import two_generated_days
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -393,6 +394,41 @@ def test_html_says_which_orders_the_savings_are_measured_on(built, scheduled):
     page = parse_page(scheduled.html)
     check_numbers(page.entries, report, required=schedule_keys(report))
     assert f"only {n_out} parent orders out of sample" in " ".join(report["warnings"])
+
+
+def test_html_shows_the_per_day_table_and_plot(tmp_path):
+    data = two_generated_days(tmp_path)
+    config = load_config(
+        None,
+        {
+            "window.start": "14:30",
+            "window.end": "14:31",
+            "schedule.enabled": True,
+            "schedule.interval_s": 5,
+            "schedule.horizon_s": 10,
+            "schedule.train_days": 1,
+            "schedule.bootstrap_samples": 100,
+        },
+    )
+    snaps = load_snapshots(data, **config.load_options())[0]
+    params = {"lambda_over": 0.05, "lambda_under": 0.05, "theta_queue": 0.001}
+    report = json.loads(json.dumps(prepare(snaps, config).report(params), allow_nan=False))
+    plots = write_plots(report, None, None, tmp_path, "days")
+    assert png_size(tmp_path / plots["per_day_savings"])[0] > 100
+    html = write_html(report, plots, tmp_path / "days.html")
+    page = parse_page(html)
+    required = set()
+    for i, day in enumerate(report["per_day"]):
+        required |= {f"per_day.{i}.parent_orders"}
+        required |= {f"per_day.{i}.shortfall_bps.{n}" for n in day["shortfall_bps"]}
+        required |= {f"per_day.{i}.savings_bps.{n}" for n in day["savings_bps"]}
+    check_numbers(page.entries, report, required=required)
+    table = html.read_text().split('<table id="per-day">')[1].split("</table>")[0]
+    assert re.findall(r"<tr class=\"(\w+)\"><th>([^<]*)</th>", table) == [
+        ("in_sample", "2024-08-01"),
+        ("out_of_sample", "2024-08-02"),
+    ]
+    assert "per_day_savings" in [img["data-plot"] for img in page.images]
 
 
 def test_html_escapes_what_it_shows(tmp_path, built):

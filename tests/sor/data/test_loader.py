@@ -475,17 +475,22 @@ def test_iso_timestamps_with_fewer_than_nine_decimals_are_exact(tmp_path, two_ve
     assert snaps.ts.tolist() == [expected]
 
 
-def test_time_of_day_window_on_a_multi_day_file_warns(tmp_path):
+def test_time_of_day_window_on_a_multi_day_file_applies_on_every_day(tmp_path):
     day = 86_400_000  # ms
-    path = write_csv(
-        tmp_path / "two_days.csv",
-        [row(0, 2, 10.0, 10.01, 300, 100, seq=1), row(day, 2, 10.0, 10.01, 300, 100, seq=2)],
-    )
-    with pytest.warns(UserWarning, match="a window given as a time of day is taken on"):
-        load_snapshots(path, start="00:00:00")
+    lines = [
+        row(t, 2, 10.0, 10.01, 300, 100, seq=i)
+        for i, t in enumerate([-60_000, 0, 1_000, 120_000, day - 60_000, day, day + 120_000])
+    ]
+    path = write_csv(tmp_path / "two_days.csv", lines)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_snapshots(path, start=BASE_NS)  # ns: no ambiguity, no warning
+        snaps, summary = load_snapshots(path, start="13:36:00", end="13:37:00")
+    # 13:36:00-13:37:00 on both dates: 13:36:32 and 13:36:33 on the first, 13:36:32 on the next
+    assert ((snaps.ts - BASE_NS) // 1_000_000).tolist() == [0, 1_000, day]
+    assert summary.rows_in_window == 3
+    # a full timestamp stays one instant: the window ends on the first date
+    snaps, _ = load_snapshots(path, start="13:36:00", end="2024-08-01T23:59:59Z")
+    assert ((snaps.ts - BASE_NS) // 1_000_000).tolist() == [0, 1_000, 120_000]
 
 
 @pytest.mark.parametrize("bad", ["25:00", "13:61", "13:36:75"])

@@ -219,7 +219,10 @@ def two_day_orders(n_first: int, n_second: int) -> list[ParentOrder]:
     open_ns = 19_936 * day_ns + int(13.5 * 3600) * NS_PER_S  # 2024-08-01 13:30 UTC
     arrivals = [open_ns + i * 30 * NS_PER_S for i in range(n_first)]
     arrivals += [open_ns + day_ns + i * 30 * NS_PER_S for i in range(n_second)]
-    return [ParentOrder(i, i + 1, a, 100.0, in_sample=False) for i, a in enumerate(arrivals)]
+    return [
+        ParentOrder(i, i + 1, a, 100.0, in_sample=False, day=a // day_ns)
+        for i, a in enumerate(arrivals)
+    ]
 
 
 def test_statistics_of_orders_on_two_dates_count_the_days_and_keep_blocks_within_them():

@@ -1,0 +1,214 @@
+"""Days of multi-day data: the calendar day of each row, the window on every day, fresh books.
+
+A day is a calendar date in the window's time zone (`window.timezone`, UTC by default): for
+US equities in `America/New_York` a day runs from midnight to midnight New York time, so the
+overnight gap falls between days and a day's evening session stays with its morning. A window
+bound given as a time of day (`14:30`) selects that time on every day of the data; a bound given
+as a timestamp is an absolute instant (model.md §2 rule 1).
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+
+import numpy as np
+import pandas as pd
+
+from sor.data.snapshots import NO_PRICE, Snapshots
+from sor.errors import DataError
+
+__all__ = [
+    "NS_PER_DAY",
+    "day_labels",
+    "day_segments",
+    "forget_previous_days",
+    "is_time_of_day",
+    "time_zone",
+    "wall_clock_ns",
+    "window_mask",
+]
+
+#: Nanoseconds per calendar day.
+NS_PER_DAY = 86_400 * 10**9
+
+_TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$")
+
+
+def time_zone(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA time zone `name` (UTC, America/New_York, Europe/London, ...).
+
+    Raises:
+        DataError: no such time zone.
+    """
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise DataError(
+            f"window.timezone {name!r} is not a time zone: expected an IANA name such as "
+            "'UTC' or 'America/New_York'"
+        ) from None
+
+
+def wall_clock_ns(ts: np.ndarray, timezone: str = "UTC") -> np.ndarray:
+    """int64[n]: each time (ns since the epoch, UTC) as the wall clock of `timezone` shows it,
+    in ns since 1970-01-01 00:00 of that wall clock (daylight saving time included)."""
+    ts = np.asarray(ts, dtype=np.int64)
+    if timezone == "UTC" or len(ts) == 0:
+        return ts
+    zone = time_zone(timezone)
+    local = pd.DatetimeIndex(ts.view("datetime64[ns]")).tz_localize("UTC").tz_convert(zone)
+    wall: np.ndarray = local.tz_localize(None).asi8
+    return wall
+
+
+def day_labels(ts: np.ndarray, timezone: str = "UTC") -> np.ndarray:
+    """int64[n]: the calendar day of each time in `timezone`, as days since 1970-01-01."""
+    return wall_clock_ns(ts, timezone) // NS_PER_DAY
+
+
+def day_segments(days: np.ndarray) -> list[tuple[int, int, int]]:
+    """(day, first row, stop row) of each run of equal labels in `days` (non-decreasing)."""
+    if len(days) == 0:
+        return []
+    cuts = np.flatnonzero(days[1:] != days[:-1]) + 1
+    bounds = [0, *cuts.tolist(), len(days)]
+    return [(int(days[a]), a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=False)]
+
+
+def is_time_of_day(bound: str | int | None) -> bool:
+    """Whether a window bound is a time of day (HH:MM, HH:MM:SS or HH:MM:SS.fff)."""
+    return isinstance(bound, str) and bool(_TIME_OF_DAY.match(bound))
+
+
+def _time_of_day_ns(bound: str, name: str) -> int:
+    """ns after midnight of a time-of-day bound (refused as `parse_time_bound` refuses it)."""
+    from sor.data.loader import parse_time_bound  # here: the loader imports this module
+
+    # Taken on 1970-01-01 UTC, the date of ns 0, a time of day is its ns after midnight.
+    ns = parse_time_bound(bound.strip(), 0, name=name)
+    assert ns is not None  # a time of day is never empty
+    return ns
+
+
+def window_mask(
+    ts: np.ndarray,
+    start: str | int | None,
+    end: str | int | None,
+    *,
+    timezone: str = "UTC",
+) -> np.ndarray:
+    """bool[n]: which times (ns since the epoch) lie in the window, bounds inclusive.
+
+    A bound given as a time of day selects that wall-clock time of `timezone` on every day: with
+    start "14:30" and end "21:00" each day's rows from 14:30 to 21:00 are kept. A bound given as
+    ns or an ISO 8601 timestamp (`sor.data.loader.parse_time_bound`) is one instant. The two can
+    be mixed: start "2018-01-03T00:00:00Z" with end "21:00" keeps each day from January 3 on,
+    up to 21:00.
+
+    Raises:
+        DataError: a bound is unreadable, an unknown time zone, or the start after the end.
+    """
+    from sor.data.loader import parse_time_bound  # here: the loader imports this module
+
+    ts = np.asarray(ts, dtype=np.int64)
+    mask = np.ones(len(ts), dtype=bool)
+    daily = {n: _time_of_day_ns(b, n) for n, b in (("start", start), ("end", end))
+             if isinstance(b, str) and is_time_of_day(b)}  # fmt: skip
+    if "start" in daily and "end" in daily and daily["start"] > daily["end"]:
+        raise DataError(
+            f"window start {start!r} is after end {end!r}: a time-of-day window selects that "
+            "span within every day, so it starts before it ends"
+        )
+    first = int(ts.min()) if len(ts) else 0
+    lo = None if "start" in daily else parse_time_bound(start, first, name="start")
+    hi = None if "end" in daily else parse_time_bound(end, first, name="end")
+    if lo is not None and hi is not None and lo > hi:
+        raise DataError(f"window start {start!r} is after end {end!r}")
+    if lo is not None:
+        mask &= ts >= lo
+    if hi is not None:
+        mask &= ts <= hi
+    if daily:
+        time_of_day = wall_clock_ns(ts, timezone) % NS_PER_DAY
+        if "start" in daily:
+            mask &= time_of_day >= daily["start"]
+        if "end" in daily:
+            mask &= time_of_day <= daily["end"]
+    return mask
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a == b elementwise, NaN equal to NaN."""
+    same: np.ndarray = a == b
+    if a.dtype.kind == "f":
+        same |= np.isnan(a) & np.isnan(b)
+    return same
+
+
+def forget_previous_days(snaps: Snapshots, days: np.ndarray) -> Snapshots:
+    """The snapshots with each day starting from an empty book: a venue's quote carried over
+    from a previous day is hidden until the venue's quote changes on the new day.
+
+    A snapshot keeps a venue's last quote until the venue updates (model.md §2), so without this
+    the first minutes of a day would show the quotes of the previous evening (on real TAQ data
+    some venues first quote half a minute after the open). A day of a multi-day file thus starts
+    as a single-day window does, where a venue shows nothing before its first update. A venue
+    that reposts exactly the quote it left the day before stays hidden until its quote changes
+    (its update cannot be told from the carried quote).
+
+    Args:
+        snaps: the snapshots, in time order.
+        days: int64[T], the day of each snapshot (`day_labels`), non-decreasing.
+
+    Returns:
+        `snaps` itself on one day; otherwise new snapshots with the carried quotes hidden (NaN
+        price, 0 shares) and every other array shared.
+    """
+    segments = day_segments(np.asarray(days))
+    if len(segments) < 2:
+        return snaps
+    ask_px, ask_sz = snaps.ask_px.copy(), snaps.ask_sz.copy()
+    bid_px, bid_sz = snaps.bid_px.copy(), snaps.bid_sz.copy()
+    depth_px = None if snaps.ask_depth_px is None else snaps.ask_depth_px.copy()
+    depth_sz = None if snaps.ask_depth_sz is None else snaps.ask_depth_sz.copy()
+    for _, a, b in segments[1:]:
+        rows = slice(a, b)
+        same = (
+            _same(snaps.ask_px[rows], snaps.ask_px[a - 1])
+            & _same(snaps.ask_sz[rows], snaps.ask_sz[a - 1])
+            & _same(snaps.bid_px[rows], snaps.bid_px[a - 1])
+            & _same(snaps.bid_sz[rows], snaps.bid_sz[a - 1])
+        )
+        if snaps.ask_depth_px is not None and snaps.ask_depth_sz is not None:
+            same &= _same(snaps.ask_depth_px[rows], snaps.ask_depth_px[a - 1]).all(axis=2)
+            same &= _same(snaps.ask_depth_sz[rows], snaps.ask_depth_sz[a - 1]).all(axis=2)
+        # Carried: unchanged since the previous day's last row, on every row so far today.
+        carried = np.logical_and.accumulate(same, axis=0)
+        day_ask_px, day_ask_sz = ask_px[rows], ask_sz[rows]
+        day_bid_px, day_bid_sz = bid_px[rows], bid_sz[rows]
+        day_ask_px[carried], day_ask_sz[carried] = NO_PRICE, 0
+        day_bid_px[carried], day_bid_sz[carried] = NO_PRICE, 0
+        if depth_px is not None and depth_sz is not None:
+            day_depth_px, day_depth_sz = depth_px[rows], depth_sz[rows]
+            day_depth_px[carried], day_depth_sz[carried] = NO_PRICE, 0
+    values = {
+        "ask_px": ask_px,
+        "ask_sz": ask_sz,
+        "bid_px": bid_px,
+        "bid_sz": bid_sz,
+        "ask_depth_px": depth_px,
+        "ask_depth_sz": depth_sz,
+    }
+    return Snapshots(
+        ts=snaps.ts,
+        venues=snaps.venues,
+        trade_volume=snaps.trade_volume,
+        trade_row=snaps.trade_row,
+        trade_col=snaps.trade_col,
+        trade_px=snaps.trade_px,
+        trade_sz=snaps.trade_sz,
+        trade_side=snaps.trade_side,
+        symbol=snaps.symbol,
+        **values,
+    )
