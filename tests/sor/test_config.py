@@ -301,7 +301,7 @@ def test_error_text_is_bounded():
         ("order.step", 10**12, "0 < order.step <= 1000000000"),
         ("venues.fee", 1e308, "0 <= venues.fee <= 1.0"),
         ("venues.rebate", 2.0, "0 <= venues.rebate <= 1.0"),
-        ("venues.overrides.2.fee", 5.0, "0 <= venues.overrides.2.fee <= 1.0"),
+        ("venues.overrides.2.fee", 5.0, "-0.01 <= venues.overrides.2.fee <= 0.01"),
         ("baselines.twap_bucket_s", 1e-300, "0.001 <= baselines.twap_bucket_s <= 31622400"),
         ("schedule.twap_bucket_s", 1e-300, "0.001 <= schedule.twap_bucket_s <= 31622400"),
         ("schedule.bootstrap_samples", 10**9, "0 < schedule.bootstrap_samples <= 1000000"),
