@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_FEE",
     "DEFAULT_REBATE",
     "FILL_MODELS",
+    "GENERATED_SYMBOL_PREFIX",
     "MAX_SIZE",
     "NS_PER_S",
     "PARAM_NAMES",
@@ -89,5 +90,8 @@ DEFAULT_FEE = 0.003  #: dollars per share taken
 DEFAULT_REBATE = 0.002  #: dollars per share posted
 MAX_SIZE = 10**9  #: shares; larger sizes in data are taken for corrupt data
 NS_PER_S = 1_000_000_000  #: nanoseconds per second
+#: Start of the symbol `sor.synth.generate` writes (SYNTH-AAPL): no exchange lists such a
+#: symbol, so a generated CSV says it is generated wherever it travels, and the loader knows.
+GENERATED_SYMBOL_PREFIX = "SYNTH-"
 #: Words that mark a setting as secret wherever settings are logged or written out.
 SECRET_WORDS = ("password", "token", "keyfile", "secret")
