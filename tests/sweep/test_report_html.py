@@ -714,6 +714,13 @@ for (const id of ["page", "schedule"]) {
       measured_on: said ? said.textContent : null,
       walk_forward: [...doc.querySelectorAll("#walk-forward tr[data-measured-on]")].map(
         r => [r.dataset.measuredOn, r.cells[0].textContent, r.cells[1].textContent]),
+      title: doc.querySelector("h1").textContent,
+      verdict: doc.getElementById("verdict").textContent,
+      warnings: [...doc.querySelectorAll("#warnings li")].map(li => li.textContent),
+      // the headline fits above the fold of a 1200 x 2000 window, before the first table
+      headline_bottom: doc.getElementById("headline").getBoundingClientRect().bottom,
+      table_top: doc.getElementById("key-numbers").getBoundingClientRect().top,
+      per_order_open: (doc.getElementById("per-order") || {}).open || false,
     };
     if (Object.keys(pages).length === 2) {
       document.getElementById("result").textContent = JSON.stringify(pages);
@@ -749,6 +756,12 @@ def test_report_renders_in_headless_chromium(built, scheduled, chromium, tmp_pat
     check_numbers([tuple(e) for e in rendered["keys"]], built.json)
     assert rendered["measured_on"] == measured_on_text(built.html.read_text())
     assert rendered["walk_forward"] == []  # one order: no walk-forward table
+    assert rendered["title"].endswith("(generated data)")
+    assert rendered["verdict"] == element_text(built.html.read_text(), "verdict")
+    for page, report in ((rendered, built.json), (pages["schedule"], scheduled.json)):
+        assert page["warnings"] == report["warnings"]
+        assert page["headline_bottom"] <= page["table_top"] < 2000
+    assert pages["schedule"]["per_order_open"] is False  # the long per-order table is folded
 
     # the schedule's page: its numbers, its sentence and its labelled rows, as rendered
     schedule = pages["schedule"]

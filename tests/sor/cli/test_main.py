@@ -282,3 +282,18 @@ def test_generate_refuses_to_overwrite_without_force(tmp_path):
     assert path.read_text() == "keep me"
     assert sor("generate", path, "--rows", "10", "--force").returncode == 0
     assert path.read_text().startswith("ts_recv")
+
+
+def test_a_bundled_data_set_made_before_the_generated_mark_is_made_again(tmp_path, monkeypatch):
+    from sor.cli.run import DEFAULT_DATA, default_data
+
+    monkeypatch.chdir(tmp_path)
+    DEFAULT_DATA.parent.mkdir(parents=True)
+    generate(DEFAULT_DATA, n_events=200, schema="mbp-10", seed=0)
+    old = DEFAULT_DATA.read_text().replace(",SYNTH-AAPL\n", ",AAPL\n")  # as older versions wrote
+    DEFAULT_DATA.write_text(old)
+    assert default_data() == DEFAULT_DATA
+    rows = DEFAULT_DATA.read_text().splitlines()
+    assert len(rows) == 60_001 and all(r.endswith(",SYNTH-AAPL") for r in rows[1:])
+    mtime = DEFAULT_DATA.stat().st_mtime_ns
+    assert default_data() == DEFAULT_DATA and DEFAULT_DATA.stat().st_mtime_ns == mtime  # kept
