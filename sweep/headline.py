@@ -93,9 +93,11 @@ def is_generated(report: dict[str, Any]) -> bool:
     return str(data.get("symbol", "")).startswith(_GENERATED_PREFIX)
 
 
-def _when(iso: str) -> str:
-    """2024-08-01T13:36:32.951018728Z -> 2024-08-01 13:36:32 (to the second)."""
-    return iso.replace("T", " ").rstrip("Z").split(".")[0]
+def _when(iso: str, decimals: int = 0) -> str:
+    """2024-08-01T13:36:32.951018728Z -> 2024-08-01 13:36:32 (to the second; with `decimals`,
+    that many digits of the fraction: 13:36:32.951018)."""
+    whole, _, fraction = iso.replace("T", " ").rstrip("Z").partition(".")
+    return f"{whole}.{fraction[:decimals]}" if decimals and fraction else whole
 
 
 def _title(report: dict[str, Any]) -> str:
@@ -118,11 +120,17 @@ def _data_line(report: dict[str, Any]) -> Line:
     parts.append(str(data.get("symbol") or "?"))
     if data.get("start"):
         start, end = _when(str(data["start"])), _when(str(data.get("end", "")))
-        if end[:10] == start[:10]:
-            end = end[11:]  # the same day: its time only
-        parts.append(f", {start} to {end} UTC")
+        if start == end:  # within one second: to the microsecond
+            start, end = _when(str(data["start"]), 6), _when(str(data["end"]), 6)
+        if data["start"] == data.get("end"):
+            parts.append(f", {start} UTC only (every row at one timestamp)")
+        else:
+            if end[:10] == start[:10]:
+                end = end[11:]  # the same day: its time only
+            parts.append(f", {start} to {end} UTC")
     if data.get("venues"):
-        parts.append(f", {len(data['venues'])} venues")
+        n = len(data["venues"])
+        parts.append(f", {n} venue{'' if n == 1 else 's'}")
     if "snapshots" in data:
         parts += [", ", Num("data.snapshots", data["snapshots"]), " snapshots"]
     parts.append(".")
@@ -149,9 +157,12 @@ def _orders_line(report: dict[str, Any]) -> Line:
         line: tuple[str | Num, ...] = ("One parent order", *each, " over the whole window")
         if tuned:
             line += (", the same data the parameters were tuned on (in sample)",)
-        else:
-            line += (" at fixed parameters (not tuned)",)
-        return (*line, ": one number per baseline, no interval.")
+            return (*line, ": one number per baseline, no interval.")
+        return (
+            *line,
+            " at the parameters given: one number per baseline, no interval; in sample if those "
+            "parameters were tuned on this data.",
+        )
     sched = report["schedule"]
     n_out = report["out_of_sample"]["parent_orders"]
     n_in = report["in_sample"]["parent_orders"]

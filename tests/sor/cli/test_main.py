@@ -167,7 +167,7 @@ def test_summary_table_goes_to_stderr_unless_quiet(multi_venue_csv, tmp_path):
     # generated data says so, in the JSON and at the top of the summary
     assert report["data"]["generated"] is True and report["data"]["symbol"] == "SYNTH-AAPL"
     assert "Smart order router results — SYNTH-AAPL, 2024-08-01 (generated data)" in loud.stderr
-    assert "at fixed parameters (not tuned)" in loud.stderr
+    assert "at the parameters given: one number per baseline, no interval" in loud.stderr
     twap = f"{report['savings_vs_baselines_bps']['twap']:+.3f}"
     assert twap in loud.stderr
     assert "savings bps" not in quiet.stderr

@@ -149,7 +149,20 @@ def test_backtest_at_fixed_parameters_on_real_data():
     assert lines[0] == "Smart order router results — AAPL, 2024-08-01"
     assert lines[1].startswith("Data: AAPL, 2024-08-01 13:36:32 to 13:43:11 UTC")
     assert lines[5] == (
-        "One parent order of 5,000 shares over the whole window at fixed parameters (not tuned): "
-        "one number per baseline, no interval."
+        "One parent order of 5,000 shares over the whole window at the parameters given: one "
+        "number per baseline, no interval; in sample if those parameters were tuned on this data."
     )
     assert "warnings: none" in lines
+
+
+def test_a_window_within_one_second_is_shown_to_the_microsecond():
+    report = copy.deepcopy(ONE_ORDER)
+    report["data"].update(
+        start="2024-08-01T13:36:32.491911683Z", end="2024-08-01T13:36:32.491912675Z", venues=[2]
+    )
+    data_line = summary_table(report).splitlines()[1]
+    assert data_line.endswith(
+        "SYNTH-AAPL, 2024-08-01 13:36:32.491911 to 13:36:32.491912 UTC, 1 venue, 53,818 snapshots."
+    )
+    report["data"]["end"] = report["data"]["start"]
+    assert "13:36:32.491911 UTC only (every row at one timestamp), 1 venue" in summary_table(report)
