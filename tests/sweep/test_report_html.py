@@ -574,6 +574,15 @@ def test_numbers_are_rounded_for_people(built, scheduled):
     assert shown["sweep.best_value"] == f"{best:,.2f}"
 
 
+def test_the_sweep_section_points_to_the_trials_csv_instead_of_listing_trials(built):
+    html = render_html(built.json, {}, trials_csv="results_trials.csv")
+    assert (
+        f'<p class="note">Every trial ({N_TRIALS}), one row each: '
+        '<a href="results_trials.csv">results_trials.csv</a>.</p>'
+    ) in html
+    assert html.index('href="results_trials.csv"') < html.index('<table class="kv" id="sweep">')
+
+
 @pytest.fixture(scope="module")
 def few_values(built, small_snaps):
     """A 40-trial random sweep of the default space over `built`'s data: the static router's
