@@ -25,7 +25,8 @@ __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 CAPTIONS = {
     "fill_path": "Cumulative shares filled and running average fill price, per strategy",
     "venue_shares": "Shares filled per venue (publisher_id), router and baselines side by side",
-    "savings_distribution": "Router savings against each baseline, one point per parent order",
+    "savings_distribution": "Router savings against each baseline, one point per parent order: "
+    "in-sample (tuned on) and out-of-sample orders in separate boxes",
     "optimization_history": "Sweep: objective per trial (completed cash in dollars, or mean "
     "in-sample shortfall in bps over parent orders)",
     "param_importances": "Sweep: parameter importances",
