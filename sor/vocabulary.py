@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_MAX_DATA_BYTES",
     "DEFAULT_REBATE",
     "FILL_MODELS",
+    "GENERATED_SYMBOL_PREFIX",
     "MAX_SIZE",
     "NS_PER_S",
     "PARAM_NAMES",
@@ -94,5 +95,8 @@ MAX_SIZE = 10**9  #: shares; larger sizes in data are taken for corrupt data
 #: run to a few GiB and stops a small gzip file that inflates to many GiB early.
 DEFAULT_MAX_DATA_BYTES = 2**30
 NS_PER_S = 1_000_000_000  #: nanoseconds per second
+#: Start of the symbol `sor.synth.generate` writes (SYNTH-AAPL): no exchange lists such a
+#: symbol, so a generated CSV says it is generated wherever it travels, and the loader knows.
+GENERATED_SYMBOL_PREFIX = "SYNTH-"
 #: Words that mark a setting as secret wherever settings are logged or written out.
 SECRET_WORDS = ("password", "token", "keyfile", "secret")

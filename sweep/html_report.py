@@ -9,7 +9,6 @@ can be checked against the JSON mechanically.
 from __future__ import annotations
 
 import json
-import math
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from urllib.parse import quote
 from sor.evaluation.backtest import savings_label
 from sor.files import write_text
 from sor.redaction import redact_values
+from sweep.formatting import format_value
+from sweep.headline import Headline, Line, Num, headline
 
 __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
@@ -25,7 +26,8 @@ __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 CAPTIONS = {
     "fill_path": "Cumulative shares filled and running average fill price, per strategy",
     "venue_shares": "Shares filled per venue (publisher_id), router and baselines side by side",
-    "savings_distribution": "Router savings against each baseline, one point per parent order",
+    "savings_distribution": "Router savings against each baseline, one point per parent order: "
+    "in-sample (tuned on) and out-of-sample orders in separate boxes",
     "optimization_history": "Sweep: objective per trial (completed cash in dollars, or mean "
     "in-sample shortfall in bps over parent orders)",
     "param_importances": "Sweep: parameter importances",
@@ -43,18 +45,6 @@ _STRATEGY_COLUMNS = (  # (result key, heading)
     ("participation", "participation"),
     ("child_orders", "child orders"),
 )
-_PRICE_KEYS = {"avg_fill_px", "lambda_over", "lambda_under", "theta_queue"}
-_CASH_KEYS = {"total_cash", "completed_cash", "best_completed_cash"}
-_SHARE_KEYS = {
-    "filled_shares",
-    "unfilled_shares",
-    "size",
-    "cleanup_taken_shares",
-    "cleanup_impact_shares",
-    "market_volume",
-}
-_SHARE_OF_KEYS = {"cleanup_share", "participation", "passive_share"}  # fractions, as percent
-_COUNT_KEYS = {"n", "days", "hac_lag", "block_length"}  # counts inside a per-order summary
 #: How the page names `in_sample` / `out_of_sample` wherever their numbers appear.
 _SAMPLE_LABELS = {
     "out_of_sample": "out of sample",
@@ -76,6 +66,7 @@ th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: monospace; }
 th { background: #f4f4f4; }
 tr.optimized td { font-weight: bold; }
+tr.groups th { text-align: center; background: #e8eef7; }
 .positive { color: #1a7f37; } .negative { color: #b42318; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
@@ -84,65 +75,14 @@ figcaption { color: #555; font-size: 0.9em; }
 #measured-on.in_sample { border-left-color: #b54708; background: #fffaeb; }
 tr.in_sample th:first-child { color: #b54708; }
 #walk-forward td.num { white-space: nowrap; }
+#headline p, #headline li { margin: 0.35em 0; }
+#verdict { font-size: 1.15em; font-weight: bold; }
+#verdicts li.lost { color: #b42318; } #verdicts li.beat { color: #1a7f37; }
+#data-line.generated { padding: 0.3em 0.6em; border-left: 4px solid #6941c6; background: #f4f3ff; }
+#warnings { padding: 0.3em 0.6em 0.3em 2em; border-left: 4px solid #b54708; background: #fffaeb; }
+#warnings li { margin: 0.3em 0; }
+details > summary { cursor: pointer; color: #555; }
 """
-
-
-def _kind(path: str) -> str:
-    parts = path.split(".")
-    last = parts[-1]
-    if parts[0] == "savings_vs_baselines_bps":
-        return "bps"
-    if any(p.endswith("_bps") for p in parts) and last not in _COUNT_KEYS:
-        return "bps"  # shortfalls and savings per parent order, their means and intervals
-    if parts[0] == "best_parameters" or last in _PRICE_KEYS:
-        return "price"
-    if last in _CASH_KEYS:
-        return "cash"
-    if last in _SHARE_OF_KEYS or (len(parts) > 1 and parts[-2] == "cleanup_share"):
-        return "percent"
-    if last in _SHARE_KEYS or (len(parts) > 1 and parts[-2] == "shares_by_venue"):
-        return "shares"
-    return "plain"
-
-
-def format_value(path: str, value: Any) -> str:
-    """How the page shows the JSON value at `path` (dotted).
-
-    Prices and the penalties in dollars per share with 6 decimals, savings in bps with 3, cash in
-    dollars with 4 (fees are fractions of a cent per share) and thousands separators, shares as
-    integers with separators; anything else as JSON writes it. None (e.g. the average price of a
-    strategy that filled nothing) is "n/a".
-
-    Example:
-        >>> format_value("savings_vs_baselines_bps.twap", 0.9428359590219088)
-        '0.943'
-    """
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    kind = _kind(path)
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return str(value)
-        if kind == "price":
-            return f"{value:.6f}"
-        if kind == "bps":
-            return f"{value:.3f}"
-        if kind == "cash":
-            return f"{value:,.4f}"
-        if kind == "shares":
-            return f"{int(value):,}"
-        if kind == "percent":
-            return f"{value:.1%}"
-        return json.dumps(value)
-    if isinstance(value, (list, dict)) and not value:
-        return "(none)"
-    if isinstance(value, list):
-        return ", ".join(format_value(path, v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=str)
-    return str(value)
 
 
 def _cell(path: str, value: Any, css: str = "") -> str:
@@ -166,14 +106,35 @@ def _flatten(value: Any, prefix: str) -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
-def _key_value_table(section: str, value: Any) -> str:
-    """A two-column table of a nested dict, one row per leaf, named by its dotted path."""
+#: Lists longer than this are folded into a <details> table, one row per element.
+LONG_LIST = 12
+
+
+def _long_list(path: str, values: list) -> str:
+    """A <td> holding a folded table of a long list, one keyed cell per element."""
+    rows = "".join(f"<tr><th>{i}</th>{_cell(f'{path}.{i}', v)}</tr>" for i, v in enumerate(values))
+    return (
+        f'<td data-list="{escape(path)}"><details><summary>{len(values):,} values</summary>'
+        f"<table>{rows}</table></details></td>"
+    )
+
+
+def _key_value_table(section: str, value: Any, skip: frozenset[str] = frozenset()) -> str:
+    """A two-column table of a nested dict, one row per leaf, named by its dotted path; a list
+    longer than `LONG_LIST` folded; leaves whose path is in `skip` left out."""
     if not isinstance(value, dict):
         return f"<p>{_cell_inline(section, value)}</p>"
     rows = []
     for path, item in _flatten(value, section):
+        if path in skip:
+            continue
         shown = path[len(section) + 1 :]
-        rows.append(f"<tr><th>{escape(shown)}</th>{_cell(path, item)}</tr>")
+        cell = (
+            _long_list(path, item)
+            if isinstance(item, list) and len(item) > LONG_LIST
+            else _cell(path, item)
+        )
+        rows.append(f"<tr><th>{escape(shown)}</th>{cell}</tr>")
     return f'<table class="kv" id="{escape(section)}">' + "".join(rows) + "</table>"
 
 
@@ -188,6 +149,9 @@ def _strategy_table(report: dict) -> str:
     order_size = (report.get("config") or {}).get("order", {}).get("size")
     measured_on = report.get("measured_on")
     sample = f", {measured_on.replace('_', ' ')}" if measured_on in _SAMPLE_LABELS else ""
+    schedule = "schedule" in report
+    if schedule:  # totals over every order; the savings are a mean per order
+        sample = f" per order, mean{sample}"
     results = [("optimized", "optimized", report["optimized"])] + [
         (name, f"baselines.{name}", result) for name, result in report.get("baselines", {}).items()
     ]
@@ -225,6 +189,21 @@ def _strategy_table(report: dict) -> str:
         css = ' class="optimized"' if name == "optimized" else ""
         rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
+    if schedule:
+        # Say over the columns which are totals over every order and which is a mean per order.
+        sched = report["schedule"]
+        n_in = report.get("in_sample", {}).get("parent_orders", 0)
+        n_out = report.get("out_of_sample", {}).get("parent_orders", 0)
+        totals = (
+            f"Totals over all {sched['parent_orders']:,} parent orders "
+            f"({n_in:,} in sample + {n_out:,} out of sample)"
+        )
+        measured = _SAMPLE_LABELS.get(str(measured_on), "").split(" (")[0]
+        header = (
+            f'<tr class="groups"><th></th><th colspan="{len(heads) - 2}" id="totals-head">'
+            f'{escape(totals)}</th><th id="per-order-head">Mean per order, '
+            f"{escape(measured)}</th></tr>{header}"
+        )
     return f'<table id="key-numbers">{header}{"".join(rows)}</table>'
 
 
@@ -355,10 +334,12 @@ def _plots_section(plots: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _title(report: dict) -> str:
-    data = report.get("data") or {}
-    symbol = data.get("symbol") or ", ".join(data.get("symbols", []))
-    return f"Smart order router results{f' — {symbol}' if symbol else ''}"
+def _line(line: Line) -> str:
+    """A headline line as HTML: text escaped, each number tagged with its JSON path."""
+    return "".join(
+        _cell_inline(part.path, part.value) if isinstance(part, Num) else escape(part)
+        for part in line
+    )
 
 
 def _measured_on(report: dict) -> str:
@@ -374,33 +355,71 @@ def _measured_on(report: dict) -> str:
     )
 
 
-def _cleanup_line(report: dict) -> str:
-    """How much of the order each strategy left to the clean-up, at the top of the page."""
-    results = {"optimized": report["optimized"], **report.get("baselines", {})}
-    parts = [
-        f"{escape(name)} {format_value('cleanup_share', r.get('cleanup_share'))}"
-        for name, r in results.items()
-    ]
+def _headline_section(report: dict, head: Headline) -> str:
+    """The top of the page: the data, the result against each baseline, which orders it is
+    measured on and how far to trust it, the clean-up, and the warnings, one per line."""
+    parts = []
+    if head.data:
+        css = ' class="generated"' if head.generated else ""
+        parts.append(f'<p id="data-line"{css}>{_line(head.data)}</p>')
+    lost = any(v.outcome == "lost" for v in head.verdicts)
+    won = head.verdicts and all(v.outcome == "beat" for v in head.verdicts)
+    css = "negative" if lost else "positive" if won else ""
+    parts.append(f'<p id="verdict" class="{css}">{_line(head.verdict)}</p>')
+    if head.verdicts:
+        items = "".join(
+            f'<li class="{escape(v.outcome)}" data-baseline="{escape(v.baseline)}">'
+            f"{_line(v.line)}</li>"
+            for v in head.verdicts
+        )
+        parts.append(f'<ul id="verdicts">{items}</ul>')
+    if report.get("measured_on") in _SAMPLE_LABELS or report.get("savings_basis"):
+        parts.append(_measured_on(report))
+    parts.append(f'<p id="orders">{_line(head.orders)}</p>')
+    parts.append(f'<p id="cleanup-shares">{_line(head.cleanup)}</p>')
+    if head.warnings:
+        items = "".join(
+            f'<li data-key="warnings.{i}" data-value="{escape(json.dumps(w))}">{escape(w)}</li>'
+            for i, w in enumerate(head.warnings)
+        )
+        parts.append(
+            f'<div id="warnings"><strong>Warnings ({len(head.warnings)})</strong>'
+            f"<ul>{items}</ul></div>"
+        )
+    else:
+        parts.append('<p id="warnings" class="note">No warnings.</p>')
+    return '<section id="headline">' + "".join(parts) + "</section>"
+
+
+def _per_order_table(report: dict) -> str:
+    """A schedule's per-order shortfalls, folded: one row per parent order, its sample, the
+    router's and each baseline's shortfall in bps."""
+    sched = report["schedule"]
+    shortfall = sched.get("shortfall_bps", {})
+    in_sample = sched.get("in_sample", [])
+    names = list(shortfall)
+    n = len(in_sample)
+    heads = ["order", "sample", *(f"{name} shortfall (bps)" for name in names)]
+    rows = []
+    for i in range(n):
+        cells = [f"<th>{i}</th>", _cell(f"schedule.in_sample.{i}", in_sample[i])]
+        cells += [_cell(f"schedule.shortfall_bps.{name}.{i}", shortfall[name][i]) for name in names]
+        css = "in_sample" if in_sample[i] else "out_of_sample"
+        rows.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
     return (
-        '<p id="cleanup-shares">Left to the clean-up (bought after the horizon from the data, '
-        f"the rest priced by the impact model): {', '.join(parts)}.</p>"
+        f'<details id="per-order"><summary>Shortfall of each of the {n:,} parent orders '
+        "(bps of its arrival mid; router is the optimized router)</summary>"
+        f"<table>{header}{''.join(rows)}</table></details>"
     )
 
 
-def render_html(report: dict, plots: dict[str, str]) -> str:
+def render_html(report: dict, plots: dict[str, str], trials_csv: str | None = None) -> str:
     """The page as a string; see `write_html`."""
-    data = report.get("data") or {}
-    size = (report.get("config") or {}).get("order", {}).get("size")
-    title = _title(report)
-    body = [f"<h1>{escape(title)}</h1>"]
-    if data.get("start") or data.get("end"):
-        start, end = escape(str(data.get("start", ""))), escape(str(data.get("end", "")))
-        order = f"; parent order of {escape(format_value('size', size))} shares" if size else ""
-        body.append(f'<p class="note">Window {start} to {end}{order}.</p>')
-    if report.get("measured_on") in _SAMPLE_LABELS or report.get("savings_basis"):
-        body.append(_measured_on(report))
-        body.append(_cleanup_line(report))
+    head = headline(report)
+    body = [f"<h1>{escape(head.title)}</h1>", _headline_section(report, head)]
     body.append("<h2>Key numbers</h2>")
+    body.append(f'<p id="rows-cover" class="note">{_line(head.rows)}</p>')
     body.append(_strategy_table(report))
     basis = report.get("savings_basis")
     if basis and basis.startswith("mean_shortfall"):
@@ -426,6 +445,8 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
         body.append("<h3>Savings per parent order, in and out of sample (bps)</h3>")
         body.append(_walk_forward_table(report))
     body.append(_per_day_table(report))
+    if "schedule" in report:
+        body.append(_per_order_table(report))
     body.append("<h3>Shares filled per venue</h3>")
     body.append(_venue_table(report))
     body.append("<h2>Best parameters</h2>")
@@ -440,26 +461,39 @@ def render_html(report: dict, plots: dict[str, str]) -> str:
         ("config", "Configuration"),
     ]
     shown = {"best_parameters", "optimized", "baselines", "savings_vs_baselines_bps"}
-    shown |= {"savings_basis", "measured_on", "measured_on_note"} | {key for key, _ in sections}
+    shown |= {"savings_basis", "measured_on", "measured_on_note", "warnings"}
+    shown |= {key for key, _ in sections}
+    # The per-order lists are in the folded per-order table above.
+    per_order = report.get("schedule", {}).get("shortfall_bps", {})
+    skip = frozenset({"schedule.in_sample", *(f"schedule.shortfall_bps.{n}" for n in per_order)})
     shown |= {"per_day"} if report.get("per_day") else set()
     for key, heading in sections:
         if key in report:
             body.append(f"<h2>{escape(heading)}</h2>")
+            if key == "sweep" and trials_csv:
+                n = report["sweep"].get("trials")
+                body.append(
+                    f'<p class="note">Every trial ({escape(format_value("sweep.trials", n))}), '
+                    f'one row each: <a href="{escape(quote(trials_csv))}">'
+                    f"{escape(trials_csv)}</a>.</p>"
+                )
             body.append(_key_value_table(key, report[key]))
     for key in [k for k in report if k not in shown]:
         label = f"{key}: {_SAMPLE_LABELS[key]}" if key in _SAMPLE_LABELS else key
         body.append(f"<h2>{escape(label)}</h2>")
-        body.append(_key_value_table(key, report[key]))
+        body.append(_key_value_table(key, report[key], skip))
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
+        f"<title>{escape(head.title)}</title><style>{_STYLE}</style></head>\n"
         "<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 
 
-def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
+def write_html(
+    report: dict, plots: dict[str, str], path: Path, trials_csv: str | None = None
+) -> Path:
     """Write the static HTML page of a results dict, atomically (`sor.files.atomic_write`).
 
     Args:
@@ -468,6 +502,8 @@ def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
         plots: {plot name: PNG file name relative to the page's directory}, as `write_plots`
             returns when its `out_dir` is the page's directory.
         path: where to write the page, e.g. runs/report.html.
+        trials_csv: the trials table's file name relative to the page's directory, linked from
+            the Sweep section (the page lists no trial itself).
 
     Returns:
         `path`.
@@ -479,4 +515,4 @@ def write_html(report: dict, plots: dict[str, str], path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The configuration in it is redacted already; this also catches a secret quoted elsewhere.
-    return Path(write_text(path, render_html(redact_values(report), plots)))
+    return Path(write_text(path, render_html(redact_values(report), plots, trials_csv)))

@@ -26,10 +26,17 @@ from sor.evaluation.backtest import FillRecord  # noqa: E402
 from sor.files import atomic_write  # noqa: E402
 
 __all__ = [
+    "MIN_PRICE_SPAN",
+    "MIN_TIME_SPAN_NS",
     "PLOTS",
     "cumulative_path",
+    "fill_path_figure",
     "importance_params",
     "importance_skip_reason",
+    "savings_distribution_figure",
+    "time_limits",
+    "value_limits",
+    "venue_shares_figure",
     "write_plots",
 ]
 
@@ -91,24 +98,98 @@ def _window(report: dict, paths: dict[str, list[FillRecord]]) -> tuple[int, int]
         return (min(times), max(times)) if times else None
 
 
-def _plot_fill_path(report: dict, paths: dict[str, list[FillRecord]], path: Path) -> None:
+#: A time axis spans at least this much (ns): fills at one instant get a second around them
+#: instead of matplotlib's weeks-wide default for an empty range.
+MIN_TIME_SPAN_NS = 1_000_000_000
+#: A price axis spans at least this much ($/share): one price gets a cent around it.
+MIN_PRICE_SPAN = 0.01
+#: Fewer fills than this per strategy are marked one by one (a lone fill is a point, not a line).
+_MARK_FILLS_BELOW = 40
+
+
+def time_limits(lo_ns: int, hi_ns: int) -> tuple[np.datetime64, np.datetime64]:
+    """x-axis limits for times from `lo_ns` to `hi_ns`: padded by 2%, and at least
+    `MIN_TIME_SPAN_NS` wide, centred on the times (a single instant included)."""
+    span = hi_ns - lo_ns
+    if span < MIN_TIME_SPAN_NS:
+        mid = lo_ns + span // 2
+        lo, hi = mid - MIN_TIME_SPAN_NS // 2, mid + MIN_TIME_SPAN_NS // 2
+    else:
+        pad = span // 50
+        lo, hi = lo_ns - pad, hi_ns + pad
+    return np.datetime64(lo, "ns"), np.datetime64(hi, "ns")
+
+
+def value_limits(
+    values: np.ndarray, min_span: float, *, include: float | None = None
+) -> tuple[float, float]:
+    """y-axis limits around the finite `values` (and `include`, e.g. 0): padded by 5%, at least
+    `min_span` wide; (-min_span / 2, min_span / 2) around `include` or 0 when none is finite."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if include is not None:
+        finite = np.append(finite, include)
+    if len(finite) == 0:
+        return (-min_span / 2, min_span / 2)
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = max((hi - lo) * 0.05, (min_span - (hi - lo)) / 2, 0.0)
+    return (lo - pad, hi + pad)
+
+
+def _time_axis(ax: Any, lo_ns: int, hi_ns: int) -> None:
+    """Limits from `time_limits`, and ticks that fit: concise labels, as few as the width
+    needs (seconds or their fractions for a short window)."""
+    import matplotlib.dates as mdates
+
+    ax.set_xlim(*time_limits(lo_ns, hi_ns))
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _no_data(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="grey")
+
+
+def fill_path_figure(report: dict, paths: dict[str, list[FillRecord]]) -> Any:
+    """The fill-path figure: cumulative shares (top) and running average price (bottom) per
+    strategy, over the evaluation window.
+
+    Degenerate paths still give a readable figure: fills at a single instant get a time axis
+    of `MIN_TIME_SPAN_NS` around it and are marked as points, a single price gets a price axis
+    of `MIN_PRICE_SPAN`, and a strategy or a report without fills says so on the panel.
+
+    Returns:
+        the matplotlib Figure (the caller saves and closes it).
+    """
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, layout="constrained")
     size = report.get("config", {}).get("order", {}).get("size")
     names = [n for n in _strategy_names(report) if n in paths]
     names += sorted(set(paths) - set(names))
     window = _window(report, paths)
+    times = [r.ts for records in paths.values() for r in records]
+    bounds = [*times, *(window or ())]
     # Strategies often take the same path (e.g. the router and best_ask when the router sweeps the
     # book): wide solid lines under narrower dashed ones keep every one of them visible.
     styles = [("-", 4.0), ("--", 2.6), ("-.", 1.8), (":", 1.4)]
+    prices, most = [], 0
     for i, name in enumerate(names):
         ts, shares, cash = cumulative_path(paths[name])
         style, width = styles[i % len(styles)]
+        color = f"C{i}"
         kwargs = {"where": "post", "label": name, "linestyle": style, "linewidth": width}
+        kwargs["color"] = color
         if len(ts) == 0:
             if window is not None:
                 top.step(np.array(window).astype("datetime64[ns]"), [0, 0], **kwargs)
             continue
         avg = cash / shares
+        prices.append(avg)
+        most = max(most, int(shares[-1]))
+        if len(ts) < _MARK_FILLS_BELOW:
+            marks = {"marker": "o", "markersize": 4 + width, "linestyle": "none", "color": color}
+            top.plot(ts.astype("datetime64[ns]"), shares, **marks)
+            bottom.plot(ts.astype("datetime64[ns]"), avg, **marks)
         if window is not None:
             # From the order's arrival (nothing filled) to the window's end (last state held).
             ts = np.concatenate([[min(window[0], ts[0])], ts, [max(window[1], ts[-1])]])
@@ -119,18 +200,29 @@ def _plot_fill_path(report: dict, paths: dict[str, list[FillRecord]], path: Path
         bottom.step(when, avg, **kwargs)
     if size:
         top.axhline(size, color="grey", linestyle=":", linewidth=1, label="order size")
+    top.set_ylim(*value_limits(np.array([most, size or 0]), 1.0, include=0.0))
+    if prices:
+        bottom.set_ylim(*value_limits(np.concatenate(prices), MIN_PRICE_SPAN))
+    else:
+        _no_data(bottom, "no fills: no average price")
+    if not times:
+        _no_data(top, "no strategy filled any shares")
+    if bounds:
+        _time_axis(bottom, min(bounds), max(bounds))
     top.set_ylabel("shares filled")
     top.set_title("Cumulative shares filled")
-    top.legend(loc="lower right")
+    if names or size:
+        top.legend(loc="lower right")
     bottom.set_ylabel("average fill price ($/share, fees incl.)")
     bottom.set_title("Running average fill price")
     bottom.set_xlabel("time (UTC)")
     bottom.ticklabel_format(axis="y", useOffset=False, style="plain")
-    _save(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def _plot_venue_shares(report: dict, path: Path) -> None:
+def venue_shares_figure(report: dict) -> Any:
+    """Shares filled per venue (and unfilled), one bar per strategy; says so when nothing
+    filled. Returns the matplotlib Figure."""
     names = _strategy_names(report)
     results = [report["optimized"], *report.get("baselines", {}).values()]
     venues = sorted({int(v) for r in results for v in r.get("shares_by_venue", {})})
@@ -141,48 +233,90 @@ def _plot_venue_shares(report: dict, path: Path) -> None:
     x = np.arange(len(labels))
     width = 0.8 / max(1, len(names))
     fig, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")
+    tallest = 0
     for i, (name, result) in enumerate(zip(names, results, strict=True)):
         by_venue = result.get("shares_by_venue", {})
         heights = [by_venue.get(str(v), 0) for v in venues]
         if with_unfilled:
             heights.append(result.get("unfilled_shares", 0))
+        tallest = max([tallest, *heights])
         ax.bar(x + (i - (len(names) - 1) / 2) * width, heights, width, label=name)
     ax.set_xticks(x, labels)
+    ax.set_ylim(0, max(tallest, 1) * 1.05)
+    if not labels:
+        ax.set_xlim(-1, 1)
+        _no_data(ax, "no shares filled at any venue")
     ax.set_xlabel("venue (publisher_id)")
     ax.set_ylabel("shares")
     ax.set_title("Shares filled per venue")
-    ax.legend()
-    _save(fig, path)
-    plt.close(fig)
+    if labels:
+        ax.legend()
+    return fig
 
 
-def _plot_savings_distribution(report: dict, path: Path) -> None:
-    """Per parent order: the router's savings against each baseline, in and out of sample."""
+#: (mask name, x offset, legend label, colour) of the two samples in the savings plot.
+_SAMPLES = (
+    ("in_sample", -0.2, "in sample (tuned on)", "tab:blue"),
+    ("out_of_sample", 0.2, "out of sample", "tab:orange"),
+)
+
+
+def savings_distribution_figure(report: dict) -> Any:
+    """Per parent order: the router's savings against each baseline, one box and its points for
+    the in-sample orders and one for the out-of-sample orders, side by side.
+
+    Each box's median line carries the gid "median:<baseline>:<in_sample|out_of_sample>". A
+    sample without orders has no box; NaN savings are left out. Returns the matplotlib Figure.
+    """
     shortfall = report["schedule"]["shortfall_bps"]
     in_sample = np.asarray(report["schedule"]["in_sample"], dtype=bool)
+    masks = {"in_sample": in_sample, "out_of_sample": ~in_sample}
     router = np.asarray(shortfall["router"], dtype=float)
     names = [n for n in shortfall if n != "router"]
     fig, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")
     rng = np.random.default_rng(0)  # horizontal jitter of the points only
+    shown = []
     for i, name in enumerate(names):
         savings = np.asarray(shortfall[name], dtype=float) - router
-        ax.boxplot(savings, positions=[i], widths=0.5, showfliers=False)
-        for mask, label, color in ((in_sample, "in sample", "tab:blue"),
-                                   (~in_sample, "out of sample", "tab:orange")):  # fmt: skip
+        for sample, offset, label, color in _SAMPLES:
+            values = savings[masks[sample] & np.isfinite(savings)]
+            if len(values) == 0:
+                continue
+            shown.append(values)
+            ax.boxplot(
+                values,
+                positions=[i + offset],
+                widths=0.3,
+                showfliers=False,
+                medianprops={"gid": f"median:{name}:{sample}", "color": "black"},
+            )
+            n = int(masks[sample].sum())
             ax.scatter(
-                i + rng.uniform(-0.15, 0.15, int(mask.sum())),
-                savings[mask],
+                i + offset + rng.uniform(-0.08, 0.08, len(values)),
+                values,
                 s=14,
                 color=color,
-                label=label if i == 0 else None,
+                alpha=0.7,
+                label=f"{label}, {n:,} orders" if i == 0 else None,
             )
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_xticks(range(len(names)), names)
+    ax.set_xlim(-0.6, max(len(names), 1) - 0.4)
+    ax.set_ylim(*value_limits(np.concatenate(shown) if shown else np.array([]), 1.0, include=0.0))
+    if not shown:
+        _no_data(ax, "no parent order with a savings number")
     ax.set_ylabel("savings per parent order, bps of arrival mid")
-    ax.set_title("Router savings against each baseline, one point per parent order")
-    ax.legend()
-    _save(fig, path)
-    plt.close(fig)
+    ax.set_title("Router savings against each baseline per parent order, in and out of sample")
+    if shown:
+        ax.legend()
+    return fig
+
+
+def _write(fig: Any, path: Path) -> None:
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def _plot_per_day_savings(report: dict, path: Path) -> None:
@@ -304,16 +438,16 @@ def write_plots(
         return out_dir / f"{stem}_{name}.png"
 
     if fill_paths:
-        _plot_fill_path(report, fill_paths, target("fill_path"))
+        _write(fill_path_figure(report, fill_paths), target("fill_path"))
         written["fill_path"] = target("fill_path").name
     else:
         log.info("fill_path plot skipped: no fill records given")
 
-    _plot_venue_shares(report, target("venue_shares"))
+    _write(venue_shares_figure(report), target("venue_shares"))
     written["venue_shares"] = target("venue_shares").name
 
     if "schedule" in report:
-        _plot_savings_distribution(report, target("savings_distribution"))
+        _write(savings_distribution_figure(report), target("savings_distribution"))
         written["savings_distribution"] = target("savings_distribution").name
     else:
         log.info("savings_distribution plot skipped: one parent order, no distribution")

@@ -14,7 +14,13 @@ from sor.redaction import redact_url
 from sweep.driver import SweepResult
 from sweep.space import is_abandoned
 
-__all__ = ["redact_url", "sweep_report", "trials_csv_path", "write_trials_csv"]
+__all__ = [
+    "redact_url",
+    "sweep_report",
+    "sweep_warnings",
+    "trials_csv_path",
+    "write_trials_csv",
+]
 
 
 def sweep_report(
@@ -62,10 +68,44 @@ def sweep_report(
     }
     complete = [t.value for t in sweep.study.trials if t.value is not None]
     report["sweep"]["distinct_values"] = len({round(v, 9) for v in complete})
+    report["sweep"]["trials_at_best"] = sum(
+        round(v, 9) == round(sweep.best_value, 9) for v in complete
+    )
     report.update(extra or {})
-    report["warnings"] = result_warnings(report)
+    report["warnings"] = result_warnings(report) + sweep_warnings(report["sweep"])
     report["config"] = config.redacted()
     return report
+
+
+#: A sweep with at most this many distinct objective values (or one per `FEW_VALUES_PER`
+#: complete trials, whichever is more) and at least `FEW_VALUES_MIN_TRIALS` trials is warned.
+FEW_VALUES = 5
+FEW_VALUES_PER = 20
+FEW_VALUES_MIN_TRIALS = 20
+
+
+def sweep_warnings(sweep: dict[str, Any]) -> list[str]:
+    """Cautions about the sweep itself: its trials produced only a handful of distinct objective
+    values, so the search space barely changes the result on this data and the best parameters
+    are one of many ties. (A single value is `result_warnings`' "every trial scored the same".)
+
+    Args:
+        sweep: the report's "sweep" section, with `trials_complete`, `distinct_values` and
+            `trials_at_best`.
+    """
+    n = sweep.get("trials_complete", 0)
+    distinct = sweep.get("distinct_values", 0)
+    if n < FEW_VALUES_MIN_TRIALS or not 1 < distinct <= max(FEW_VALUES, n // FEW_VALUES_PER):
+        return []
+    at_best = sweep.get("trials_at_best")
+    ties = f"; {at_best:,} of them tie for the best value" if at_best else ""
+    return [
+        f"the {n:,} complete trials produced only {distinct} distinct objective values{ties}: "
+        "most parameter sets give the same result on this data, so best_parameters is one of "
+        "many ties and more trials will not help; widen the search space (search.space), "
+        "search other settings (e.g. router.allocator: cont_kukanov, order.cap), or use data "
+        "where the split matters (more venues, deeper books, a larger order.size)"
+    ]
 
 
 def trials_csv_path(out: str) -> Path:

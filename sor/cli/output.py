@@ -152,13 +152,15 @@ def write_json(report: dict[str, Any], path: str | Path) -> Path:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    """Print the results JSON (as the task does), its notes, and a summary table on stderr."""
+    """Print the results JSON (as the task does), then, on stderr, the summary: the headline,
+    the warnings one per line and the table (`summary_table`); with -q only the warnings."""
     say(json.dumps(redact_values(report), indent=2, allow_nan=False))
     log = logging.getLogger("sor")
-    for note in report.get("warnings", []):
-        log.warning("note: %s", note)
     if log.isEnabledFor(logging.INFO):
         say(summary_table(report), file=sys.stderr)
+    else:
+        for note in report.get("warnings", []):
+            log.warning("warning: %s", note)
 
 
 def _percent(value: float | None) -> str:
@@ -166,23 +168,44 @@ def _percent(value: float | None) -> str:
 
 
 def summary_table(report: dict[str, Any]) -> str:
-    """The key numbers of a report as a small text table.
+    """The headline and key numbers of a report as text.
 
-    A line above the table says which parent orders the savings column covers (out of sample,
-    or in sample: tuned on the same data), as `sor.evaluation.backtest.savings_label` words it.
+    First what was measured and how far to trust it, as the HTML page says it
+    (`sweep.headline`): the data (and whether it is generated), the result against each
+    baseline (with its 95% interval for a schedule), which parent orders the savings cover, the
+    shares left to the clean-up and the warnings, one per line. Then the parameters, the line
+    `sor.evaluation.backtest.savings_label` words, what the rows cover (one order, or totals
+    over every order of a schedule) and the table.
     """
     from sor.evaluation.backtest import savings_label
+    from sweep.headline import headline, plain
 
+    head = headline(report)
+    lines = [head.title]
+    if head.data:
+        lines.append(plain(head.data))
+    lines.append(plain(head.verdict))
+    lines += [f"  {plain(v.line)}" for v in head.verdicts]
+    lines += [plain(head.orders), plain(head.cleanup)]
+    if head.warnings:
+        lines.append(f"warnings ({len(head.warnings)}):")
+        lines += [f"  warning: {w}" for w in head.warnings]
+    else:
+        lines.append("warnings: none")
+    params = ", ".join(f"{k}={v:.6g}" for k, v in report["best_parameters"].items())
+    lines += [f"parameters: {params}", savings_label(report), plain(head.rows)]
+    schedule = "schedule" in report
+    per = "bps/order" if schedule else "bps"
     rows = [
         (
             "strategy",
             "avg fill px",
-            "filled",
-            "unfilled",
+            "filled" + (" (all)" if schedule else ""),
+            "unfilled" + (" (all)" if schedule else ""),
             "clean-up",
             "particip.",
-            "completed cash",
-            "savings bps",
+            "completed cash" + (" (all)" if schedule else ""),
+            f"savings {per}",
         )
     ]
     strategies = {"optimized": report["optimized"], **report["baselines"]}
@@ -202,12 +225,11 @@ def summary_table(report: dict[str, Any]) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
+    lines += [
         "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         )
         for r in rows
     ]
-    params = ", ".join(f"{k}={v:.6g}" for k, v in report["best_parameters"].items())
-    return "\n".join([f"parameters: {params}", savings_label(report), *lines])
+    return "\n".join(lines)

@@ -39,6 +39,9 @@ def default_data() -> Path:
     """The bundled data set: a seeded 5-venue MBP-10 day the size of l1_day.csv, made once."""
     from sor.synth.generate import generate
 
+    if DEFAULT_DATA.exists() and not _marked_generated(DEFAULT_DATA):
+        log.info("%s was made before generated data was marked; making it again", DEFAULT_DATA)
+        DEFAULT_DATA.unlink()
     if not DEFAULT_DATA.exists():
         DEFAULT_DATA.parent.mkdir(parents=True, exist_ok=True)
         partial = DEFAULT_DATA.with_suffix(".partial")
@@ -46,6 +49,16 @@ def default_data() -> Path:
         generate(partial, n_events=60_000, schema="mbp-10", seed=0)
         partial.rename(DEFAULT_DATA)  # atomic: a killed run never leaves half a file behind
     return DEFAULT_DATA
+
+
+def _marked_generated(path: Path) -> bool:
+    """Whether the first row's symbol (the last column) carries the generated-data prefix."""
+    from sor.vocabulary import GENERATED_SYMBOL_PREFIX
+
+    with open(path, encoding="ascii", errors="replace") as f:
+        f.readline()
+        row = f.readline()
+    return row.rstrip("\r\n").rsplit(",", 1)[-1].startswith(GENERATED_SYMBOL_PREFIX)
 
 
 def run(config: Config, *, progress: bool = True, config_path: str | None = None) -> dict[str, Any]:
@@ -158,11 +171,13 @@ def write_visual_report(
     """PNG plots and the static HTML page beside the JSON (imported here: matplotlib is slow)."""
     from sweep.html_report import write_html
     from sweep.plots import write_plots
+    from sweep.report import trials_csv_path
 
     out = Path(config.output.out)
     paths = evaluation.fill_paths(result.best_params)
     plots = write_plots(report, result.study, paths, out.parent, out.stem)
-    return write_html(report, plots, out.with_name(f"{out.stem}_report.html"))
+    page = out.with_name(f"{out.stem}_report.html")
+    return write_html(report, plots, page, trials_csv=trials_csv_path(str(out)).name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

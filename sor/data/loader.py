@@ -35,7 +35,7 @@ from sor.data.dbn import dbn_to_csv, is_dbn
 from sor.data.fastcsv import ArrowCells, Declined, read_table
 from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots, ladder_breaks
 from sor.errors import DataError
-from sor.vocabulary import CLOCKS
+from sor.vocabulary import CLOCKS, GENERATED_SYMBOL_PREFIX
 
 __all__ = [
     "OPTIONAL",
@@ -70,6 +70,7 @@ class DataSummary:
     traded_shares: int = 0
     symbols: list[str] = field(default_factory=list)
     symbol: str = ""
+    generated: bool = False  #: the symbol says sor.synth made the file (SYNTH-...)
     venues: list[int] = field(default_factory=list)
     start: str = ""
     end: str = ""
@@ -336,6 +337,7 @@ def _updates(
     if not len(cells):
         raise DataError("the file has a header but no rows", path=str(path))
     mine, summary.symbols, summary.symbol = cells.select_symbol(symbol)
+    summary.generated = summary.symbol.startswith(GENERATED_SYMBOL_PREFIX)
     if not mine.all():
         summary.skipped["other_symbols"] = int((~mine).sum())
         cells = cells.select(mine)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sor.vocabulary import GENERATED_SYMBOL_PREFIX
+
 __all__ = [
     "DEFAULT_VENUES",
     "F_LAST",
@@ -224,7 +226,8 @@ def generate(
         path: output file; gzip-compressed when it ends with ".gz".
         n_events: rows (book events) to write.
         venues: one profile per venue; publisher_ids must be distinct.
-        symbol: value of the `symbol` column.
+        symbol: the instrument; the `symbol` column holds it as SYNTH-<symbol>
+            (`GENERATED_SYMBOL_PREFIX`), so the file itself says it is generated.
         instrument_id: value of the `instrument_id` column.
         start: first ts_event, ISO 8601 UTC (e.g. "2024-08-01T13:36:32Z").
         price: initial fair price, dollars per share.
@@ -271,6 +274,8 @@ def generate(
         drift=drift_ticks_per_min,
         empty_ask_s=empty_ask_s,
     )
+    if not symbol.startswith(GENERATED_SYMBOL_PREFIX):
+        symbol = GENERATED_SYMBOL_PREFIX + symbol
     rng = np.random.default_rng(seed)
     plan = _plan(rng, params)
     ev = _Simulator(rng, params, plan, top_only=schema == "mbp-1").run()

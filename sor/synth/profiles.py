@@ -26,6 +26,7 @@ import numpy as np
 
 from sor.synth import engine
 from sor.synth.generate import SCHEMAS, STYLES, GenerateSummary, generate, header
+from sor.vocabulary import GENERATED_SYMBOL_PREFIX
 
 __all__ = [
     "PROFILES",
@@ -533,7 +534,11 @@ def _write_calibrated(
     decimals = max(0, -int(math.floor(math.log10(prof.tick) + 1e-9)))
     rtype = np.frombuffer(b"1" if top_only else b"10", np.uint8)
     instrument = np.frombuffer(str(prof.instrument_id).encode(), np.uint8)
-    symbol = np.frombuffer(prof.symbol.encode(), np.uint8)
+    # every generated file says it is generated (`sor.data.loader` reads the mark)
+    marked = prof.symbol
+    if not marked.startswith(GENERATED_SYMBOL_PREFIX):
+        marked = GENERATED_SYMBOL_PREFIX + marked
+    symbol = np.frombuffer(marked.encode(), np.uint8)
     pretty = style == "pretty"
     total = trades = distinct = 0
     first_ts = last_ts = 0

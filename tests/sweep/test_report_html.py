@@ -16,7 +16,7 @@ import shutil
 import signal
 import struct
 import subprocess
-from html import unescape
+from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +25,7 @@ import numpy as np
 import optuna
 import pytest
 
+from sor.cli.output import summary_table
 from sor.config import load_config
 from sor.data.loader import load_snapshots
 from sor.evaluation.backtest import fill_paths, make_market
@@ -33,9 +34,9 @@ from sor.evaluation.rules import evaluation_rules
 from sor.routers.static import RouterParams
 from sor.vocabulary import ALLOCATOR_PARAMS
 from sweep.driver import SweepResult
-from sweep.html_report import format_value, write_html
+from sweep.html_report import format_value, render_html, write_html
 from sweep.plots import cumulative_path, importance_params, importance_skip_reason, write_plots
-from sweep.report import sweep_report
+from sweep.report import sweep_report, sweep_warnings
 from sweep.space import distributions
 from tests.csvdata import two_generated_days
 
@@ -145,7 +146,8 @@ def scheduled(built, small_snaps):
         workers=1,
         study=study,
     )
-    report = json.loads(json.dumps(sweep_report(evaluation, config, sweep), allow_nan=False))
+    extra = {"data": built.json["data"]}
+    report = json.loads(json.dumps(sweep_report(evaluation, config, sweep, extra), allow_nan=False))
     html = write_html(report, {}, built.out_dir / "schedule_report.html")
     return SimpleNamespace(json=report, html=html)
 
@@ -385,7 +387,7 @@ def test_html_says_which_orders_the_savings_are_measured_on(built, scheduled):
     n_out, n_in = report["out_of_sample"]["parent_orders"], report["in_sample"]["parent_orders"]
     assert n_out > 1 and n_in > 1 and report["measured_on"] == "out_of_sample"
     assert measured_on_text(html).startswith(f"savings: out of sample, {n_out} parent orders — ")
-    assert "router&#x27;s savings (bps, out of sample)" in html
+    assert "router&#x27;s savings (bps per order, mean, out of sample)" in html
     baselines = list(report["baselines"])
     assert walk_forward_rows(html) == [
         ("out_of_sample", "out of sample", name) for name in baselines
@@ -443,6 +445,225 @@ def test_html_escapes_what_it_shows(tmp_path, built):
     assert [img["src"] for img in parsed.images] == ["x%22.png"]
     shown = {key: text for key, _, text in parsed.entries}
     assert unescape(shown["data.path"]) == report["data"]["path"]
+
+
+def visible_text(html: str) -> str:
+    """The page's text as a reader sees it: tags (and their attributes) removed."""
+    body = html[html.index("<body>") :]
+    return unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def element_text(html: str, element_id: str) -> str:
+    """The text of the element with `element_id` (tags stripped, spaces collapsed)."""
+    found = re.search(rf'<(\w+)[^>]* id="{element_id}"[^>]*>(.*?)</\1>', html, re.S)
+    assert found, f"the page has no #{element_id}"
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", found.group(2))).split())
+
+
+HEADLINE_ORDER = (
+    "data-line",
+    "verdict",
+    "verdicts",
+    "measured-on",
+    "orders",
+    "cleanup-shares",
+    "warnings",
+    "key-numbers",
+)
+
+
+def test_the_headline_comes_first_and_says_what_was_measured(built, scheduled):
+    for report, page in ((built.json, built.html), (scheduled.json, scheduled.html)):
+        html = page.read_text()
+        where = [html.index(f'id="{name}"') for name in HEADLINE_ORDER]
+        assert where == sorted(where), "the headline is not above the tables, in order"
+        # warnings at the top, one per line (a list item each), as the JSON has them
+        items = re.findall(r'<li data-key="warnings\.\d+"[^>]*>(.*?)</li>', html)
+        assert [unescape(i) for i in items] == report["warnings"] and items
+        verdicts = re.findall(r'<li class="(\w+)" data-baseline="(\w+)">', html)
+        assert [b for _, b in verdicts] == list(report["savings_vs_baselines_bps"])
+
+    one = element_text(built.html.read_text(), "orders")
+    assert one.startswith("One parent order of 2,000 shares over the whole window")
+    assert "tuned on (in sample)" in one and "no interval" in one
+    cleanup = element_text(built.html.read_text(), "cleanup-shares")
+    for name in ("optimized", *built.json["baselines"]):
+        assert f"{name} " in cleanup
+
+    report, html = scheduled.json, scheduled.html.read_text()
+    n, n_in, n_out = (report["schedule"]["parent_orders"], report["in_sample"]["parent_orders"],
+                      report["out_of_sample"]["parent_orders"])  # fmt: skip
+    orders = element_text(html, "orders")
+    assert orders.startswith(f"{n} parent orders of 2,000 shares each (one every 1.0 s")
+    assert f"{n_out} out of sample" in orders and f"{n_in} in sample" in orders
+    assert "95% intervals of the mean by circular block bootstrap" in orders
+    for name, stats in report["out_of_sample"]["savings_bps"].items():
+        lo, hi = (format_value("x.savings_bps.y.ci95.0", v) for v in stats["ci95"])
+        mean = format_value("x.savings_bps.y.mean", stats["mean"])
+        said = f"vs {name}: {mean} bps per order (95% interval {lo} to {hi})"
+        assert said in element_text(html, "verdicts")
+    assert "out-of-sample orders" in element_text(html, "cleanup-shares")
+
+
+def with_savings(report: dict, **means: float) -> dict:
+    """`report` with the router's savings against some baselines replaced (and, for a schedule,
+    its out-of-sample mean and an interval of +-1 bps around it)."""
+    report = json.loads(json.dumps(report))
+    for name, mean in means.items():
+        report["savings_vs_baselines_bps"][name] = mean
+        if "schedule" in report:
+            stats = report["out_of_sample"]["savings_bps"][name]
+            stats["mean"], stats["ci95"] = mean, [mean - 1.0, mean + 1.0]
+    return report
+
+
+def test_the_headline_says_plainly_when_the_router_loses(tmp_path, built, scheduled):
+    names = list(built.json["baselines"])
+    first, rest = names[0], names[1:]
+    lost = with_savings(built.json, **{first: -3.736}, **{n: 0.8 for n in rest})
+    html = write_html(lost, {}, tmp_path / "lost.html").read_text()
+    verdict = element_text(html, "verdict")
+    assert verdict.startswith(f"Result (in sample): the router LOST to {first}: it paid more")
+    assert f"beat {' and '.join(rest)}" in verdict.replace(", ", " and ")
+    assert '<p id="verdict" class="negative">' in html
+    assert f'<li class="lost" data-baseline="{first}">vs {first}: ' in html
+    assert "-3.736" in element_text(html, "verdicts")
+    assert "+0.800" in element_text(html, "verdicts")
+    check_numbers(parse_page(tmp_path / "lost.html").entries, lost)
+
+    every = with_savings(built.json, **{n: -1.0 for n in names})
+    verdict = element_text(write_html(every, {}, tmp_path / "all.html").read_text(), "verdict")
+    assert verdict.startswith("Result (in sample): the router LOST to every baseline (")
+
+    # a schedule: the interval decides; one that includes 0 is not a loss
+    report = with_savings(scheduled.json, **{first: -2.0, rest[0]: -0.5, rest[1]: 2.0})
+    html = write_html(report, {}, tmp_path / "schedule.html").read_text()
+    verdict = element_text(html, "verdict")
+    assert verdict == (
+        f"Result (out of sample): the router LOST to {first}: it paid more; it beat {rest[1]}; "
+        f"it is not clearly different from {rest[0]}."
+    )
+    assert f'<li class="unclear" data-baseline="{rest[0]}">' in html
+    check_numbers(parse_page(tmp_path / "schedule.html").entries, report,
+                  required=schedule_keys(report))  # fmt: skip
+
+
+def test_generated_data_says_so(built, small_csv):
+    assert built.json["data"]["generated"] is True
+    assert built.json["data"]["symbol"] == "SYNTH-AAPL"
+    html = built.html.read_text()
+    assert "<h1>Smart order router results — SYNTH-AAPL, 2024-08-01 (generated data)</h1>" in html
+    assert '<p id="data-line" class="generated">' in html
+    assert element_text(html, "data-line").startswith(
+        "Data: generated by sor (synthetic quotes and trades, not a real market): SYNTH-AAPL, "
+        "2024-08-01 13:36:32 to "
+    )
+    # real data: no such words
+    real = json.loads(json.dumps(built.json))
+    real["data"].update(symbol="AAPL", symbols=["AAPL"], generated=False)
+    text = render_html(real, {})
+    assert element_text(text, "data-line").startswith("Data: AAPL, 2024-08-01 13:36:32 to ")
+    assert '<p id="data-line">' in text
+    assert "<h1>Smart order router results — AAPL, 2024-08-01</h1>" in text
+
+
+def test_a_schedule_labels_totals_and_per_order_figures(scheduled):
+    report, html = scheduled.json, scheduled.html.read_text()
+    n = report["schedule"]["parent_orders"]
+    n_in, n_out = report["in_sample"]["parent_orders"], report["out_of_sample"]["parent_orders"]
+    assert element_text(html, "totals-head") == (
+        f"Totals over all {n} parent orders ({n_in} in sample + {n_out} out of sample)"
+    )
+    assert element_text(html, "per-order-head") == "Mean per order, out of sample"
+    assert element_text(html, "rows-cover") == (
+        f"Table rows: totals over all {n} parent orders ({n_in} in sample + {n_out} out of "
+        f"sample, {2000 * n:,} shares in all); the savings column: the mean per order over the "
+        f"{n_out} out-of-sample orders."
+    )
+    assert "parent order of 2,000 shares;" not in html  # the old header, about one order
+    # the per-order numbers: a folded table, one row per order, its sample in words
+    table = html[html.index('<details id="per-order">') :]
+    table = table[: table.index("</details>")]
+    assert len(re.findall(r"<tr class=\"(?:in|out_of)_sample\">", table)) == n
+    assert '"schedule.in_sample.0" data-value="true">in sample</td>' in table
+    assert f'"schedule.in_sample.{n - 1}" data-value="false">out of sample</td>' in table
+
+
+def test_numbers_are_rounded_for_people(built, scheduled):
+    assert format_value("sweep.best_value", 1114073.2899999996) == "1,114,073.29"
+    assert format_value("sweep.wall_s", 38.68912) == "38.6891"
+    assert format_value("data.snapshot_bytes", 52614345) == "52,614,345"
+    assert format_value("config.search.seed", 12345) == "12345"
+    assert format_value("schedule.first_arrival_ns", 1722519392000000001) == (
+        "2024-08-01T13:36:32.000000001Z"
+    )
+    assert format_value("savings_vs_baselines_bps.twap", -3.7361) == "-3.736"
+    assert format_value("out_of_sample.savings_bps.twap.std_error", 0.05) == "0.050"
+    for page in (built.html, scheduled.html):
+        text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "", visible_text(page.read_text()))
+        assert not re.search(r"\d\.\d{7,}", text), re.search(r".{40}\d\.\d{7,}.{10}", text)
+        assert not re.search(r"\d{5,}\.\d", text)  # thousands separated
+        assert "true, " not in text and "false, " not in text  # no raw lists of flags
+        assert not re.search(r"(-?\d+\.\d+, ){12}", text)  # no inline lists of numbers
+    shown = {key: text for key, _, text in parse_page(built.html).entries}
+    best = built.json["sweep"]["best_value"]
+    assert shown["sweep.best_value"] == f"{best:,.2f}"
+
+
+def test_the_sweep_section_points_to_the_trials_csv_instead_of_listing_trials(built):
+    html = render_html(built.json, {}, trials_csv="results_trials.csv")
+    assert (
+        f'<p class="note">Every trial ({N_TRIALS}), one row each: '
+        '<a href="results_trials.csv">results_trials.csv</a>.</p>'
+    ) in html
+    assert html.index('href="results_trials.csv"') < html.index('<table class="kv" id="sweep">')
+
+
+@pytest.fixture(scope="module")
+def few_values(built, small_snaps):
+    """A 40-trial random sweep of the default space over `built`'s data: the static router's
+    completed cash takes only a handful of values there."""
+    config = built.config.model_copy(update={})
+    market = make_market(small_snaps, evaluation_rules(config))
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective_for(market, config), n_trials=40)
+    sweep = SweepResult(
+        best_params=study.best_params,
+        best_value=study.best_value,
+        trials_complete=40,
+        trials_failed=0,
+        trials_run_now=40,
+        wall_s=1.0,
+        workers=1,
+        study=study,
+    )
+    return json.loads(json.dumps(sweep_report(small_snaps, config, sweep), allow_nan=False))
+
+
+def test_a_sweep_with_few_distinct_values_says_so(tmp_path, few_values, built):
+    sweep = few_values["sweep"]
+    assert sweep["trials_complete"] == 40 and 1 < sweep["distinct_values"] <= 5
+    assert 1 <= sweep["trials_at_best"] < 40
+    found = [w for w in few_values["warnings"] if "distinct objective values" in w]
+    assert found == [
+        f"the 40 complete trials produced only {sweep['distinct_values']} distinct objective "
+        f"values; {sweep['trials_at_best']} of them tie for the best value: most parameter sets "
+        "give the same result on this data, so best_parameters is one of many ties and more "
+        "trials will not help; widen the search space (search.space), search other settings "
+        "(e.g. router.allocator: cont_kukanov, order.cap), or use data where the split matters "
+        "(more venues, deeper books, a larger order.size)"
+    ]
+    html = write_html(few_values, {}, tmp_path / "few.html").read_text()
+    assert f'data-value="{escape(json.dumps(found[0]))}">{escape(found[0])}</li>' in html
+    assert f"  warning: {found[0]}" in summary_table(few_values).splitlines()
+    # `built`'s 5 trials are too few to tell
+    assert not any("distinct objective values" in w for w in built.json["warnings"])
+    # the rule on its own
+    assert sweep_warnings({"trials_complete": 200, "distinct_values": 3, "trials_at_best": 9})
+    assert not sweep_warnings({"trials_complete": 200, "distinct_values": 1})  # said elsewhere
+    assert not sweep_warnings({"trials_complete": 200, "distinct_values": 11})
+    assert sweep_warnings({"trials_complete": 400, "distinct_values": 20})  # one per 20 trials
+    assert not sweep_warnings({"trials_complete": 19, "distinct_values": 2})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,6 +759,13 @@ for (const id of ["page", "schedule"]) {
       measured_on: said ? said.textContent : null,
       walk_forward: [...doc.querySelectorAll("#walk-forward tr[data-measured-on]")].map(
         r => [r.dataset.measuredOn, r.cells[0].textContent, r.cells[1].textContent]),
+      title: doc.querySelector("h1").textContent,
+      verdict: doc.getElementById("verdict").textContent,
+      warnings: [...doc.querySelectorAll("#warnings li")].map(li => li.textContent),
+      // the headline fits above the fold of a 1200 x 2000 window, before the first table
+      headline_bottom: doc.getElementById("headline").getBoundingClientRect().bottom,
+      table_top: doc.getElementById("key-numbers").getBoundingClientRect().top,
+      per_order_open: (doc.getElementById("per-order") || {}).open || false,
     };
     if (Object.keys(pages).length === 2) {
       document.getElementById("result").textContent = JSON.stringify(pages);
@@ -573,6 +801,12 @@ def test_report_renders_in_headless_chromium(built, scheduled, chromium, tmp_pat
     check_numbers([tuple(e) for e in rendered["keys"]], built.json)
     assert rendered["measured_on"] == measured_on_text(built.html.read_text())
     assert rendered["walk_forward"] == []  # one order: no walk-forward table
+    assert rendered["title"].endswith("(generated data)")
+    assert rendered["verdict"] == element_text(built.html.read_text(), "verdict")
+    for page, report in ((rendered, built.json), (pages["schedule"], scheduled.json)):
+        assert page["warnings"] == report["warnings"]
+        assert page["headline_bottom"] <= page["table_top"] < 2000
+    assert pages["schedule"]["per_order_open"] is False  # the long per-order table is folded
 
     # the schedule's page: its numbers, its sentence and its labelled rows, as rendered
     schedule = pages["schedule"]

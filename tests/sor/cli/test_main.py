@@ -167,6 +167,10 @@ def test_summary_table_goes_to_stderr_unless_quiet(multi_venue_csv, tmp_path):
     assert "strategy" in loud.stderr and "savings bps" in loud.stderr
     assert "savings: in sample, 1 parent order (tuned on the same data)" in loud.stderr
     assert report["measured_on"] == "in_sample"
+    # generated data says so, in the JSON and at the top of the summary
+    assert report["data"]["generated"] is True and report["data"]["symbol"] == "SYNTH-AAPL"
+    assert "Smart order router results — SYNTH-AAPL, 2024-08-01 (generated data)" in loud.stderr
+    assert "at the parameters given: one number per baseline, no interval" in loud.stderr
     twap = f"{report['savings_vs_baselines_bps']['twap']:+.3f}"
     assert twap in loud.stderr
     assert "savings bps" not in quiet.stderr
@@ -250,7 +254,10 @@ def test_backtest_warns_about_numbers_that_are_easy_to_misread(tmp_path):
         "optimized left 98% of its shares (4,900 of 5,000) to the clean-up" in n for n in notes
     )
     assert any("no trade rows" in n for n in notes)
-    assert "note: optimized left 98% of its shares" in result.stderr
+    assert "  warning: optimized left 98% of its shares" in result.stderr  # one per line
+    quiet = sor("backtest", "--data", path, "--out", tmp_path / "quiet.json", "-q")
+    assert "warning: optimized left 98% of its shares" in quiet.stderr  # logged even with -q
+    assert "strategy" not in quiet.stderr
     report = json.loads(out.read_text())
     assert report["optimized"]["cleanup_share"] == pytest.approx(0.98)
     assert report["optimized"]["cleanup_impact_shares"] == 4_900  # no data after the window
@@ -278,3 +285,18 @@ def test_generate_refuses_to_overwrite_without_force(tmp_path):
     assert path.read_text() == "keep me"
     assert sor("generate", path, "--rows", "10", "--force").returncode == 0
     assert path.read_text().startswith("ts_recv")
+
+
+def test_a_bundled_data_set_made_before_the_generated_mark_is_made_again(tmp_path, monkeypatch):
+    from sor.cli.run import DEFAULT_DATA, default_data
+
+    monkeypatch.chdir(tmp_path)
+    DEFAULT_DATA.parent.mkdir(parents=True)
+    generate(DEFAULT_DATA, n_events=200, schema="mbp-10", seed=0)
+    old = DEFAULT_DATA.read_text().replace(",SYNTH-AAPL\n", ",AAPL\n")  # as older versions wrote
+    DEFAULT_DATA.write_text(old)
+    assert default_data() == DEFAULT_DATA
+    rows = DEFAULT_DATA.read_text().splitlines()
+    assert len(rows) == 60_001 and all(r.endswith(",SYNTH-AAPL") for r in rows[1:])
+    mtime = DEFAULT_DATA.stat().st_mtime_ns
+    assert default_data() == DEFAULT_DATA and DEFAULT_DATA.stat().st_mtime_ns == mtime  # kept

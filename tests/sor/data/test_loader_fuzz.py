@@ -851,14 +851,15 @@ def test_file_cut_mid_line_names_the_last_line(bases, tmp_path, schema, style):
 
 
 def test_file_cut_inside_the_symbol_names_the_line(bases, tmp_path):
-    """A file ending in 'AA' instead of 'AAPL': the error names that line, not just two symbols."""
+    """A file ending in 'SYNTH-AA' instead of 'SYNTH-AAPL': the error names that line, not just
+    two symbols."""
     base, line = bases["mbp-1", "pretty"], 20
     path = write(
         tmp_path / "cut.csv",
         [*base.lines[: line - 1], base.lines[line - 1][:-2]],
         final_newline=False,
     )
-    with pytest.raises(DataError, match=rf"'AA' \(1 rows from line {line}\)"):
+    with pytest.raises(DataError, match=rf"'SYNTH-AA' \(1 rows from line {line}\)"):
         load_snapshots(path)
 
 

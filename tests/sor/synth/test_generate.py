@@ -110,7 +110,7 @@ def test_pretty_row_format(default_file, default_df):
     fields = lines[1].split(",")
     iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
     assert iso.match(fields[0]) and iso.match(fields[1])
-    assert fields[-1] == "AAPL"
+    assert fields[-1] == "SYNTH-AAPL"
     assert (default_df["rtype"] == 10).all()
     assert (default_df["instrument_id"] == 38).all()
     # Prices are written as short decimals on the cent grid: no float noise like 222.83000000001.
@@ -239,7 +239,7 @@ def test_event_fields_are_valid(raw_df):
     assert ((df["price"] % TICK_UNITS) == 0).all()
     assert df["depth"].between(0, 9).all()
     assert set(df["flags"]) == {0, 128}
-    assert (df["symbol"] == "AAPL").all()
+    assert (df["symbol"] == "SYNTH-AAPL").all()
 
 
 def test_trades_take_the_touch_and_the_book_shows_it(raw_df):
@@ -382,5 +382,19 @@ def test_custom_venues_and_symbol(tmp_path):
     df = _read(path)
     assert summary.venues == (2, 43)
     assert set(df["publisher_id"]) == {2, 43}
-    assert (df["symbol"] == "MSFT").all() and (df["instrument_id"] == 7).all()
+    assert (df["symbol"] == "SYNTH-MSFT").all() and (df["instrument_id"] == 7).all()
     assert abs(df["bid_px_00"].iloc[0] - 410.0) < 0.1
+
+
+def test_a_generated_file_says_it_is_generated(tmp_path):
+    from sor.data.loader import load_snapshots
+
+    path = tmp_path / "marked.csv"
+    generate(path, n_events=2000, schema="mbp-1", symbol="SYNTH-AAPL", seed=4)
+    snaps, summary = load_snapshots(path)
+    # the prefix is not doubled, the file stays a Databento CSV, and the loader reads the mark
+    assert _read(path)["symbol"].unique().tolist() == ["SYNTH-AAPL"]
+    assert snaps.symbol == summary.symbol == "SYNTH-AAPL"
+    assert summary.generated is True and summary.to_dict()["generated"] is True
+    if HEAD5.exists():  # real data is not marked
+        assert load_snapshots(HEAD5)[1].generated is False
