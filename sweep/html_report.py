@@ -266,6 +266,27 @@ def _walk_forward_table(report: dict) -> str:
     return f'<table id="walk-forward">{header}{"".join(rows)}</table>'
 
 
+def _venue_economics_table(report: dict) -> str:
+    """Fee, rebate and what the venue keeps per share, one row per venue (`venue_economics`)."""
+    venues = report.get("venue_economics") or []
+    if not venues:
+        return ""
+    heads = ["publisher_id", "taker fee $/share", "maker rebate $/share", "venue keeps $/share"]
+    rows = []
+    for i, venue in enumerate(venues):
+        path = f"venue_economics.{i}"
+        cells = [f"<th>{escape(str(venue['publisher_id']))}</th>"]
+        cells += [_cell(f"{path}.{key}", venue[key]) for key in ("fee", "rebate", "venue_net")]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in heads) + "</tr>"
+    return (
+        "<h2>Fees and rebates per venue</h2>"
+        '<p class="note">A negative fee pays the taker and a negative rebate charges the maker '
+        "(an inverted venue).</p>"
+        f'<table id="venue-economics">{header}{"".join(rows)}</table>'
+    )
+
+
 def _per_day_table(report: dict) -> str:
     """One row per day: sample, parent orders, mean shortfall per strategy, mean savings.
 
@@ -467,6 +488,9 @@ def render_html(report: dict, plots: dict[str, str], trials_csv: str | None = No
     per_order = report.get("schedule", {}).get("shortfall_bps", {})
     skip = frozenset({"schedule.in_sample", *(f"schedule.shortfall_bps.{n}" for n in per_order)})
     shown |= {"per_day"} if report.get("per_day") else set()
+    if report.get("venue_economics"):
+        body.append(_venue_economics_table(report))
+        shown.add("venue_economics")
     for key, heading in sections:
         if key in report:
             body.append(f"<h2>{escape(heading)}</h2>")

@@ -178,12 +178,16 @@ def build_report(
 
 #: A strategy leaving more than this share of its order to the clean-up gets a warning.
 MATERIAL_CLEANUP_SHARE = 0.2
+#: A strategy buying more than this share of the market's traded volume while it was active
+#: gets a warning: the depth it took would not have stayed there at that size.
+MATERIAL_PARTICIPATION = 0.25
 
 
 def result_warnings(report: dict[str, Any]) -> list[str]:
     """Plain-language cautions about numbers in a report that are easy to misread.
 
-    Looks at the report's own keys: shares left to the clean-up order, data without trade rows
+    Looks at the report's own keys: shares left to the clean-up order, a participation in the
+    market's volume no desk would run at (unless capped), data without trade rows
     (VWAP then follows displayed size; no passive fill can happen), savings measured on few or
     no out-of-sample parent orders (or, after a sweep, on the one order it tuned on), and a
     sweep whose trials all scored the same (the parameters then changed nothing and the best
@@ -201,6 +205,14 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
                 f"bought from the data after the horizon and {impact:,} priced by the "
                 "square-root impact model, so its cost and the savings against it rest on "
                 "that clean-up"
+            )
+        participation = result.get("participation")
+        if participation is not None and participation > MATERIAL_PARTICIPATION:
+            notes.append(
+                f"{name} bought {participation:.0%} of the market's traded volume while it was "
+                "active: at that size the displayed depth it took would not have stayed there, "
+                "so its prices are optimistic; cap it with order.max_participation (e.g. 0.2) "
+                "and charge order.temporary_impact for numbers a desk can trust"
             )
     if report.get("data", {}).get("trade_rows") == 0:
         notes.append(

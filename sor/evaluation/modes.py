@@ -36,6 +36,7 @@ from sor.evaluation.schedule import (
     run_router,
     schedule_report,
 )
+from sor.execution.venues import venue_economics
 from sor.routers.static import RouterParams
 from sor.vocabulary import ALLOCATOR_PARAMS
 
@@ -137,6 +138,7 @@ class SingleOrder(Evaluation):
             self.rules.order.size,
         )
         report["cleanup_impact_model"] = self.market.after.impact.to_dict()
+        report["venue_economics"] = venue_economics(self.snaps.venues, self.market.costs)
         return report
 
     def fill_paths(self, params: Mapping[str, float]) -> dict[str, list[FillRecord]]:
@@ -175,6 +177,7 @@ class ParentOrders(Evaluation):
         """Totals over every parent order and the walk-forward statistics."""
         report = schedule_report(self.schedule, params, self.rules)
         report["cleanup_impact_model"] = self.schedule.passive.impact.to_dict()
+        report["venue_economics"] = venue_economics(self.snaps.venues, self.schedule.market.costs)
         return report
 
 

@@ -32,6 +32,7 @@ from sor.evaluation.backtest import fill_paths, make_market
 from sor.evaluation.modes import prepare
 from sor.evaluation.rules import evaluation_rules
 from sor.routers.static import RouterParams
+from sor.synth.generate import generate
 from sor.vocabulary import ALLOCATOR_PARAMS
 from sweep.driver import SweepResult
 from sweep.html_report import format_value, render_html, write_html
@@ -834,3 +835,27 @@ def test_report_renders_in_headless_chromium(built, scheduled, chromium, tmp_pat
     assert colors is not None and len(colors) > 200, "the screenshot is (nearly) blank"
     background = max(colors)[0] / (1200 * 2000)
     assert background < 0.95, f"{background:.0%} of the screenshot is one color"
+
+
+def test_the_report_shows_fee_and_rebate_per_venue(tmp_path):
+    """The JSON's `venue_economics` (each venue's fee, rebate and what it keeps) is a table."""
+    data = tmp_path / "fees.csv"
+    generate(data, n_events=1500, schema="mbp-1", seed=2)
+    config = load_config(None, {"venues.overrides": {"9": {"fee": -0.0002, "rebate": -0.0001}}})
+    snaps = load_snapshots(data, **config.load_options())[0]
+    params = {"lambda_over": 0.4, "lambda_under": 0.6, "theta_queue": 0.3}
+    report = json.loads(json.dumps(prepare(snaps, config).report(params), allow_nan=False))
+    economics = {v["publisher_id"]: v for v in report["venue_economics"]}
+    assert sorted(economics) == sorted(int(v) for v in snaps.venues)
+    assert economics[9] == {
+        "publisher_id": 9,
+        "fee": -0.0002,
+        "rebate": -0.0001,
+        "venue_net": -0.0001,
+    }
+    default = next(v for k, v in economics.items() if k != 9)
+    assert (default["fee"], default["rebate"]) == (config.venues.fee, config.venues.rebate)
+    html = write_html(report, {}, tmp_path / "fees.html").read_text()
+    table = html.split('<table id="venue-economics">')[1].split("</table>")[0]
+    assert re.findall(r"<tr><th>(\d+)</th>", table) == [str(v) for v in snaps.venues]
+    assert 'data-key="venue_economics.' in table and ">-0.0002<" in table

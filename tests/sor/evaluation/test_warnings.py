@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sor.evaluation.backtest import (
+    MATERIAL_PARTICIPATION,
     MIN_OUT_OF_SAMPLE_ORDERS,
     SINGLE_ORDER_NOTE,
     result_warnings,
@@ -80,3 +81,13 @@ def test_savings_label_names_the_orders():
     old = schedule_report(40, 12)  # written before `measured_on`: read from savings_basis
     del old["measured_on"]
     assert savings_label(old) == "savings: out of sample, 12 parent orders"
+
+
+def test_a_participation_no_desk_would_run_at_is_warned_about():
+    assert MATERIAL_PARTICIPATION == 0.25
+    report = schedule_report(40, 40)
+    report["optimized"] = {**FILLED, "participation": 17.48}
+    report["baselines"] = {"twap": {**FILLED, "participation": 0.25}, "vwap": {**FILLED}}
+    (note,) = result_warnings(report)
+    assert note.startswith("optimized bought 1748% of the market's traded volume while it was")
+    assert "order.max_participation" in note
