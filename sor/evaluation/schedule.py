@@ -41,7 +41,7 @@ from sor.evaluation.backtest import SINGLE_ORDER_NOTE, evaluate, make_market, ru
 from sor.evaluation.baselines import savings_bps
 from sor.evaluation.metrics import summarize
 from sor.evaluation.rules import EvaluationRules
-from sor.execution.cleanup import ImpactModel, after_horizon, estimate_impact
+from sor.execution.cleanup import ImpactModel, after_horizon, end_price, estimate_impact
 from sor.execution.engine import ExecutionResult
 from sor.execution.market import Market
 from sor.routers.placement import (
@@ -277,14 +277,14 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
         if sched.enabled and sched.train_days is None
         else None
     )
-    scopes: dict[tuple[int, int], tuple[Snapshots, ImpactModel]] = {
-        (0, len(snaps) - 1): (snaps, market.after.impact)
+    scopes: dict[tuple[int, int], tuple[Snapshots, ImpactModel, float]] = {
+        (0, len(snaps) - 1): (snaps, market.after.impact, market.after.end_price)
     }
 
-    def scope(first: int, last: int) -> tuple[Snapshots, ImpactModel]:
+    def scope(first: int, last: int) -> tuple[Snapshots, ImpactModel, float]:
         if (first, last) not in scopes:
             rows = slice_rows(snaps, first, last)
-            scopes[first, last] = (rows, estimate_impact(rows))
+            scopes[first, last] = (rows, estimate_impact(rows), end_price(rows, market.costs))
         return scopes[first, last]
 
     parents = []
@@ -292,8 +292,8 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
         first, last = day_rows[order.day]
         if order.in_sample and split_last is not None:
             last = min(last, split_last)
-        rows, impact = scope(first, last)
-        after = after_horizon(rows, market.costs, order.last + 1 - first, impact)
+        rows, impact, last_price = scope(first, last)
+        after = after_horizon(rows, market.costs, order.last + 1 - first, impact, last_price)
         parents.append(
             Market(
                 snaps=slice_rows(snaps, order.first, order.last), costs=market.costs, after=after

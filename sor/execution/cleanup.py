@@ -145,9 +145,17 @@ class AfterHorizon:
 
 
 def after_horizon(
-    snaps: Snapshots, costs: VenueCosts, start: int, impact: ImpactModel
+    snaps: Snapshots,
+    costs: VenueCosts,
+    start: int,
+    impact: ImpactModel,
+    last_price: float | None = None,
 ) -> AfterHorizon:
-    """The rows of `snaps` from `start` on (none when start == len(snaps)), as views."""
+    """The rows of `snaps` from `start` on (none when start == len(snaps)), as views.
+
+    `last_price`: `end_price(snaps, costs)` when the caller has it (it reads every row, the same
+    for every parent order over `snaps`).
+    """
     prices, sizes = snaps.ask_ladder()
     return AfterHorizon(
         prices=prices[start:],
@@ -155,7 +163,7 @@ def after_horizon(
         best_ask=snaps.ask_px[start:],
         venues=snaps.venues,
         trade_volume=snaps.trade_volume[start:],
-        end_price=end_price(snaps, costs),
+        end_price=end_price(snaps, costs) if last_price is None else last_price,
         impact=impact,
     )
 
