@@ -120,7 +120,7 @@ def test_no_look_ahead_decisions_before_t_ignore_data_after_t(snaps):
 
 def test_router_posts_where_the_rebate_is_clearly_larger(snaps):
     generous = int(snaps.venues[2])
-    cfg = config(venues={"overrides": {generous: {"rebate": 0.012}}})
+    cfg = config(venues={"overrides": {generous: {"rebate": 0.01}}})
     sm = make_schedule_market(snaps, evaluation_rules(cfg))
     # a small tuning sweep over the penalties and T; the best must post most at that venue
     rng = np.random.default_rng(0)
