@@ -459,7 +459,7 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         else:
             message = error["msg"].removeprefix("Value error, ")
             lines.append(f"{key}: {message} (got {error.get('input')!r})")
-    return f"{source}: invalid configuration:\n  " + "\n  ".join(lines)
+    return f"{source}: invalid configuration: " + "; ".join(lines)
 
 
 def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -515,6 +515,13 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: where (line and column, 1-based) and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split a `key.path=value` override; the value is read as YAML (numbers, null, lists)."""
     if "=" not in text:
@@ -523,7 +530,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         return key.strip(), read_yaml(value) if value.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            f"override {text!r}: value is not valid YAML: {_yaml_problem(exc)}"
+        ) from None
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -546,7 +555,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         try:
             raw = read_yaml(text) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     for key, value in (overrides or {}).items():
