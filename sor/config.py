@@ -592,9 +592,7 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             lines.append(f"{key}: {message} ({allowed}got {_shown(error.get('input'))})")
     if len(errors) > _MAX_ERRORS:
         lines.append(f"... and {len(errors) - _MAX_ERRORS} more")
-    if len(lines) == 1:
-        return f"{source}: invalid configuration: {lines[0]}"
-    return f"{source}: invalid configuration:\n  " + "\n  ".join(lines)
+    return f"{source}: invalid configuration: " + "; ".join(lines)
 
 
 def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -671,6 +669,13 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: where (line and column, 1-based) and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split a `key.path=value` override; the value is read as YAML (numbers, null, lists)."""
     if "=" not in text:
@@ -681,7 +686,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     except _AliasRefused:
         raise ConfigError(f"override {key.strip()}: {_NO_ALIASES}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            f"override {text!r}: value is not valid YAML: {_yaml_problem(exc)}"
+        ) from None
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -713,7 +720,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except _AliasRefused as exc:
             raise ConfigError(f"{path}:{exc.line}: {_NO_ALIASES}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     for key, value in (overrides or {}).items():

@@ -395,6 +395,12 @@ def produce(
     return report
 
 
+def _hms(seconds: float) -> str:
+    """Seconds as H:MM:SS."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
 class _Interrupted(Exception):
     """This producer session cannot go on: the broker went away, failed a send or lost data."""
 
@@ -468,6 +474,7 @@ class _Job:
         self.settings = client_settings(bootstrap, security)
         # Pacing is measured from the first event's time (the smallest, as updates are sorted).
         self.first_ts = int(updates.ts[0]) if len(updates.ts) else 0
+        self.data_span = _hms((int(updates.ts[-1]) - self.first_ts) / 1e9 if len(updates.ts) else 0)
 
     def open_producer(self, connect_timeout_s: float) -> Any:
         from kafka import KafkaProducer
@@ -562,6 +569,8 @@ class _Job:
             bytes_unchecked += len(value)
             if n_unchecked >= check_every or bytes_unchecked >= _CHECK_BYTES:
                 n_unchecked = bytes_unchecked = 0
+                if due is not None:  # paced: how far into the data, of how much
+                    bar.set_postfix_str(f"data {_hms(due * speed)} of {self.data_span}", False)
                 bar.update(n_new)
                 n_new = 0
                 self._collect(inflight, state)

@@ -38,6 +38,8 @@ __all__ = [
     "run_sweep",
     "storage_file",
     "study_lock",
+    "warm_up_kernels",
+    "warm_up_workers",
 ]
 
 log = logging.getLogger("sor.sweep")
@@ -58,10 +60,11 @@ class SweepResult:
     workers: int
     nodes: list[str] = field(default_factory=list)
     study: Any = None  #: the optuna.Study
+    warm_up_s: float = 0.0  #: seconds spent loading kernels and data in the driver and workers
 
     @property
     def trials_per_s(self) -> float:
-        """Trials evaluated by this run per second of wall time."""
+        """Trials evaluated by this run per second of wall time, the warm-up excluded."""
         return self.trials_run_now / self.wall_s if self.wall_s > 0 else 0.0
 
 
@@ -303,8 +306,6 @@ def _run_sweep(
 ) -> SweepResult:
     import ray
 
-    from sor.evaluation.baselines_nb import warm_up as warm_up_baselines
-    from sor.routers.static_nb import warm_up
     from sweep.evaluate import evaluate_shared
     from sweep.runtime import worker_count
 
@@ -318,13 +319,20 @@ def _run_sweep(
         log.info("the grid has %d points: running %d trials, not %d", grid, grid, target)
         target = grid
 
-    warm_up()  # compile once here; workers then load Numba's cache instead of compiling
-    warm_up_baselines()  # the same for the baselines' kernel, which every worker's prepare runs
-    remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_shared)
     config_dict = config.model_dump()
     workers = worker_count()
     _requeue_abandoned(study)
     finished = _finished(study)
+    warm_started = time.perf_counter()
+    if finished < target:
+        # Compile once here (a fresh checkout takes seconds); workers then load Numba's cache.
+        warm_up_kernels(config.router.allocator)
+        warm_up_workers(snaps_ref, config_dict, workers, local=_one_node())
+    warm_up_s = time.perf_counter() - warm_started
+    log.info(
+        "sweeping %d trials on %d workers (warm-up %.2f s)", target - finished, workers, warm_up_s
+    )
+    remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_shared)
     nodes: set[str] = set()
     run_now = 0
     started = time.perf_counter()
@@ -385,7 +393,79 @@ def _run_sweep(
         workers=workers,
         nodes=sorted(nodes),
         study=study,
+        warm_up_s=warm_up_s,
     )
+
+
+def warm_up_kernels(allocator: str) -> None:
+    """Compile, or load from Numba's cache, the kernels a trial of `allocator` runs."""
+    if allocator == "cont_kukanov":
+        from sor.routers.placement_nb import warm_up
+
+        warm_up()
+    from sor.evaluation.baselines_nb import warm_up as warm_up_baselines
+    from sor.routers.static_nb import warm_up as warm_up_static
+
+    warm_up_static()  # the static router
+    warm_up_baselines()  # the baselines' kernel, which every worker's prepare runs
+
+
+#: Longest a warm-up task waits for the other workers' warm-up tasks to start (seconds).
+WARM_UP_GATE_S = 30.0
+
+
+def warm_up_workers(snaps_ref: Any, config: dict[str, Any], workers: int, *, local: bool) -> None:
+    """Warm every Ray worker up before the sweep is timed: kernels loaded, evaluation prepared.
+
+    One task per worker loads the kernels (`warm_up_kernels`) and prepares the evaluation over
+    the shared snapshots (`sweep.evaluate.evaluate_shared` with no trial), which the worker then
+    keeps for its trials. On a local runtime the tasks wait for each other at a gate (a folder
+    each marks with its pid): without it Ray may hand a second warm-up task to a worker that
+    finished its first, and leave another worker to warm up on the clock.
+
+    Args:
+        snaps_ref: the Ray reference of the snapshots.
+        config: `Config.model_dump()`.
+        workers: the number of worker processes to warm up.
+        local: the runtime runs on this machine (the gate folder is visible to its workers).
+    """
+    import shutil
+    import tempfile
+
+    import ray
+
+    gate = tempfile.mkdtemp(prefix="sor-warm-up-") if local and workers > 1 else None
+    try:
+        task = ray.remote(max_retries=2, retry_exceptions=False)(_warm_up_worker)
+        ray.get([task.remote([snaps_ref], config, gate, workers) for _ in range(workers)])
+    finally:
+        if gate is not None:
+            shutil.rmtree(gate, ignore_errors=True)
+
+
+def _one_node() -> bool:
+    """The Ray runtime has one live node: every worker is a process of one machine."""
+    import ray
+
+    return sum(bool(node.get("Alive")) for node in ray.nodes()) == 1
+
+
+def _warm_up_worker(
+    snaps_ref: list[Any], config: dict[str, Any], gate: str | None, workers: int
+) -> int:
+    """One worker's warm-up (`warm_up_workers`); returns its pid."""
+    import os
+
+    from sweep.evaluate import evaluate_shared
+
+    warm_up_kernels(config["router"]["allocator"])
+    evaluate_shared(snaps_ref, config, [])
+    if gate is not None and os.path.isdir(gate):
+        Path(gate, str(os.getpid())).touch()
+        deadline = time.monotonic() + WARM_UP_GATE_S
+        while len(os.listdir(gate)) < workers and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return os.getpid()
 
 
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, outcome: dict) -> set[str]:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS, config_from_args
+from sor.cli.flags import (
+    DATA_FLAGS,
+    EVALUATION_FLAGS,
+    PARAM_FLAGS,
+    config_from_args,
+    warn_unknown_venue_overrides,
+)
 from sor.cli.output import claim_outputs, print_report, write_json
 from sor.errors import SorError
 
@@ -24,6 +30,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     with claim_outputs(config.output.out, inputs=inputs):
         snaps, summary = load_snapshots(config.data.path, **config.load_options())
         require_asks(snaps.ask_px, config.data.path)
+        warn_unknown_venue_overrides(config, snaps.venues)
         evaluation = prepare(snaps, config)
         params = config.params.model_dump()
         report = evaluation.report({k: params[k] for k in evaluation.params})
@@ -35,5 +42,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         report["warnings"] = result_warnings(report)
         report["config"] = config.redacted()
         write_json(report, config.output.out)
-    print_report(report)
+    if not args.quiet:
+        print_report(report)
     return 0

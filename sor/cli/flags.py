@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sor.config import Config, load_config, parse_override
@@ -17,6 +18,7 @@ __all__ = [
     "SWEEP_FLAGS",
     "add_flags",
     "config_from_args",
+    "warn_unknown_venue_overrides",
 ]
 
 # Flags of the commands that read data: flag -> dotted config key.
@@ -96,8 +98,20 @@ PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def add_flags(
-    parser: argparse.ArgumentParser, *groups: Mapping[str, tuple[str, dict[str, Any]]]
+    parser: argparse.ArgumentParser,
+    *groups: Mapping[str, tuple[str, dict[str, Any]]],
+    required: Iterable[str] = (),
 ) -> None:
+    """Add --config, --set and the flags of `groups` to `parser`.
+
+    Flags named in `required` are listed, and shown in the usage line, as required: the command
+    refuses to run without them unless the configuration file sets their key (argparse alone
+    cannot know that, so the command checks it).
+    """
+    must = set(required)
+    needed = (
+        parser.add_argument_group("required (unless the --config file sets them)") if must else None
+    )
     parser.add_argument("--config", help="YAML configuration (see configs/default.yaml)")
     parser.add_argument(
         "--set",
@@ -110,7 +124,20 @@ def add_flags(
         for flag, (key, kwargs) in group.items():
             if "action" not in kwargs:
                 kwargs = {"metavar": key.rsplit(".", 1)[-1].upper(), **kwargs}
-            parser.add_argument(flag, dest=key.replace(".", "__"), **kwargs)
+            target = needed if needed is not None and flag in must else parser
+            target.add_argument(flag, dest=key.replace(".", "__"), **kwargs)
+    if must:
+        # argparse shows every flag of the form --name in brackets, as optional.
+        shown = " ".join(f"{flag} {_metavar(groups, flag)}" for flag in sorted(must))
+        parser.usage = f"%(prog)s {shown} [options]"
+
+
+def _metavar(groups: Iterable[Mapping[str, tuple[str, dict[str, Any]]]], flag: str) -> str:
+    for group in groups:
+        if flag in group:
+            key, kwargs = group[flag]
+            return str(kwargs.get("metavar", key.rsplit(".", 1)[-1].upper()))
+    raise KeyError(flag)
 
 
 def config_from_args(
@@ -127,3 +154,24 @@ def config_from_args(
     config = load_config(args.config, overrides)
     register(config.secrets())  # masked from here on in logs, error lines and results
     return config
+
+
+def warn_unknown_venue_overrides(config: Config, venues: Iterable[int]) -> list[int]:
+    """Warn about `venues.overrides` entries for publisher_ids the data does not have.
+
+    Such an override is not an error (one configuration may serve several files), but its fee
+    and rebate are used nowhere, which a typo in a publisher_id would otherwise hide.
+
+    Returns:
+        The publisher_ids overridden but absent, ascending.
+    """
+    present = sorted(int(v) for v in venues)
+    absent = sorted(set(config.venues.overrides) - set(present))
+    for venue in absent:
+        logging.getLogger("sor").warning(
+            "venues.overrides: publisher_id %d is not in the data (venues present: %s); its "
+            "fee and rebate are not used",
+            venue,
+            ", ".join(map(str, present)),
+        )
+    return absent

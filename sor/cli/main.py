@@ -7,11 +7,18 @@ one line on stderr and exit code 2 (1 for other failures).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 import traceback
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 from sor.cli.backtest import cmd_backtest
 from sor.cli.flags import (
@@ -37,6 +44,7 @@ EPILOG_RUN = """examples:
   sor run                                   # embedded broker, generated data, local Ray
   sor run --data l1_day.csv --start 13:36:32 --end 13:45:14 --trials 500
   sor run --bootstrap kafka1:9092 --ray-address ray://head:10001 --config my.yaml
+  sor run --bootstrap kafka1:9092 --topic l1 --consume-only   # sweep what `sor produce` sent
 """
 
 
@@ -85,34 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="router at given parameters vs baselines, from a CSV",
         epilog=EPILOG_BACKTEST,
     )
-    add_flags(p, DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS)
+    add_flags(p, DATA_FLAGS, EVALUATION_FLAGS, PARAM_FLAGS, required=["--data"])
     p.set_defaults(func=cmd_backtest)
 
     p = add_parser(
         "generate",
         help="write a seeded multi-venue MBP CSV",
-        epilog=(
-            "examples:\n  sor generate data.csv --rows 60000 --schema mbp-10\n"
-            "  sor generate taq.csv.gz --profile taq-2018 --rows 2000000 --days 20\n"
-        ),
+        epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n",
     )
     p.add_argument("path", help="CSV file to write")
-    p.add_argument("--rows", type=int, default=60_000, help="book events (rows) to write, in all")
-    p.add_argument(
-        "--schema",
-        choices=["mbp-1", "mbp-10"],
-        default=None,
-        help="columns (default: the profile's; legacy: mbp-10)",
-    )
-    p.add_argument(
-        "--profile",
-        choices=["legacy", "taq-2018", "xnas-aapl"],
-        default="legacy",
-        help="market: legacy (the bundled demo data) or one calibrated to a real file",
-    )
-    p.add_argument(
-        "--days", type=int, default=1, help="trading days, one session each (consecutive dates)"
-    )
+    p.add_argument("--rows", type=int, default=60_000, help="book events (rows) to write")
+    p.add_argument("--schema", choices=["mbp-1", "mbp-10"], default="mbp-10", help="columns")
     p.add_argument(
         "--style",
         choices=["pretty", "raw"],
@@ -136,33 +127,95 @@ def build_parser() -> argparse.ArgumentParser:
         help="stream a CSV's snapshot events to Kafka",
         epilog="example:\n  sor produce --data l1_day.csv --bootstrap 127.0.0.1:9092 --speed 1\n",
     )
-    add_flags(p, DATA_FLAGS, STREAM_FLAGS)
+    add_flags(p, DATA_FLAGS, STREAM_FLAGS, required=["--data"])
     p.set_defaults(func=cmd_produce)
 
     p = add_parser(
         "run", help="the whole job: broker, produce, consume, sweep, report", epilog=EPILOG_RUN
     )
     add_flags(p, DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
+    p.add_argument(
+        "--consume-only",
+        "--no-produce",
+        action="store_true",
+        help="sweep a stream another process produced on --topic (`sor produce`), signed with "
+        "the key in the variable stream.key_env names; needs --bootstrap, no --data",
+    )
+    p.add_argument(
+        "--stream-id",
+        metavar="ID",
+        help="with --consume-only: the stream to read (`sor produce` prints it); default: the "
+        "first on the topic signed with the key",
+    )
     p.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `sor` console script; returns the exit code."""
+    """Entry point of the `sor` console script; returns the exit code.
+
+    Called without `argv` (as the console script and `python -m sor` do), it is the process's
+    entry: Ctrl-C (SIGINT) and SIGTERM then print one line and end the process at once with
+    exit code 130 (143), whatever it was doing, and a run that started Ray stops it and leaves
+    with `os._exit` once its files are written, rather than wait for the interpreter to tear
+    down Ray's and the report's modules (seconds).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    entry = argv is None
+    _configure_output(args)
+    previous = _install_signal_handlers() if entry else None
+    try:
+        try:
+            code = _call(args, entry=entry)
+        except (KeyboardInterrupt, _Terminated):  # a signal while an error was being reported
+            code = 128 + (_said[0] if _said else signal.SIGINT)
+        if entry:
+            _leave(code)  # does not return when this run started Ray
+        return code
+    finally:
+        if previous is not None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _configure_output(args: argparse.Namespace) -> None:
+    """Logging on stderr (`setup_logging`); with -q Python's warnings are silenced too."""
     setup_logging(args.verbose, args.quiet)
+    if args.quiet:
+        warnings.simplefilter("ignore")
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """Log to stderr through the secret-redacting filter: -q errors only, -v more, -vv every
+    library's debug lines too.
+
+    The filter sits on the root logger's handlers, so it sees every logger's records (kafka-python
+    logs the SASL exchange and the raw bytes sent at -vv); the secrets it masks are registered
+    when the configuration is read (`sor.cli.flags.config_from_args`).
+    """
+    level = logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_filter()
+    # kafka-python logs every connection at INFO and event-loop timing at WARNING; -vv shows it.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose > 1 else logging.ERROR)
+
+
+def _call(args: argparse.Namespace, *, entry: bool) -> int:
+    """Run the subcommand; user errors become one line on stderr and exit code 2."""
     try:
         return int(args.func(args) or 0)
     except SorError as exc:
-        print(f"sor: error: {redact_text(str(exc))}", file=sys.stderr)
+        _error(exc)
         return 2
     except OutputWriteError as exc:  # a full disk, a folder gone read-only: not the input's fault
-        print(f"sor: error: {redact_text(str(exc))}", file=sys.stderr)
+        _error(exc)
         return 1
     except KeyboardInterrupt:
-        print("sor: interrupted", file=sys.stderr)
+        _interrupted(signal.SIGINT, silence=entry)
         return 130
+    except _Terminated:
+        return 128 + signal.SIGTERM
     except Exception:
         # A bug or a library's own error: the traceback, with the run's secrets masked (a
         # database driver's message may quote the URL it was given).
@@ -170,18 +223,146 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
-    """Log to stderr at the level the flags ask, through the secret-redacting filter.
+def _error(exc: Exception) -> None:
+    # One line, as promised: a message of several lines (a list of invalid keys) is joined.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    head, rest = (lines[0], lines[1:]) if lines else ("", [])
+    if rest:
+        head = f"{head} {'; '.join(rest)}"
+    print(f"sor: error: {redact_text(head)}", file=sys.stderr, flush=True)
 
-    The filter sits on the root logger's handlers, so it sees every logger's records (kafka-python
-    logs the SASL exchange and the raw bytes sent at -vv); the secrets it masks are registered
-    when the configuration is read (`sor.cli.flags.config_from_args`).
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every `with` block cleans up on the way out."""
+
+
+_said: list[int] = []  # the signal already announced, if any
+
+
+#: After a signal, the longest the command may take to wind down before the process ends anyway.
+WIND_DOWN_S = 5.0
+
+
+def _interrupted(signum: int, *, silence: bool = True) -> None:
+    """Say once that the command was stopped, then silence everything else it might print.
+
+    What the command prints while it winds down (reconnecting clients, a Ray runtime losing its
+    processes, tracebacks of threads cut short) says nothing the user needs: the one line is the
+    whole message, and the exit code tells how it ended. `silence` (the process's entry only)
+    also points stderr at /dev/null and ends the process after `WIND_DOWN_S` seconds if the
+    command has not wound down by then.
     """
-    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    install_log_filter()
-    # kafka-python logs every connection at INFO and event-loop timing at WARNING; -vv shows it.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose > 1 else logging.ERROR)
+    if _said:
+        return
+    _said.append(signum)
+    what = "interrupted" if signum == signal.SIGINT else "terminated"
+    with contextlib.suppress(OSError, ValueError):
+        print(f"sor: {what}", file=sys.stderr, flush=True)
+    if not silence:
+        return
+    threading.Thread(target=_watchdog, name="wind-down", daemon=True).start()
+    logging.disable(logging.CRITICAL)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _watchdog() -> None:
+    time.sleep(WIND_DOWN_S)
+    _force_exit()
+
+
+def _force_exit() -> NoReturn:
+    """End the process now with the signal's code, killing every process it started."""
+    code = 128 + (_said[0] if _said else signal.SIGINT)
+    try:
+        _kill_descendants()
+    finally:
+        os._exit(code)
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every process this one started, and theirs (Linux; elsewhere nothing).
+
+    After Ctrl-C nothing they hold is needed: the embedded broker's topics are in memory, the
+    local Ray runtime's objects are this run's, the study is in memory or already committed.
+    A runtime this process joined (ray.address) runs elsewhere and is not among them. Killed in
+    a few passes, since a process may start another meanwhile.
+    """
+    me = os.getpid()
+    for _ in range(5):
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as f:
+                        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+                        ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                parents[int(entry)] = ppid
+        ours: set[int] = set()
+        frontier = {me}
+        while frontier:
+            frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - ours
+            ours |= frontier
+        if not ours:
+            return
+        for pid in ours:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _said:
+        _force_exit()  # a second Ctrl-C: no more waiting for the clean-up
+    _interrupted(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise _Terminated
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """SIGINT and SIGTERM -> `_on_signal` in the main thread; returns the previous handlers.
+
+    A shell starts background jobs with SIGINT ignored; `kill -INT` must still stop sor.
+    """
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, _on_signal)
+    return previous
+
+
+def _leave(code: int) -> None:
+    """If this run started Ray, end the process with `code` now: flush, stop Ray, `os._exit`.
+
+    After a signal, or on one while Ray stops, every process this one started is killed at
+    once (`_kill_descendants`) and the code is 130 (143).
+    Everything else this process owns is released by then: the broker is stopped and the
+    outputs' locks are dropped by the `with` blocks the command has left. Without Ray, returns.
+    """
+    run = sys.modules.get("sor.cli.run")
+    if run is None or run.RAY is None:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if _said or code != 0:
+        # Nothing of the run is needed any more: no waiting for a Ray start or a graceful stop.
+        with contextlib.suppress(Exception):
+            _kill_descendants()
+        os._exit(128 + _said[0] if _said else code)
+    try:
+        run.stop_ray()
+    except (KeyboardInterrupt, _Terminated):
+        _force_exit()
+    except Exception:  # Ray failing to stop must not change what the run reports
+        logging.getLogger("sor").debug("stopping Ray failed", exc_info=True)
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,32 +1,49 @@
 """`sor run`: the whole mission in one command.
 
-Start the embedded broker (unless --bootstrap), stream the data through Kafka, assemble the
-snapshots into one Ray object, sweep, and write the report.
+Start the embedded broker (unless --bootstrap), stream the data through Kafka while Ray starts,
+put the snapshots into Ray's object store once, sweep, and write the report. With
+--consume-only, sweep a stream another process produced (`sor produce`) instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sor.cli.flags import DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS, config_from_args
+from sor.cli.flags import (
+    DATA_FLAGS,
+    EVALUATION_FLAGS,
+    STREAM_FLAGS,
+    SWEEP_FLAGS,
+    config_from_args,
+    warn_unknown_venue_overrides,
+)
 from sor.cli.output import Outputs, claim_outputs, print_report, say, write_json
 from sor.config import Config
+from sor.errors import ConfigError
 from sor.evaluation.modes import Evaluation, prepare
-from stream.pipeline import stream_snapshots
+from stream.pipeline import check_broker, consume_stream, stream_snapshots
+from stream.signing import StreamKey
 
 if TYPE_CHECKING:
     from sweep.driver import SweepResult
 
 __all__ = [
     "DEFAULT_DATA",
+    "RayStart",
     "cmd_run",
     "companions",
     "default_data",
     "run",
+    "start_ray",
+    "stop_ray",
     "write_outputs",
     "write_visual_report",
 ]
@@ -61,7 +78,14 @@ def _marked_generated(path: Path) -> bool:
     return row.rstrip("\r\n").rsplit(",", 1)[-1].startswith(GENERATED_SYMBOL_PREFIX)
 
 
-def run(config: Config, *, progress: bool = True, config_path: str | None = None) -> dict[str, Any]:
+def run(
+    config: Config,
+    *,
+    progress: bool = True,
+    config_path: str | None = None,
+    consume_only: bool = False,
+    stream_id: str | None = None,
+) -> dict[str, Any]:
     """The whole job on a validated config; returns the report, written to output.out.
 
     The outputs are claimed before any work (`sor.cli.output.claim_outputs`): an output that
@@ -72,18 +96,24 @@ def run(config: Config, *, progress: bool = True, config_path: str | None = None
         config: the validated configuration.
         progress: show progress bars.
         config_path: the configuration file it was read from, never to be overwritten.
+        consume_only: sweep a stream another process produced on `kafka.topic`
+            (`stream.pipeline.consume_stream`) instead of streaming a file.
+        stream_id: with `consume_only`, the stream to read (None: the first on the topic
+            signed with the key).
     """
     from sweep.driver import storage_file
 
     data_path = Path(config.data.path) if config.data.path else DEFAULT_DATA
     inputs = {
-        "data file": data_path,
+        "data file": None if consume_only else data_path,
         "configuration": config_path,
         "study storage": storage_file(config.search.storage),
     }
     out = config.output.out
     with claim_outputs(out, companions=companions(out), inputs=inputs) as outputs:
-        return _run(config, outputs, progress=progress)
+        return _run(
+            config, outputs, progress=progress, consume_only=consume_only, stream_id=stream_id
+        )
 
 
 def companions(out: str | Path) -> tuple[Path, ...]:
@@ -99,15 +129,18 @@ def companions(out: str | Path) -> tuple[Path, ...]:
     )
 
 
-def _run(config: Config, outputs: Outputs, *, progress: bool) -> dict[str, Any]:
-    import ray
-
+def _run(
+    config: Config, outputs: Outputs, *, progress: bool, consume_only: bool, stream_id: str | None
+) -> dict[str, Any]:
     from sweep.driver import check_study, run_sweep, study_lock
     from sweep.fingerprint import file_fingerprint
-    from sweep.report import sweep_report
-    from sweep.runtime import ray_runtime
 
-    if config.data.path and not Path(config.data.path).is_file():
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    key = None
+    if consume_only:
+        key = _check_consume_only(config)
+    elif config.data.path and not Path(config.data.path).is_file():
         from sor.errors import DataError
 
         problem = (
@@ -116,32 +149,206 @@ def _run(config: Config, outputs: Outputs, *, progress: bool) -> dict[str, Any]:
         raise DataError(problem, path=config.data.path)  # before Ray starts
     with study_lock(config):
         check_study(config)  # a bad storage URL or an unresumed study fails before any data
-        data_path = Path(config.data.path) if config.data.path else default_data()
-        data = file_fingerprint(data_path) if config.search.storage else None
-        check_study(config, data=data)  # resuming on other data fails before any streaming
-        # Stopped on every way out: a local runtime's agents would otherwise outlive a driver
-        # that failed or was stopped by a signal, and keep its ports open.
-        with ray_runtime(config.ray.address, config.ray.num_cpus):
-            ref, summary, info = stream_snapshots(config, data_path, progress=progress)
-            snaps = ray.get(ref)
+        data_path = None
+        data = None
+        if not consume_only:
+            data_path = Path(config.data.path) if config.data.path else default_data()
+            data = file_fingerprint(data_path) if config.search.storage else None
+            check_study(config, data=data)  # resuming on other data fails before any streaming
+        if config.kafka.bootstrap is not None:
+            check_broker(config.kafka.bootstrap)  # a broker that is not there fails before Ray
+        # Ray takes seconds to start: it starts while the data is streamed.
+        ray_start = start_ray(config.ray.address, config.ray.num_cpus)
+        try:
+            if data_path is None:
+                snaps, data_section, info = consume_stream(
+                    config, key=key, stream_id=stream_id, progress=progress
+                )
+            else:
+                snaps, summary, info = stream_snapshots(config, data_path, progress=progress)
+                data_section = summary.to_dict()
+            warn_unknown_venue_overrides(config, snaps.venues)
+            waited = time.perf_counter()
+            timings["ray_start"] = ray_start.wait()
+            timings["ray_wait"] = time.perf_counter() - waited
+            import ray
+
+            ref = ray.put(snaps)
             result = run_sweep(ref, config, progress=progress, data=data)
-            evaluation = prepare(snaps, config)
-            report = sweep_report(
-                evaluation,
-                config,
-                result,
-                extra={
-                    "data": {
-                        **summary.to_dict(),
-                        "snapshots": len(snaps),
-                        "snapshot_bytes": snaps.nbytes,
-                    },
-                    **info,
-                },
-            )
-            write_outputs(outputs, evaluation, config, result, report)
+            del ref
+        except BaseException:
+            # A failed or interrupted run stops the runtime it started before it leaves: its
+            # agents would otherwise outlive the driver and keep their ports open.
+            ray_start.stop()
+            raise
+    ray_start.stop_soon()  # meanwhile the report is made, in this process
+    log.info("sweep done in %.2f s; writing the report while Ray stops", result.wall_s)
+    timings.update(info.pop("timings"))
+    timings["sweep_warm_up"] = result.warm_up_s
+    timings["sweep"] = result.wall_s
+    reported = time.perf_counter()
+    from sweep.report import sweep_report
+
+    evaluation = prepare(snaps, config)
+    report = sweep_report(
+        evaluation,
+        config,
+        result,
+        extra={
+            "data": {**data_section, "snapshots": len(snaps), "snapshot_bytes": snaps.nbytes},
+            **info,
+        },
+    )
+
+    def finish_timings(report: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        timings["report"] = now - reported
+        timings["total"] = now - started
+        report["timings"] = {
+            **{k: round(v, 3) for k, v in timings.items()},
+            "trials_per_s": round(result.trials_per_s, 3),
+        }
+
+    write_outputs(outputs, evaluation, config, result, report, before_json=finish_timings)
     log.info("results: %s, report: %s", outputs.results, outputs.companions[-1])
     return report
+
+
+def _check_consume_only(config: Config) -> StreamKey:
+    """Before anything starts: --consume-only needs a broker and the stream's key, and reads
+    the stream as it was produced (no file, no window). Returns the key."""
+    from sor.errors import StreamError
+
+    if config.data.path:
+        raise ConfigError(
+            f"data.path {config.data.path}: --consume-only reads the stream on the topic, not a "
+            "file; drop --data (give it to `sor produce`)"
+        )
+    if config.window.start is not None or config.window.end is not None:
+        raise ConfigError(
+            "window.start/window.end: --consume-only sweeps the stream as it was produced; set "
+            "the window when producing it (`sor produce --start ... --end ...`)"
+        )
+    if config.kafka.bootstrap is None:
+        raise StreamError(
+            "--consume-only reads a stream another process produced: give its broker with "
+            "--bootstrap HOST:PORT (the embedded broker starts empty)"
+        )
+    return StreamKey.from_env(config.stream.key_env)
+
+
+class RayStart:
+    """`ray.init` in a background thread, so that Ray starts while the data is streamed.
+
+    The thread stays alive (idle) after `ray.init` returns: Ray starts its GCS and raylet with
+    the parent-death signal set (`PR_SET_PDEATHSIG`), which the kernel sends when the *thread*
+    that started them ends, so a thread that returned would take the runtime down with it.
+    Signals stay with the main thread: Ctrl-C interrupts the main thread's work as before.
+    """
+
+    def __init__(self, address: str | None, num_cpus: int | None) -> None:
+        self._args = (address, num_cpus)
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._seconds = 0.0
+        self._owned = False
+        self._stopping: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._start, name="ray-start", daemon=True)
+
+    def start(self) -> RayStart:
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def _start(self) -> None:
+        import ray
+
+        from sweep.runtime import init_ray
+
+        if logging.getLogger().getEffectiveLevel() >= logging.ERROR:  # -q: errors only
+            # Ray sets its own logger's level when imported (e.g. for its token notice).
+            logging.getLogger("ray").setLevel(logging.ERROR)
+
+        started = time.perf_counter()
+        try:
+            self._owned = not ray.is_initialized()
+            init_ray(*self._args)
+        except BaseException as exc:  # raised in the main thread by wait()
+            self._error = exc
+        self._seconds = time.perf_counter() - started
+        self._done.set()
+        threading.Event().wait()  # never set: see the class docstring
+
+    @property
+    def done(self) -> bool:
+        """`ray.init` has returned (or failed)."""
+        return self._done.is_set()
+
+    def wait(self) -> float:
+        """Wait for `ray.init`; returns the seconds it took, or raises what it raised."""
+        while not self._done.wait(0.1):  # in short waits, so that Ctrl-C is not held up
+            pass
+        if threading.current_thread() is threading.main_thread():
+            # Ray's core worker installs its own SIGTERM handler, which prints a C++ stack
+            # trace: give the signals back to the Python handlers (sor.cli.main's).
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(signum)
+                if handler is not None:
+                    signal.signal(signum, handler)
+        if self._error is not None:
+            raise self._error
+        return self._seconds
+
+    def stop_soon(self) -> None:
+        """Shut Ray down in the background (the sweep is over; the report needs no Ray).
+
+        Only a runtime this object initialised is shut down: one the caller had initialised
+        before is left as it was. `stop` waits for it.
+        """
+        if self._stopping is None and self.done and self._owned and self._error is None:
+            import ray
+
+            self._stopping = threading.Thread(target=ray.shutdown, name="ray-stop", daemon=True)
+            self._stopping.start()
+
+    def stop(self) -> None:
+        """Shut Ray down (if this object initialised it) and wait until it is down."""
+        self.stop_soon()
+        if self._stopping is not None:
+            while self._stopping.is_alive():
+                self._stopping.join(0.1)  # in short waits, so that Ctrl-C is not held up
+
+
+#: The `RayStart` of this process's run, if any: `sor.cli.main` stops Ray before exiting.
+RAY: RayStart | None = None
+
+
+def start_ray(address: str | None, num_cpus: int | None) -> RayStart:
+    """Start Ray in the background (`RayStart`); `stop_ray` stops what this started."""
+    global RAY
+    logging.getLogger("ray._private.worker").addFilter(_NotMainThreadNote())
+    RAY = RayStart(address, num_cpus).start()
+    return RAY
+
+
+class _NotMainThreadNote(logging.Filter):
+    # ray.init from another thread says it cannot set its SIGTERM handler; sor.cli.main handles
+    # SIGTERM itself.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def stop_ray() -> None:
+    """Stop the Ray runtime this process's run started (no-op without one) and wait for it.
+
+    `ray.shutdown()` asks each of its processes in turn to stop; a run started the shutdown
+    in the background when its sweep ended, so by the time its files are written it is
+    usually over. A start still under way is waited for first.
+    """
+    if RAY is None:
+        return
+    RAY.wait()
+    RAY.stop()
 
 
 def write_outputs(
@@ -150,18 +357,23 @@ def write_outputs(
     config: Config,
     result: SweepResult,
     report: dict[str, Any],
+    *,
+    before_json: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Write the run's files: the old results JSON and companions removed first, then the
     trials CSV, the plots and the HTML page, and the results JSON last, each atomically.
 
     A results JSON on disk therefore always belongs to a complete run, with its own
-    companions beside it; an interruption in between leaves no results JSON.
+    companions beside it; an interruption in between leaves no results JSON. `before_json`
+    may complete the report (e.g. with the time the files took) just before it is written.
     """
     from sweep.report import write_trials_csv
 
     outputs.clear()
     write_trials_csv(result, str(outputs.results))
     write_visual_report(evaluation, config, result, report)
+    if before_json is not None:
+        before_json(report)
     write_json(report, outputs.results)
 
 
@@ -181,9 +393,18 @@ def write_visual_report(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """`sor run`."""
+    """`sor run`: with -q nothing is printed but errors; the results files are written."""
     config = config_from_args(args, DATA_FLAGS, EVALUATION_FLAGS, STREAM_FLAGS, SWEEP_FLAGS)
-    report = run(config, progress=not args.quiet and sys.stderr.isatty(), config_path=args.config)
-    print_report(report)
-    say(f"results written to {Path(config.output.out).resolve()}")
+    if args.stream_id is not None and not args.consume_only:
+        raise ConfigError("--stream-id selects the stream --consume-only reads: add --consume-only")
+    report = run(
+        config,
+        progress=not args.quiet and sys.stderr.isatty(),
+        config_path=args.config,
+        consume_only=args.consume_only,
+        stream_id=args.stream_id,
+    )
+    if not args.quiet:
+        print_report(report)
+        say(f"results written to {Path(config.output.out).resolve()}")
     return 0

@@ -55,7 +55,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    """Stream the configured CSV to Kafka and print the produce report as JSON.
+    """Stream the configured CSV to Kafka and print the produce report as JSON (not with -q).
 
     Without --bootstrap an embedded broker is started for the duration of the command and
     stopped with it, taking the stream with it: useful only to test the producer.
@@ -64,6 +64,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from stream.signing import StreamKey
 
     _quiet_kafka(args)
+    quiet = bool(getattr(args, "quiet", False))
     config = config_from_args(args, DATA_FLAGS, STREAM_FLAGS)
     if config.data.path is None:
         raise SorError("sor produce needs --data PATH (or data.path in the config)")
@@ -74,11 +75,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
         bootstrap = kafka.bootstrap
         if bootstrap is None:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
-            print(
-                f"sor: no --bootstrap: started an embedded broker at {bootstrap} for this command "
-                "only; the stream is gone when it ends (testing only; run `sor broker` and pass "
+            logging.getLogger("sor").warning(
+                "no --bootstrap: started an embedded broker at %s for this command only; the "
+                "stream is gone when it ends (testing only; run `sor broker` and pass "
                 "--bootstrap to keep it)",
-                file=sys.stderr,
+                bootstrap,
             )
         report = produce_csv(
             config.data.path,
@@ -92,7 +93,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
             max_message_bytes=config.stream.max_message_bytes,
             connect_timeout_s=config.stream.connect_timeout_s,
             reconnect_timeout_s=config.stream.reconnect_timeout_s,
-            progress=not getattr(args, "quiet", False) and sys.stderr.isatty(),
+            # A paced stream runs for as long as its data lasts: show how far it is even when
+            # stderr is a log file; -q shows nothing but errors.
+            progress=not quiet and (sys.stderr.isatty() or config.stream.speed > 0),
         )
-    print(json.dumps(report.to_dict(), indent=2))
+    if not quiet:
+        print(json.dumps(report.to_dict(), indent=2))
     return 0

@@ -45,7 +45,13 @@ from sor.routers.placement import (
 )
 from sor.vocabulary import NS_PER_S
 
-__all__ = ["ParentArrays", "execute_parent_compiled", "parent_arrays", "seeded_draws"]
+__all__ = [
+    "ParentArrays",
+    "execute_parent_compiled",
+    "parent_arrays",
+    "seeded_draws",
+    "warm_up",
+]
 
 
 class ParentArrays(NamedTuple):
@@ -498,3 +504,36 @@ def execute_parent_compiled(
         decisions=int(fill.decisions),
         posted_shares=posted,
     )
+
+
+def warm_up() -> None:
+    """Compile the parent-order kernel, or load it from Numba's on-disk cache, on a tiny market.
+
+    Runs `execute_parent_compiled` (and with it the solver, the queue simulation, the depth and
+    clean-up kernels of `sor.execution.cleanup_nb`) once on six snapshots of two venues, so that
+    the first real parent order pays no compilation: `sweep.driver` calls it in the driver and in
+    every Ray worker before the sweep is timed (as `sor.routers.static_nb.warm_up`).
+    """
+    from sor.data.snapshots import Snapshots
+    from sor.execution.venues import venue_costs
+    from sor.routers.placement import make_passive_market
+
+    t = 6
+    snaps = Snapshots(
+        ts=np.arange(t, dtype=np.int64) * NS_PER_S,
+        venues=np.array([1, 2], dtype=np.int32),
+        ask_px=np.tile([10.01, 10.02], (t, 1)),
+        ask_sz=np.full((t, 2), 100, dtype=np.int64),
+        bid_px=np.tile([10.0, 9.99], (t, 1)),
+        bid_sz=np.full((t, 2), 100, dtype=np.int64),
+        trade_volume=np.array([0, 50, 0, 50, 0, 0], dtype=np.int64),
+        trade_row=np.array([1, 3], dtype=np.int64),
+        trade_col=np.array([0, 1], dtype=np.int32),
+        trade_px=np.array([10.0, 9.99]),
+        trade_sz=np.array([50, 50], dtype=np.int64),
+        trade_side=np.array([-1, -1], dtype=np.int8),
+    )
+    market = make_passive_market(snaps, venue_costs(snaps.venues))
+    params = PlacementParams(lambda_over=0.01, lambda_under=0.01, theta_queue=0.01, horizon_s=1.0)
+    settings = PlacementSettings(iterations=10, lookback_s=2.0, max_samples=4)
+    execute_parent_compiled(market, 2, 4, 500, params, settings)

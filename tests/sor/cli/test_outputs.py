@@ -137,7 +137,7 @@ def closed_stdout(*args, cwd):
 
 
 def test_a_closed_stdout_loses_no_backtest_results(folder):
-    result = closed_stdout("backtest", "--data", "d.csv", "--out", "r.json", "-q", cwd=folder)
+    result = closed_stdout("backtest", "--data", "d.csv", "--out", "r.json", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
     assert json.loads((folder / "r.json").read_text())["best_parameters"]
@@ -147,7 +147,7 @@ def test_a_closed_stdout_loses_no_backtest_results(folder):
 @pytest.mark.slow
 def test_a_closed_stdout_loses_no_run_results(folder):
     args = ("run", "--data", "d.csv", "--trials", 4, "--sampler", "random", "--num-cpus", 1)
-    result = closed_stdout(*args, "--out", "r.json", "-q", cwd=folder)
+    result = closed_stdout(*args, "--out", "r.json", cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
     assert json.loads((folder / "r.json").read_text())["sweep"]["trials_complete"] == 4

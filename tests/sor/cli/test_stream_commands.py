@@ -46,7 +46,6 @@ def test_produce_to_a_given_broker_prints_the_report(
 ):
     code = main(
         [
-            "-q",
             "produce",
             "--data",
             str(small_csv),
@@ -68,11 +67,17 @@ def test_produce_to_a_given_broker_prints_the_report(
     assert build_snapshots(updates).equals(build_snapshots(load_updates(small_csv)[0]))
 
 
-def test_produce_without_bootstrap_uses_a_throwaway_broker(small_csv, capsys):
-    assert main(["-q", "produce", "--data", str(small_csv)]) == 0
+def test_produce_without_bootstrap_uses_a_throwaway_broker(small_csv, capsys, caplog):
+    assert main(["produce", "--data", str(small_csv)]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 3
+    assert "embedded broker" in caplog.text and "testing only" in caplog.text
+
+
+def test_quiet_produce_prints_nothing(small_csv, bootstrap, topic, capsys):
+    argv = ["-q", "produce", "--data", str(small_csv), "--bootstrap", bootstrap, "--topic", topic]
+    assert main(argv) == 0
     out = capsys.readouterr()
-    assert json.loads(out.out)["events"] == 3
-    assert "embedded broker" in out.err and "testing only" in out.err
+    assert out.out == "" and out.err == ""
 
 
 def test_produce_without_data_is_a_usage_error(capsys):
