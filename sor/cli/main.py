@@ -99,11 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_parser(
         "generate",
         help="write a seeded multi-venue MBP CSV",
-        epilog="example:\n  sor generate data.csv --rows 60000 --schema mbp-10\n",
+        epilog=(
+            "examples:\n  sor generate data.csv --rows 60000 --schema mbp-10\n"
+            "  sor generate taq.csv.gz --profile taq-2018 --rows 2000000 --days 20\n"
+        ),
     )
     p.add_argument("path", help="CSV file to write")
-    p.add_argument("--rows", type=int, default=60_000, help="book events (rows) to write")
-    p.add_argument("--schema", choices=["mbp-1", "mbp-10"], default="mbp-10", help="columns")
+    p.add_argument("--rows", type=int, default=60_000, help="book events (rows) to write, in all")
+    p.add_argument(
+        "--schema",
+        choices=["mbp-1", "mbp-10"],
+        default=None,
+        help="columns (default: the profile's; legacy: mbp-10)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=["legacy", "taq-2018", "xnas-aapl"],
+        default="legacy",
+        help="market: legacy (the bundled demo data) or one calibrated to a real file",
+    )
+    p.add_argument(
+        "--days", type=int, default=1, help="trading days, one session each (consecutive dates)"
+    )
     p.add_argument(
         "--style",
         choices=["pretty", "raw"],
