@@ -11,7 +11,7 @@ from sor.cli.flags import (
     config_from_args,
     warn_unknown_venue_overrides,
 )
-from sor.cli.output import claim_outputs, print_report, write_json
+from sor.cli.output import claim_outputs, print_report, print_warnings, write_json
 from sor.errors import SorError
 
 __all__ = ["cmd_backtest"]
@@ -42,6 +42,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         report["warnings"] = result_warnings(report)
         report["config"] = config.redacted()
         write_json(report, config.output.out)
-    if not args.quiet:
+    if args.quiet:
+        print_warnings(report)
+    else:
         print_report(report)
     return 0

@@ -33,9 +33,17 @@ from typing import Any
 
 from sor.errors import ConfigError
 from sor.files import FileLock, OutputWriteError, lock_file, write_text
-from sor.redaction import redact_values
+from sor.redaction import redact_text, redact_values
 
-__all__ = ["Outputs", "claim_outputs", "print_report", "say", "summary_table", "write_json"]
+__all__ = [
+    "Outputs",
+    "claim_outputs",
+    "print_report",
+    "print_warnings",
+    "say",
+    "summary_table",
+    "write_json",
+]
 
 
 @dataclass
@@ -149,6 +157,14 @@ def write_json(report: dict[str, Any], path: str | Path) -> Path:
     written = write_text(path, text + "\n")
     logging.getLogger("sor").debug("results written to %s", path)
     return written
+
+
+def print_warnings(report: dict[str, Any]) -> None:
+    """With -q: only the report's warnings, one line each on stderr. They qualify the numbers
+    in the results file (a router that left most of its order to the clean-up, a participation
+    no desk would run at), so quiet never hides them."""
+    for note in report.get("warnings", []):
+        say(f"sor: warning: {redact_text(note)}", file=sys.stderr)
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from sor.cli.flags import (
     config_from_args,
     warn_unknown_venue_overrides,
 )
-from sor.cli.output import Outputs, claim_outputs, print_report, say, write_json
+from sor.cli.output import Outputs, claim_outputs, print_report, print_warnings, say, write_json
 from sor.config import Config
 from sor.errors import ConfigError
 from sor.evaluation.modes import Evaluation, prepare
@@ -404,7 +404,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         consume_only=args.consume_only,
         stream_id=args.stream_id,
     )
-    if not args.quiet:
+    if args.quiet:
+        print_warnings(report)
+    else:
         print_report(report)
         say(f"results written to {Path(config.output.out).resolve()}")
     return 0
