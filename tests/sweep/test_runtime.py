@@ -139,8 +139,8 @@ def test_no_ray_process_outlives_a_failed_run(tiny_csv, tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_no_ray_process_outlives_a_run_stopped_by_a_signal(tiny_csv, tmp_path, signum):
     run = start_run(tiny_csv, tmp_path / "results.json", "--trials", "100000", quiet=False)
-    # The broker starts once Ray runs: the signal comes with the whole runtime up.
-    before = wait_for_line(run, "embedded Kafka broker (Tansu) pid")
+    # The sweep starts once Ray runs: the signal comes with the whole runtime up.
+    before = wait_for_line(run, "sweeping ")
     assert run.poll() is None, "".join(before)[-3000:]
     assert any(p.name() == "raylet" for p in session_processes(run.pid))
     run.send_signal(signum)
