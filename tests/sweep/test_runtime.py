@@ -8,6 +8,7 @@ session" (the embedded Kafka broker runs in a session of its own and is stopped 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
@@ -66,9 +67,28 @@ def tiny_csv(tmp_path_factory):
     return path
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """A test that fails before its run ends (an assertion before the signal) must not leave
+    the run sweeping in the background: its whole session is killed at teardown."""
+    yield
+    while _STARTED:
+        run = _STARTED.pop()
+        if run.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=30)
+        for proc in session_processes(run.pid):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+
+
 def start_run(csv: Path, out: Path, *extra: str, quiet: bool = True) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    return subprocess.Popen(
+    run = subprocess.Popen(
         [sys.executable, "-m", "sor", "-q" if quiet else "-v", "run", "--data", str(csv)]
         + ["--sampler", "random", "--num-cpus", "1", "--out", str(out), *extra],
         stdout=subprocess.PIPE,
@@ -77,6 +97,8 @@ def start_run(csv: Path, out: Path, *extra: str, quiet: bool = True) -> subproce
         env=env,
         start_new_session=True,
     )
+    _STARTED.append(run)
+    return run
 
 
 def leftovers(sid: int, grace_s: float = 15.0) -> list[str]:
