@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from sor.execution.depth import PRICE_EPS, TakenMemory
+from sor.execution.depth import PRICE_EPS
 
 __all__ = [
     "MEMORY_SLOTS",
@@ -22,7 +22,6 @@ __all__ = [
     "empty_memory",
     "forget_row",
     "level_left",
-    "memory_of",
     "take",
     "take_cheapest_row",
     "taken_at",
@@ -64,16 +63,6 @@ def empty_memory(n_venues: int) -> Memory:
         np.zeros((n_venues, slots), dtype=np.int64),
         np.zeros(n_venues, dtype=np.int64),
     )
-
-
-def memory_of(taken: TakenMemory, n_venues: int) -> Memory | None:
-    """The `Memory` holding what `taken` holds, or None when one venue holds more prices than
-    `MEMORY_SLOTS`."""
-    memory = empty_memory(n_venues)
-    for j, price, shares in taken.entries():
-        if not take(memory, j, price, shares):
-            return None
-    return memory
 
 
 @njit(cache=True)

@@ -9,9 +9,17 @@ from sor.data.loader import load_snapshots
 from sor.execution.cleanup import OrderLimits, after_horizon, clean_up, estimate_impact
 from sor.execution.cleanup_nb import clean_up_compiled
 from sor.execution.depth import TakenMemory
-from sor.execution.depth_nb import memory_of
+from sor.execution.depth_nb import Memory, empty_memory, take
 from sor.execution.venues import venue_costs
 from sor.synth.generate import generate
+
+
+def memory_of(taken: TakenMemory, n_venues: int) -> Memory:
+    """The compiled `Memory` holding what `taken` holds."""
+    memory = empty_memory(n_venues)
+    for j, price, shares in taken.entries():
+        assert take(memory, j, price, shares)
+    return memory
 
 
 @pytest.fixture(scope="module", params=["mbp-1", "mbp-10"])
