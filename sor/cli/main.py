@@ -306,32 +306,45 @@ def _kill_descendants() -> None:
 
     After Ctrl-C nothing they hold is needed: the embedded broker's topics are in memory, the
     local Ray runtime's objects are this run's, the study is in memory or already committed.
-    A runtime this process joined (ray.address) runs elsewhere and is not among them. Killed in
-    a few passes, since a process may start another meanwhile.
+    A runtime this process joined (ray.address) runs elsewhere and is not among them.
+
+    They are all stopped (SIGSTOP) before any is killed: a process killed while its child is
+    being started would orphan that child, which the kernel hands to init, out of this tree
+    (a Ray runtime cut short while it starts does this with its agents). A stopped process
+    starts nothing, so once a pass finds no new descendant the tree is complete.
     """
-    me = os.getpid()
-    for _ in range(5):
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat", "rb") as f:
-                        # pid (comm) state ppid ...: comm may hold spaces and parentheses
-                        ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                parents[int(entry)] = ppid
-        ours: set[int] = set()
-        frontier = {me}
-        while frontier:
-            frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - ours
-            ours |= frontier
-        if not ours:
-            return
-        for pid in ours:
+    frozen: set[int] = set()
+    for _ in range(50):
+        found = _descendants(os.getpid()) - frozen
+        if not found:
+            break
+        for pid in found:
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
+                os.kill(pid, signal.SIGSTOP)
+        frozen |= found
+    for pid in frozen:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> set[int]:
+    """The pids of `root`'s children, theirs, and so on, read from /proc (empty elsewhere)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    # pid (comm) state ppid ...: comm may hold spaces and parentheses
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents[int(entry)] = ppid
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,70 @@
+"""After a signal, `sor` kills every process it started, even one being started meanwhile."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+#: A process that starts children as fast as it can: a parent killed while it forks orphans
+#: the child it was starting, which then leaves the tree of the process doing the killing.
+SCRIPT = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    from sor.cli.main import _kill_descendants
+
+    real_kill = os.kill
+    def slow_kill(pid, signum):  # a busy machine: the killing takes a while
+        time.sleep(0.002)
+        real_kill(pid, signum)
+    os.kill = slow_kill
+
+    spawner = subprocess.Popen([sys.executable, "-c", '''
+    import os, time
+    while True:
+        if os.fork() == 0:
+            time.sleep(120)
+            os._exit(0)
+        time.sleep(0.002)
+    '''])
+    time.sleep(1.0)
+    _kill_descendants()
+    os._exit(0)
+    """
+)
+
+
+def session_alive(sid: int) -> list[int]:
+    """The live (not zombie) processes whose session id is `sid`."""
+    alive = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != b"Z" and int(fields[3]) == sid:
+                alive.append(int(entry))
+    return alive
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process tree from /proc")
+def test_no_process_escapes_while_its_parent_is_forking():
+    for _ in range(3):  # the escape is a race: a few tries make a miss near-certain to show
+        run = subprocess.Popen([sys.executable, "-c", SCRIPT], start_new_session=True)
+        assert run.wait(timeout=60) == 0
+        deadline = time.monotonic() + 5
+        while session_alive(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = session_alive(run.pid)
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        assert left == []
