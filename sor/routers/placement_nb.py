@@ -11,8 +11,8 @@ field (tests compare them):
   `sor.execution.passive.outflow_samples`), the problem's inputs and the solver
   (`sor.routers.cont_kukanov._stochastic_approximation`, the same compiled function) are the
   reference's;
-- the random choice of samples is drawn in Python before the call, from the same generator and
-  seed per decision (`settings.seed + row`), for every row the order may decide at;
+- the random choice of samples comes from the same generator and seed per decision
+  (`settings.seed + row`), seeded and drawn in the kernel (`sor.routers.pcg64_nb`);
 - the market order takes the visible depth cheapest first with the strict fill model
   (`sor.execution.depth_nb`), the limit orders fill by `sor.execution.passive.simulate_resting`
   (the same compiled function), and the clean-up is `sor.execution.cleanup_nb`.
@@ -36,6 +36,7 @@ from sor.execution.depth_nb import empty_memory, forget_row, level_left, take_ch
 from sor.execution.engine import temporary_impact_charge
 from sor.execution.passive import QUEUE_MODELS, simulate_resting
 from sor.routers.cont_kukanov import _stochastic_approximation
+from sor.routers.pcg64_nb import bounded_draws_into, seed_state_into
 from sor.routers.placement import (
     ParentFill,
     PassiveMarket,
@@ -49,7 +50,6 @@ __all__ = [
     "ParentArrays",
     "execute_parent_compiled",
     "parent_arrays",
-    "seeded_draws",
     "warm_up",
 ]
 
@@ -162,63 +162,12 @@ def _sample_windows(
     return count, stride
 
 
-def _decision_rows(ts: np.ndarray, first: int, last: int, horizon_ns: int) -> list[int]:
-    """Every row the order may decide at: the arrival, then each T later, through `last`."""
-    rows = []
-    row = first
-    while row <= last:
-        rows.append(row)
-        nxt = int(np.searchsorted(ts, ts[row] + horizon_ns, side="left"))
-        row = max(nxt, row + 1)
-    return rows
-
-
-# The seeded state (state, increment) of the generator per decision seed: seeding (NumPy's
-# SeedSequence) costs more than drawing a decision's samples, and a sweep's trials decide at
-# many of the same rows. About 150 bytes an entry, at most `_STATES_KEPT` entries.
-_STATES: dict[int, tuple[int, int]] = {}
-_STATES_KEPT = 100_000
-_GENERATOR = np.random.Generator(np.random.PCG64(0))
-
-
-def seeded_draws(seed: int, count: int, iterations: int) -> np.ndarray:
-    """`np.random.default_rng(seed).integers(0, count, size=iterations)`, the reference's draws
-    (`sor.routers.cont_kukanov.solve`), from a cached seeded state."""
-    if seed not in _STATES:
-        if len(_STATES) >= _STATES_KEPT:
-            _STATES.clear()
-        fresh = np.random.PCG64(seed).state["state"]
-        _STATES[seed] = (int(fresh["state"]), int(fresh["inc"]))
-    state, inc = _STATES[seed]
-    _GENERATOR.bit_generator.state = {
-        "bit_generator": "PCG64",
-        "state": {"state": state, "inc": inc},
-        "has_uint32": 0,
-        "uinteger": 0,
-    }
-    draws: np.ndarray = _GENERATOR.integers(0, count, size=iterations)
-    return draws
-
-
-def _draws(
-    a: ParentArrays, rows: list[int], rules: _Rules, settings: PlacementSettings
-) -> np.ndarray:
-    """int64[D, N_iter]: the samples each decision's solver uses (the reference's `solve`)."""
-    draws = np.zeros((len(rows), settings.iterations), dtype=np.int64)
-    for d, row in enumerate(rows):
-        count, _ = _sample_windows(
-            a.ts, int(a.ts[row]), rules.horizon_ns, rules.lookback_ns, rules.max_samples
-        )
-        if count > 0:
-            draws[d] = seeded_draws(settings.seed + row, count, settings.iterations)
-    return draws
-
-
 @njit(cache=True, nogil=True)
 def _execute_parent_nb(
     a: ParentArrays,
     rules: _Rules,
-    draws: np.ndarray,
+    seed: int,
+    iterations: int,
     after: AfterArrays,
     market_shares: np.ndarray,
     passive_shares: np.ndarray,
@@ -242,11 +191,12 @@ def _execute_parent_nb(
     ahead = np.empty(n)
     resting = np.empty(n)
     fills = np.empty(n)
+    draws = np.empty(iterations, dtype=np.int64)
+    state = np.empty(4, dtype=np.uint64)
     remaining, cash, decisions = size, 0.0, 0
     last_fill_row = -1
     row = first
     while remaining > 0 and row <= last:
-        decision = decisions
         decisions += 1
         next_row = np.searchsorted(a.ts, a.ts[row] + rules.horizon_ns, side="left")
         next_row = max(next_row, row + 1)
@@ -294,6 +244,8 @@ def _execute_parent_nb(
             for k in range(k_count):
                 start[k + 1] = shares / (2 * k_count)
             x = np.empty(k_count + 1)
+            seed_state_into(seed + row, state)
+            bounded_draws_into(state, count, draws)
             _stochastic_approximation(
                 shares,
                 float(half_spread),
@@ -301,7 +253,7 @@ def _execute_parent_nb(
                 rebates,
                 queues,
                 outflows,
-                draws[decision],
+                draws,
                 rules.lambda_under,
                 rules.lambda_over,
                 rules.theta,
@@ -469,12 +421,16 @@ def execute_parent_compiled(
         -1.0 if max_participation is None else float(max_participation),
         temporary_impact_charge(after.impact, temporary_impact),
     )
-    draws = _draws(
-        a, _decision_rows(a.ts, rules.first, rules.last, rules.horizon_ns), rules, settings
-    )
     market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
     fill = _execute_parent_nb(
-        a, rules, draws, after_arrays(after), market_shares, passive_shares, posted
+        a,
+        rules,
+        int(settings.seed),
+        settings.iterations,
+        after_arrays(after),
+        market_shares,
+        passive_shares,
+        posted,
     )
     if not fill.ok:  # a venue's compiled memory filled up: the reference has no limit
         return execute_parent(

@@ -126,15 +126,3 @@ def test_compiled_parent_equals_the_reference_on_a_real_day():
                     market, first, last, 5_000, params, settings, max_participation=cap
                 )
                 assert_same(got, want)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 7, 2**31 + 5, 123_456_789])
-@pytest.mark.parametrize("count", [1, 2, 29, 100])
-def test_cached_draws_are_the_default_generators(seed, count):
-    """The solver's samples from a cached seeded state are `default_rng(seed)`'s, every time."""
-    want = np.random.default_rng(seed).integers(0, count, size=1000)
-    for _ in range(2):  # the second from the cache
-        assert np.array_equal(placement_nb.seeded_draws(seed, count, 1000), want)
-    other = placement_nb.seeded_draws(seed + 1, count, 1000)
-    assert np.array_equal(placement_nb.seeded_draws(seed, count, 1000), want)
-    assert count == 1 or not np.array_equal(other, want)
