@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("ray_start", "ray_wait", "load", "broker_start", "produce", "consume",
-          "sweep_warm_up", "sweep", "report", "total", "trials_per_s")  # fmt: skip
+          "driver_ready", "sweep_warm_up", "sweep", "report", "total", "trials_per_s")  # fmt: skip
 
 
 def run_once(root: Path, data: Path, trials: int, extra: list[str]) -> dict:

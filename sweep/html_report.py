@@ -22,7 +22,7 @@ from sweep.headline import Headline, Line, Num, headline
 
 __all__ = ["CAPTIONS", "format_value", "render_html", "write_html"]
 
-#: Plot names (`sweep.plots.PLOTS`) -> caption.
+#: Plot names (`sweep.output_names.PLOTS`) -> caption.
 CAPTIONS = {
     "fill_path": "Cumulative shares filled and running average fill price, per strategy",
     "venue_shares": "Shares filled per venue (publisher_id), router and baselines side by side",

@@ -24,6 +24,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from sor.evaluation.backtest import FillRecord  # noqa: E402
 from sor.files import atomic_write  # noqa: E402
+from sweep.output_names import PLOTS  # noqa: E402
 
 __all__ = [
     "MIN_PRICE_SPAN",
@@ -42,15 +43,6 @@ __all__ = [
 
 log = logging.getLogger("sor.plots")
 
-#: Plot names, in the order the HTML report shows them; also the suffix of each PNG file.
-PLOTS = (
-    "fill_path",
-    "venue_shares",
-    "savings_distribution",
-    "per_day_savings",
-    "optimization_history",
-    "param_importances",
-)
 _DPI = 100
 
 

@@ -12,6 +12,7 @@ from sor.evaluation.modes import Evaluation, prepare
 from sor.files import atomic_write
 from sor.redaction import redact_url
 from sweep.driver import SweepResult
+from sweep.output_names import trials_csv_path
 from sweep.space import is_abandoned
 
 __all__ = [
@@ -106,12 +107,6 @@ def sweep_warnings(sweep: dict[str, Any]) -> list[str]:
         "search other settings (e.g. router.allocator: cont_kukanov, order.cap), or use data "
         "where the split matters (more venues, deeper books, a larger order.size)"
     ]
-
-
-def trials_csv_path(out: str) -> Path:
-    """The trials table beside the JSON: results.json -> results_trials.csv."""
-    path = Path(out)
-    return path.with_name(f"{path.stem}_trials.csv")
 
 
 def write_trials_csv(sweep: SweepResult, out: str) -> Path:

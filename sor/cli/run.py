@@ -28,11 +28,11 @@ from sor.cli.flags import (
 from sor.cli.output import Outputs, claim_outputs, print_report, print_warnings, say, write_json
 from sor.config import Config
 from sor.errors import ConfigError
-from sor.evaluation.modes import Evaluation, prepare
-from stream.pipeline import check_broker, consume_stream, stream_snapshots
 from stream.signing import StreamKey
 
 if TYPE_CHECKING:
+    from sor.data.snapshots import Snapshots
+    from sor.evaluation.modes import Evaluation
     from sweep.driver import SweepResult
 
 __all__ = [
@@ -54,8 +54,6 @@ DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
 
 def default_data() -> Path:
     """The bundled data set: a seeded 5-venue MBP-10 day the size of l1_day.csv, made once."""
-    from sor.synth.generate import generate
-
     if DEFAULT_DATA.exists() and not _marked_generated(DEFAULT_DATA):
         log.info("%s was made before generated data was marked; making it again", DEFAULT_DATA)
         DEFAULT_DATA.unlink()
@@ -63,6 +61,8 @@ def default_data() -> Path:
         DEFAULT_DATA.parent.mkdir(parents=True, exist_ok=True)
         partial = DEFAULT_DATA.with_suffix(".partial")
         log.info("generating the default data set at %s", DEFAULT_DATA)
+        from sor.synth.generate import generate
+
         generate(partial, n_events=60_000, schema="mbp-10", seed=0)
         partial.rename(DEFAULT_DATA)  # atomic: a killed run never leaves half a file behind
     return DEFAULT_DATA
@@ -118,8 +118,7 @@ def run(
 
 def companions(out: str | Path) -> tuple[Path, ...]:
     """The files `sor run` writes beside the results JSON: trials CSV, plots, HTML page."""
-    from sweep.plots import PLOTS
-    from sweep.report import trials_csv_path
+    from sweep.output_names import PLOTS, trials_csv_path
 
     out = Path(out)
     return (
@@ -156,10 +155,15 @@ def _run(
             data = file_fingerprint(data_path) if config.search.storage else None
             check_study(config, data=data)  # resuming on other data fails before any streaming
         if config.kafka.bootstrap is not None:
+            from stream.pipeline import check_broker
+
             check_broker(config.kafka.bootstrap)  # a broker that is not there fails before Ray
-        # Ray takes seconds to start: it starts while the data is streamed.
+        # Ray takes seconds to start: it starts while the data is streamed, and before the
+        # modules the stream and the evaluation need are imported (a second).
         ray_start = start_ray(config.ray.address, config.ray.num_cpus)
         try:
+            from stream.pipeline import consume_stream, stream_snapshots
+
             if data_path is None:
                 snaps, data_section, info = consume_stream(
                     config, key=key, stream_id=stream_id, progress=progress
@@ -168,6 +172,9 @@ def _run(
                 snaps, summary, info = stream_snapshots(config, data_path, progress=progress)
                 data_section = summary.to_dict()
             warn_unknown_venue_overrides(config, snaps.venues)
+            readied = time.perf_counter()
+            evaluation = _ready_driver(snaps, config, ray_start)
+            timings["driver_ready"] = time.perf_counter() - readied
             waited = time.perf_counter()
             timings["ray_start"] = ray_start.wait()
             timings["ray_wait"] = time.perf_counter() - waited
@@ -189,7 +196,10 @@ def _run(
     reported = time.perf_counter()
     from sweep.report import sweep_report
 
-    evaluation = prepare(snaps, config)
+    if evaluation is None:
+        from sor.evaluation.modes import prepare
+
+        evaluation = prepare(snaps, config)
     report = sweep_report(
         evaluation,
         config,
@@ -212,6 +222,24 @@ def _run(
     write_outputs(outputs, evaluation, config, result, report, before_json=finish_timings)
     log.info("results: %s, report: %s", outputs.results, outputs.companions[-1])
     return report
+
+
+def _ready_driver(snaps: Snapshots, config: Config, ray_start: RayStart) -> Evaluation | None:
+    """The driver's own preparation, done while Ray may still be starting (otherwise idle time).
+
+    Loads the kernels (`warm_up_kernels`) and the report's modules (matplotlib takes a second);
+    while Ray is not up yet, also prepares the evaluation the report needs and returns it (None
+    when Ray was already up: a large data set streams for longer than Ray takes to start, and
+    its evaluation is then not held in memory through the sweep).
+    """
+    import sweep.html_report  # noqa: F401  (imported for the report; slow: matplotlib)
+    import sweep.plots  # noqa: F401
+    import sweep.report  # noqa: F401
+    from sor.evaluation.modes import prepare
+    from sweep.driver import warm_up_kernels
+
+    warm_up_kernels(config.router.allocator)
+    return None if ray_start.done else prepare(snaps, config)
 
 
 def _check_consume_only(config: Config) -> StreamKey:
@@ -382,8 +410,8 @@ def write_visual_report(
 ) -> Path:
     """PNG plots and the static HTML page beside the JSON (imported here: matplotlib is slow)."""
     from sweep.html_report import write_html
+    from sweep.output_names import trials_csv_path
     from sweep.plots import write_plots
-    from sweep.report import trials_csv_path
 
     out = Path(config.output.out)
     paths = evaluation.fill_paths(result.best_params)

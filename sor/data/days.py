@@ -13,7 +13,6 @@ import re
 import zoneinfo
 
 import numpy as np
-import pandas as pd
 
 from sor.data.snapshots import NO_PRICE, Snapshots
 from sor.errors import DataError
@@ -56,6 +55,8 @@ def wall_clock_ns(ts: np.ndarray, timezone: str = "UTC") -> np.ndarray:
     ts = np.asarray(ts, dtype=np.int64)
     if timezone == "UTC" or len(ts) == 0:
         return ts
+    import pandas as pd  # imported here: slow to import, and needed only with a time zone
+
     zone = time_zone(timezone)
     local = pd.DatetimeIndex(ts.view("datetime64[ns]")).tz_localize("UTC").tz_convert(zone)
     wall: np.ndarray = local.tz_localize(None).asi8

@@ -27,6 +27,7 @@ PHASES = (
     "broker_start",
     "produce",
     "consume",
+    "driver_ready",
     "sweep_warm_up",
     "sweep",
     "report",
