@@ -19,6 +19,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sor.kernel_cache import configure as _configure_kernel_cache
+
+_configure_kernel_cache()  # before any kernel module is imported (see sor.kernel_cache)
+
 if TYPE_CHECKING:
     from sor.config import Config, load_config
     from sor.data.loader import DataSummary, load_snapshots, load_updates
