@@ -175,13 +175,20 @@ def _total_at(y: np.ndarray, order: np.ndarray, shares: float, mu: float) -> flo
 
 @njit(cache=True)
 def _project(x: np.ndarray, shares: float) -> None:
-    """`_project_into` with buffers of its own."""
-    _project_into(x, shares, np.empty(len(x)), np.empty(max(len(x) - 1, 0), dtype=np.int64))
+    """`_project_into` with buffers of its own and no guess."""
+    _project_into(x, shares, np.empty(len(x)), np.arange(max(len(x) - 1, 0)))
 
 
 @njit(cache=True)
-def _project_into(x: np.ndarray, shares: float, y: np.ndarray, order: np.ndarray) -> None:
-    """Euclidean projection of X = (M, L) onto C (paper, Proposition 1), in place.
+def _project_into(
+    x: np.ndarray,
+    shares: float,
+    y: np.ndarray,
+    order: np.ndarray,
+    guess: float = 0.0,
+    step: float = 0.0,
+) -> float:
+    """Euclidean projection of X = (M, L) onto C (paper, Proposition 1), in place; returns mu.
 
     C = {0 <= M <= S, 0 <= L_k <= S - M, M + sum_k L_k >= S}. By the KKT conditions the
     projection is that of X + mu (every coordinate shifted by mu >= 0, the multiplier of the sum
@@ -189,37 +196,85 @@ def _project_into(x: np.ndarray, shares: float, y: np.ndarray, order: np.ndarray
     holds there and otherwise the least mu making it hold: the root of a continuous,
     non-decreasing, piecewise linear function of mu. It is found by regula falsi with the
     Illinois rule inside a bracket that only shrinks (a secant step lands on the root once the
-    bracket lies on one linear piece, in a few evaluations where bisection needs about 45), to
-    float precision of the sum (1e-14 * S) or a bracket of 1e-13 * S, whichever comes first;
-    mu is the bracket's upper end, where the sum holds.
+    bracket lies on one linear piece), to float precision of the sum (1e-14 * S) or a bracket of
+    1e-13 * S, whichever comes first; mu is the bracket's upper end, where the sum holds.
 
-    `y` (float64[K + 1]) and `order` (int64[K]) are scratch space.
+    The bracket: with a `guess` > 0 (the previous iterate's mu: the solver's steps are small, so
+    the root moves little), from the guess outwards in steps of `step`, doubled until the sign
+    changes (typically one or two evaluations, and a bracket on one linear piece); without one,
+    [0, S + max |X|].
+
+    `y` (float64[K + 1]) and `order` (int64[K], a permutation of 0..K-1: the venues by
+    descending y_k of the previous call, re-sorted here) are scratch space.
     """
     k_count = len(x) - 1
     if k_count == 0:
         x[0] = shares
-        return
+        return 0.0
     for j in range(k_count + 1):
         y[j] = x[j]
-    # the venues by descending y_k (insertion sort: K is small; ties in any order give the
-    # same projection)
-    for k in range(k_count):
-        pos = k
+    # the venues by descending y_k: insertion sort from the previous call's order, nearly
+    # sorted already (ties in any order give the same projection, to the bit: tied venues
+    # enter `_market_at` with equal values)
+    for i in range(1, k_count):
+        k = order[i]
+        pos = i
         while pos > 0 and y[order[pos - 1] + 1] < y[k + 1]:
             order[pos] = order[pos - 1]
             pos -= 1
         order[pos] = k
+    scale = max(shares, 1.0)
     mu = 0.0
-    f_low = _total_at(y, order, shares, 0.0) - shares
-    if f_low < 0:
-        scale = max(shares, 1.0)
-        reach = 0.0
-        for j in range(k_count + 1):
-            reach = max(reach, abs(y[j]))
-        low, high = 0.0, shares + reach
-        f_high = _total_at(y, order, shares, high) - shares
+    low, high = 0.0, -1.0  # high < 0: no upper end yet
+    f_low = f_high = 0.0
+    if guess > 0:
+        step = max(step, 1e-12 * scale)
+        f_guess = _total_at(y, order, shares, guess) - shares
+        if f_guess >= 0:
+            high, f_high = guess, f_guess
+            probe = guess - step
+            while True:
+                if probe <= 0:
+                    low, f_low = 0.0, _total_at(y, order, shares, 0.0) - shares
+                    break
+                f_probe = _total_at(y, order, shares, probe) - shares
+                if f_probe < 0:
+                    low, f_low = probe, f_probe
+                    break
+                high, f_high = probe, f_probe
+                step *= 2
+                probe = high - step
+        else:
+            low, f_low = guess, f_guess
+            reach = 0.0
+            for j in range(k_count + 1):
+                reach = max(reach, abs(y[j]))
+            ceiling = shares + reach
+            probe = guess + step
+            while True:
+                if probe >= ceiling:
+                    high, f_high = ceiling, _total_at(y, order, shares, ceiling) - shares
+                    break
+                f_probe = _total_at(y, order, shares, probe) - shares
+                if f_probe >= 0:
+                    high, f_high = probe, f_probe
+                    break
+                low, f_low = probe, f_probe
+                step *= 2
+                probe = low + step
+    else:
+        f_low = _total_at(y, order, shares, 0.0) - shares
+        if f_low < 0:
+            reach = 0.0
+            for j in range(k_count + 1):
+                reach = max(reach, abs(y[j]))
+            high = shares + reach
+            f_high = _total_at(y, order, shares, high) - shares
+    if f_low < 0 and high >= 0:
         kept = 0  # which end the last step kept: -1 low, +1 high, 0 none yet
-        for _ in range(200):
+        if f_high <= 1e-14 * scale:
+            kept = 2  # the upper end is the root already
+        while kept != 2:
             mid = 0.5 * (low + high)
             if f_high > f_low:
                 secant = high - f_high * (high - low) / (f_high - f_low)
@@ -244,6 +299,7 @@ def _project_into(x: np.ndarray, shares: float, y: np.ndarray, order: np.ndarray
     x[0] = _market_at(y, order, shares, mu)
     for k in range(k_count):
         x[k + 1] = min(max(y[k + 1] + mu, 0.0), shares - x[0])
+    return mu
 
 
 @njit(cache=True, nogil=True)
@@ -273,10 +329,15 @@ def _stochastic_approximation(
         norm += (h + rebates[k] + theta + penalty) ** 2
     gamma = math.sqrt(max(k_count, 1)) * shares / math.sqrt(n_iter * norm)
     tolerance = 1e-9 * max(shares, 1.0)
+    # about how far one step can move the multiplier: the largest gradient component's step
+    largest = abs(h + f + theta) + lu + lo + theta
+    for k in range(k_count):
+        largest = max(largest, abs(h + rebates[k]) + lu + lo + theta)
+    mu_step = gamma * largest
     x = start.copy()
     y = np.empty(k_count + 1)
-    order = np.empty(k_count, dtype=np.int64)
-    _project_into(x, shares, y, order)
+    order = np.arange(k_count)
+    mu = _project_into(x, shares, y, order)
     for j in range(k_count + 1):
         out[j] = 0.0
     for n in range(n_iter):
@@ -299,7 +360,7 @@ def _stochastic_approximation(
                 g += -(h + rebates[k]) + side
             x[k + 1] -= gamma * g
         x[0] -= gamma * g_market
-        _project_into(x, shares, y, order)
+        mu = _project_into(x, shares, y, order, mu, mu_step)
         for j in range(k_count + 1):
             out[j] += x[j]
     for j in range(k_count + 1):

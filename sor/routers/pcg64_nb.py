@@ -124,7 +124,8 @@ def _mul_high(a: np.uint64, b: np.uint64) -> np.uint64:
     hi_lo = a_hi * b_lo
     lo_hi = a_lo * b_hi
     cross = (lo_lo >> _U32) + (hi_lo & _LOW32) + lo_hi
-    return a_hi * b_hi + (hi_lo >> _U32) + (cross >> _U32)
+    high: np.uint64 = a_hi * b_hi + (hi_lo >> _U32) + (cross >> _U32)
+    return high
 
 
 @njit(cache=True, inline="always")
@@ -140,9 +141,9 @@ def _next64(words: np.ndarray) -> np.uint64:
     words[0], words[1] = hi, lo
     x = hi ^ lo
     rot = hi >> _U58
-    if rot == _ZERO:
-        return x
-    out: np.uint64 = (x >> rot) | (x << (_U64 - rot))
+    out: np.uint64 = x
+    if rot != _ZERO:  # a shift by 64 is undefined
+        out = (x >> rot) | (x << (_U64 - rot))
     return out
 
 
