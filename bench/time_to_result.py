@@ -10,7 +10,8 @@ medians is printed.
     .venv/bin/python bench/time_to_result.py --data d17k.csv --trials 27 --repeat 3 \\
         --before /tmp/sor-before
 
-The data file: `sor generate d17k.csv --rows 19000 --seed 0` gives 17,139 snapshots.
+The data file: `sor generate d17k.csv --profile legacy --rows 19000 --seed 0` gives 17,139
+snapshots.
 """
 
 from __future__ import annotations

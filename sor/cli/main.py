@@ -100,23 +100,33 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="write a seeded multi-venue MBP CSV",
         epilog=(
-            "examples:\n  sor generate data.csv --rows 60000 --schema mbp-10\n"
+            "examples:\n"
+            "  sor generate day.csv --rows 92219  # one taq-2018 session, as the bundled data\n"
+            "  sor generate demo.csv --profile legacy --rows 60000 --schema mbp-10\n"
             "  sor generate taq.csv.gz --profile taq-2018 --rows 2000000 --days 20\n"
         ),
     )
     p.add_argument("path", help="CSV file to write")
-    p.add_argument("--rows", type=int, default=60_000, help="book events (rows) to write, in all")
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=60_000,
+        help="rows to write, in all (a taq-2018 session at its real pace holds 92,219)",
+    )
     p.add_argument(
         "--schema",
         choices=["mbp-1", "mbp-10"],
         default=None,
-        help="columns (default: the profile's; legacy: mbp-10)",
+        help="columns (default: the profile's: taq-2018 mbp-1, xnas-aapl and legacy mbp-10)",
     )
     p.add_argument(
         "--profile",
         choices=["legacy", "taq-2018", "xnas-aapl"],
-        default="legacy",
-        help="market: legacy (the bundled demo data) or one calibrated to a real file",
+        default="taq-2018",  # sor.synth.profiles.DEFAULT_PROFILE, not imported: numba is slow
+        help=(
+            "market (default: taq-2018, 11 venues calibrated to a real NYSE TAQ day, the bundled"
+            " data's); xnas-aapl: one venue, MBP-10; legacy: 5 venues without adverse selection"
+        ),
     )
     p.add_argument(
         "--days", type=int, default=1, help="trading days, one session each (consecutive dates)"

@@ -49,11 +49,17 @@ __all__ = [
 ]
 
 log = logging.getLogger("sor.run")
-DEFAULT_DATA = Path("runs") / "data" / "generated_mbp10_seed0.csv"
+DEFAULT_DATA = Path("runs") / "data" / "generated_taq2018_seed0.csv"
 
 
 def default_data() -> Path:
-    """The bundled data set: a seeded 5-venue MBP-10 day the size of l1_day.csv, made once."""
+    """The bundled data set, made once: one seeded session of the `taq-2018` profile.
+
+    Eleven venues, MBP-1 quotes and trade prints, calibrated to a real NYSE TAQ day with its
+    adverse selection (docs/model.md §8): `sor.synth.profiles.write` with the profile's
+    session rows (92,219) and seed 0. Its symbol, like every generated file's, says it is
+    generated (`SYNTH-XXX`).
+    """
     if DEFAULT_DATA.exists() and not _marked_generated(DEFAULT_DATA):
         log.info("%s was made before generated data was marked; making it again", DEFAULT_DATA)
         DEFAULT_DATA.unlink()
@@ -61,9 +67,11 @@ def default_data() -> Path:
         DEFAULT_DATA.parent.mkdir(parents=True, exist_ok=True)
         partial = DEFAULT_DATA.with_suffix(".partial")
         log.info("generating the default data set at %s", DEFAULT_DATA)
-        from sor.synth.generate import generate
+        from sor.synth.profiles import PROFILES, write
 
-        generate(partial, n_events=60_000, schema="mbp-10", seed=0)
+        profile = PROFILES["taq-2018"]
+        assert profile is not None
+        write(partial, profile=profile, rows=profile.session_rows(), seed=0)
         partial.rename(DEFAULT_DATA)  # atomic: a killed run never leaves half a file behind
     return DEFAULT_DATA
 

@@ -1,12 +1,15 @@
 """Market profiles of the generator: `legacy` and the profiles calibrated to real data.
 
-`legacy` is `sor.synth.generate.generate` with its defaults (the bundled demo data). The
-calibrated profiles (`taq-2018`, `xnas-aapl`) run the compiled market of `sor.synth.engine`,
-whose parameters were fitted so that the stylized facts of `sor.synth.facts` match the real
-file each is named after, within the tolerances stated in `CalibratedProfile.tolerances`
-(docs/model.md §8; `bench/calibration.py` prints both side by side).
+`legacy` is `sor.synth.generate.generate` with its defaults (five venues, no adverse
+selection: the demo data of earlier versions). The calibrated profiles (`taq-2018`,
+`xnas-aapl`) run the compiled market of `sor.synth.engine`, whose parameters were fitted so
+that the stylized facts of `sor.synth.facts` match the real file each is named after, within
+the tolerances stated in `CalibratedProfile.tolerances` (docs/model.md §8;
+`bench/calibration.py` prints both side by side).
 
-`write` streams one or more trading days to a CSV file chunk by chunk, in constant memory.
+`DEFAULT_PROFILE` (`taq-2018`) is the default of `write` and `sor generate`, and the market of
+the bundled data set (`sor.cli.run.default_data`). `write` streams one or more trading days to a
+CSV file chunk by chunk, in constant memory.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sor.synth.generate import SCHEMAS, STYLES, GenerateSummary, generate, heade
 from sor.vocabulary import GENERATED_SYMBOL_PREFIX
 
 __all__ = [
+    "DEFAULT_PROFILE",
     "PROFILES",
     "PROFILE_NAMES",
     "CalibratedProfile",
@@ -190,6 +194,10 @@ class CalibratedProfile:
     def rows_per_s(self) -> float:
         """Rows per second at the calibrated rates (quote updates plus prints)."""
         return sum(v.quote_hz for v in self.venues) + self.trade_hz
+
+    def session_rows(self) -> int:
+        """Rows of one session at the calibrated rates: a day at its real pace."""
+        return round(self.rows_per_s() * self.session_s)
 
 
 # Facts of the real files (`sor.synth.facts.measure`; the TAQ day in regular hours) and the
@@ -410,12 +418,14 @@ PROFILES: dict[str, CalibratedProfile | None] = {
     "xnas-aapl": XNAS_AAPL,
 }
 PROFILE_NAMES = tuple(PROFILES)
+#: The market of `write` and `sor generate` unless told otherwise, and of the bundled data.
+DEFAULT_PROFILE = "taq-2018"
 
 
 def write(
     path: str | Path,
     *,
-    profile: str | CalibratedProfile = "legacy",
+    profile: str | CalibratedProfile = DEFAULT_PROFILE,
     rows: int = 60_000,
     days: int = 1,
     schema: str | None = None,
@@ -431,8 +441,8 @@ def write(
 
     Args:
         path: output file; gzip-compressed when it ends with ".gz".
-        profile: one of `PROFILE_NAMES` or a `CalibratedProfile`. "legacy" is `generate` with
-            its defaults, one day at a time.
+        profile: one of `PROFILE_NAMES` or a `CalibratedProfile` (default `DEFAULT_PROFILE`).
+            "legacy" is `generate` with its defaults, one day at a time.
         rows: data rows in all, at least `days`.
         days: trading days, at least 1.
         schema: "mbp-10" or "mbp-1"; None takes the profile's (legacy: "mbp-10").

@@ -276,6 +276,27 @@ def test_each_subcommand_shows_only_its_own_flags():
     assert {"--out", "--allocator", "--trials", "--bootstrap"} <= flags["run"]
 
 
+def test_generate_defaults_to_the_calibrated_profile_and_keeps_legacy(tmp_path):
+    from sor.cli.main import build_parser
+    from sor.synth.profiles import DEFAULT_PROFILE, PROFILE_NAMES, write
+
+    action = next(
+        a
+        for p in build_parser()._subparsers._group_actions[0].choices.values()
+        for a in p._actions
+        if a.dest == "profile"
+    )
+    assert action.default == DEFAULT_PROFILE == "taq-2018"
+    assert list(action.choices) == list(PROFILE_NAMES)
+    default, calibrated, legacy = tmp_path / "d.csv", tmp_path / "c.csv", tmp_path / "l.csv"
+    assert sor("generate", default, "--rows", 500, "-q").returncode == 0
+    write(calibrated, profile="taq-2018", rows=500, seed=0)
+    assert default.read_bytes() == calibrated.read_bytes()
+    assert sor("generate", legacy, "--rows", 500, "--profile", "legacy", "-q").returncode == 0
+    generate(calibrated, n_events=500, schema="mbp-10", seed=0)  # the legacy market, unchanged
+    assert legacy.read_bytes() == calibrated.read_bytes()
+
+
 def test_generate_refuses_to_overwrite_without_force(tmp_path):
     path = tmp_path / "g.csv"
     path.write_text("keep me")
@@ -288,14 +309,39 @@ def test_generate_refuses_to_overwrite_without_force(tmp_path):
 
 def test_a_bundled_data_set_made_before_the_generated_mark_is_made_again(tmp_path, monkeypatch):
     from sor.cli.run import DEFAULT_DATA, default_data
+    from sor.synth.profiles import TAQ_2018, write
 
     monkeypatch.chdir(tmp_path)
     DEFAULT_DATA.parent.mkdir(parents=True)
-    generate(DEFAULT_DATA, n_events=200, schema="mbp-10", seed=0)
-    old = DEFAULT_DATA.read_text().replace(",SYNTH-AAPL\n", ",AAPL\n")  # as older versions wrote
+    write(DEFAULT_DATA, profile="taq-2018", rows=200, seed=0)
+    old = DEFAULT_DATA.read_text().replace(",SYNTH-XXX\n", ",XXX\n")  # as older versions wrote
     DEFAULT_DATA.write_text(old)
     assert default_data() == DEFAULT_DATA
     rows = DEFAULT_DATA.read_text().splitlines()
-    assert len(rows) == 60_001 and all(r.endswith(",SYNTH-AAPL") for r in rows[1:])
+    assert len(rows) == 1 + TAQ_2018.session_rows()
+    assert all(r.endswith(",SYNTH-XXX") for r in rows[1:])
     mtime = DEFAULT_DATA.stat().st_mtime_ns
     assert default_data() == DEFAULT_DATA and DEFAULT_DATA.stat().st_mtime_ns == mtime  # kept
+
+
+def test_the_bundled_data_set_is_one_calibrated_taq_2018_session(tmp_path, monkeypatch):
+    """`sor run` and `sor backtest` without --data replay the calibrated market (11 venues,
+    MBP-1 quotes and prints, adverse selection), never a cached file of the legacy market."""
+    from sor.cli.run import DEFAULT_DATA, default_data
+    from sor.data.loader import load_snapshots
+    from sor.synth.profiles import TAQ_2018
+
+    monkeypatch.chdir(tmp_path)
+    legacy = DEFAULT_DATA.parent / "generated_mbp10_seed0.csv"  # what earlier versions bundled
+    legacy.parent.mkdir(parents=True)
+    generate(legacy, n_events=200, schema="mbp-10", seed=0)
+    path = default_data()
+    assert path == DEFAULT_DATA and path.name == "generated_taq2018_seed0.csv"
+    assert not path.with_suffix(".partial").exists()
+    header = path.read_text().split("\n", 1)[0]
+    assert "bid_px_00" in header and "bid_px_01" not in header  # MBP-1, the profile's schema
+    snaps, summary = load_snapshots(path)
+    assert summary.generated and summary.trade_rows > 10_000
+    assert sorted(summary.venues) == sorted(v.publisher_id for v in TAQ_2018.venues)
+    assert summary.rows_read == TAQ_2018.session_rows()
+    assert summary.start.startswith("2018-01-02T14:30")

@@ -12,7 +12,7 @@ import pytest
 
 from sor.synth.facts import compare, measure_days, read_tape
 from sor.synth.generate import generate, header
-from sor.synth.profiles import PROFILES, write
+from sor.synth.profiles import DEFAULT_PROFILE, PROFILES, write
 from tests.csvdata import SHARED_DATA
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -131,11 +131,27 @@ def test_raw_and_pretty_styles_hold_the_same_market(tmp_path):
 
 
 def test_legacy_profile_is_the_unchanged_generator(tmp_path):
-    """`--profile legacy` (the default) writes the bytes of `generate`: the demo data stays."""
+    """`--profile legacy` writes the bytes of `generate`: the earlier demo data stays."""
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     generate(a, n_events=3000, schema="mbp-1", seed=3)
     write(b, profile="legacy", rows=3000, schema="mbp-1", seed=3)
     assert _md5(a) == _md5(b) == "0f3a0ba80f7ee7241661d944b56e6c51"
+
+
+def test_write_defaults_to_the_calibrated_taq_2018_profile(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write(a, rows=3000, seed=2)
+    write(b, profile="taq-2018", rows=3000, seed=2)
+    assert DEFAULT_PROFILE == "taq-2018" and _md5(a) == _md5(b)
+
+
+def test_session_rows_fill_one_session_at_the_calibrated_rates(tmp_path):
+    prof = PROFILES["taq-2018"]
+    assert prof is not None and prof.session_rows() == 92_219
+    path = tmp_path / "day.csv"
+    summary = write(path, profile=prof, rows=prof.session_rows(), seed=0)
+    span_s = (summary.ts_event_last - summary.ts_event_first) / 1e9
+    assert 0.8 * prof.session_s < span_s <= prof.session_s  # the day's rows, at the real pace
 
 
 def test_legacy_profile_writes_days_too(tmp_path):
