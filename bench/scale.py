@@ -7,7 +7,9 @@ venues, MBP-1, calibrated to a real day), then runs, each in a fresh process:
 - ``sor backtest`` on it (load, one evaluation, baselines, results): wall time and peak RSS;
 - ``sor run`` on it with a few trials (broker, produce, consume, sweep, report), reading the
   phase breakdown from the results JSON's ``timings``; the peak RSS is the largest of the run's
-  processes (the driver or a Ray worker, as the kernel reports for waited-for descendants).
+  processes (the driver or a Ray worker, as the kernel reports for waited-for descendants);
+- a plain ``pandas.read_csv`` of the file, the yardstick of the targets: ``sor run`` at most 20
+  times it, printed as a ratio per size.
 
 Then it fits, for every phase, the exponent b of time ~ rows^b by least squares on the log-log
 points (1 is linear, the goal) and prints the table. Wall-clock on a shared machine: the
@@ -105,6 +107,8 @@ def main() -> None:
                 ]
             )
             table.setdefault("run (total)", {})[rows] = (seconds, peak)
+            read = [sys.executable, "-c", "import pandas, sys; pandas.read_csv(sys.argv[1])"]
+            table.setdefault("pandas.read_csv", {})[rows] = run([*read, str(data)])
             timings = json.loads(out.read_text()).get("timings", {})
             for phase, value in timings.items():
                 if isinstance(value, (int, float)) and phase not in ("total", "trials_per_s"):
@@ -116,6 +120,12 @@ def main() -> None:
         ts = [points[r][0] for r in xs]
         cells = "".join(f"{points[r][0]:>10.1f} s  " if r in points else f"{'':>14}" for r in sizes)
         print(f"{phase:<24}{cells}{exponent(xs, ts):>10.2f}")
+    ratios = [
+        table["run (total)"][r][0] / table["pandas.read_csv"][r][0]
+        for r in sizes
+        if r in table.get("pandas.read_csv", {})
+    ]
+    print(f"{'run / read_csv':<24}" + "".join(f"{x:>12.1f}x  " for x in ratios))
     print(f"\n{'peak RSS (MB)':<24}" + "".join(f"{r:>14,}" for r in sizes) + f"{'exponent':>10}")
     for phase, points in table.items():
         mem = [points[r][1] for r in sizes if r in points]
