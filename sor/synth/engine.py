@@ -181,7 +181,7 @@ def _pick(weights_cum: np.ndarray) -> int:
     return min(int(np.searchsorted(weights_cum, u, side="right")), len(weights_cum) - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def simulate(
     px: np.ndarray,
     sz: np.ndarray,
@@ -492,7 +492,7 @@ def _put_px(buf: np.ndarray, pos: int, k: int, pretty: bool, unit: int, decimals
     return _put_fixed(buf, pos, frac, width)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def format_rows(
     buf: np.ndarray,
     n: int,

@@ -17,6 +17,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -470,6 +471,38 @@ def _sink(path: Path) -> Iterator[IO[bytes] | gzip.GzipFile]:
             yield raw
 
 
+class _Writer:
+    """Writes byte buffers to `out` in a second thread, one at a time, in order.
+
+    File writes and zlib release the GIL, and the kernels run without it, so the next chunk is
+    simulated and formatted while the previous one goes to disk. `submit` returns once the
+    buffer before it is written: the caller may then refill every buffer but the one submitted.
+    """
+
+    def __init__(self, out: IO[bytes] | gzip.GzipFile) -> None:
+        self._out = out
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sor-generate-write")
+        self._pending: Future[int] | None = None
+
+    def submit(self, data: memoryview) -> None:
+        """Queue `data` for writing after waiting for the previous write (its errors raise)."""
+        self.wait()
+        self._pending = self._pool.submit(self._out.write, data)
+
+    def wait(self) -> None:
+        """Wait for the write in flight, if any; an error of it raises here."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last write and stop the thread (also after an error)."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def _write_legacy(
     path: Path, per_day: list[int], schema: str, style: str, seed: int
 ) -> GenerateSummary:
@@ -529,7 +562,8 @@ def _write_calibrated(
     o_action, o_side = np.zeros(cap, np.uint8), np.zeros(cap, np.uint8)
     o_depth, o_px, o_sz, o_seq = (np.zeros(cap, np.int64) for _ in range(4))
     o_book = np.zeros((cap, 6, n_lv), dtype=np.int64)
-    buf = np.zeros(cap * (40 + 12 * 6 * n_lv + 200), dtype=np.uint8)
+    # Two byte buffers: one is formatted while the other is written (`_Writer`).
+    bufs = [np.zeros(cap * (40 + 12 * 6 * n_lv + 200), dtype=np.uint8) for _ in range(2)]
     unit = round(prof.tick * _NS)
     decimals = max(0, -int(math.floor(math.log10(prof.tick) + 1e-9)))
     rtype = np.frombuffer(b"1" if top_only else b"10", np.uint8)
@@ -546,42 +580,49 @@ def _write_calibrated(
     date0 = dt.date.fromisoformat(prof.first_date)
     with _sink(path) as out:
         out.write((header(schema) + "\n").encode())
-        for d, want_day in enumerate(per_day):
-            date = date0 + dt.timedelta(days=d)
-            day0 = int(np.datetime64(date.isoformat(), "ns").astype(np.int64))
-            mf = prof.market_row(want_day / prof.session_s)
-            day_seed = int(rng.integers(0, 2**31 - 1))
-            engine.seed(day_seed)
-            if d:
-                overnight = prof.overnight_bps * prof.price / prof.tick / 1e4
-                fs[0] += overnight * np.random.default_rng(day_seed).standard_normal()
-            engine.start_day(
-                px, sz, ct, vf, mf, vfair, spread, fs, ts, day0 + round(prof.open_s * _NS)
-            )
-            date_bytes = np.frombuffer((date.isoformat() + "T").encode(), np.uint8)
-            left = want_day
-            prev_ts = -1
-            while left:
-                want = min(_CHUNK, left)
-                n = engine.simulate(px, sz, ct, vf, mf, vfair, spread, seq, fs, ts, top_only,
-                                    want, o_ts, o_recv, o_venue, o_action, o_side, o_depth,
-                                    o_px, o_sz, o_seq, o_book)  # fmt: skip
-                n = min(n, left)
-                nbytes = engine.format_rows(buf, n, pretty, day0, date_bytes, unit, decimals,
-                                            rtype, instrument, symbol, pub, o_ts, o_recv,
-                                            o_venue, o_action, o_side, o_depth, o_px, o_sz,
-                                            o_seq, o_book)  # fmt: skip
-                out.write(buf[:nbytes].data)
-                t = o_ts[:n]
-                distinct += int(np.count_nonzero(np.diff(t))) + int(t[0] != prev_ts)
-                prev_ts = int(t[-1])
-                trades += int(np.count_nonzero(o_action[:n] == ord("T")))
-                venues_seen[o_venue[:n]] = True
-                if not total:
-                    first_ts = int(t[0])
-                last_ts = int(t[-1])
-                total += n
-                left -= n
+        writer = _Writer(out)
+        try:
+            k = 0
+            for d, want_day in enumerate(per_day):
+                date = date0 + dt.timedelta(days=d)
+                day0 = int(np.datetime64(date.isoformat(), "ns").astype(np.int64))
+                mf = prof.market_row(want_day / prof.session_s)
+                day_seed = int(rng.integers(0, 2**31 - 1))
+                engine.seed(day_seed)
+                if d:
+                    overnight = prof.overnight_bps * prof.price / prof.tick / 1e4
+                    fs[0] += overnight * np.random.default_rng(day_seed).standard_normal()
+                engine.start_day(
+                    px, sz, ct, vf, mf, vfair, spread, fs, ts, day0 + round(prof.open_s * _NS)
+                )
+                date_bytes = np.frombuffer((date.isoformat() + "T").encode(), np.uint8)
+                left = want_day
+                prev_ts = -1
+                while left:
+                    want = min(_CHUNK, left)
+                    n = engine.simulate(px, sz, ct, vf, mf, vfair, spread, seq, fs, ts, top_only,
+                                        want, o_ts, o_recv, o_venue, o_action, o_side, o_depth,
+                                        o_px, o_sz, o_seq, o_book)  # fmt: skip
+                    n = min(n, left)
+                    buf = bufs[k]
+                    k = 1 - k
+                    nbytes = engine.format_rows(buf, n, pretty, day0, date_bytes, unit, decimals,
+                                                rtype, instrument, symbol, pub, o_ts, o_recv,
+                                                o_venue, o_action, o_side, o_depth, o_px, o_sz,
+                                                o_seq, o_book)  # fmt: skip
+                    writer.submit(buf[:nbytes].data)
+                    t = o_ts[:n]
+                    distinct += int(np.count_nonzero(np.diff(t))) + int(t[0] != prev_ts)
+                    prev_ts = int(t[-1])
+                    trades += int(np.count_nonzero(o_action[:n] == ord("T")))
+                    venues_seen[o_venue[:n]] = True
+                    if not total:
+                        first_ts = int(t[0])
+                    last_ts = int(t[-1])
+                    total += n
+                    left -= n
+        finally:
+            writer.close()
     return GenerateSummary(
         path=str(path),
         rows=total,
