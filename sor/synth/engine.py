@@ -4,8 +4,8 @@
 `LEVELS` price levels per side at every venue, quote updates, and prints that carry information
 (model.md §8). `format_rows` turns a chunk of rows into Databento CSV bytes. Both run in Numba,
 so a chunk of 65,536 rows costs milliseconds and memory stays at one chunk whatever the length
-of the file. There is no Python twin: the legacy generator (`sor.synth.generate`) is the
-readable model of the same book mechanics, and the facts (`sor.synth.facts`) check the result.
+of the file. There is no Python twin: the facts (`sor.synth.facts`) check the result. The
+field writers are shared with the legacy generator's formatter (`sor.synth.csv_nb`).
 
 Every array argument is documented at `simulate`; the column indices below name the entries of
 the parameter arrays.

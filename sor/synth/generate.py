@@ -7,6 +7,9 @@ event, in the column layout and both CSV styles ("pretty" and raw) of a Databent
 
 A trade row shows the book after that trade, and an MBP-1 file is the top-level projection of
 the MBP-10 file of the same seed.
+
+Everything random is drawn here with NumPy; the book is played and the rows are formatted by the
+compiled kernels of `sor.synth.legacy_nb`, and written in pieces of a few megabytes.
 """
 
 from __future__ import annotations
