@@ -535,8 +535,7 @@ def _plan(rng: np.random.Generator, prm: _Params) -> _Plan:
     steps = rng.poisson((var_s + drift_s) / 2 * dt_s) - rng.poisson((var_s - drift_s) / 2 * dt_s)
     fair = np.maximum(round(prm.price / prm.tick) + np.cumsum(steps), _MIN_TICKS // 2)
     lag_ns = np.array([v.lag_ms * 1e6 for v in prm.venues], dtype=np.int64)
-    idx = np.searchsorted(t, t[:, None] - lag_ns[None, :], side="right") - 1
-    fair_lag = fair[np.maximum(idx, 0)]
+    fair_lag = fair[legacy_nb.lagged_index(t, lag_ns)]
 
     horizon_s = (t[-1] - t0) / 1e9 + 1
     episodes = []

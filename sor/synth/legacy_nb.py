@@ -18,7 +18,7 @@ from numba import njit
 
 from sor.synth.csv_nb import put_bytes, put_fixed, put_int, put_uint
 
-__all__ = ["LEVELS", "format_rows", "simulate"]
+__all__ = ["LEVELS", "format_rows", "lagged_index", "simulate"]
 
 LEVELS = 10  #: book levels per side
 _BID, _ASK = 0, 1
@@ -30,6 +30,22 @@ _State = tuple[np.ndarray, ...]
 _Out = tuple[np.ndarray, ...]
 # Cursors into the pools: uniform, depth, gap, then orders and spreads per venue.
 _CU, _CD, _CG, _CV = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def lagged_index(t: np.ndarray, lag: np.ndarray) -> np.ndarray:
+    """int64[G, V]: the last group whose time is at most t[i] - lag[v] (0 if none), for
+    nondecreasing times t (ns) and lags >= 0; a merge, not a binary search per entry."""
+    g_count, n_v = len(t), len(lag)
+    out = np.zeros((g_count, n_v), dtype=np.int64)
+    for v in range(n_v):
+        k = 0
+        for i in range(g_count):
+            x = t[i] - lag[v]
+            while k < g_count and t[k] <= x:
+                k += 1
+            out[i, v] = max(k - 1, 0)
+    return out
 
 
 @njit(cache=True)

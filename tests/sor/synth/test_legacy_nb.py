@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sor.synth import generate as gen
+from sor.synth import legacy_nb
 from tests.sor.synth.legacy_reference import _Simulator
 
 # A venue whose offer is pulled every ten seconds on average: empty asks, requotes, sweeps
@@ -61,3 +62,14 @@ def test_compiled_simulation_records_the_reference_rows(n, seed, top_only, venue
     assert (want["action"] == "T").any()
     if venues is _FLICKER:
         assert (want["book"][:, 1, 0] == 0).any()  # an empty ask
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 1000, 50_000])
+def test_lagged_index_is_the_binary_search_it_replaces(n):
+    """Each venue's lagged fair price: the last group at or before t - lag (or the first)."""
+    rng = np.random.default_rng(n)
+    t = np.cumsum(np.maximum(rng.exponential(1e6, n).astype(np.int64), 1))
+    t[0] = 0
+    lag = np.array([0, 3_000_000, 8_000_000, 2_000_000, 50_000_000, 10**12], dtype=np.int64)
+    want = np.maximum(np.searchsorted(t, t[:, None] - lag[None, :], side="right") - 1, 0)
+    np.testing.assert_array_equal(legacy_nb.lagged_index(t, lag), want)
