@@ -6,7 +6,9 @@ Measured with tracemalloc, which sees every NumPy array and Python object the wr
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +51,14 @@ def test_a_legacy_day_holds_its_columns_not_its_text(tmp_path):
     rows = 40_000
     peak = _peak(tmp_path / "out.csv", profile="legacy", rows=rows, seed=3)
     assert peak / rows < 2_000
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("profile", ["taq-2018", "legacy"])
+def test_a_failing_disk_raises_and_leaves_no_writer_thread(profile):
+    """A write that fails in the writer thread (here: no space left) raises OSError in the
+    caller, which `sor generate` reports as "cannot write" with exit code 2."""
+    before = threading.active_count()
+    with pytest.raises(OSError, match="No space left"):
+        write(Path("/dev/full"), profile=profile, rows=200_000, days=2, seed=1)
+    assert threading.active_count() == before
