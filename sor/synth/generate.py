@@ -353,7 +353,7 @@ class GeneratedRows:
         return GenerateSummary(
             path=path,
             rows=len(ts_event),
-            venues=tuple(int(i) for i in np.sort(ids[np.bincount(venue) > 0])),
+            venues=tuple(int(i) for i in np.sort(ids[np.bincount(venue, minlength=len(ids)) > 0])),
             distinct_ts_event=_distinct(ts_event),
             trades=int(np.count_nonzero(self._table["action"] == ord("T"))),
             ts_event_first=int(ts_event.min()),

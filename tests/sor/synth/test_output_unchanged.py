@@ -166,3 +166,30 @@ def test_generate_gives_the_pinned_bytes(tmp_path, name):
     assert hashlib.sha256(_text(path, 6)).hexdigest() == digest
     fields = (got.rows, got.trades, got.distinct_ts_event, got.ts_event_first, got.ts_event_last)
     assert fields == summary
+
+
+@pytest.mark.filterwarnings("ignore:the plan ran out of events")
+@pytest.mark.parametrize(
+    ("kwargs", "digest", "rows", "venues"),
+    [
+        (
+            dict(profile="legacy", rows=10, seed=0),
+            "4530db185348250f1fcee0aab13bce0c88c5a47a1d62190983368ae89db42c45",
+            10,
+            (2, 5, 9, 43),
+        ),
+        # days so short that the plan runs out of events: fewer rows, as before
+        (
+            dict(profile="legacy", rows=12, days=3, seed=5, schema="mbp-1"),
+            "2979fe218ab4b78fc13a6f517f85a33922cb8688d8be264bdf347bc72f5aa4b3",
+            10,
+            (2, 5, 9, 43),
+        ),
+    ],
+)
+def test_tiny_legacy_files_keep_their_bytes_and_venues(tmp_path, kwargs, digest, rows, venues):
+    """A file too short to show every venue: the summary lists only the venues written."""
+    path = tmp_path / "tiny.csv"
+    got = write(path, **kwargs)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert (got.rows, got.venues) == (rows, venues)
