@@ -518,7 +518,7 @@ def _write_calibrated(
     o_action, o_side = np.zeros(cap, np.uint8), np.zeros(cap, np.uint8)
     o_depth, o_px, o_sz, o_seq = (np.zeros(cap, np.int64) for _ in range(4))
     o_book = np.zeros((cap, 6, n_lv), dtype=np.int64)
-    # Two byte buffers: one is formatted while the other is written (`_Writer`).
+    # Two byte buffers: one is formatted while the other is written (`sink.Writer`).
     width = 40 + 12 * 6 * n_lv + 200  # bytes a line can take
     bufs = [np.zeros(max(_BUF_BYTES, width), dtype=np.uint8) for _ in range(2)]
     unit = round(prof.tick * _NS)
