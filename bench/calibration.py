@@ -6,7 +6,7 @@ For each calibrated profile, measures the real file it is named after (the TAQ d
 hours) and a generated file of the same rows per day over `--days` days (facts averaged over
 the days, `sor.synth.facts.measure_days`), and prints each fact with the ratio generated / real
 and whether it lies within the profile's tolerance. `--speed` also times `sor generate` of two
-million rows over 20 days in each profile (rows per second and peak memory).
+million rows over 20 days in every profile, legacy included (rows per second and peak memory).
 
 Needs ../shared/data/real (the files of /work/shared/data/README.md).
 """
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from sor.synth.facts import measure, measure_days, read_tape, session_mask
-from sor.synth.profiles import PROFILES, CalibratedProfile, write
+from sor.synth.profiles import PROFILE_NAMES, PROFILES, CalibratedProfile, write
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 FILES = {
@@ -82,7 +82,7 @@ def main() -> int:
             print("\n".join(table(prof, real, gen)))
         if args.speed:
             print("\n| profile | rows | days | seconds | rows/s |\n|---|---:|---:|---:|---:|")
-            for name in ("taq-2018", "xnas-aapl"):
+            for name in PROFILE_NAMES:
                 path = Path(tmp) / "speed.csv"
                 write(path, profile=name, rows=1000, days=1, seed=0)  # compile outside the clock
                 t0 = time.perf_counter()

@@ -4,8 +4,8 @@
 `LEVELS` price levels per side at every venue, quote updates, and prints that carry information
 (model.md §8). `format_rows` turns a chunk of rows into Databento CSV bytes. Both run in Numba,
 so a chunk of 65,536 rows costs milliseconds and memory stays at one chunk whatever the length
-of the file. There is no Python twin: the legacy generator (`sor.synth.generate`) is the
-readable model of the same book mechanics, and the facts (`sor.synth.facts`) check the result.
+of the file. There is no Python twin: the facts (`sor.synth.facts`) check the result. The
+field writers are shared with the legacy generator's formatter (`sor.synth.csv_nb`).
 
 Every array argument is documented at `simulate`; the column indices below name the entries of
 the parameter arrays.
@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from sor.synth.csv_nb import put_bytes, put_fixed, put_uint
 
 __all__ = ["LEVELS", "N_MARKET", "N_VENUE", "format_rows", "seed", "simulate", "start_day"]
 
@@ -181,7 +183,7 @@ def _pick(weights_cum: np.ndarray) -> int:
     return min(int(np.searchsorted(weights_cum, u, side="right")), len(weights_cum) - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def simulate(
     px: np.ndarray,
     sz: np.ndarray,
@@ -423,50 +425,19 @@ def _emit(
 
 
 @njit(cache=True)
-def _put_uint(buf: np.ndarray, pos: int, x: int) -> int:
-    if x == 0:
-        buf[pos] = 48
-        return pos + 1
-    k = 0
-    y = x
-    while y > 0:
-        y //= 10
-        k += 1
-    for i in range(k - 1, -1, -1):
-        buf[pos + i] = 48 + x % 10
-        x //= 10
-    return pos + k
-
-
-@njit(cache=True)
-def _put_fixed(buf: np.ndarray, pos: int, x: int, width: int) -> int:
-    for i in range(width - 1, -1, -1):
-        buf[pos + i] = 48 + x % 10
-        x //= 10
-    return pos + width
-
-
-@njit(cache=True)
-def _put_bytes(buf: np.ndarray, pos: int, b: np.ndarray) -> int:
-    for i in range(len(b)):
-        buf[pos + i] = b[i]
-    return pos + len(b)
-
-
-@njit(cache=True)
 def _put_ts(buf: np.ndarray, pos: int, t: int, pretty: bool, day0: int, date: np.ndarray) -> int:
     if not pretty:
-        return _put_uint(buf, pos, t)
-    pos = _put_bytes(buf, pos, date)  # "YYYY-MM-DDT"
+        return put_uint(buf, pos, t)
+    pos = put_bytes(buf, pos, date)  # "YYYY-MM-DDT"
     ns = t - day0
     s = ns // 1_000_000_000
-    pos = _put_fixed(buf, pos, s // 3600, 2)
+    pos = put_fixed(buf, pos, s // 3600, 2)
     buf[pos] = 58
-    pos = _put_fixed(buf, pos + 1, (s // 60) % 60, 2)
+    pos = put_fixed(buf, pos + 1, (s // 60) % 60, 2)
     buf[pos] = 58
-    pos = _put_fixed(buf, pos + 1, s % 60, 2)
+    pos = put_fixed(buf, pos + 1, s % 60, 2)
     buf[pos] = 46
-    pos = _put_fixed(buf, pos + 1, ns % 1_000_000_000, 9)
+    pos = put_fixed(buf, pos + 1, ns % 1_000_000_000, 9)
     buf[pos] = 90  # Z
     return pos + 1
 
@@ -475,10 +446,10 @@ def _put_ts(buf: np.ndarray, pos: int, t: int, pretty: bool, day0: int, date: np
 def _put_px(buf: np.ndarray, pos: int, k: int, pretty: bool, unit: int, decimals: int) -> int:
     """Price of k ticks: raw, k * unit (1e-9 units); pretty, Python's repr of the decimal value."""
     if not pretty:
-        return _put_uint(buf, pos, k * unit)
+        return put_uint(buf, pos, k * unit)
     scale = 10**decimals
     v = k * (unit // 10 ** (9 - decimals))  # in units of 10**-decimals
-    pos = _put_uint(buf, pos, v // scale)
+    pos = put_uint(buf, pos, v // scale)
     buf[pos] = 46
     pos += 1
     frac = v % scale
@@ -489,12 +460,14 @@ def _put_px(buf: np.ndarray, pos: int, k: int, pretty: bool, unit: int, decimals
     while frac % 10 == 0:
         frac //= 10
         width -= 1
-    return _put_fixed(buf, pos, frac, width)
+    return put_fixed(buf, pos, frac, width)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def format_rows(
     buf: np.ndarray,
+    width: int,
+    start: int,
     n: int,
     pretty: bool,
     day0: int,
@@ -515,8 +488,9 @@ def format_rows(
     o_sz: np.ndarray,
     o_seq: np.ndarray,
     o_book: np.ndarray,
-) -> int:
-    """Write rows 0..n-1 as Databento CSV lines into `buf` (uint8); return the bytes written.
+) -> tuple[int, int]:
+    """Write rows start..n-1 as Databento CSV lines into `buf` (uint8) while a line of at most
+    `width` bytes fits; return (bytes written, the next row to write).
 
     Args:
         pretty: ISO timestamps and decimal prices; else integer ns and 1e-9 price units.
@@ -526,41 +500,43 @@ def format_rows(
     """
     pos = 0
     n_lv = o_book.shape[2]
-    for r in range(n):
+    for r in range(start, n):
+        if pos + width > len(buf):
+            return pos, r
         pos = _put_ts(buf, pos, o_recv[r], pretty, day0, date)
         buf[pos] = 44
         pos = _put_ts(buf, pos + 1, o_ts[r], pretty, day0, date)
         buf[pos] = 44
-        pos = _put_bytes(buf, pos + 1, rtype)
+        pos = put_bytes(buf, pos + 1, rtype)
         buf[pos] = 44
-        pos = _put_uint(buf, pos + 1, pub[o_venue[r]])
+        pos = put_uint(buf, pos + 1, pub[o_venue[r]])
         buf[pos] = 44
-        pos = _put_bytes(buf, pos + 1, instrument)
+        pos = put_bytes(buf, pos + 1, instrument)
         buf[pos] = 44
         buf[pos + 1] = o_action[r]
         buf[pos + 2] = 44
         buf[pos + 3] = o_side[r]
         buf[pos + 4] = 44
-        pos = _put_uint(buf, pos + 5, o_depth[r])
+        pos = put_uint(buf, pos + 5, o_depth[r])
         buf[pos] = 44
         pos = _put_px(buf, pos + 1, o_px[r], pretty, unit, decimals)
         buf[pos] = 44
-        pos = _put_uint(buf, pos + 1, o_sz[r])
+        pos = put_uint(buf, pos + 1, o_sz[r])
         buf[pos] = 44
-        pos = _put_uint(buf, pos + 1, 128)  # F_LAST: every row is its venue's whole event
+        pos = put_uint(buf, pos + 1, 128)  # F_LAST: every row is its venue's whole event
         buf[pos] = 44
-        pos = _put_uint(buf, pos + 1, o_recv[r] - o_ts[r])
+        pos = put_uint(buf, pos + 1, o_recv[r] - o_ts[r])
         buf[pos] = 44
-        pos = _put_uint(buf, pos + 1, o_seq[r])
+        pos = put_uint(buf, pos + 1, o_seq[r])
         for k in range(n_lv):
             for f in range(6):
                 buf[pos] = 44
                 if f < 2:
                     pos = _put_px(buf, pos + 1, o_book[r, f, k], pretty, unit, decimals)
                 else:
-                    pos = _put_uint(buf, pos + 1, o_book[r, f, k])
+                    pos = put_uint(buf, pos + 1, o_book[r, f, k])
         buf[pos] = 44
-        pos = _put_bytes(buf, pos + 1, symbol)
+        pos = put_bytes(buf, pos + 1, symbol)
         buf[pos] = 10
         pos += 1
-    return pos
+    return pos, n

@@ -7,21 +7,24 @@ event, in the column layout and both CSV styles ("pretty" and raw) of a Databent
 
 A trade row shows the book after that trade, and an MBP-1 file is the top-level projection of
 the MBP-10 file of the same seed.
+
+Everything random is drawn here with NumPy; the book is played and the rows are formatted by the
+compiled kernels of `sor.synth.legacy_nb`, and written in pieces of a few megabytes.
 """
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
+from sor.synth import legacy_nb
+from sor.synth.sink import Writer, open_sink
 from sor.vocabulary import GENERATED_SYMBOL_PREFIX
 
 __all__ = [
@@ -33,7 +36,9 @@ __all__ = [
     "UNDEF_PRICE",
     "GenerateSummary",
     "VenueProfile",
+    "GeneratedRows",
     "generate",
+    "generate_rows",
     "header",
 ]
 
@@ -50,6 +55,7 @@ _HEAD = (
 _BID, _ASK = 0, 1
 _SIGN = (-1, 1)  # direction away from the touch: bids descend, asks ascend
 _TICK_NS = 1_000_000_000
+_BUF_BYTES = 1 << 23  # bytes formatted at a time (two buffers: one is written meanwhile)
 
 
 @dataclass(frozen=True)
@@ -259,6 +265,134 @@ def generate(
         >>> summary = generate("synthetic.csv.gz", n_events=60_000, seed=1)  # doctest: +SKIP
         >>> print(summary)  # doctest: +SKIP
     """
+    rows = generate_rows(
+        n_events=n_events,
+        venues=venues,
+        symbol=symbol,
+        instrument_id=instrument_id,
+        start=start,
+        price=price,
+        tick=tick,
+        schema=schema,
+        style=style,
+        trade_fraction=trade_fraction,
+        burst_prob=burst_prob,
+        cross_venue_prob=cross_venue_prob,
+        vol_ticks_per_min=vol_ticks_per_min,
+        drift_ticks_per_min=drift_ticks_per_min,
+        empty_ask_s=empty_ask_s,
+        seed=seed,
+    )
+    path = Path(path)
+    with open_sink(path, compresslevel=6) as out, Writer(out) as writer:
+        out.write((header(schema) + "\n").encode())
+        rows.write(writer)
+    return rows.summary(str(path))
+
+
+class GeneratedRows:
+    """The rows of one `generate` run, held as columns until written.
+
+    `write` streams the CSV lines (without the header) in chunks of `_BUF_BYTES` bytes, so the
+    text of the file is never held whole.
+    """
+
+    def __init__(
+        self,
+        table: Mapping[str, np.ndarray],
+        venues: Sequence[VenueProfile],
+        schema: str,
+        style: str,
+        tick: float,
+        symbol: str,
+        instrument_id: int,
+    ) -> None:
+        self._table, self._venues, self._schema = table, venues, schema
+        self._style, self._tick = style, tick
+        self._symbol, self._instrument_id = symbol, instrument_id
+
+    def write(self, writer: Writer) -> None:
+        """Write every row as a CSV line through `writer`, in file (ts_recv) order."""
+        tb = self._table
+        n_lv = LEVELS if self._schema == "mbp-10" else 1
+        pretty = self._style == "pretty"
+        book = tb["book"]
+        keys, dense, px_tab, px_off = _price_table(
+            (book[:, :2, :n_lv], tb["price"]), self._style, self._tick
+        )
+        pub = np.array([vp.publisher_id for vp in self._venues], dtype=np.int64)
+        rtype = np.frombuffer(b"10" if self._schema == "mbp-10" else b"1", np.uint8)
+        instrument = np.frombuffer(str(self._instrument_id).encode(), np.uint8)
+        symbol = np.frombuffer(self._symbol.encode("ascii"), np.uint8)
+        order = tb["order"]
+        # bytes a line can take: 19-digit integers with a sign, the longest price text
+        px_len = int(np.diff(px_off).max())
+        width = 260 + px_len + 6 * n_lv * max(21, px_len + 1) + len(symbol) + len(instrument)
+        # Two buffers: one is formatted while the writer writes the other.
+        bufs = [np.empty(max(_BUF_BYTES, width), dtype=np.uint8) for _ in range(2)]
+        done, k = 0, 0
+        while done < len(order):
+            buf = bufs[k]
+            k = 1 - k
+            nbytes, lines = legacy_nb.format_rows(buf, width, order[done:], pretty, rtype,
+                                                  instrument, symbol, pub, keys, dense, px_tab,
+                                                  px_off, tb["ts_recv"], tb["ts_event"],
+                                                  tb["venue"], tb["action"], tb["side"],
+                                                  tb["depth"], tb["price"], tb["size"],
+                                                  tb["flags"], tb["sequence"], book,
+                                                  n_lv)  # fmt: skip
+            writer.submit(buf[:nbytes].data)
+            done += lines
+        # The last buffer is in flight: wait, or the caller could free it while it is written.
+        writer.wait()
+
+    def summary(self, path: str) -> GenerateSummary:
+        """What `write` writes, for a file at `path`."""
+        ts_event, venue = self._table["ts_event"], self._table["venue"]
+        ids = np.array([vp.publisher_id for vp in self._venues])
+        return GenerateSummary(
+            path=path,
+            rows=len(ts_event),
+            venues=tuple(int(i) for i in np.sort(ids[np.bincount(venue, minlength=len(ids)) > 0])),
+            distinct_ts_event=_distinct(ts_event),
+            trades=int(np.count_nonzero(self._table["action"] == ord("T"))),
+            ts_event_first=int(ts_event.min()),
+            ts_event_last=int(ts_event.max()),
+        )
+
+
+def _distinct(a: np.ndarray) -> int:
+    """Distinct values of `a` (ts_event comes in event order, which is time order)."""
+    d = np.diff(a)
+    if (d >= 0).all():
+        return int(np.count_nonzero(d)) + 1
+    return len(np.unique(a))
+
+
+def generate_rows(
+    *,
+    n_events: int = 60_000,
+    venues: Sequence[VenueProfile] = DEFAULT_VENUES,
+    symbol: str = "AAPL",
+    instrument_id: int = 38,
+    start: str = "2024-08-01T13:36:32Z",
+    price: float = 222.80,
+    tick: float = 0.01,
+    schema: str = "mbp-10",
+    style: str = "pretty",
+    trade_fraction: float = 0.05,
+    burst_prob: float = 0.04,
+    cross_venue_prob: float = 0.25,
+    vol_ticks_per_min: float = 5.0,
+    drift_ticks_per_min: float = 0.0,
+    empty_ask_s: float = 2.0,
+    seed: int = 0,
+) -> GeneratedRows:
+    """The rows `generate` writes with these arguments (the same ones), not yet written.
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
     _check_choice("schema", schema, SCHEMAS)
     _check_choice("style", style, STYLES)
     params = _Params(
@@ -278,31 +412,9 @@ def generate(
         symbol = GENERATED_SYMBOL_PREFIX + symbol
     rng = np.random.default_rng(seed)
     plan = _plan(rng, params)
-    ev = _Simulator(rng, params, plan, top_only=schema == "mbp-1").run()
+    ev = _simulate(rng, params, plan, top_only=schema == "mbp-1")
     table = _finish(rng, params.venues, plan, ev)
-    text = _format(table, params.venues, schema, style, tick, symbol, instrument_id)
-    path = Path(path)
-    data = text.encode("ascii")
-    if path.name.endswith(".gz"):
-        # mtime=0 and no file name in the header keep the bytes a function of the seed alone.
-        with (
-            open(path, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
-        ):
-            gz.write(data)
-    else:
-        path.write_bytes(data)
-    ts_event = table["ts_event"]
-    ids = np.array([vp.publisher_id for vp in params.venues])
-    return GenerateSummary(
-        path=str(path),
-        rows=len(ts_event),
-        venues=tuple(sorted(int(i) for i in np.unique(ids[table["venue"]]))),
-        distinct_ts_event=len(np.unique(ts_event)),
-        trades=int(np.count_nonzero(table["action"] == "T")),
-        ts_event_first=int(ts_event.min()),
-        ts_event_last=int(ts_event.max()),
-    )
+    return GeneratedRows(table, params.venues, schema, style, tick, symbol, instrument_id)
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -423,8 +535,7 @@ def _plan(rng: np.random.Generator, prm: _Params) -> _Plan:
     steps = rng.poisson((var_s + drift_s) / 2 * dt_s) - rng.poisson((var_s - drift_s) / 2 * dt_s)
     fair = np.maximum(round(prm.price / prm.tick) + np.cumsum(steps), _MIN_TICKS // 2)
     lag_ns = np.array([v.lag_ms * 1e6 for v in prm.venues], dtype=np.int64)
-    idx = np.searchsorted(t, t[:, None] - lag_ns[None, :], side="right") - 1
-    fair_lag = fair[np.maximum(idx, 0)]
+    fair_lag = fair[legacy_nb.lagged_index(t, lag_ns)]
 
     horizon_s = (t[-1] - t0) / 1e9 + 1
     episodes = []
@@ -440,319 +551,69 @@ def _plan(rng: np.random.Generator, prm: _Params) -> _Plan:
 # --- the book simulation (sequential by nature; everything random is pre-drawn) -------------
 
 
-class _Book:
-    """One venue's ten levels per side; index 0 is the touch; missing levels have price 0."""
-
-    __slots__ = ("px", "sz", "ct", "n")
-
-    def __init__(self) -> None:
-        self.px = [[0] * LEVELS, [0] * LEVELS]
-        self.sz = [[0] * LEVELS, [0] * LEVELS]
-        self.ct = [[0] * LEVELS, [0] * LEVELS]
-        self.n = [0, 0]
-
-    def snapshot_into(self, out: list[int]) -> None:
-        """Append bid_px, ask_px, bid_sz, ask_sz, bid_ct, ask_ct (10 values each) to `out`."""
-        ext = out.extend
-        px, sz, ct = self.px, self.sz, self.ct
-        ext(px[0]), ext(px[1]), ext(sz[0]), ext(sz[1]), ext(ct[0]), ext(ct[1])
-
-    def put(self, s: int, d: int, p: int, q: int, c: int) -> None:
-        """Insert a level at depth d (shifting deeper ones away; the 11th drops from view)."""
-        self.px[s].insert(d, p)
-        self.sz[s].insert(d, q)
-        self.ct[s].insert(d, c)
-        del self.px[s][LEVELS], self.sz[s][LEVELS], self.ct[s][LEVELS]
-        self.n[s] = min(self.n[s] + 1, LEVELS)
-
-    def remove(self, s: int, d: int, refill: tuple[int, int, int] | None) -> None:
-        """Delete level d; `refill` = (gap ticks, size, count) brings a level into view behind."""
-        px, sz, ct = self.px[s], self.sz[s], self.ct[s]
-        gone = px[d]
-        del px[d], sz[d], ct[d]
-        n = self.n[s] - 1
-        if refill is None:
-            px.append(0)
-            sz.append(0)
-            ct.append(0)
-            self.n[s] = n
-            return
-        gap, q, c = refill
-        # The level coming into view lies beyond every visible one, the removed one included.
-        edge = px[n - 1] if d < n else gone
-        px.insert(n, edge + _SIGN[s] * gap)
-        sz.insert(n, q)
-        ct.insert(n, c)
-        # n - 1 levels remain plus the refill, so the count is unchanged
-
-
-class _Simulator:
-    """Plays the plan through one book per venue, recording each event and the book after it."""
-
-    def __init__(self, rng: np.random.Generator, prm: _Params, plan: _Plan, top_only: bool) -> None:
-        venues, n_events = prm.venues, prm.n_events
-        self.venues, self.plan, self.n_events, self.top_only = venues, plan, n_events, top_only
-        pool = 16 * n_events + 10_000
-        # Pooled draws, consumed by cycling iterators: cheap per event, and a run stays a pure
-        # function of the seed even in the unlikely case that a pool wraps around.
-        self._u = itertools.cycle(rng.random(pool).tolist()).__next__
-        depths = np.minimum(rng.geometric(0.45, pool) - 1, LEVELS - 1)
-        self._depth = itertools.cycle(depths.tolist()).__next__
-        gaps = rng.choice([1, 2, 3, 4], pool, p=[0.6, 0.25, 0.1, 0.05])
-        self._gap = itertools.cycle(gaps.tolist()).__next__
-        share = np.array([vp.rate_hz for vp in venues]) / sum(vp.rate_hz for vp in venues)
-        self._orders, self.mean_ct, self._spread_draw = [], [], []
-        for vp, sh in zip(venues, share, strict=True):
-            orders = _order_sizes(rng, int(8 * n_events * sh) + 10_000, vp.odd_lot_prob)
-            self._orders.append(itertools.cycle(orders.tolist()).__next__)
-            self.mean_ct.append(max(vp.depth_shares / orders.mean(), 1.0))
-            spreads = 1 + rng.poisson(vp.spread_ticks - 1, 4096)
-            self._spread_draw.append(itertools.cycle(spreads.tolist()).__next__)
-        self.spread = [draw() for draw in self._spread_draw]
-        self.books = [_Book() for _ in venues]
-        # (group, venue, action, side, depth, price ticks, size)
-        self.meta: list[tuple[int, int, str, str, int, int, int]] = []
-        self.snaps: list[int] = []  # flat: 6 * LEVELS values per row
-
-    def _level(self, v: int) -> tuple[int, int]:
-        """(size, count) of a level coming into view: a skewed count of the venue's orders."""
-        c = 1 + int(-math.log(1.0 - self._u()) * (self.mean_ct[v] - 1.0))
-        return sum(self._orders[v]() for _ in range(c)), c
-
-    def _refill(self, v: int) -> tuple[int, int, int]:
-        q, c = self._level(v)
-        return self._gap(), q, c
-
-    def _emit(
-        self, g: int, v: int, action: str, side: str, depth: int, price: int, size: int
-    ) -> None:
-        # MBP-1 carries only the events that change the top level (Databento's definition);
-        # the book underneath evolves the same either way.
-        if depth and self.top_only:
-            return
-        self.meta.append((g, v, action, side, depth, price, size))
-        self.books[v].snapshot_into(self.snaps)
-
-    def run(self) -> dict[str, np.ndarray]:
-        plan, n_events = self.plan, self.n_events
-        for v in range(len(self.venues)):
-            self._seed_book(v, int(plan.fair_lag[0, v]))
-        ep_next = [0] * len(self.venues)
-        ep_end = [-1] * len(self.venues)  # >= 0 while the venue's ask side is empty
-        t = plan.t.tolist()
-        venue, kind = plan.venue.tolist(), plan.kind.tolist()
-        burst_len = plan.burst_len.tolist()
-        episodes = [(a.tolist(), b.tolist()) for a, b in plan.episodes]
-        n_v = len(self.venues)
-        fair, fair_lag = plan.fair.tolist(), plan.fair_lag.ravel().tolist()  # [g * n_v + v]
-        g, g_count = 0, len(t)
-        while len(self.meta) < n_events and g < g_count:
-            v, tg = venue[g], t[g]
-            if self._u() < 0.02:  # venues re-choose their spread now and then, not every event
-                self.spread[v] = self._spread_draw[v]()
-            starts, ends = episodes[v]
-            if ep_end[v] >= 0:
-                if tg >= ep_end[v]:
-                    self._requote_ask(g, v, fair_lag[g * n_v + v])
-                    ep_end[v] = -1
-                    g += 1
-                    continue
-            else:
-                i = ep_next[v]
-                while i < len(starts) and ends[i] <= tg:
-                    i += 1
-                if i < len(starts) and starts[i] <= tg:
-                    self._clear_ask(g, v)
-                    ep_end[v] = int(ends[i])
-                    ep_next[v] = i + 1
-                    g += 1
-                    continue
-                ep_next[v] = i
-            if kind[g] == _KIND_TRADE:
-                self._sweep_group(g, v, fair[g], ep_end)
-            else:
-                rows = burst_len[g] if kind[g] == _KIND_BURST else 1
-                for _ in range(rows):
-                    self._book_event(g, v, fair_lag[g * n_v + v], ep_end[v] >= 0)
-            g += 1
-        if len(self.meta) < n_events:
-            warnings.warn(
-                f"the plan ran out of events: writing {len(self.meta)} rows, not {n_events}.",
-                stacklevel=3,
-            )
-        meta = self.meta[:n_events]
-        snaps = np.array(self.snaps[: len(meta) * 6 * LEVELS], dtype=np.int64)
-        snaps = snaps.reshape(len(meta), 6, LEVELS)
-        cols = list(zip(*meta, strict=True))
-        return {
-            "group": np.array(cols[0], dtype=np.int64),
-            "venue": np.array(cols[1], dtype=np.int64),
-            "action": np.array(cols[2], dtype="<U1"),
-            "side": np.array(cols[3], dtype="<U1"),
-            "depth": np.array(cols[4], dtype=np.int64),
-            "price": np.array(cols[5], dtype=np.int64),
-            "size": np.array(cols[6], dtype=np.int64),
-            "book": snaps,  # [rows, (bid_px, ask_px, bid_sz, ask_sz, bid_ct, ask_ct), level]
-        }
-
-    def _targets(self, v: int, f: int) -> tuple[int, int]:
-        s = self.spread[v]
-        tb = f - s // 2
-        return tb, tb + s
-
-    def _seed_book(self, v: int, f: int) -> None:
-        book = self.books[v]
-        tb, ta = self._targets(v, f)
-        for s, p in ((_BID, tb), (_ASK, ta)):
-            for d in range(LEVELS):
-                q, c = self._level(v)
-                book.put(s, d, p, q, c)
-                p += _SIGN[s] * self._gap()
-
-    def _book_event(self, g: int, v: int, f: int, ask_off: bool) -> None:
-        """One add, cancel or modify: a correction towards the venue's target quote or noise."""
-        book = self.books[v]
-        tb, ta = self._targets(v, f)
-        nb, na = book.n
-        bb = book.px[_BID][0]
-        ba = book.px[_ASK][0] if na else None
-        fixes: list[tuple[int, int | None]] = []
-        if bb < tb and (ba is None or tb < ba):
-            fixes.append((_BID, tb))
-        elif bb > tb:
-            fixes.append((_BID, None))
-        if not ask_off:
-            if ba is None:
-                fixes.append((_ASK, max(ta, bb + 1)))
-            elif ba > ta and ta > bb:
-                fixes.append((_ASK, ta))
-            elif ba < ta:
-                fixes.append((_ASK, None))
-        u = self._u()
-        # Half the events move the quote towards the target, so venues follow the fair price
-        # within a few events: frequent venues closely, rare ones (IEX) with visible staleness.
-        if fixes and u < 0.5:
-            s, p = fixes[int(u * 2 * len(fixes))]
-            if p is None:
-                self._cancel(g, v, s, 0)
-            else:
-                q = self._orders[v]()
-                book.put(s, 0, p, q, 1)
-                self._emit(g, v, "A", "AB"[s == _BID], 0, p, q)
-            return
-        s = _BID if ask_off or self._u() < 0.5 else _ASK
-        n = book.n[s]
-        px = book.px[s]
-        if n < LEVELS and self._u() < 0.3:
-            p = px[n - 1] + _SIGN[s] * self._gap()
-            q = self._orders[v]()
-            book.put(s, n, p, q, 1)
-            self._emit(g, v, "A", "AB"[s == _BID], n, p, q)
-            return
-        d = min(self._depth(), n - 1)
-        c = book.ct[s][d]
-        # Adds and cancels balance around the venue's mean order count per level.
-        p_add = min(max(0.5 + 0.1 * (self.mean_ct[v] - c), 0.15), 0.85)
-        u = self._u()
-        if u < p_add * 0.9:
-            q = self._orders[v]()
-            holes = abs(px[n - 1] - px[0]) - (n - 1)  # empty ticks inside the visible book
-            if self._u() < min(0.1 + 0.06 * holes, 0.9):
-                # Liquidity fills the book from the touch outwards: a new level in the first
-                # gap, the more often the sparser the book. Without it the levels left behind
-                # when the price moves would stay put and the book would thin out.
-                for k in range(n - 1):
-                    gap = abs(px[k + 1] - px[k])
-                    if gap > 1:
-                        p = px[k] + _SIGN[s] * min(self._gap(), gap - 1)
-                        book.put(s, k + 1, p, q, 1)
-                        self._emit(g, v, "A", "AB"[s == _BID], k + 1, p, q)
-                        return
-            book.sz[s][d] += q
-            book.ct[s][d] = c + 1
-            self._emit(g, v, "A", "AB"[s == _BID], d, px[d], q)
-        elif u < 0.9:
-            self._cancel(g, v, s, d)
-        else:
-            sz = book.sz[s][d]
-            old = min(max(self._orders[v](), 1), sz - (c - 1))
-            new = self._orders[v]()
-            if new == old:
-                new = max(old // 2, 1)
-            book.sz[s][d] = sz - old + new
-            self._emit(g, v, "M", "AB"[s == _BID], d, book.px[s][d], new)
-
-    def _cancel(self, g: int, v: int, s: int, d: int) -> None:
-        """Cancel one order at depth d; the level goes when its last order does."""
-        book = self.books[v]
-        p, sz, c = book.px[s][d], book.sz[s][d], book.ct[s][d]
-        if c <= 1:
-            book.remove(s, d, self._refill(v))
-            self._emit(g, v, "C", "AB"[s == _BID], d, p, sz)
-            return
-        q = min(max(self._orders[v](), 1), sz - (c - 1))
-        book.sz[s][d] = sz - q
-        book.ct[s][d] = c - 1
-        self._emit(g, v, "C", "AB"[s == _BID], d, p, q)
-
-    def _sweep_group(self, g: int, v: int, f_now: int, ep_end: list[int]) -> None:
-        book = self.books[v]
-        mid = (book.px[_BID][0] + book.px[_ASK][0]) / 2 if book.n[_ASK] else None
-        # Aggressors pick off quotes that lag the fair price (fair mid = fair + 0.5 ticks).
-        p_buy = 0.5 if mid is None else 0.5 + 0.4 * math.tanh(f_now + 0.5 - mid)
-        s = _ASK if self._u() < p_buy else _BID
-        plan = self.plan
-        self._sweep(g, v, s, int(plan.sweep_len[g, 0]), ep_end[v] >= 0)
-        n_cross = int(plan.cross[g])
-        if n_cross:
-            others = [w for w in range(len(self.venues)) if w != v]
-            for k in range(n_cross):
-                w = others.pop(int(self._u() * len(others)))
-                self._sweep(g, w, s, int(plan.sweep_len[g, 1 + k]), ep_end[w] >= 0)
-
-    def _sweep(self, g: int, v: int, s: int, k: int, ask_off: bool) -> None:
-        """k trades against the touch on side s (the side hit); the book shows each fill."""
-        book = self.books[v]
-        if book.n[s] == 0:
-            s = _BID
-        aggressor = "B" if s == _ASK else "A"
-        for _ in range(k):
-            p, sz, c = book.px[s][0], book.sz[s][0], book.ct[s][0]
-            u = self._u()
-            if c <= 1:
-                q = sz if u < 0.75 or sz == 1 else max(int(sz * u), 1)
-            else:
-                q = min(max(self._orders[v](), 1), sz - (c - 1))
-                c -= 1
-            if q >= sz:
-                refill = None if (s == _ASK and ask_off) else self._refill(v)
-                book.remove(s, 0, refill)
-            else:
-                book.sz[s][0] = sz - q
-                book.ct[s][0] = c
-            self._emit(g, v, "T", aggressor, 0, p, q)
-            if book.n[s] == 0:
-                break
-
-    def _clear_ask(self, g: int, v: int) -> None:
-        """The venue pulls its whole offer: one cancel per level, all at one ts_event."""
-        book = self.books[v]
-        while book.n[_ASK]:
-            p, q = book.px[_ASK][0], book.sz[_ASK][0]
-            book.remove(_ASK, 0, None)
-            self._emit(g, v, "C", "A", 0, p, q)
-
-    def _requote_ask(self, g: int, v: int, f: int) -> None:
-        """The offer comes back: a few one-order levels from the target ask outwards."""
-        book = self.books[v]
-        _, ta = self._targets(v, f)
-        p = max(ta, book.px[_BID][0] + 1)
-        levels = 3 + int(self._u() * 4)
-        for d in range(levels):
-            q = self._orders[v]()
-            book.put(_ASK, d, p, q, 1)
-            self._emit(g, v, "A", "A", d, p, q)
-            p += self._gap()
+def _simulate(
+    rng: np.random.Generator, prm: _Params, plan: _Plan, top_only: bool
+) -> dict[str, np.ndarray]:
+    """Play the plan through one book per venue (`legacy_nb.simulate`), recording each event
+    and the venue's book after it. Everything random is drawn here, before the play."""
+    venues, n_events = prm.venues, prm.n_events
+    pool = 16 * n_events + 10_000
+    # Pooled draws, consumed cyclically: cheap per event, and a run stays a pure function of the
+    # seed even in the unlikely case that a pool wraps around.
+    pu = rng.random(pool)
+    pdepth = np.minimum(rng.geometric(0.45, pool) - 1, LEVELS - 1)
+    pgap = rng.choice([1, 2, 3, 4], pool, p=[0.6, 0.25, 0.1, 0.05])
+    share = np.array([vp.rate_hz for vp in venues]) / sum(vp.rate_hz for vp in venues)
+    orders, mean_ct, spreads = [], [], []
+    for vp, sh in zip(venues, share, strict=True):
+        o = _order_sizes(rng, int(8 * n_events * sh) + 10_000, vp.odd_lot_prob)
+        orders.append(o)
+        mean_ct.append(max(vp.depth_shares / o.mean(), 1.0))
+        spreads.append(1 + rng.poisson(vp.spread_ticks - 1, 4096))
+    o_off = np.cumsum([0] + [len(o) for o in orders]).astype(np.int64)
+    ep_off = np.cumsum([0] + [len(a) for a, _ in plan.episodes]).astype(np.int64)
+    ep_start = np.concatenate([a for a, _ in plan.episodes]).astype(np.int64)
+    ep_end = np.concatenate([b for _, b in plan.episodes]).astype(np.int64)
+    out: dict[str, np.ndarray] = {
+        "group": np.zeros(n_events, np.int64),
+        "venue": np.zeros(n_events, np.int64),
+        "action": np.zeros(n_events, np.uint8),
+        "side": np.zeros(n_events, np.uint8),
+        "depth": np.zeros(n_events, np.int64),
+        "price": np.zeros(n_events, np.int64),
+        "size": np.zeros(n_events, np.int64),
+        # [rows, (bid_px, ask_px, bid_sz, ask_sz, bid_ct, ask_ct), level]
+        "book": np.zeros((n_events, 6, LEVELS), np.int64),
+    }
+    i64 = np.ascontiguousarray  # the kernel takes int64 arrays; the plan's mostly are
+    n = legacy_nb.simulate(
+        i64(plan.t, np.int64),
+        i64(plan.venue, np.int64),
+        plan.kind,
+        i64(plan.burst_len, np.int64),
+        i64(plan.sweep_len, np.int64),
+        i64(plan.cross, np.int64),
+        i64(plan.fair, np.int64),
+        i64(plan.fair_lag, np.int64),
+        ep_start,
+        ep_end,
+        ep_off,
+        pu,
+        i64(pdepth, np.int64),
+        i64(pgap, np.int64),
+        i64(np.concatenate(orders), np.int64),
+        o_off,
+        np.array(spreads, dtype=np.int64),
+        np.array(mean_ct),
+        top_only,
+        *out.values(),  # group, venue, action, side, depth, price, size, book
+    )
+    if n < n_events:
+        warnings.warn(
+            f"the plan ran out of events: writing {n} rows, not {n_events}.", stacklevel=4
+        )
+        out = {k: a[:n] for k, a in out.items()}
+    return out
 
 
 def _order_sizes(rng: np.random.Generator, n: int, odd_lot_prob: float) -> np.ndarray:
@@ -772,7 +633,7 @@ def _finish(
     plan: _Plan,
     ev: Mapping[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """Add ts_recv, ts_in_delta's basis, sequence and flags; put the rows in ts_recv order."""
+    """Add ts_recv, ts_in_delta's basis, sequence and flags, and the file order (by ts_recv)."""
     n = len(ev["group"])
     group, venue = ev["group"], ev["venue"]
     # A chunk is one venue's records of one event (one packet): they share ts_recv, and the
@@ -800,13 +661,14 @@ def _finish(
         inc = np.where(new_chunk[rows], other_traffic[rows], 1)
         inc[0] = 0
         sequence[rows] = seq_start[v] + np.cumsum(inc)
-    order = np.argsort(ts_recv, kind="stable")
-    out = {k: a[order] for k, a in ev.items() if k != "group"}
+    # The file order; the columns stay in event order (the book is not copied).
+    out = {k: a for k, a in ev.items() if k != "group"}
     out.update(
-        ts_recv=ts_recv[order],
-        ts_event=ts_event[order],
-        flags=np.where(last, F_LAST, 0)[order],
-        sequence=sequence[order],
+        order=np.argsort(ts_recv, kind="stable"),
+        ts_recv=ts_recv,
+        ts_event=ts_event,
+        flags=np.where(last, F_LAST, 0).astype(np.int64, copy=False),
+        sequence=sequence,
     )
     return out
 
@@ -814,33 +676,16 @@ def _finish(
 # --- CSV text ---------------------------------------------------------------------------------
 
 
-def _lookup(a: np.ndarray, fmt: Callable[[int], str], missing: str) -> np.ndarray:
-    """Format integer array `a` through a table over its range; values <= 0 become `missing`."""
-    valid = a > 0
-    if not valid.any():
-        return np.full(a.shape, missing, dtype=object)
-    lo, hi = int(a[valid].min()), int(a[valid].max())
-    if hi - lo > 2_000_000:
-        u, inv = np.unique(a, return_inverse=True)
-        table = np.array([fmt(x) if x > 0 else missing for x in u.tolist()], dtype=object)
-        return table[inv.reshape(a.shape)]
-    table = np.array([fmt(x) for x in range(lo, hi + 1)] + [missing], dtype=object)
-    return table[np.where(valid, a - lo, hi - lo + 1)]
+def _price_table(
+    arrays: Sequence[np.ndarray], style: str, tick: float
+) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
+    """The text of every price (ticks) in `arrays`, for `legacy_nb.format_rows`.
 
-
-def _format(
-    table: Mapping[str, np.ndarray],
-    venues: Sequence[VenueProfile],
-    schema: str,
-    style: str,
-    tick: float,
-    symbol: str,
-    instrument_id: int,
-) -> str:
-    """The whole CSV text: header, then one line per row of `table`."""
-    n = len(table["ts_event"])
-    n_lv = LEVELS if schema == "mbp-10" else 1
-    tick_units = round(tick * _TICK_NS)
+    Returns (keys, dense, text bytes, offsets): entry i is text[off[i]:off[i + 1]]; a dense
+    table holds the prices keys[0], keys[0] + 1, ... (a price range of at most two million
+    ticks), else the sorted distinct prices `keys`. The last entry is the missing price
+    (values <= 0): empty in the pretty style, Databento's undefined price in the raw one.
+    """
     if style == "pretty":
         exponent = Decimal(str(tick)).normalize().as_tuple().exponent
         assert isinstance(exponent, int)  # `_Params` checked that the tick is finite
@@ -850,43 +695,26 @@ def _format(
         def fmt_px(k: int) -> str:
             return repr(round(k * tick, decimals))
 
-        def fmt_ts(a: np.ndarray) -> list[str]:
-            return [s + "Z" for s in np.datetime_as_string(a.astype("datetime64[ns]"), unit="ns")]
-
-        missing_px = ""
+        missing = ""
     else:
+        tick_units = round(tick * _TICK_NS)
 
         def fmt_px(k: int) -> str:
             return str(k * tick_units)
 
-        def fmt_ts(a: np.ndarray) -> list[str]:
-            return [str(x) for x in a.tolist()]
+        missing = str(UNDEF_PRICE)
 
-        missing_px = str(UNDEF_PRICE)
-
-    pub = np.array([vp.publisher_id for vp in venues])[table["venue"]]
-    book = table["book"][:, :, :n_lv]  # [rows, field, level]
-    px = _lookup(book[:, :2, :], fmt_px, missing_px)
-    qty = _lookup(book[:, 2:, :], str, "0")
-    fields = np.concatenate([px, qty], axis=1)  # bid_px, ask_px, bid_sz, ask_sz, bid_ct, ask_ct
-    level_cols = fields.transpose(0, 2, 1).reshape(n, 6 * n_lv).T.tolist()
-    ts_recv, ts_event = table["ts_recv"], table["ts_event"]
-    cols = [
-        fmt_ts(ts_recv),
-        fmt_ts(ts_event),
-        ["10" if schema == "mbp-10" else "1"] * n,
-        _lookup(pub, str, "0").tolist(),
-        [str(instrument_id)] * n,
-        table["action"].tolist(),
-        table["side"].tolist(),
-        _lookup(table["depth"] + 1, lambda x: str(x - 1), "").tolist(),
-        _lookup(table["price"], fmt_px, missing_px).tolist(),
-        _lookup(table["size"], str, "0").tolist(),
-        _lookup(table["flags"], str, "0").tolist(),
-        [str(x) for x in (ts_recv - ts_event).tolist()],
-        [str(x) for x in table["sequence"].tolist()],
-        *level_cols,
-        [symbol] * n,
-    ]
-    lines = map(",".join, zip(*cols, strict=True))
-    return header(schema) + "\n" + "\n".join(lines) + "\n"
+    valid = [a[a > 0] for a in arrays]
+    lo = min((int(v.min()) for v in valid if len(v)), default=0)
+    hi = max((int(v.max()) for v in valid if len(v)), default=-1)
+    dense = hi - lo <= 2_000_000
+    if dense:
+        keys = np.array([lo], dtype=np.int64)
+        texts = [fmt_px(k) for k in range(lo, hi + 1)]
+    else:
+        keys = np.unique(np.concatenate(valid)).astype(np.int64)
+        texts = [fmt_px(k) for k in keys.tolist()]
+    encoded = [t.encode("ascii") for t in [*texts, missing]]
+    off = np.zeros(len(encoded) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(b) for b in encoded])
+    return keys, dense, np.frombuffer(b"".join(encoded), np.uint8), off

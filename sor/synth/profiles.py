@@ -15,20 +15,23 @@ CSV file chunk by chunk, in constant memory.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import math
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from sor.synth import engine
-from sor.synth.generate import SCHEMAS, STYLES, GenerateSummary, generate, header
+from sor.synth.generate import (
+    SCHEMAS,
+    STYLES,
+    GenerateSummary,
+    generate,
+    generate_rows,
+    header,
+)
+from sor.synth.sink import Writer, open_sink
 from sor.vocabulary import GENERATED_SYMBOL_PREFIX
 
 __all__ = [
@@ -42,7 +45,8 @@ __all__ = [
 
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
-_CHUNK = 65_536  # rows simulated and formatted at a time
+_CHUNK = 65_536  # rows simulated at a time
+_BUF_BYTES = 1 << 23  # bytes formatted at a time (two buffers: one is written meanwhile)
 
 
 @dataclass(frozen=True)
@@ -469,43 +473,28 @@ def write(
     return _write_calibrated(path, prof, per_day, schema, style, seed)
 
 
-@contextmanager
-def _sink(path: Path) -> Iterator[IO[bytes] | gzip.GzipFile]:
-    with open(path, "wb") as raw:
-        if path.name.endswith(".gz"):
-            # mtime=0 and no file name keep the bytes a function of the arguments alone.
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) as gz:
-                yield gz
-        else:
-            yield raw
-
-
 def _write_legacy(
     path: Path, per_day: list[int], schema: str, style: str, seed: int
 ) -> GenerateSummary:
     if len(per_day) == 1:
         return generate(path, n_events=per_day[0], schema=schema, style=style, seed=seed)
-    # One `generate` call per day, each held in memory only while it is copied out.
+    # One `generate` run per day, each held in memory only while it is written.
     first_day = dt.date(2024, 8, 1)
     parts: list[GenerateSummary] = []
-    with _sink(path) as out, tempfile.TemporaryDirectory() as tmp:
+    with open_sink(path, compresslevel=1) as out, Writer(out) as writer:
         out.write((header(schema) + "\n").encode())
         for d, n in enumerate(per_day):
             day = first_day + dt.timedelta(days=d)
-            part = Path(tmp) / "day.csv"
-            parts.append(
-                generate(
-                    part,
-                    n_events=n,
-                    schema=schema,
-                    style=style,
-                    seed=seed + d,
-                    start=f"{day.isoformat()}T13:36:32Z",
-                )
+            rows = generate_rows(
+                n_events=n,
+                schema=schema,
+                style=style,
+                seed=seed + d,
+                start=f"{day.isoformat()}T13:36:32Z",
             )
-            with open(part, "rb") as f:
-                f.readline()
-                shutil.copyfileobj(f, out)
+            rows.write(writer)
+            parts.append(rows.summary(str(path)))
+            del rows
     return GenerateSummary(
         path=str(path),
         rows=sum(p.rows for p in parts),
@@ -539,7 +528,9 @@ def _write_calibrated(
     o_action, o_side = np.zeros(cap, np.uint8), np.zeros(cap, np.uint8)
     o_depth, o_px, o_sz, o_seq = (np.zeros(cap, np.int64) for _ in range(4))
     o_book = np.zeros((cap, 6, n_lv), dtype=np.int64)
-    buf = np.zeros(cap * (40 + 12 * 6 * n_lv + 200), dtype=np.uint8)
+    # Two byte buffers: one is formatted while the other is written (`sink.Writer`).
+    width = 40 + 12 * 6 * n_lv + 200  # bytes a line can take
+    bufs = [np.zeros(max(_BUF_BYTES, width), dtype=np.uint8) for _ in range(2)]
     unit = round(prof.tick * _NS)
     decimals = max(0, -int(math.floor(math.log10(prof.tick) + 1e-9)))
     rtype = np.frombuffer(b"1" if top_only else b"10", np.uint8)
@@ -554,44 +545,51 @@ def _write_calibrated(
     first_ts = last_ts = 0
     venues_seen = np.zeros(n_v, dtype=bool)
     date0 = dt.date.fromisoformat(prof.first_date)
-    with _sink(path) as out:
+    with open_sink(path, compresslevel=1) as out:
         out.write((header(schema) + "\n").encode())
-        for d, want_day in enumerate(per_day):
-            date = date0 + dt.timedelta(days=d)
-            day0 = int(np.datetime64(date.isoformat(), "ns").astype(np.int64))
-            mf = prof.market_row(want_day / prof.session_s)
-            day_seed = int(rng.integers(0, 2**31 - 1))
-            engine.seed(day_seed)
-            if d:
-                overnight = prof.overnight_bps * prof.price / prof.tick / 1e4
-                fs[0] += overnight * np.random.default_rng(day_seed).standard_normal()
-            engine.start_day(
-                px, sz, ct, vf, mf, vfair, spread, fs, ts, day0 + round(prof.open_s * _NS)
-            )
-            date_bytes = np.frombuffer((date.isoformat() + "T").encode(), np.uint8)
-            left = want_day
-            prev_ts = -1
-            while left:
-                want = min(_CHUNK, left)
-                n = engine.simulate(px, sz, ct, vf, mf, vfair, spread, seq, fs, ts, top_only,
-                                    want, o_ts, o_recv, o_venue, o_action, o_side, o_depth,
-                                    o_px, o_sz, o_seq, o_book)  # fmt: skip
-                n = min(n, left)
-                nbytes = engine.format_rows(buf, n, pretty, day0, date_bytes, unit, decimals,
-                                            rtype, instrument, symbol, pub, o_ts, o_recv,
-                                            o_venue, o_action, o_side, o_depth, o_px, o_sz,
-                                            o_seq, o_book)  # fmt: skip
-                out.write(buf[:nbytes].data)
-                t = o_ts[:n]
-                distinct += int(np.count_nonzero(np.diff(t))) + int(t[0] != prev_ts)
-                prev_ts = int(t[-1])
-                trades += int(np.count_nonzero(o_action[:n] == ord("T")))
-                venues_seen[o_venue[:n]] = True
-                if not total:
-                    first_ts = int(t[0])
-                last_ts = int(t[-1])
-                total += n
-                left -= n
+        with Writer(out) as writer:
+            k = 0
+            for d, want_day in enumerate(per_day):
+                date = date0 + dt.timedelta(days=d)
+                day0 = int(np.datetime64(date.isoformat(), "ns").astype(np.int64))
+                mf = prof.market_row(want_day / prof.session_s)
+                day_seed = int(rng.integers(0, 2**31 - 1))
+                engine.seed(day_seed)
+                if d:
+                    overnight = prof.overnight_bps * prof.price / prof.tick / 1e4
+                    fs[0] += overnight * np.random.default_rng(day_seed).standard_normal()
+                engine.start_day(
+                    px, sz, ct, vf, mf, vfair, spread, fs, ts, day0 + round(prof.open_s * _NS)
+                )
+                date_bytes = np.frombuffer((date.isoformat() + "T").encode(), np.uint8)
+                left = want_day
+                prev_ts = -1
+                while left:
+                    want = min(_CHUNK, left)
+                    n = engine.simulate(px, sz, ct, vf, mf, vfair, spread, seq, fs, ts, top_only,
+                                        want, o_ts, o_recv, o_venue, o_action, o_side, o_depth,
+                                        o_px, o_sz, o_seq, o_book)  # fmt: skip
+                    n = min(n, left)
+                    r = 0
+                    while r < n:
+                        buf = bufs[k]
+                        k = 1 - k
+                        nbytes, r = engine.format_rows(buf, width, r, n, pretty, day0, date_bytes,
+                                                       unit, decimals, rtype, instrument, symbol,
+                                                       pub, o_ts, o_recv, o_venue, o_action,
+                                                       o_side, o_depth, o_px, o_sz, o_seq,
+                                                       o_book)  # fmt: skip
+                        writer.submit(buf[:nbytes].data)
+                    t = o_ts[:n]
+                    distinct += int(np.count_nonzero(np.diff(t))) + int(t[0] != prev_ts)
+                    prev_ts = int(t[-1])
+                    trades += int(np.count_nonzero(o_action[:n] == ord("T")))
+                    venues_seen[o_venue[:n]] = True
+                    if not total:
+                        first_ts = int(t[0])
+                    last_ts = int(t[-1])
+                    total += n
+                    left -= n
     return GenerateSummary(
         path=str(path),
         rows=total,
