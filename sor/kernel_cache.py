@@ -32,7 +32,9 @@ KERNEL_MODULES = (
     "routers/pcg64_nb.py",
     "routers/placement_nb.py",
     "routers/static_nb.py",
+    "synth/csv_nb.py",
     "synth/engine.py",
+    "synth/legacy_nb.py",
 )
 _PACKAGE = Path(__file__).resolve().parent
 _KEPT = 4  # folders of other versions kept beside the current one's
