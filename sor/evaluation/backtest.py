@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sor.data.snapshots import Snapshots
+from sor.data.snapshots import Snapshots, reference_mid
 from sor.evaluation.baselines import BASELINES, savings_bps
 from sor.evaluation.baselines_nb import execute_baseline
 from sor.evaluation.rules import EvaluationRules
@@ -176,6 +176,30 @@ def build_report(
     }
 
 
+def mid_moves_bps(snaps: Snapshots, results: dict[str, ExecutionResult]) -> dict[str, float]:
+    """How far the market's mid moved, in bps of the mid at the order's arrival (the first
+    snapshot), by each strategy's last fill: {strategy: move}, strategies without a fill left out.
+
+    One parent order over a long window compares a router that buys at once with baselines
+    that spread their buying over the window: the move of the price in between is part of the
+    savings against them and says nothing about routing (`result_warnings`).
+    """
+    mid = reference_mid(snaps)
+    finite = np.flatnonzero(np.isfinite(mid))
+    if len(finite) == 0:
+        return {}
+    arrival = float(mid[finite[0]])
+    moves = {}
+    for name, result in results.items():
+        if result.last_fill_ts <= 0:
+            continue
+        row = int(np.searchsorted(snaps.ts, result.last_fill_ts, side="right")) - 1
+        seen = finite[finite <= row]
+        if len(seen):
+            moves[name] = (float(mid[seen[-1]]) - arrival) / arrival * 1e4
+    return moves
+
+
 #: A strategy leaving more than this share of its order to the clean-up gets a warning.
 MATERIAL_CLEANUP_SHARE = 0.2
 #: A strategy buying more than this share of the market's traded volume while it was active
@@ -187,7 +211,9 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
     """Plain-language cautions about numbers in a report that are easy to misread.
 
     Looks at the report's own keys: shares left to the clean-up order, a participation in the
-    market's volume no desk would run at (unless capped), data without trade rows
+    market's volume no desk would run at (unless capped), savings against a baseline that are
+    mostly the mid's move between the router's last fill and the baseline's (`mid_move_bps`,
+    one parent order), data without trade rows
     (VWAP then follows displayed size; no passive fill can happen), savings measured on few or
     no out-of-sample parent orders (or, after a sweep, on the one order it tuned on), and a
     sweep whose trials all scored the same (the parameters then changed nothing and the best
@@ -213,6 +239,16 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
                 "active: at that size the displayed depth it took would not have stayed there, "
                 "so its prices are optimistic; cap it with order.max_participation (e.g. 0.2) "
                 "and charge order.temporary_impact for numbers a desk can trust"
+            )
+    moves = report.get("mid_move_bps", {})
+    for name, saved in report.get("savings_vs_baselines_bps", {}).items():
+        move = moves.get(name, 0.0) - moves.get("optimized", 0.0)
+        if abs(saved) >= 1.0 and move * saved > 0 and abs(move) >= abs(saved) / 2:
+            notes.append(
+                f"the mid moved {move:+.1f} bps between the router's last fill and {name}'s: "
+                f"much of the {saved:+.1f} bps against {name} is that move of the market, not "
+                "routing (a schedule of shorter parent orders, schedule.enabled, measures "
+                "routing)"
             )
     if report.get("data", {}).get("trade_rows") == 0:
         notes.append(

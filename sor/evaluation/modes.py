@@ -27,6 +27,7 @@ from sor.evaluation.backtest import (
     evaluate,
     fill_paths,
     make_market,
+    mid_moves_bps,
     run_baselines,
 )
 from sor.evaluation.rules import EvaluationRules, evaluation_rules
@@ -131,11 +132,11 @@ class SingleOrder(Evaluation):
     def report(self, params: Mapping[str, float]) -> dict[str, Any]:
         """Router and baselines over the one order, savings on completed average prices."""
         router = self._router_params(params)
-        report = build_report(
-            router,
-            evaluate(self.market, router, self.rules.order),
-            run_baselines(self.market, self.rules),
-            self.rules.order.size,
+        optimized = evaluate(self.market, router, self.rules.order)
+        baselines = run_baselines(self.market, self.rules)
+        report = build_report(router, optimized, baselines, self.rules.order.size)
+        report["mid_move_bps"] = mid_moves_bps(
+            self.market.snaps, {"optimized": optimized, **baselines}
         )
         report["cleanup_impact_model"] = self.market.after.impact.to_dict()
         report["venue_economics"] = venue_economics(self.snaps.venues, self.market.costs)

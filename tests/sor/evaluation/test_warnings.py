@@ -91,3 +91,56 @@ def test_a_participation_no_desk_would_run_at_is_warned_about():
     (note,) = result_warnings(report)
     assert note.startswith("optimized bought 1748% of the market's traded volume while it was")
     assert "order.max_participation" in note
+
+
+def test_savings_that_are_mostly_the_markets_move_are_warned_about():
+    report = single_order_report(swept=False)
+    report["baselines"] = {"twap": FILLED, "vwap": FILLED, "best_ask": FILLED}
+    report["savings_vs_baselines_bps"] = {"twap": 63.3, "vwap": 5.0, "best_ask": 9.6}
+    report["mid_move_bps"] = {"optimized": 0.3, "twap": 83.5, "vwap": 4.0, "best_ask": -20.0}
+    notes = result_warnings(report)
+    moved = [n for n in notes if n.startswith("the mid moved")]
+    # twap: +83.2 bps of move for +63.3 of savings; vwap: +3.7 for +5.0 (more than half);
+    # best_ask: the mid fell, so its savings are not the move's
+    assert moved == [
+        "the mid moved +83.2 bps between the router's last fill and twap's: much of the +63.3 "
+        "bps against twap is that move of the market, not routing (a schedule of shorter "
+        "parent orders, schedule.enabled, measures routing)",
+        "the mid moved +3.7 bps between the router's last fill and vwap's: much of the +5.0 bps "
+        "against vwap is that move of the market, not routing (a schedule of shorter parent "
+        "orders, schedule.enabled, measures routing)",
+    ]
+    report["mid_move_bps"] = {"optimized": 0.0, "twap": 20.0, "vwap": 1.0}
+    assert not [n for n in result_warnings(report) if n.startswith("the mid moved")]
+
+
+def test_the_mid_move_is_measured_from_arrival_to_each_last_fill():
+    import numpy as np
+
+    from sor.data.snapshots import Snapshots
+    from sor.evaluation.backtest import mid_moves_bps
+    from sor.execution.engine import ExecutionResult
+
+    t = 5
+    asks = np.array([[100.02], [100.04], [np.nan], [100.12], [100.22]])
+    bids = np.array([[99.98], [100.0], [np.nan], [100.08], [100.18]])
+    snaps = Snapshots(
+        ts=np.arange(t, dtype=np.int64) * 1_000,
+        venues=np.array([1], dtype=np.int32),
+        ask_px=asks,
+        ask_sz=np.full((t, 1), 100, dtype=np.int64),
+        bid_px=bids,
+        bid_sz=np.full((t, 1), 100, dtype=np.int64),
+        trade_volume=np.zeros(t, dtype=np.int64),
+    )
+
+    def last_fill_at(ts: int) -> ExecutionResult:
+        fields = dict.fromkeys(ExecutionResult.__dataclass_fields__, 0)
+        return ExecutionResult(**{**fields, "last_fill_ts": ts})
+
+    results = {"now": last_fill_at(1), "quoteless": last_fill_at(2_500)}
+    moves = mid_moves_bps(snaps, {**results, "late": last_fill_at(4_000), "none": last_fill_at(0)})
+    assert moves["now"] == 0.0
+    assert abs(moves["quoteless"] - 2.0) < 1e-9  # the row without quotes: the last mid before it
+    assert abs(moves["late"] - 20.0) < 1e-9
+    assert "none" not in moves
