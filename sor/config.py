@@ -58,6 +58,7 @@ __all__ = [
     "WindowConfig",
     "load_config",
     "parse_override",
+    "read_section",
     "read_yaml",
 ]
 
@@ -691,6 +692,44 @@ def parse_override(text: str) -> tuple[str, Any]:
         ) from None
 
 
+def read_section(path: str | Path, section: str) -> dict[str, Any]:
+    """The mapping under the top-level key `section` of the YAML file at `path`, unvalidated
+    (`load_config` validates it where it is used).
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, or no mapping under `section`; names the file.
+    """
+    raw = _read_yaml_file(path)
+    value = raw.get(section)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a {section!r} section (a mapping) at the top level")
+    return value
+
+
+def _read_yaml_file(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a UTF-8 YAML file without aliases; ConfigError naming it."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start} "
+            "(save the configuration as UTF-8)"
+        ) from None
+    try:
+        raw = read_yaml(text) or {}
+    except _AliasRefused as exc:
+        raise ConfigError(f"{path}:{exc.line}: {_NO_ALIASES}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return raw
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Read a YAML config (None: defaults), apply dotted overrides, validate.
 
@@ -704,25 +743,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     raw: dict[str, Any] = {}
     source = str(path) if path else "configuration"
     if path is not None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the configuration: {exc}") from exc
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"{path}: not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start} "
-                "(save the configuration as UTF-8)"
-            ) from None
-        try:
-            raw = read_yaml(text) or {}
-        except _AliasRefused as exc:
-            raise ConfigError(f"{path}:{exc.line}: {_NO_ALIASES}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        raw = _read_yaml_file(path)
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(raw, key, value)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sor.config import Config, load_config, parse_override
+from sor.config import Config, load_config, parse_override, read_section
 from sor.redaction import register
 
 __all__ = [
@@ -113,6 +113,13 @@ def add_flags(
         parser.add_argument_group("required (unless the --config file sets them)") if must else None
     )
     parser.add_argument("--config", help="YAML configuration (see configs/default.yaml)")
+    if any(group is EVALUATION_FLAGS for group in groups):
+        parser.add_argument(
+            "--venues",
+            metavar="FILE",
+            help="fees and rebates: the venues section of this YAML file replaces the "
+            "configuration's (e.g. configs/venues-us-equities.yaml)",
+        )
     parser.add_argument(
         "--set",
         action="append",
@@ -143,11 +150,14 @@ def _metavar(groups: Iterable[Mapping[str, tuple[str, dict[str, Any]]]], flag: s
 def config_from_args(
     args: argparse.Namespace, *groups: Mapping[str, tuple[str, dict[str, Any]]]
 ) -> Config:
-    """Build the validated `Config` from --config, the dedicated flags and --set overrides."""
+    """Build the validated `Config` from --config, the dedicated flags, --venues (the venues
+    section of another file) and --set overrides, in that order."""
     overrides: dict[str, Any] = {}
     for group in groups:
         for key, _ in group.values():
             overrides[key] = getattr(args, key.replace(".", "__"))
+    if getattr(args, "venues", None) is not None:
+        overrides["venues"] = read_section(args.venues, "venues")
     for text in args.set:
         key, value = parse_override(text)
         overrides[key] = value
