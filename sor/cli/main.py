@@ -321,7 +321,10 @@ def _kill_descendants() -> None:
     They are all stopped (SIGSTOP) before any is killed: a process killed while its child is
     being started would orphan that child, which the kernel hands to init, out of this tree
     (a Ray runtime cut short while it starts does this with its agents). A stopped process
-    starts nothing, so once a pass finds no new descendant the tree is complete.
+    starts nothing, so once a pass finds no new descendant the tree is complete. The killing
+    is then left to a forked child, and the caller exits at once: a stopped process closes no
+    socket, so nothing in this process (Ray's threads notice a raylet's death and end the
+    process with their own exit code) sees its runtime die before the exit.
     """
     frozen: set[int] = set()
     for _ in range(50):
@@ -332,9 +335,20 @@ def _kill_descendants() -> None:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGSTOP)
         frozen |= found
+    if not frozen:
+        return
+    parent = os.getpid()
+    try:
+        killer = os.fork()
+    except OSError:
+        killer = -1  # no fork: they are killed here
+    if killer > 0:
+        return
     for pid in frozen:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+    if os.getpid() != parent:  # the forked killer
+        os._exit(0)
 
 
 def _descendants(root: int) -> set[int]:
@@ -374,7 +388,44 @@ def _install_signal_handlers() -> dict[int, Any]:
     previous: dict[int, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, _on_signal)
+    _watch_signals()
     return previous
+
+
+def _watch_signals() -> None:
+    """Bound the wind-down even when the main thread cannot run its handler.
+
+    Python runs `_on_signal` in the main thread between bytecodes; a main thread blocked in a
+    library's native code (Ray's client retrying a GCS that the same signal stopped, for a
+    minute) would run it only then. The interpreter's low-level handler also writes the
+    signal's number to a wakeup pipe at once, from whichever thread it lands on: a thread
+    reading it ends the process `WIND_DOWN_S` after the signal with the signal's code, unless
+    the main thread has ended it by then.
+    """
+    try:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    except (OSError, ValueError):  # not the main thread, or no pipes: the handler alone
+        return
+    threading.Thread(
+        target=_deadline, args=(read_end,), name="signal-deadline", daemon=True
+    ).start()
+
+
+def _deadline(read_end: int) -> None:
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    while True:
+        signums = os.read(read_end, 16)
+        if not signums:
+            return
+        first = next((n for n in signums if n in stopping), None)
+        if first is not None:  # other signals a library handles in Python are not ours
+            break
+    time.sleep(WIND_DOWN_S)
+    if not _said:
+        _said.append(first)
+    _force_exit()
 
 
 def _leave(code: int) -> None:

@@ -1,4 +1,5 @@
-"""After a signal, `sor` kills every process it started, even one being started meanwhile."""
+"""After a signal `sor` ends, even with its main thread stuck, and kills every process it
+started, even one being started meanwhile."""
 
 from __future__ import annotations
 
@@ -68,3 +69,43 @@ def test_no_process_escapes_while_its_parent_is_forking():
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         assert left == []
+
+
+#: A main thread stuck in native code without the GIL (here a compiled loop that never checks
+#: for signals, as Ray's client waiting on a GCS the same signal stopped) cannot run Python's
+#: signal handler until it returns.
+STUCK = textwrap.dedent(
+    """
+    import importlib, sys
+    from numba import njit
+
+    main = importlib.import_module("sor.cli.main")
+
+    @njit(nogil=True)
+    def spin(n):
+        x = 0.0
+        for i in range(n):
+            x += (i % 7) * 1e-9
+        return x
+
+    spin(10)
+    main._install_signal_handlers()
+    print("ready", flush=True)
+    spin(60_000_000_000)  # minutes
+    sys.exit(0)
+    """
+)
+
+
+def test_a_signal_ends_the_process_even_while_the_main_thread_is_stuck():
+    run = subprocess.Popen(
+        [sys.executable, "-c", STUCK], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert run.stdout.readline().strip() == "ready", run.stderr.read()
+        run.send_signal(signal.SIGTERM)
+        code = run.wait(timeout=60)  # the wind-down deadline is a few seconds
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert code == 128 + signal.SIGTERM
