@@ -332,7 +332,11 @@ def _run_sweep(
     log.info(
         "sweeping %d trials on %d workers (warm-up %.2f s)", target - finished, workers, warm_up_s
     )
-    remote = ray.remote(max_retries=2, retry_exceptions=False)(evaluate_shared)
+    # SPREAD: batches go to every node of a cluster; with the default policy a node keeps the
+    # batches of short trials to its own warm worker and the others idle.
+    remote = ray.remote(max_retries=2, retry_exceptions=False, scheduling_strategy="SPREAD")(
+        evaluate_shared
+    )
     nodes: set[str] = set()
     run_now = 0
     started = time.perf_counter()
@@ -436,7 +440,11 @@ def warm_up_workers(snaps_ref: Any, config: dict[str, Any], workers: int, *, loc
 
     gate = tempfile.mkdtemp(prefix="sor-warm-up-") if local and workers > 1 else None
     try:
-        task = ray.remote(max_retries=2, retry_exceptions=False)(_warm_up_worker)
+        # SPREAD: on a cluster, one task per node first (Ray would otherwise queue them all on
+        # the driver's node, where the snapshots are, and leave the other nodes cold).
+        task = ray.remote(max_retries=2, retry_exceptions=False, scheduling_strategy="SPREAD")(
+            _warm_up_worker
+        )
         ray.get([task.remote([snaps_ref], config, gate, workers) for _ in range(workers)])
     finally:
         if gate is not None:
