@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["put_bytes", "put_fixed", "put_int", "put_uint"]
+__all__ = ["put_bytes", "put_clock", "put_fixed", "put_int", "put_uint"]
 
 # "00" .. "99": two digits are written per division
 _PAIRS = np.array([ord(c) for k in range(100) for c in f"{k:02d}"], dtype=np.uint8)
@@ -68,3 +68,19 @@ def put_bytes(buf: np.ndarray, pos: int, b: np.ndarray) -> int:
     for i in range(len(b)):
         buf[pos + i] = b[i]
     return pos + len(b)
+
+
+@njit(cache=True)
+def put_clock(buf: np.ndarray, pos: int, ns: int) -> int:
+    """Write the time of day `ns` (nanoseconds since midnight) as HH:MM:SS.nnnnnnnnnZ at `pos`;
+    returns the position after it."""
+    s = ns // 1_000_000_000
+    pos = put_fixed(buf, pos, s // 3600, 2)
+    buf[pos] = 58  # :
+    pos = put_fixed(buf, pos + 1, (s // 60) % 60, 2)
+    buf[pos] = 58
+    pos = put_fixed(buf, pos + 1, s % 60, 2)
+    buf[pos] = 46  # .
+    pos = put_fixed(buf, pos + 1, ns % 1_000_000_000, 9)
+    buf[pos] = 90  # Z
+    return pos + 1

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sor.synth.csv_nb import put_bytes, put_fixed, put_uint
+from sor.synth.csv_nb import put_bytes, put_clock, put_fixed, put_uint
 
 __all__ = ["LEVELS", "N_MARKET", "N_VENUE", "format_rows", "seed", "simulate", "start_day"]
 
@@ -429,17 +429,7 @@ def _put_ts(buf: np.ndarray, pos: int, t: int, pretty: bool, day0: int, date: np
     if not pretty:
         return put_uint(buf, pos, t)
     pos = put_bytes(buf, pos, date)  # "YYYY-MM-DDT"
-    ns = t - day0
-    s = ns // 1_000_000_000
-    pos = put_fixed(buf, pos, s // 3600, 2)
-    buf[pos] = 58
-    pos = put_fixed(buf, pos + 1, (s // 60) % 60, 2)
-    buf[pos] = 58
-    pos = put_fixed(buf, pos + 1, s % 60, 2)
-    buf[pos] = 46
-    pos = put_fixed(buf, pos + 1, ns % 1_000_000_000, 9)
-    buf[pos] = 90  # Z
-    return pos + 1
+    return put_clock(buf, pos, t - day0)
 
 
 @njit(cache=True)

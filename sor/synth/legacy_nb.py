@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sor.synth.csv_nb import put_bytes, put_fixed, put_int, put_uint
+from sor.synth.csv_nb import put_bytes, put_clock, put_fixed, put_int, put_uint
 
 __all__ = ["LEVELS", "format_rows", "lagged_index", "simulate"]
 
@@ -549,16 +549,7 @@ def _put_ts(buf: np.ndarray, pos: int, t: int, pretty: bool) -> int:
     buf[pos] = 45
     pos = put_fixed(buf, pos + 1, day, 2)
     buf[pos] = 84  # T
-    s = ns // 1_000_000_000
-    pos = put_fixed(buf, pos + 1, s // 3600, 2)
-    buf[pos] = 58
-    pos = put_fixed(buf, pos + 1, (s // 60) % 60, 2)
-    buf[pos] = 58
-    pos = put_fixed(buf, pos + 1, s % 60, 2)
-    buf[pos] = 46
-    pos = put_fixed(buf, pos + 1, ns % 1_000_000_000, 9)
-    buf[pos] = 90  # Z
-    return pos + 1
+    return put_clock(buf, pos + 1, ns)
 
 
 @njit(cache=True)
