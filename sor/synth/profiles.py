@@ -209,7 +209,8 @@ class CalibratedProfile:
 # drift are wide because the real estimate is: 81 sell and 90 buy prints, standard errors
 # 0.11-0.29 bps. The tests and the bench check
 # generated data against them; `bench/calibration.py` prints every fact.
-_TAQ_TOLERANCES: dict[str, tuple[float, float]] = {
+# The tolerances both profiles hold their trades, prints and queues to.
+_SHARED_TOLERANCES: dict[str, tuple[float, float]] = {
     "trade_size_median": (0.3, 0),
     "trade_size_mean": (0.3, 0),
     "trade_size_odd_lot": (0, 0.1),
@@ -222,6 +223,9 @@ _TAQ_TOLERANCES: dict[str, tuple[float, float]] = {
     "deplete_per_s": (0.5, 0),
     "replenish_per_s": (1.0, 0),
     "queue_life_s": (0.5, 0),
+}
+_TAQ_TOLERANCES: dict[str, tuple[float, float]] = {
+    **_SHARED_TOLERANCES,
     "vol_1min_bps": (0.6, 0),
     "drift_1s": (0.4, 0),
     "drift_5s": (0.4, 0),
@@ -285,18 +289,7 @@ _TAQ_FACTS: dict[str, float] = {
     "drift_30s": 0.261291,
 }
 _XNAS_TOLERANCES: dict[str, tuple[float, float]] = {
-    "trade_size_median": (0.3, 0),
-    "trade_size_mean": (0.3, 0),
-    "trade_size_odd_lot": (0, 0.1),
-    "gap_mean_s": (0.3, 0),
-    "gap_cv": (0.25, 0),
-    "gap_under_1ms": (0, 0.1),
-    "print_at_bid": (0, 0.06),
-    "print_at_ask": (0, 0.06),
-    "print_inside": (0, 0.06),
-    "deplete_per_s": (0.5, 0),
-    "replenish_per_s": (1.0, 0),
-    "queue_life_s": (0.5, 0),
+    **_SHARED_TOLERANCES,
     "vol_1min_bps": (1.5, 0),
     "drift_1s": (0.5, 0),
     "drift_5s": (0.5, 0),
