@@ -9,7 +9,8 @@ to any of them starts a fresh folder, and an unchanged checkout (or the same rel
 machine of a Ray cluster) finds its kernels compiled.
 
 The folder is `$XDG_CACHE_HOME/sor/numba/<hash>` (`~/.cache/...` without it). A user who sets
-`NUMBA_CACHE_DIR` keeps it, and with it the responsibility for clearing it after an upgrade.
+`NUMBA_CACHE_DIR` keeps it, and with it the responsibility for clearing it after an upgrade; a
+value sor set itself, inherited by a process on other sources, is recomputed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ KERNEL_MODULES = (
 )
 _PACKAGE = Path(__file__).resolve().parent
 _KEPT = 4  # folders of other versions kept beside the current one's
+_SET_HERE = "SOR_KERNEL_CACHE_DIR"  # the NUMBA_CACHE_DIR `configure` set, not the user
 
 
 def kernel_digest(package: Path = _PACKAGE) -> str:
@@ -59,16 +61,19 @@ def configure() -> None:
     """Point Numba's cache at `cache_dir()`, unless the user set `NUMBA_CACHE_DIR`.
 
     Set in the environment, so that every process this one starts (Ray's workers) uses the same
-    folder, and in Numba's configuration when Numba is imported already. Old versions' folders
-    beyond the most recent few are removed.
+    folder, and in Numba's configuration when Numba is imported already. The value set here is
+    also kept in `SOR_KERNEL_CACHE_DIR`, so that a process started later, perhaps on edited
+    sources (a notebook that imported sor, then ran `sor` after an edit), tells it from a
+    user's and computes its own. Old versions' folders beyond the most recent few are removed.
     """
-    if "NUMBA_CACHE_DIR" in os.environ:
+    chosen = os.environ.get("NUMBA_CACHE_DIR")
+    if chosen is not None and chosen != os.environ.get(_SET_HERE):
         return
     try:
         folder = cache_dir()
     except OSError:  # the sources cannot be read (a zipped install): Numba's default
         return
-    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    os.environ["NUMBA_CACHE_DIR"] = os.environ[_SET_HERE] = str(folder)
     numba = sys.modules.get("numba")
     if numba is not None:
         numba.config.CACHE_DIR = str(folder)

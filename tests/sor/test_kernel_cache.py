@@ -39,6 +39,14 @@ def test_an_edit_to_any_kernel_module_moves_the_cache(tmp_path):
     assert kernel_digest(package) == original
 
 
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "SOR_KERNEL_CACHE_DIR")
+    }
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    return env
+
+
 def where_numba_caches(env: dict[str, str]) -> str:
     code = "import sor.routers.pcg64_nb, numba, os; print(numba.config.CACHE_DIR)"
     done = subprocess.run(
@@ -48,8 +56,7 @@ def where_numba_caches(env: dict[str, str]) -> str:
 
 
 def test_the_cache_folder_is_the_sources_and_a_users_choice_is_kept(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env = clean_env(tmp_path)
     expected = tmp_path / "cache" / "sor" / "numba" / kernel_digest()
     assert where_numba_caches(env) == str(expected)
     assert cache_dir().name == expected.name
@@ -58,8 +65,7 @@ def test_the_cache_folder_is_the_sources_and_a_users_choice_is_kept(tmp_path):
 
 
 def test_old_versions_folders_are_pruned(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env = clean_env(tmp_path)
     versions = tmp_path / "cache" / "sor" / "numba"
     for i in range(7):
         (versions / f"old{i}").mkdir(parents=True)
@@ -67,3 +73,13 @@ def test_old_versions_folders_are_pruned(tmp_path):
     where_numba_caches(env)
     left = {p.name for p in versions.iterdir()}
     assert left == {kernel_digest(), "old3", "old4", "old5", "old6"}  # the newest four kept
+
+
+def test_a_folder_sor_set_for_other_sources_is_not_taken_for_a_users(tmp_path):
+    # A parent process that imported sor before an edit passes its folder on; the child, on the
+    # edited sources, computes its own rather than keep the parent's as if a user had chosen it.
+    env = clean_env(tmp_path)
+    stale = str(tmp_path / "cache" / "sor" / "numba" / "0123456789abcdef")
+    env["NUMBA_CACHE_DIR"] = env["SOR_KERNEL_CACHE_DIR"] = stale
+    expected = tmp_path / "cache" / "sor" / "numba" / kernel_digest()
+    assert where_numba_caches(env) == str(expected)
