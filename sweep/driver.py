@@ -282,6 +282,7 @@ def run_sweep(
     *,
     progress: bool = True,
     data: dict[str, Any] | None = None,
+    snapshots: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Run the configured number of trials; resumes a stored study with the same name.
 
@@ -293,16 +294,25 @@ def run_sweep(
         config: the validated configuration.
         progress: show a progress bar.
         data: `sweep.fingerprint.file_fingerprint` of the data file the snapshots come from.
+        snapshots: `sweep.fingerprint.snapshots_fingerprint` of the snapshots as they were
+            built, where the caller shares them already prepared
+            (`sor.evaluation.modes.each_day_from_an_empty_book`); None: computed from
+            `snaps_ref` when the study is stored.
 
     Returns:
         The best parameters and the sweep's statistics.
     """
     with study_lock(config):
-        return _run_sweep(snaps_ref, config, progress=progress, data=data)
+        return _run_sweep(snaps_ref, config, progress=progress, data=data, snapshots=snapshots)
 
 
 def _run_sweep(
-    snaps_ref: Any, config: Config, *, progress: bool, data: dict[str, Any] | None
+    snaps_ref: Any,
+    config: Config,
+    *,
+    progress: bool,
+    data: dict[str, Any] | None,
+    snapshots: dict[str, Any] | None,
 ) -> SweepResult:
     import ray
 
@@ -310,7 +320,8 @@ def _run_sweep(
     from sweep.runtime import worker_count
 
     search = config.search
-    snapshots = snapshots_fingerprint(ray.get(snaps_ref)) if search.storage else None
+    if snapshots is None and search.storage:
+        snapshots = snapshots_fingerprint(ray.get(snaps_ref))
     study = check_study(config, data=data, snapshots=snapshots)
     dists = distributions(search, config.router.allocator)
     target = search.trials

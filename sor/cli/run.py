@@ -181,6 +181,8 @@ def _run(
                 data_section = summary.to_dict()
             warn_unknown_venue_overrides(config, snaps.venues)
             readied = time.perf_counter()
+            snapshots = _snapshots_fingerprint(snaps) if config.search.storage else None
+            snaps = _each_day_from_an_empty_book(snaps, config)
             evaluation = _ready_driver(snaps, config, ray_start)
             timings["driver_ready"] = time.perf_counter() - readied
             waited = time.perf_counter()
@@ -189,7 +191,7 @@ def _run(
             import ray
 
             ref = ray.put(snaps)
-            result = run_sweep(ref, config, progress=progress, data=data)
+            result = run_sweep(ref, config, progress=progress, data=data, snapshots=snapshots)
             del ref
         except BaseException:
             # A failed or interrupted run stops the runtime it started before it leaves: its
@@ -248,6 +250,19 @@ def _ready_driver(snaps: Snapshots, config: Config, ray_start: RayStart) -> Eval
 
     warm_up_kernels(config.router.allocator)
     return None if ray_start.done else prepare(snaps, config)
+
+
+def _snapshots_fingerprint(snaps: Snapshots) -> dict[str, Any]:
+    from sweep.fingerprint import snapshots_fingerprint
+
+    return snapshots_fingerprint(snaps)
+
+
+def _each_day_from_an_empty_book(snaps: Snapshots, config: Config) -> Snapshots:
+    """Forget the previous days' quotes once, here, so that no worker copies the arrays."""
+    from sor.evaluation.modes import each_day_from_an_empty_book
+
+    return each_day_from_an_empty_book(snaps, config)
 
 
 def _check_consume_only(config: Config) -> StreamKey:

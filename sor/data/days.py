@@ -9,6 +9,7 @@ as a timestamp is an absolute instant (model.md §2 rule 1).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import zoneinfo
 
@@ -147,6 +148,54 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return same
 
 
+#: Rows of a day compared with the previous day's last row at first; doubled while any venue
+#: still carries its quote, so a day costs about the rows until every venue has updated.
+_FIRST_BLOCK = 256
+
+
+def _quote_arrays(snaps: Snapshots) -> list[tuple[np.ndarray, float | int]]:
+    """Each per-venue quote array (2-D, or the 3-D ask ladder) with its hidden value."""
+    arrays: list[tuple[np.ndarray, float | int]] = [
+        (snaps.ask_px, NO_PRICE),
+        (snaps.ask_sz, 0),
+        (snaps.bid_px, NO_PRICE),
+        (snaps.bid_sz, 0),
+    ]
+    if snaps.ask_depth_px is not None and snaps.ask_depth_sz is not None:
+        arrays += [(snaps.ask_depth_px, NO_PRICE), (snaps.ask_depth_sz, 0)]
+    return arrays
+
+
+def _carried(arrays: list[tuple[np.ndarray, float | int]], a: int, b: int) -> np.ndarray:
+    """bool[m, N]: which venues still show the quote of row a - 1 (the previous day's last) on
+    every row of a..a+m-1; m is where the last venue changed its quote (or b - a)."""
+    blocks: list[np.ndarray] = []
+    start, size = a, _FIRST_BLOCK
+    before = np.ones(arrays[0][0].shape[1], dtype=bool)
+    while start < b and before.any():
+        stop = min(start + size, b)
+        same = np.broadcast_to(before, (stop - start, len(before))).copy()
+        for values, _ in arrays:
+            equal = _same(values[start:stop], values[a - 1])
+            same &= equal if equal.ndim == 2 else equal.all(axis=2)
+        # Carried: unchanged since the previous day's last row, on every row so far today.
+        carried = np.logical_and.accumulate(same, axis=0)
+        blocks.append(carried)
+        before = carried[-1]
+        start, size = stop, size * 2
+    if not blocks:
+        return np.zeros((0, len(before)), dtype=bool)
+    carried = np.concatenate(blocks)
+    changed = ~carried.any(axis=1)
+    return carried[: int(np.argmax(changed))] if changed.any() else carried
+
+
+def _hidden(values: np.ndarray, hidden: float | int) -> np.ndarray:
+    """Where `values` already holds the hidden value (NaN price, 0 shares)."""
+    is_hidden = np.asarray(np.isnan(values) if values.dtype.kind == "f" else values == hidden)
+    return is_hidden if is_hidden.ndim == 2 else np.asarray(is_hidden.all(axis=2))
+
+
 def forget_previous_days(snaps: Snapshots, days: np.ndarray) -> Snapshots:
     """The snapshots with each day starting from an empty book: a venue's quote carried over
     from a previous day is hidden until the venue's quote changes on the new day.
@@ -158,58 +207,31 @@ def forget_previous_days(snaps: Snapshots, days: np.ndarray) -> Snapshots:
     that reposts exactly the quote it left the day before stays hidden until its quote changes
     (its update cannot be told from the carried quote).
 
+    Only the rows of each day until its last venue updates are read, and the arrays are copied
+    only where a carried quote is still shown, so the snapshots this returned come back as they
+    are: a sweep forgets once, in the driver, and its workers' evaluations share the arrays.
+
     Args:
         snaps: the snapshots, in time order.
         days: int64[T], the day of each snapshot (`day_labels`), non-decreasing.
 
     Returns:
-        `snaps` itself on one day; otherwise new snapshots with the carried quotes hidden (NaN
-        price, 0 shares) and every other array shared.
+        `snaps` itself on one day or where nothing carried is shown; otherwise new snapshots
+        with the carried quotes hidden (NaN price, 0 shares) and every other array shared.
     """
     segments = day_segments(np.asarray(days))
-    if len(segments) < 2:
-        return snaps
-    ask_px, ask_sz = snaps.ask_px.copy(), snaps.ask_sz.copy()
-    bid_px, bid_sz = snaps.bid_px.copy(), snaps.bid_sz.copy()
-    depth_px = None if snaps.ask_depth_px is None else snaps.ask_depth_px.copy()
-    depth_sz = None if snaps.ask_depth_sz is None else snaps.ask_depth_sz.copy()
+    arrays = _quote_arrays(snaps)
+    to_hide = []
     for _, a, b in segments[1:]:
-        rows = slice(a, b)
-        same = (
-            _same(snaps.ask_px[rows], snaps.ask_px[a - 1])
-            & _same(snaps.ask_sz[rows], snaps.ask_sz[a - 1])
-            & _same(snaps.bid_px[rows], snaps.bid_px[a - 1])
-            & _same(snaps.bid_sz[rows], snaps.bid_sz[a - 1])
-        )
-        if snaps.ask_depth_px is not None and snaps.ask_depth_sz is not None:
-            same &= _same(snaps.ask_depth_px[rows], snaps.ask_depth_px[a - 1]).all(axis=2)
-            same &= _same(snaps.ask_depth_sz[rows], snaps.ask_depth_sz[a - 1]).all(axis=2)
-        # Carried: unchanged since the previous day's last row, on every row so far today.
-        carried = np.logical_and.accumulate(same, axis=0)
-        day_ask_px, day_ask_sz = ask_px[rows], ask_sz[rows]
-        day_bid_px, day_bid_sz = bid_px[rows], bid_sz[rows]
-        day_ask_px[carried], day_ask_sz[carried] = NO_PRICE, 0
-        day_bid_px[carried], day_bid_sz[carried] = NO_PRICE, 0
-        if depth_px is not None and depth_sz is not None:
-            day_depth_px, day_depth_sz = depth_px[rows], depth_sz[rows]
-            day_depth_px[carried], day_depth_sz[carried] = NO_PRICE, 0
-    values = {
-        "ask_px": ask_px,
-        "ask_sz": ask_sz,
-        "bid_px": bid_px,
-        "bid_sz": bid_sz,
-        "ask_depth_px": depth_px,
-        "ask_depth_sz": depth_sz,
-    }
-    return Snapshots(
-        ts=snaps.ts,
-        venues=snaps.venues,
-        trade_volume=snaps.trade_volume,
-        trade_row=snaps.trade_row,
-        trade_col=snaps.trade_col,
-        trade_px=snaps.trade_px,
-        trade_sz=snaps.trade_sz,
-        trade_side=snaps.trade_side,
-        symbol=snaps.symbol,
-        **values,
-    )
+        carried = _carried(arrays, a, b)
+        rows = slice(a, a + len(carried))
+        if any((carried & ~_hidden(v[rows], h)).any() for v, h in arrays):
+            to_hide.append((rows, carried))
+    if not to_hide:
+        return snaps
+    fresh = [values.copy() for values, _ in arrays]
+    for rows, carried in to_hide:
+        for values, (_, hidden) in zip(fresh, arrays, strict=True):
+            values[rows][carried] = hidden
+    names = ["ask_px", "ask_sz", "bid_px", "bid_sz", "ask_depth_px", "ask_depth_sz"]
+    return dataclasses.replace(snaps, **dict(zip(names, fresh, strict=False)))

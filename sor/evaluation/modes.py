@@ -47,6 +47,7 @@ __all__ = [
     "ParentOrders",
     "SingleOrder",
     "TrialOutcome",
+    "each_day_from_an_empty_book",
     "prepare",
 ]
 
@@ -199,8 +200,19 @@ def prepare(snaps: Snapshots, config: Config | EvaluationRules) -> Evaluation:
         (`sor.data.days.forget_previous_days`).
     """
     rules = evaluation_rules(config) if isinstance(config, Config) else config
-    snaps = forget_previous_days(snaps, day_labels(snaps.ts, rules.timezone))
+    snaps = each_day_from_an_empty_book(snaps, rules)
     for mode in EVALUATIONS:
         if mode.applies(rules):
             return mode(snaps, rules)
     raise AssertionError(f"no evaluation mode applies to {rules}")  # SingleOrder's complement
+
+
+def each_day_from_an_empty_book(snaps: Snapshots, config: Config | EvaluationRules) -> Snapshots:
+    """`snaps` with the quotes carried over from a previous day hidden, as `prepare` reads them
+    (`sor.data.days.forget_previous_days`, days in `window.timezone`).
+
+    A sweep calls it once in the driver before sharing the snapshots: each worker's `prepare`
+    then finds nothing to hide and shares the arrays instead of copying them.
+    """
+    rules = evaluation_rules(config) if isinstance(config, Config) else config
+    return forget_previous_days(snaps, day_labels(snaps.ts, rules.timezone))

@@ -177,9 +177,20 @@ def _days_text(days: list[int]) -> str:
     return f"{len(days)} day{'s' if len(days) != 1 else ''} ({listed})"
 
 
-def slice_rows(snaps: Snapshots, first: int, last: int) -> Snapshots:
+def slice_rows(
+    snaps: Snapshots, first: int, last: int, *, trades_in_row_order: bool = False
+) -> Snapshots:
     """The snapshots of rows first..last (inclusive), trade prints with them, rows renumbered;
-    the ask ladders (`ask_depth_px`, `ask_depth_sz`) of those rows too, where there are any."""
+    the ask ladders (`ask_depth_px`, `ask_depth_sz`) of those rows too, where there are any.
+
+    Args:
+        snaps: the snapshots.
+        first: the first row kept.
+        last: the last row kept.
+        trades_in_row_order: `snaps.trade_row` is non-decreasing (as `Snapshots` built from
+            data have it): the trades are found by bisection, not by a pass over them all, and
+            every array but the renumbered `trade_row` is a view.
+    """
     rows = slice(first, last + 1)
     values: dict[str, Any] = {}
     per_trade = [
@@ -187,7 +198,12 @@ def slice_rows(snaps: Snapshots, first: int, last: int) -> Snapshots:
         for f in fields(snaps)
         if f.name.startswith("trade_") and f.name not in ("trade_volume",)
     ]
-    if per_trade:
+    keep: slice | np.ndarray
+    if trades_in_row_order:
+        lo = int(np.searchsorted(snaps.trade_row, first, side="left"))
+        hi = int(np.searchsorted(snaps.trade_row, last, side="right"))
+        keep = slice(lo, hi)
+    else:
         keep = (snaps.trade_row >= first) & (snaps.trade_row <= last)
     for f in fields(snaps):
         value = getattr(snaps, f.name)
@@ -281,9 +297,11 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
         (0, len(snaps) - 1): (snaps, market.after.impact, market.after.end_price)
     }
 
+    ordered = bool((snaps.trade_row[1:] >= snaps.trade_row[:-1]).all())
+
     def scope(first: int, last: int) -> tuple[Snapshots, ImpactModel, float]:
         if (first, last) not in scopes:
-            rows = slice_rows(snaps, first, last)
+            rows = slice_rows(snaps, first, last, trades_in_row_order=ordered)
             scopes[first, last] = (rows, estimate_impact(rows), end_price(rows, market.costs))
         return scopes[first, last]
 
@@ -296,7 +314,9 @@ def make_schedule_market(snaps: Snapshots, rules: EvaluationRules) -> ScheduleMa
         after = after_horizon(rows, market.costs, order.last + 1 - first, impact, last_price)
         parents.append(
             Market(
-                snaps=slice_rows(snaps, order.first, order.last), costs=market.costs, after=after
+                snaps=slice_rows(snaps, order.first, order.last, trades_in_row_order=ordered),
+                costs=market.costs,
+                after=after,
             )
         )
     baselines: dict[str, list[ExecutionResult]] = {}

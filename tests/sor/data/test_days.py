@@ -131,3 +131,64 @@ def test_each_day_starts_from_an_empty_book():
     assert snaps.ask_px[2, 0] == 10.00  # the input is left as it was
     # one day: the very same snapshots
     assert forget_previous_days(snaps, np.ones(6, dtype=np.int64)) is snaps
+
+
+def _forget_reference(snaps: Snapshots, days: np.ndarray) -> dict[str, np.ndarray]:
+    """Every row of every day compared with the previous day's last row, whole arrays copied."""
+    names = ["ask_px", "ask_sz", "bid_px", "bid_sz", "ask_depth_px", "ask_depth_sz"]
+    out = {name: getattr(snaps, name).copy() for name in names}
+    for _, a, b in day_segments(days)[1:]:
+        same = np.ones((b - a, snaps.n_venues), dtype=bool)
+        for name in names:
+            values = getattr(snaps, name)
+            equal = (values[a:b] == values[a - 1]) | (
+                np.isnan(values[a:b]) & np.isnan(values[a - 1])
+            )
+            same &= equal if equal.ndim == 2 else equal.all(axis=2)
+        carried = np.logical_and.accumulate(same, axis=0)
+        for name in names:
+            out[name][a:b][carried] = np.nan if out[name].dtype.kind == "f" else 0
+    return out
+
+
+def _random_days(seed: int, rows: int, venues: int, n_days: int) -> tuple[Snapshots, np.ndarray]:
+    """Quotes that change rarely (some venues silent for thousands of rows, some never quote)."""
+    rng = np.random.default_rng(seed)
+    px = np.round(10 + rng.integers(0, 3, size=(rows, venues)) * 0.01, 2)
+    sz = rng.integers(1, 3, size=(rows, venues)) * 100
+    changes = rng.random((rows, venues)) < rng.choice([0.5, 0.01, 0.0005], size=venues)
+    changes[0] = True
+    index = np.maximum.accumulate(np.where(changes, np.arange(rows)[:, None], 0), axis=0)
+    px, sz = np.take_along_axis(px, index, 0), np.take_along_axis(sz, index, 0)
+    silent = rng.random(venues) < 0.2
+    px[:, silent], sz[:, silent] = np.nan, 0
+    days = np.sort(rng.integers(0, n_days, size=rows))
+    snaps = Snapshots(
+        ts=np.arange(rows, dtype=np.int64),
+        venues=np.arange(venues, dtype=np.int32),
+        ask_px=px + 0.01,
+        ask_sz=sz,
+        bid_px=px,
+        bid_sz=sz.copy(),
+        trade_volume=np.zeros(rows, dtype=np.int64),
+        ask_depth_px=np.stack([px + 0.01, px + 0.02], axis=2),
+        ask_depth_sz=np.stack([sz, sz], axis=2),
+    )
+    return snaps, days
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_forgetting_reads_only_each_days_prefix_and_equals_the_whole_array_rule(seed):
+    snaps, days = _random_days(seed, rows=6_000, venues=5, n_days=1 + seed % 4)
+    fresh = forget_previous_days(snaps, days)
+    for name, expected in _forget_reference(snaps, days).items():
+        assert np.array_equal(getattr(fresh, name), expected, equal_nan=True), name
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_forgotten_snapshots_come_back_as_they_are(seed):
+    snaps, days = _random_days(seed, rows=4_000, venues=4, n_days=3)
+    fresh = forget_previous_days(snaps, days)
+    for values in (fresh.ask_px, fresh.ask_sz, fresh.bid_px, fresh.bid_sz):
+        values.flags.writeable = False  # as a Ray worker sees the shared arrays
+    assert forget_previous_days(fresh, days) is fresh

@@ -92,6 +92,25 @@ def test_slice_rows_keeps_each_rows_trades(snaps):
     assert part.ask_depth_px is None and part.ask_depth_sz is None and part.n_levels == 1
 
 
+@pytest.mark.parametrize("where", [(0.0, 0.0), (0.1, 0.9), (0.0, 1.0), (0.5, 0.5), (0.3, 0.31)])
+def test_slice_rows_by_bisection_equals_the_pass_over_every_trade(snaps, where):
+    assert (np.diff(snaps.trade_row) >= 0).all()  # as data-built snapshots have them
+    traded = snaps.trade_row[[int(w * (len(snaps.trade_row) - 1)) for w in where]]
+    for first, last in [
+        (traded[0], traded[1]),
+        (traded[0] + 1, traded[1] - 1 + (traded[0] == traded[1]) * 2),
+    ]:
+        first, last = int(first), int(min(max(last, first), len(snaps) - 1))
+        bisected = slice_rows(snaps, first, last, trades_in_row_order=True)
+        passed = slice_rows(snaps, first, last)
+        for f in dataclasses.fields(snaps):
+            a, b = getattr(bisected, f.name), getattr(passed, f.name)
+            if isinstance(a, np.ndarray):
+                assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
+            else:
+                assert a == b, f.name
+
+
 def test_no_look_ahead_decisions_before_t_ignore_data_after_t(snaps):
     costs = venue_costs(snaps.venues)
     settings = PlacementSettings(iterations=300)
