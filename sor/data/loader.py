@@ -33,7 +33,13 @@ from sor.data.csvfile import (
 from sor.data.days import window_mask
 from sor.data.dbn import dbn_to_csv, is_dbn
 from sor.data.fastcsv import ArrowCells, Declined, read_table
-from sor.data.snapshots import QuoteUpdates, Snapshots, build_snapshots, ladder_breaks
+from sor.data.snapshots import (
+    QuoteUpdates,
+    Snapshots,
+    build_snapshots,
+    distinct_venues,
+    ladder_breaks,
+)
 from sor.errors import DataError
 from sor.vocabulary import CLOCKS, GENERATED_SYMBOL_PREFIX
 
@@ -443,19 +449,29 @@ def _updates(
 
     # First row per (ts_event, publisher_id) in (ts_event, sequence, file) order (model.md §2).
     idx = np.flatnonzero(usable)
-    order = idx[np.lexsort((idx, sequence[idx], publisher[idx], ts_event[idx]))]
+    usable_ts = ts_event[idx]
+    if _strictly_increasing(usable_ts):  # one row per ts_event: already in that order
+        order = idx
+    else:
+        order = idx[np.lexsort((idx, sequence[idx], publisher[idx], usable_ts))]
     key_ts, key_pub = ts_event[order], publisher[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (key_ts[1:] != key_ts[:-1]) | (key_pub[1:] != key_pub[:-1])
     kept = order[first]
     summary.skipped["not_first_row_of_event_at_venue"] = int(len(order) - len(kept))
-    kept = kept[np.lexsort((kept, sequence[kept], ts_clock[kept]))]
+    if not _strictly_increasing(ts_clock[kept]):
+        kept = kept[np.lexsort((kept, sequence[kept], ts_clock[kept]))]
     summary.rows_kept = len(kept)
 
     # Trades in clock order; ties as the first-row rule orders rows: by venue, then sequence,
     # then file order (so the order does not depend on how the file lays out simultaneous rows).
-    by_time = np.lexsort(
-        (np.arange(len(trade_size)), sequence[is_trade], publisher[is_trade], ts_clock[is_trade])
+    trade_clock = ts_clock[is_trade]
+    by_time = (
+        np.arange(len(trade_size))
+        if _strictly_increasing(trade_clock)
+        else np.lexsort(
+            (np.arange(len(trade_size)), sequence[is_trade], publisher[is_trade], trade_clock)
+        )
     )
     updates = QuoteUpdates(
         ts=ts_clock[kept].astype(np.int64),
@@ -466,7 +482,7 @@ def _updates(
         bid_sz=bid_sz[kept],
         ask_depth_px=depth_px[kept],
         ask_depth_sz=depth_sz[kept],
-        trade_ts=ts_clock[is_trade][by_time].astype(np.int64),
+        trade_ts=trade_clock[by_time].astype(np.int64),
         trade_size=trade_size[by_time],
         trade_venue=publisher[is_trade][by_time].astype(np.int32),
         trade_px=trade_px[by_time],
@@ -475,9 +491,14 @@ def _updates(
     )
     # Distinct times of the sorted ts (np.unique's hash path is slow on large int64 arrays).
     summary.snapshot_events = int(np.count_nonzero(np.diff(updates.ts))) + 1
-    summary.venues = sorted(int(v) for v in np.unique(updates.venue))
+    summary.venues = distinct_venues(updates.venue).tolist()
     summary.start, summary.end = ns_to_iso(int(updates.ts[0])), ns_to_iso(int(updates.ts[-1]))
     return updates, summary
+
+
+def _strictly_increasing(values: np.ndarray) -> bool:
+    """Whether every value is above the one before: a sort keyed first on them keeps the order."""
+    return bool((values[1:] > values[:-1]).all())
 
 
 def load_snapshots(path: str | Path, **options: Any) -> tuple[Snapshots, DataSummary]:

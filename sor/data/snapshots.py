@@ -20,9 +20,11 @@ __all__ = [
     "QuoteUpdates",
     "Snapshots",
     "build_snapshots",
+    "distinct_venues",
     "ladder_breaks",
     "reference_mid",
     "trades_at_snapshots",
+    "venue_columns",
 ]
 
 NO_PRICE = np.nan  #: price of an absent side
@@ -261,6 +263,25 @@ def trades_at_snapshots(
     return index, at[index]
 
 
+def distinct_venues(venue: np.ndarray) -> np.ndarray:
+    """The distinct publisher_ids of `venue`, ascending (`np.unique`'s answer)."""
+    return venue_columns(venue)[0]
+
+
+def venue_columns(venue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct publisher_ids ascending, the column of each entry of `venue` among them): what
+    `np.unique(venue, return_inverse=True)` gives, by counting instead of sorting where the ids
+    are small non-negative integers (publisher_ids are below 65,536)."""
+    venue = np.asarray(venue)
+    if len(venue) == 0 or venue.dtype.kind not in "iu" or venue.min() < 0 or venue.max() > 2**16:
+        venues, inverse = np.unique(venue, return_inverse=True)
+        return venues, inverse.reshape(-1)
+    present = np.bincount(venue) > 0
+    venues = np.flatnonzero(present).astype(venue.dtype)
+    column = np.cumsum(present) - 1
+    return venues, column[venue]
+
+
 def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     """Build the snapshot arrays from kept quote updates (model.md §2 rules 3-4).
 
@@ -280,7 +301,7 @@ def build_snapshots(updates: QuoteUpdates) -> Snapshots:
     starts = np.ones(len(ts_all), dtype=bool)
     starts[1:] = ts_all[1:] != ts_all[:-1]
     ts, snap_index = ts_all[starts], np.cumsum(starts) - 1
-    venues, venue_index = np.unique(updates.venue, return_inverse=True)
+    venues, venue_index = venue_columns(updates.venue)
     n_snap, n_venue = len(ts), len(venues)
 
     # Row number of each venue's latest update at or before each snapshot: updates are in clock

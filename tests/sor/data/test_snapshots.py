@@ -15,6 +15,7 @@ from sor.data.snapshots import (
     Snapshots,
     build_snapshots,
     ladder_breaks,
+    venue_columns,
 )
 from tests.sor.data.snapdata import make_snaps, updates_with_trades
 
@@ -192,3 +193,20 @@ def test_top_of_book_not_equal_to_ladder_level_0_is_carried_on_its_own():
     seen = np.isfinite(agreeing.ask_px) | (agreeing.ask_sz > 0)
     np.testing.assert_array_equal(snaps.ask_sz[seen], agreeing.ask_sz[seen] + 1)
     np.testing.assert_array_equal(snaps.ask_depth_px, agreeing.ask_depth_px)
+
+
+@pytest.mark.parametrize(
+    "venue",
+    [
+        np.array([7, 2, 40, 2, 7, 65535], dtype=np.int32),
+        np.array([3], dtype=np.int64),
+        np.array([], dtype=np.int32),
+        np.array([5, -1, 5], dtype=np.int32),  # not publisher_ids: the sort answers
+        np.random.default_rng(0).integers(0, 60, size=5_000).astype(np.int32),
+    ],
+)
+def test_venue_columns_are_what_np_unique_gives(venue):
+    venues, column = venue_columns(venue)
+    expected, inverse = np.unique(venue, return_inverse=True)
+    assert venues.dtype == expected.dtype and np.array_equal(venues, expected)
+    assert np.array_equal(column, inverse.reshape(-1))
