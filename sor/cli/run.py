@@ -259,10 +259,11 @@ def _snapshots_fingerprint(snaps: Snapshots) -> dict[str, Any]:
 
 
 def _each_day_from_an_empty_book(snaps: Snapshots, config: Config) -> Snapshots:
-    """Forget the previous days' quotes once, here, so that no worker copies the arrays."""
+    """Forget the previous days' quotes once, here, in the arrays this process built and alone
+    holds (no copy of a month's arrays), so that no worker copies them either."""
     from sor.evaluation.modes import each_day_from_an_empty_book
 
-    return each_day_from_an_empty_book(snaps, config)
+    return each_day_from_an_empty_book(snaps, config, in_place=True)
 
 
 def _check_consume_only(config: Config) -> StreamKey:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import zoneinfo
+from typing import Any
 
 import numpy as np
 
@@ -196,7 +197,9 @@ def _hidden(values: np.ndarray, hidden: float | int) -> np.ndarray:
     return is_hidden if is_hidden.ndim == 2 else np.asarray(is_hidden.all(axis=2))
 
 
-def forget_previous_days(snaps: Snapshots, days: np.ndarray) -> Snapshots:
+def forget_previous_days(
+    snaps: Snapshots, days: np.ndarray, *, in_place: bool = False
+) -> Snapshots:
     """The snapshots with each day starting from an empty book: a venue's quote carried over
     from a previous day is hidden until the venue's quote changes on the new day.
 
@@ -214,10 +217,14 @@ def forget_previous_days(snaps: Snapshots, days: np.ndarray) -> Snapshots:
     Args:
         snaps: the snapshots, in time order.
         days: int64[T], the day of each snapshot (`day_labels`), non-decreasing.
+        in_place: hide the carried quotes in the arrays of `snaps` themselves where they are
+            writable (snapshots the caller alone holds, as `sor run`'s driver does before
+            sharing them), instead of copying them.
 
     Returns:
-        `snaps` itself on one day or where nothing carried is shown; otherwise new snapshots
-        with the carried quotes hidden (NaN price, 0 shares) and every other array shared.
+        `snaps` itself on one day, where nothing carried is shown, or with `in_place` and
+        writable arrays (changed); otherwise new snapshots with the carried quotes hidden (NaN
+        price, 0 shares) and every other array shared.
     """
     segments = day_segments(np.asarray(days))
     arrays = _quote_arrays(snaps)
@@ -229,9 +236,14 @@ def forget_previous_days(snaps: Snapshots, days: np.ndarray) -> Snapshots:
             to_hide.append((rows, carried))
     if not to_hide:
         return snaps
-    fresh = [values.copy() for values, _ in arrays]
+    fresh: list[np.ndarray] = [
+        values if in_place and values.flags.writeable else values.copy() for values, _ in arrays
+    ]
     for rows, carried in to_hide:
         for values, (_, hidden) in zip(fresh, arrays, strict=True):
             values[rows][carried] = hidden
+    if all(new is old for new, (old, _) in zip(fresh, arrays, strict=True)):
+        return snaps
     names = ["ask_px", "ask_sz", "bid_px", "bid_sz", "ask_depth_px", "ask_depth_sz"]
-    return dataclasses.replace(snaps, **dict(zip(names, fresh, strict=False)))
+    replaced: dict[str, Any] = dict(zip(names, fresh, strict=False))
+    return dataclasses.replace(snaps, **replaced)

@@ -207,12 +207,14 @@ def prepare(snaps: Snapshots, config: Config | EvaluationRules) -> Evaluation:
     raise AssertionError(f"no evaluation mode applies to {rules}")  # SingleOrder's complement
 
 
-def each_day_from_an_empty_book(snaps: Snapshots, config: Config | EvaluationRules) -> Snapshots:
+def each_day_from_an_empty_book(
+    snaps: Snapshots, config: Config | EvaluationRules, *, in_place: bool = False
+) -> Snapshots:
     """`snaps` with the quotes carried over from a previous day hidden, as `prepare` reads them
-    (`sor.data.days.forget_previous_days`, days in `window.timezone`).
+    (`sor.data.days.forget_previous_days`, days in `window.timezone`; `in_place` as there).
 
     A sweep calls it once in the driver before sharing the snapshots: each worker's `prepare`
     then finds nothing to hide and shares the arrays instead of copying them.
     """
     rules = evaluation_rules(config) if isinstance(config, Config) else config
-    return forget_previous_days(snaps, day_labels(snaps.ts, rules.timezone))
+    return forget_previous_days(snaps, day_labels(snaps.ts, rules.timezone), in_place=in_place)

@@ -192,3 +192,17 @@ def test_forgotten_snapshots_come_back_as_they_are(seed):
     for values in (fresh.ask_px, fresh.ask_sz, fresh.bid_px, fresh.bid_sz):
         values.flags.writeable = False  # as a Ray worker sees the shared arrays
     assert forget_previous_days(fresh, days) is fresh
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_forgetting_in_place_writes_into_writable_arrays_only(seed):
+    snaps, days = _random_days(seed, rows=4_000, venues=4, n_days=3)
+    copied = forget_previous_days(snaps, days)
+    snaps.bid_sz.flags.writeable = False  # one array shared read-only: that one is copied
+    kept = snaps.bid_sz
+    fresh = forget_previous_days(snaps, days, in_place=True)
+    for name in ("ask_px", "ask_sz", "bid_px", "bid_sz", "ask_depth_px", "ask_depth_sz"):
+        assert np.array_equal(getattr(fresh, name), getattr(copied, name), equal_nan=True), name
+    assert fresh.ask_px is snaps.ask_px and fresh.ask_depth_sz is snaps.ask_depth_sz
+    changed = not np.array_equal(kept, copied.bid_sz)
+    assert (fresh.bid_sz is not kept) == changed and np.array_equal(kept, snaps.bid_sz)
