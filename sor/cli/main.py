@@ -30,6 +30,7 @@ from sor.cli.flags import (
     add_flags,
 )
 from sor.cli.generate import cmd_generate
+from sor.cli.pages import avoid_huge_page_stalls
 from sor.errors import SorError
 from sor.files import OutputWriteError
 from sor.redaction import install_log_filter, redact_text
@@ -190,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     entry = argv is None
+    if entry:
+        avoid_huge_page_stalls()
     _configure_output(args)
     previous = _install_signal_handlers() if entry else None
     try:
