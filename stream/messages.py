@@ -64,6 +64,7 @@ __all__ = [
     "PARTITION",
     "SCHEMA_VERSION",
     "Batch",
+    "BatchPacker",
     "End",
     "EventColumns",
     "EventRow",
@@ -327,13 +328,94 @@ def encode_end(stream_id: str, seq: int, events: int) -> bytes:
     return _ENCODE(body).encode()
 
 
+class BatchPacker:
+    """Event messages of one stream, cut from the columns of all its events.
+
+    The producer's hot path: each message is the header and, per column, one slice of a
+    memoryview of the whole column, joined; no numpy call per message. `pack(seq, a, b)` is
+    byte for byte `encode_batch` of events a..b-1 (`encode_batch` packs with it).
+
+    Args:
+        stream_id: the stream's id, already checked by `encode_start`.
+        events: the events as `EventColumns` (any dtype that converts exactly).
+
+    Raises:
+        StreamError: the columns do not fit together (their lengths, the ask levels).
+    """
+
+    def __init__(self, stream_id: str, events: EventColumns) -> None:
+        n, n_updates, n_trades = len(events.ts), len(events.venue), len(events.trade_venue)
+        depth = events.depth_px.shape[1] if np.ndim(events.depth_px) == 2 else -1
+        lengths = {"event": n, "update": n_updates, "level": n_updates * depth, "trade": n_trades}
+        self._views: list[memoryview] = []
+        self._widths: list[int] = []  # bytes per event, update or trade of each column
+        for value, dtype, kind in zip(events, _DTYPES, _KINDS, strict=True):
+            column = np.ascontiguousarray(value, dtype=dtype)
+            if column.size != lengths[kind] or (kind == "level") != (column.ndim == 2):
+                raise StreamError(
+                    f"event columns do not fit together: {n} events, {n_updates} updates, "
+                    f"{n_trades} trades and {depth} ask levels beyond level 0"
+                )
+            # memoryview cannot cast an array of size 0; nothing is ever sliced from it.
+            view = memoryview(column.reshape(-1).view(np.uint8)) if column.size else memoryview(b"")  # type: ignore[arg-type]
+            self._views.append(view)
+            self._widths.append(dtype.itemsize * (depth if kind == "level" else 1))
+        if not 1 <= depth + 1 <= MAX_LEVELS:
+            raise StreamError(f"ask levels beyond level 0 must be in [0, {MAX_LEVELS - 1}]")
+        self.depth = depth
+        self._raw_id = bytes.fromhex(stream_id)
+        # Arrays, not lists: a list of millions of ints costs more to make than every message
+        # of a stream takes to read from them.
+        self._update_start, self._trade_start = event_bounds(events)
+        if self._update_start[-1] != n_updates or self._trade_start[-1] != n_trades:
+            raise StreamError(
+                f"event columns do not fit together: the events count "
+                f"{int(self._update_start[-1])} updates and {int(self._trade_start[-1])} trades, "
+                f"the columns hold {n_updates} and {n_trades}"
+            )
+        self._kinds = [kind if kind != "level" else "update" for kind in _KINDS]
+
+    def pack(self, seq: int, a: int, b: int, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+        """The event message of events a..b-1 (0-based, a < b), the first with seq `seq`.
+
+        Raises:
+            StreamError: the message is larger than `max_bytes`, or holds no event.
+        """
+        if b <= a:
+            raise StreamError(f"an event message holds at least 1 event, but got {b - a}")
+        u0, u1 = int(self._update_start[a]), int(self._update_start[b])
+        t0, t1 = int(self._trade_start[a]), int(self._trade_start[b])
+        size = batch_bytes(b - a, u1 - u0, t1 - t0, self.depth + 1)
+        if size > max_bytes:
+            raise StreamError(f"message of {size} bytes exceeds the limit of {max_bytes} bytes")
+        parts: list[Any] = [
+            _HEADER.pack(
+                BATCH_MAGIC,
+                SCHEMA_VERSION,
+                0,
+                self._raw_id,
+                seq,
+                b - a,
+                u1 - u0,
+                t1 - t0,
+                self.depth,
+                0,
+            )  # fmt: skip
+        ]
+        bounds = {"event": (a, b), "update": (u0, u1), "trade": (t0, t1)}
+        for view, width, kind in zip(self._views, self._widths, self._kinds, strict=True):
+            lo, hi = bounds[kind]
+            parts.append(view[lo * width : hi * width])
+        return b"".join(parts)
+
+
 def encode_batch(
     stream_id: str, seq: int, events: EventColumns, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> bytes:
-    """Encode an event message: the header, then each column's bytes.
+    """Encode an event message: the header, then each column's bytes (`BatchPacker`).
 
-    The producer's hot path: columns already in the wire's dtypes and contiguous are written
-    without a copy; the values are the caller's to check (`stream.events.check_updates`).
+    The values are the caller's to check (`stream.events.check_updates`), so that tests can
+    write what a producer with a bug would.
 
     Args:
         stream_id: the stream's id, already checked by `encode_start`.
@@ -342,38 +424,10 @@ def encode_batch(
         max_bytes: refuse a message larger than this many bytes.
 
     Raises:
-        StreamError: the message is larger than `max_bytes`, or the columns do not fit together.
+        StreamError: the message is larger than `max_bytes`, holds no event, or the columns do
+            not fit together.
     """
-    n, n_updates, n_trades = len(events.ts), len(events.venue), len(events.trade_venue)
-    depth = events.depth_px.shape[1] if events.depth_px.ndim == 2 else -1
-    lengths = {"event": n, "update": n_updates, "level": n_updates * depth, "trade": n_trades}
-    columns: list[Any] = []  # arrays: written through their buffers, without a copy
-    for value, dtype, kind in zip(events, _DTYPES, _KINDS, strict=True):
-        column = np.ascontiguousarray(value, dtype=dtype)
-        if column.size != lengths[kind] or (kind == "level") != (column.ndim == 2):
-            raise StreamError(
-                f"event columns do not fit together: {n} events, {n_updates} updates, "
-                f"{n_trades} trades and {depth} ask levels beyond level 0"
-            )
-        columns.append(column)
-    if n < 1 or not 1 <= depth + 1 <= MAX_LEVELS:
-        raise StreamError(f"an event message holds at least 1 event, but got {n}")
-    size = batch_bytes(n, n_updates, n_trades, depth + 1)
-    if size > max_bytes:
-        raise StreamError(f"message of {size} bytes exceeds the limit of {max_bytes} bytes")
-    header = _HEADER.pack(
-        BATCH_MAGIC,
-        SCHEMA_VERSION,
-        0,
-        bytes.fromhex(stream_id),
-        seq,
-        n,
-        n_updates,
-        n_trades,
-        depth,
-        0,
-    )
-    return b"".join([header, *columns])
+    return BatchPacker(stream_id, events).pack(seq, 0, len(events.ts), max_bytes)
 
 
 def _price(value: Any) -> float:

@@ -57,10 +57,8 @@ from stream.messages import (
     DEFAULT_MAX_BYTES,
     PARTITION,
     Batch,
-    EventColumns,
-    cut,
+    BatchPacker,
     decode,
-    encode_batch,
     encode_end,
     encode_start,
     event_bounds,
@@ -89,11 +87,11 @@ RECONNECT_TIMEOUT_S = 30.0  #: seconds to wait for a broker that went away mid-s
 _STALL_S = 2.0  #: no acknowledgement for this long: check that the broker is still there
 _POLL_S = 0.2  #: longest single wait for acknowledgements, s
 _CHECK_BYTES = 1 << 20  #: collect acknowledgements at least this often, bytes sent
-DEFAULT_BATCH_BYTES = 65_536  #: largest event message the producer packs, bytes (0: one event)
+DEFAULT_BATCH_BYTES = 524_288  #: largest event message the producer packs, bytes (0: one event)
 PACE_TICK_S = 0.001  #: paced and batched: due times are rounded up to this many seconds
-#: The events of a stream as columns, their `event_bounds`, the first event of each event
-#: message and one past the last, each event's due time (None unpaced): see `_plan`.
-_Plan = tuple[EventColumns, tuple[np.ndarray, np.ndarray], list[int], np.ndarray | None]
+#: The packer of a stream's event messages, the first event of each event message and one past
+#: the last, each event's due time (None unpaced): see `_plan`.
+_Plan = tuple[BatchPacker, list[int], np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -501,6 +499,7 @@ class _Job:
         if self._planned is None:
             self._planned = _plan(
                 self.updates,
+                stream_id=self.stream_id,
                 batch_bytes=self.batch_bytes,
                 max_bytes=self.max_bytes,
                 speed=self.speed,
@@ -511,10 +510,10 @@ class _Job:
         """(first seq, event count, due time or None, message) of each event message from
         event message number `first` (0-based) on; the due time is in seconds after the start
         of pacing."""
-        events, bounds, cuts, due = self.plan()
-        stream_id, max_bytes = self.stream_id, self.max_bytes
+        packer, cuts, due = self.plan()
+        max_bytes = self.max_bytes
         for a, b in zip(cuts[first:-1], cuts[first + 1 :], strict=True):
-            value = encode_batch(stream_id, a + 1, cut(events, a, b, bounds), max_bytes)
+            value = packer.pack(a + 1, a, b, max_bytes)
             yield a + 1, b - a, None if due is None else float(due[a]), value
 
     def messages(self, first: int) -> Iterator[tuple[int, int, int, float | None, bytes]]:
@@ -522,7 +521,7 @@ class _Job:
         message number `first` on; the start and end messages count no event."""
         if first == 0:
             yield 0, 0, 0, None, self.start_message
-        cuts = self.plan()[2]
+        cuts = self.plan()[1]
         n_messages = len(cuts) - 1
         for index, (first_seq, count, due, value) in enumerate(
             self._event_messages(max(first - 1, 0)), start=max(first, 1)
@@ -720,7 +719,9 @@ class _Job:
             consumer.close()
 
 
-def _plan(updates: QuoteUpdates, *, batch_bytes: int, max_bytes: int, speed: float) -> _Plan:
+def _plan(
+    updates: QuoteUpdates, *, stream_id: str, batch_bytes: int, max_bytes: int, speed: float
+) -> _Plan:
     """Cut a stream's events into event messages, from the arrays, without a Python object
     per event.
 
@@ -731,14 +732,15 @@ def _plan(updates: QuoteUpdates, *, batch_bytes: int, max_bytes: int, speed: flo
     `encode_batch` refuses it if it is larger than `max_bytes`).
 
     Returns:
-        (the events as `EventColumns`, their `event_bounds`, the first event of each message
-        and one past the last, the due time in seconds of each event or None unpaced).
+        (the `BatchPacker` of the events, the first event of each message and one past the
+        last, the due time in seconds of each event or None unpaced).
 
     Raises:
         DataError: as `stream.events.event_columns`.
     """
     events = event_columns(updates)
-    bounds = event_bounds(events)
+    packer = BatchPacker(stream_id, events)
+    update_start, trade_start = event_bounds(events)
     n = len(events.ts)
     due = None
     group_end = np.array([n], dtype=np.int64)
@@ -748,10 +750,9 @@ def _plan(updates: QuoteUpdates, *, batch_bytes: int, max_bytes: int, speed: flo
             due = np.ceil(due / PACE_TICK_S) * PACE_TICK_S
         group_end = np.append(np.flatnonzero(due[1:] != due[:-1]) + 1, n)
     if batch_bytes == 0 or n == 0:
-        return events, bounds, list(range(n + 1)), due
+        return packer, list(range(n + 1)), due
     limit = min(batch_bytes, max_bytes) - BATCH_HEADER_BYTES
     per_event, per_update, per_trade = update_bytes(events.levels)
-    update_start, trade_start = bounds
     # Bytes of events 0..i-1: the message of events a..b-1 takes size[b] - size[a] + header.
     size = per_event * np.arange(n + 1) + per_update * update_start + per_trade * trade_start
     cuts, a, group = [0], 0, 0
@@ -761,7 +762,7 @@ def _plan(updates: QuoteUpdates, *, batch_bytes: int, max_bytes: int, speed: flo
         b = int(np.searchsorted(size, size[a] + limit, side="right")) - 1
         a = min(max(b, a + 1), int(group_end[group]))
         cuts.append(a)
-    return events, bounds, cuts, due
+    return packer, cuts, due
 
 
 def _holds(consumer: Any, partition: Any, offset: int, value: bytes) -> bool:

@@ -188,6 +188,8 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
     events = columns_of_rows([(5, [[2, 1.0, 1, 1.0, 1]], [])])
     with pytest.raises(StreamError, match="do not fit together"):
         encode_batch(SID, 1, events._replace(bid_sz=np.zeros(2)))
+    with pytest.raises(StreamError, match="the events count 2 updates and 0 trades, the column"):
+        encode_batch(SID, 1, events._replace(n_updates=np.array([2])))
 
 
 def start_json(**fields) -> bytes:
@@ -214,6 +216,15 @@ def header(**fields) -> bytes:
     values = dict(zip(names, struct.unpack_from("<4sHH16sqIIIHH", data), strict=True))
     values.update(fields)
     return struct.pack("<4sHH16sqIIIHH", *values.values()) + data[BATCH_HEADER_BYTES:]
+
+
+def counts(n_updates: int, n_trades: int) -> bytes:
+    """`one()` with its event's counts of updates and trades overwritten (a producer with a
+    bug: the header's totals and the columns stay as they were)."""
+    data = bytearray(one())
+    # header, then ts, ask_px, bid_px and trade_px of one event, one update, one trade
+    struct.pack_into("<II", data, BATCH_HEADER_BYTES + 4 * 8, n_updates, n_trades)
+    return bytes(data)
 
 
 @pytest.mark.parametrize(
@@ -265,9 +276,9 @@ def header(**fields) -> bytes:
         (one() + b"\x00", "is 105 bytes, but it has 106"),
         (one()[:-1], "is 105 bytes, but it has 104"),
         # event messages: counts that do not add up
-        (one(n_updates=np.array([0], "<u4")), "event seq 1 has no venue update"),
-        (one(n_updates=np.array([2], "<u4")), "update and trade counts must add up"),
-        (one(n_trades=np.array([0], "<u4")), "update and trade counts must add up"),
+        (counts(0, 1), "event seq 1 has no venue update"),
+        (counts(2, 1), "update and trade counts must add up"),
+        (counts(1, 0), "update and trade counts must add up"),
     ],
 )
 def test_decode_refuses_what_it_does_not_understand(data, match):
