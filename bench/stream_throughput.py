@@ -71,6 +71,8 @@ KEY = StreamKey.random()
 #: consume once per batch size and run, printing one JSON line each (the API of both versions).
 _CHILD = """
 import json, sys, time
+import stream.messages
+assert stream.messages.SCHEMA_VERSION == 4, stream.messages.__file__
 from sor.data.loader import load_updates
 from stream.consumer import consume_updates
 from stream.producer import produce
@@ -101,6 +103,7 @@ def json_version(
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path), bootstrap, str(repeat), *map(str, sizes)],
         env=env,
+        cwd=checkout,  # `python -c` puts the working directory first on sys.path
         check=True,
         capture_output=True,
         text=True,
