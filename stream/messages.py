@@ -725,8 +725,64 @@ def _decode_batch(data: bytes) -> Batch:
     columns[9] = columns[9].reshape(n_updates, depth)  # depth_sz
     events = EventColumns(*columns)
     stream_id = raw_id.hex()
-    _check_values(events, seq)
+    # A small message (one event per message, mostly) is vouched for in plain Python, which
+    # costs less than a numpy call per rule there; the numpy checks name what is wrong.
+    if n + n_updates * (depth + 1) + n_trades > SMALL_VALUES or not _small_ok(events):
+        _check_values(events, seq)
     return Batch(stream_id, seq, events)
+
+
+#: Event messages of at most this many values (events + updates x levels + trades) are first
+#: checked by `_small_ok`; 0 sends every message to the numpy checks alone.
+SMALL_VALUES = 64
+
+
+def _small_ok(events: EventColumns) -> bool:
+    """True if `_check_values` would accept `events`, checked value by value in Python (the same
+    rules); False: let `_check_values` find and name the problem."""
+    ts, n_updates, n_trades = (
+        events.ts.tolist(),
+        events.n_updates.tolist(),
+        events.n_trades.tolist(),
+    )
+    if not (
+        ts[0] >= TS_MIN
+        and ts[-1] < TS_MAX
+        and all(a < b for a, b in zip(ts, ts[1:], strict=False))
+        and all(n_updates)
+        and sum(n_updates) == len(events.venue)
+        and sum(n_trades) == len(events.trade_venue)
+    ):
+        return False
+    ask_px, ask_sz = events.ask_px.tolist(), events.ask_sz.tolist()
+    bid_px, bid_sz = events.bid_px.tolist(), events.bid_sz.tolist()
+    for px, sz in ((ask_px, ask_sz), (bid_px, bid_sz)):
+        for p, z in zip(px, sz, strict=True):
+            # NaN (p != p): no quote, then no size; else a price in bounds and a size.
+            if (z != 0) if p != p else not (0 < p <= MAX_PRICE and 0 < z <= MAX_SIZE):
+                return False
+    if any(b > a for a, b in zip(ask_px, bid_px, strict=True)):  # NaN compares False
+        return False
+    if events.depth_px.shape[1]:
+        for a, a_sz, levels_px, levels_sz in zip(
+            ask_px, ask_sz, events.depth_px.tolist(), events.depth_sz.tolist(), strict=True
+        ):
+            before, before_empty = a, a != a or a_sz == 0
+            for p, z in zip(levels_px, levels_sz, strict=True):
+                if p != p:
+                    if z != 0:
+                        return False
+                    before_empty = True
+                    continue
+                if not (0 < p <= MAX_PRICE and 0 < z <= MAX_SIZE) or before_empty or p < before:
+                    return False
+                before = p
+    for p, z, side in zip(
+        events.trade_px.tolist(), events.trade_sz.tolist(), events.trade_side.tolist(), strict=True
+    ):
+        if not ((p != p or 0 < p <= MAX_PRICE) and z <= MAX_SIZE and -1 <= side <= 1):
+            return False
+    return True
 
 
 _PRICE_RULE = f"outside (0, {MAX_PRICE}] dollars (NaN: none)"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
 from sor.vocabulary import MAX_SIZE
+from stream import messages
 from stream.events import UpdatesBuilder, event_columns, split_events, updates_problem
 from stream.messages import (
     BATCH_HEADER_BYTES,
@@ -462,7 +463,22 @@ def event_messages(draw, good: bool) -> EventColumns:
     if good:
         return events
     for _ in range(draw(st.integers(0, 3))):
-        name = draw(st.sampled_from(sorted(COLUMN_KIND)))
+        name = draw(st.sampled_from([*sorted(COLUMN_KIND), "crossed", "ladder"]))
+        if name == "ladder":  # a level shown below the level before it
+            if levels == 1:
+                continue
+            row, k = draw(st.integers(0, u - 1)), draw(st.integers(0, levels - 2))
+            depth_px, depth_sz = events.depth_px.copy(), events.depth_sz.copy()
+            before = events.ask_px[row] if k == 0 else depth_px[row, k - 1]
+            depth_px[row, k], depth_sz[row, k] = before - 0.005, 1
+            events = events._replace(depth_px=depth_px, depth_sz=depth_sz)
+            continue
+        if name == "crossed":  # a bid above the ask of its update, both shown
+            row = draw(st.integers(0, u - 1))
+            bid_px, bid_sz = events.bid_px.copy(), events.bid_sz.copy()
+            bid_px[row], bid_sz[row] = events.ask_px[row] + draw(st.sampled_from([0.01, 0])), 1
+            events = events._replace(bid_px=bid_px, bid_sz=bid_sz)
+            continue
         values = getattr(events, name).copy()
         if values.size == 0:
             continue
@@ -478,18 +494,24 @@ def as_updates(events: EventColumns):
     return builder.build("X")
 
 
+@pytest.mark.parametrize("small_values", [messages.SMALL_VALUES, 0], ids=["python", "numpy"])
 @settings(max_examples=300, deadline=None)
-@given(event_messages(good=False))
-def test_decode_refuses_exactly_what_the_loader_refuses(events):
-    """The vectorised checks of an event message and the loader's rules (`updates_problem`,
-    what the producer checks) accept the same values."""
+@given(events=event_messages(good=False))
+def test_decode_refuses_exactly_what_the_loader_refuses(small_values, events):
+    """The checks of an event message, the plain Python ones of a small message and the numpy
+    ones (every message with `SMALL_VALUES` 0), and the loader's rules (`updates_problem`, what
+    the producer checks) accept the same values."""
     refused = updates_problem(as_updates(events))
     data = encode_batch(SID, 1, events, max_bytes=10**6)
-    if refused is None:
-        assert same_columns(decode(data).events, events)
-    else:
-        with pytest.raises(StreamError, match="holds a value the CSV loader refuses"):
-            decode(data)
+    saved, messages.SMALL_VALUES = messages.SMALL_VALUES, small_values
+    try:
+        if refused is None:
+            assert same_columns(decode(data).events, events)
+        else:
+            with pytest.raises(StreamError, match="holds a value the CSV loader refuses"):
+                decode(data)
+    finally:
+        messages.SMALL_VALUES = saved
 
 
 @settings(max_examples=200, deadline=None)
