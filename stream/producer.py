@@ -6,8 +6,10 @@ consumer sees the events in clock order. The consumer still checks sequence numb
 guards against retries within one producer session, not against everything else.
 
 Messages. The start message (declaring the number of events), the event messages, the end
-message, each signed with the stream's key (`stream.signing`). At `speed` 0 consecutive events
-are packed into one event message up to `batch_bytes` bytes; with pacing, the events that fall
+message, each signed with the stream's key (`stream.signing`). The event messages are cut from
+the loaded arrays as columns (`stream.events.event_columns`, `stream.messages.BatchPacker`),
+with no Python object per event. At `speed` 0 consecutive events are packed into one event
+message up to `batch_bytes` bytes; with pacing, the events that fall
 due together: each event's due time is rounded up to the next `PACE_TICK_S` of the stream's
 wall clock, and the events of one due time go in one message (up to `batch_bytes`), sent then.
 `batch_bytes` 0 sends one event per message, each at its own due time. The messages are a
