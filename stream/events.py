@@ -22,6 +22,7 @@ from sor.vocabulary import MAX_SIZE
 from stream.messages import EventColumns, EventRow, columns_of_rows, cut, event_rows
 
 __all__ = [
+    "COMPACT_BLOCKS",
     "Problem",
     "UpdatesBuilder",
     "check_updates",
@@ -215,11 +216,17 @@ def count_events(updates: QuoteUpdates) -> int:
     return int(len(ts) and 1 + np.count_nonzero(ts[1:] != ts[:-1]))
 
 
+#: `UpdatesBuilder` joins runs of this many blocks of fewer events than this.
+COMPACT_BLOCKS = 256
+
+
 class UpdatesBuilder:
     """Collects received events, as columns, and rebuilds `QuoteUpdates` from them.
 
     Keeps each block of events given to `add` as it is (views of the messages' bytes) until
-    `build` joins them.
+    `build` joins them; runs of small blocks (one event a message) are joined as they come,
+    `COMPACT_BLOCKS` at a time, so that a stream of millions of one-event messages keeps
+    arrays, not millions of small views and the messages under them.
 
     Args:
         levels: ask levels L of the stream (its start message's `levels`); every block added
@@ -231,6 +238,7 @@ class UpdatesBuilder:
         self._blocks: list[EventColumns] = []
         self._first: list[int] = []  # index of each block's first event
         self._events = 0
+        self._small = 0  # small blocks at the end, not joined yet
 
     def __len__(self) -> int:
         return self._events
@@ -246,6 +254,21 @@ class UpdatesBuilder:
         self._blocks.append(events)
         self._first.append(self._events)
         self._events += len(events.ts)
+        if len(events.ts) < COMPACT_BLOCKS:
+            self._small += 1
+            if self._small >= COMPACT_BLOCKS:
+                self._compact()
+        else:
+            self._small = 0
+
+    def _compact(self) -> None:
+        """Join the run of small blocks at the end into one block (copies)."""
+        k = len(self._blocks) - self._small
+        tail = self._blocks[k:]
+        joined = EventColumns(*(np.concatenate(parts) for parts in zip(*tail, strict=True)))
+        self._blocks[k:] = [joined]
+        self._first[k + 1 :] = []
+        self._small = 0
 
     def pieces(self, i: int, j: int) -> Iterator[tuple[int, EventColumns]]:
         """Events i..j-1 (0-based) as they were added: (index of the piece's first event,

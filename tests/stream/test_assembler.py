@@ -12,10 +12,10 @@ from sor.data.snapshots import QuoteUpdates, build_snapshots
 from sor.errors import DataError, StreamError
 from stream.assembler import StreamAssembler
 from stream.book import Trade
-from stream.events import UpdatesBuilder, event_columns, split_events
+from stream.events import COMPACT_BLOCKS, UpdatesBuilder, event_columns, split_events
 from stream.messages import cut, decode, encode_event, encode_events, event_rows
 from tests.sor.data import snapdata
-from tests.stream.helpers import BASE_NS, encoded_stream
+from tests.stream.helpers import BASE_NS, encoded_stream, small_updates
 
 SID = "0123456789abcdef0123456789abcdef"
 
@@ -68,6 +68,26 @@ def test_builder_restores_the_snapshots():
     assert [first for first, _ in builder.pieces(2, 3)] == [2]
     with pytest.raises(ValueError, match="events of 1 ask level"):
         builder.add(event_columns(top_of_book_only(updates)))
+
+
+def test_builder_joins_runs_of_small_blocks():
+    """One event a block: joined COMPACT_BLOCKS at a time (copies, not views of the messages),
+    the events and the pieces unchanged."""
+    updates = small_updates(1000)
+    events = event_columns(updates)
+    builder = UpdatesBuilder(levels=2)
+    for i in range(600):
+        builder.add(cut(events, i, i + 1))
+    builder.add(cut(events, 600, 1000))  # a large block stays as it is
+    assert len(builder._blocks) == 2 + (600 - 2 * COMPACT_BLOCKS) + 1
+    assert not np.shares_memory(builder._blocks[0].ts, events.ts)
+    assert len(builder) == 1000
+    assert build_snapshots(builder.build("AAPL")).equals(build_snapshots(updates))
+    pieces = list(builder.pieces(250, 700))
+    firsts = [first for first, _ in pieces]
+    assert firsts[:3] == [250, 256, 512] and firsts[-2:] == [599, 600]
+    rows = [row for _, piece in pieces for row in event_rows(piece)]
+    assert rows == list(split_events(updates))[250:700]
 
 
 def test_builder_with_no_trades_at_all():
