@@ -264,7 +264,7 @@ class StreamConfig(_Section):
     reconnect_timeout_s: float = Field(30.0, ge=0)  # producer: resume after losing the broker
     max_message_bytes: int = Field(1_000_000, gt=0)
     # Events packed into one message up to this many bytes; 0: one event per message.
-    batch_bytes: int = Field(65_536, ge=0)
+    batch_bytes: int = Field(524_288, ge=0)
     # `sor produce`: the environment variable holding the signing key (never the key itself);
     # `sor run` signs with a fresh key of its own.
     key_env: str = Field("SOR_STREAM_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")

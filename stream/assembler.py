@@ -1,16 +1,18 @@
 """Checks one stream's messages for order and completeness and reassembles its data.
 
 Kafka-free on purpose: the consumer feeds it decoded messages with their offsets (their
-signatures already checked), tests feed it directly. A single partition delivers messages in the
-order written, so anything but seq 0, 1, 2, ... (after dropping exact duplicates, which a
-producer retry can cause) means lost or reordered data, and reading on would build wrong
-snapshots. An event message carries several events: each is checked on its own, by its own
-sequence number, as if it had come alone.
+signatures and values already checked by `stream.messages.decode`), tests feed it directly. A
+single partition delivers messages in the order written, so anything but seq 0, 1, 2, ... (after
+dropping exact duplicates, which a producer retry can cause) means lost or reordered data, and
+reading on would build wrong snapshots. An event message carries several events: each is
+checked by its own sequence number, as if it had come alone, but over the whole message at once
+(a duplicated message is dropped and counted event by event; a gap is named by event seq; a
+repeated seq with other content is refused, naming the first event that differs).
 
 The start message declares the number of events N: an event beyond N, or an end message at
-another count, is refused. The rebuilt updates are checked as the CSV loader would have them
-(`stream.events.check_updates`) before `updates()` returns them; an error names the event's seq
-and offset.
+another count, is refused. The values of each event message are checked as the CSV loader
+checks its rows when it is decoded; the clock order across messages and the ask levels the
+start message declares are checked here.
 
 One exception: after `rewind()` (the consumer found the partition rewritten, e.g. an in-memory
 broker restarted and the producer is sending the stream again from its start) the assembler
@@ -22,14 +24,13 @@ out of order, so resync can delay an error (to the idle timeout) but never build
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable
 
 from sor.data.snapshots import QuoteUpdates
 from sor.errors import StreamError
 from stream.book import TopOfBook
-from stream.events import UpdatesBuilder, updates_problem
-from stream.messages import End, Event, Events, Message, Start
+from stream.events import UpdatesBuilder
+from stream.messages import Batch, End, Message, Start, cut, event_rows, first_difference
 
 __all__ = ["OnEvent", "StreamAssembler"]
 
@@ -48,7 +49,8 @@ class StreamAssembler:
         events: snapshot events accepted.
         messages: messages of the stream accepted: the start, each event message that brought
             new events, the end.
-        duplicates: repeats of an accepted message with the same content, dropped.
+        duplicates: events (and start messages) that repeat accepted ones with the same
+            content, dropped.
         skipped: messages before the stream's start (other streams on a shared topic), and
             while resyncing, other streams' messages and messages beyond the next seq; ignored.
         unverified: records skipped because their signature did not verify (counted by the
@@ -75,14 +77,10 @@ class StreamAssembler:
         self.done = False
         self.book = TopOfBook()
         self._builder = UpdatesBuilder()
-        self._width = 5  # fields of each update: 5, or 7 with ask levels beyond level 0
-        self._deepest = 0  # ask levels beyond level 0 an update may carry: L - 1
         self._next_seq = 0
         self._last_ts: int | None = None
         self._resync = False
         self._declared = 0  # events the start message declares
-        self._first_seqs: list[int] = []  # first new event seq of each event message accepted
-        self._offsets: list[int] = []  # and its offset
 
     @property
     def next_seq(self) -> int:
@@ -114,10 +112,13 @@ class StreamAssembler:
         if self.start is None or self.done or message.stream_id != self.stream_id:
             return False
         last = self._next_seq - 1
-        if type(message) is Events:
-            events = message.events
-            return events[-1].seq == last and all(e == self._accepted(e.seq) for e in events)
-        return message.seq == last and message == self._accepted(last)
+        if type(message) is Batch:
+            return (
+                message.seq >= 1
+                and message.seq + message.count - 1 == last
+                and self._differs(message, message.count) is None
+            )
+        return message.seq == last == 0 and message == self.start
 
     def accept(self, message: Message, offset: int) -> bool:
         """Take one decoded message; True once the stream is complete.
@@ -128,83 +129,32 @@ class StreamAssembler:
 
         Raises:
             StreamError: interleaved streams, a gap or reordering, a duplicate seq with other
-                content, an event time going backwards, an event beyond the count the start
-                message declares, or an end message with another event count.
+                content, an event time going backwards, events not of the ask levels the start
+                message declares, an event beyond the count it declares, or an end message
+                with another event count.
         """
-        if isinstance(message, Events):
-            before = self.events
-            first_new = self._next_seq
-            if (
-                message.seq == first_new
-                and message.stream_id == self.stream_id
-                and self.start is not None
-            ):
-                # The common case: the next events of the adopted stream.
-                for event in message.events:
-                    self._event(event, offset)
-            elif self.start is None or self.done or message.stream_id != self.stream_id:
-                # Skipped or refused whole, as its first event would be.
-                return self._accept(message.events[0], offset)
-            else:
-                for event in message.events:
-                    self._accept(event, offset)
-            if self.events > before:
-                self.messages += 1
-                self._first_seqs.append(first_new)
-                self._offsets.append(offset)
-            return False
-        return self._accept(message, offset)
-
-    def _accept(self, message: Start | Event | End, offset: int) -> bool:
-        """`accept` of one message, or of one event of an event message."""
-        if (
-            message.seq == self._next_seq
-            and message.stream_id == self.stream_id
-            and type(message) is Event
-            and self.start is not None
-        ):
-            self._event(message, offset)
-            return False
+        if type(message) is Batch:
+            return self._batch(message, offset)
         if self.done:
             raise StreamError(f"stream {self.stream_id} is complete; got another message")
         if self.start is None:
             return self._before_start(message, offset)
-        if message.stream_id != self.stream_id:
-            if self._resync:
-                self.skipped += 1
-                return False
-            raise StreamError(
-                f"offset {offset} belongs to stream {message.stream_id}, inside stream "
-                f"{self.stream_id} (after seq {self._next_seq - 1}): two streams are interleaved "
-                "on one partition, so the topic is corrupt (did two producers write at once?)"
-            )
+        if not self._ours(message, offset):
+            return False
         expected = self._next_seq
         if message.seq < expected:
-            if message != self._accepted(message.seq):
+            if message.seq != 0 or message != self.start:
                 raise StreamError(
                     f"offset {offset} repeats seq {message.seq} of stream {self.stream_id} "
                     "with different content"
                 )
             self.duplicates += 1
-            if message.seq == 0 and self._resync:
+            if self._resync:
                 # The partition's own copy of the stream now starts here.
                 self.first_offset = offset
             return False
         if message.seq > expected:
-            if self._resync:
-                # Left in the rewritten partition by an earlier attempt of the producer; the
-                # producer sends from seq 0 again, so this seq will come again in order.
-                self.skipped += 1
-                return False
-            missing = (
-                f"seq {expected}"
-                if message.seq == expected + 1
-                else f"seq {expected}..{message.seq - 1}"
-            )
-            raise StreamError(
-                f"gap in stream {self.stream_id}: {missing} missing or out of order "
-                f"(offset {offset} holds seq {message.seq})"
-            )
+            return self._gap(expected, message.seq, offset)
         if type(message) is End:
             if message.events != self.events:
                 raise StreamError(
@@ -226,22 +176,110 @@ class StreamAssembler:
             f"offset {offset}: a start message with seq {message.seq} in stream {self.stream_id}"
         )
 
-    def _accepted(self, seq: int) -> Start | Event:
-        """The message accepted earlier at `seq` (never the end: reading stops there)."""
-        if seq == 0:
-            assert self.start is not None
-            return self.start
-        ts, updates, trades = self._builder.event(seq - 1)
-        return Event(self.stream_id or "", seq, ts, updates, trades)
+    def _ours(self, message: Message, offset: int) -> bool:
+        """True if `message` is of the stream followed; False if it is to be skipped (another
+        stream while resyncing).
 
-    def _before_start(self, message: Start | Event | End, offset: int) -> bool:
+        Raises:
+            StreamError: another stream inside this one.
+        """
+        if message.stream_id == self.stream_id:
+            return True
+        if self._resync:
+            self.skipped += 1
+            return False
+        raise StreamError(
+            f"offset {offset} belongs to stream {message.stream_id}, inside stream "
+            f"{self.stream_id} (after seq {self._next_seq - 1}): two streams are interleaved "
+            "on one partition, so the topic is corrupt (did two producers write at once?)"
+        )
+
+    def _gap(self, expected: int, seq: int, offset: int) -> bool:
+        if self._resync:
+            # Left in the rewritten partition by an earlier attempt of the producer; the
+            # producer sends from seq 0 again, so this seq will come again in order.
+            self.skipped += 1
+            return False
+        missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
+        raise StreamError(
+            f"gap in stream {self.stream_id}: {missing} missing or out of order "
+            f"(offset {offset} holds seq {seq})"
+        )
+
+    def _differs(self, batch: Batch, count: int) -> int | None:
+        """The seq of the first of the first `count` events of `batch` (all accepted before)
+        whose content differs from the event accepted under its seq, or None."""
+        first = batch.seq
+        for index, accepted in self._builder.pieces(first - 1, first - 1 + count):
+            start = index + 1 - first
+            theirs = cut(batch.events, start, start + len(accepted.ts))
+            k = first_difference(accepted, theirs)
+            if k is not None:
+                return first + start + k
+        return None
+
+    def _batch(self, batch: Batch, offset: int) -> bool:
+        """`accept` of an event message: each event by its seq, over the whole message."""
+        if self.done:
+            raise StreamError(f"stream {self.stream_id} is complete; got another message")
+        if self.start is None:
+            return self._before_start(batch, offset)
+        if not self._ours(batch, offset):
+            return False
+        seq, count, expected = batch.seq, batch.count, self._next_seq
+        if seq > expected:
+            return self._gap(expected, seq, offset)
+        held = min(seq + count, expected) - seq  # events accepted before: duplicates or not
+        if held:
+            differs = self._differs(batch, held)
+            if differs is not None:
+                raise StreamError(
+                    f"offset {offset} repeats seq {differs} of stream {self.stream_id} "
+                    "with different content"
+                )
+            self.duplicates += held
+            if held == count:
+                return False
+        events = batch.events if not held else cut(batch.events, held, count)
+        first, last = expected, seq + count - 1
+        if last > self._declared:
+            raise StreamError(
+                f"event seq {max(first, self._declared + 1)} at offset {offset} is beyond the "
+                f"{self._declared} events the start message of stream {self.stream_id} declares"
+            )
+        levels = self._builder.levels
+        if events.levels != levels:
+            raise StreamError(
+                f"event seq {first} at offset {offset} does not fit the start message of "
+                f"stream {self.stream_id}, which declares {levels} ask level(s): its updates "
+                f"carry {events.levels - 1} ask level(s) beyond level 0, not {levels - 1}"
+            )
+        ts = int(events.ts[0])  # the message's own events are in order (`decode`)
+        if self._last_ts is not None and ts <= self._last_ts:
+            raise StreamError(
+                f"event seq {first} at offset {offset} has ts {ts} ns, not after the "
+                f"previous event's {self._last_ts} ns: events out of clock order"
+            )
+        self._last_ts = int(events.ts[-1])
+        self._resync = False
+        self._next_seq = last + 1
+        self.events += last + 1 - first
+        self.messages += 1
+        self.last_offset = offset
+        self._builder.add(events)
+        if self.on_event is not None:
+            book, on_event = self.book, self.on_event
+            for event in event_rows(events):
+                book._apply(*event)
+                on_event(event.ts, book)
+        return False
+
+    def _before_start(self, message: Message, offset: int) -> bool:
         wanted = self.stream_id is None or message.stream_id == self.stream_id
         if type(message) is Start and wanted:
             self.start = message
             self.stream_id = message.stream_id
             self._builder = UpdatesBuilder(message.levels)
-            self._width = 5 if message.levels == 1 else 7
-            self._deepest = message.levels - 1
             self.first_offset = self.last_offset = offset
             self._next_seq = 1
             self._declared = message.events
@@ -256,58 +294,10 @@ class StreamAssembler:
         self.skipped += 1
         return False
 
-    def _event(self, event: Event, offset: int) -> None:
-        if event.seq > self._declared:
-            raise StreamError(
-                f"event seq {event.seq} at offset {offset} is beyond the {self._declared} "
-                f"events the start message of stream {self.stream_id} declares"
-            )
-        ts = event.ts
-        if self._last_ts is not None and ts <= self._last_ts:
-            raise StreamError(
-                f"event seq {event.seq} at offset {offset} has ts {ts} ns, not after the "
-                f"previous event's {self._last_ts} ns: events out of clock order"
-            )
-        updates = event.updates
-        # `decode` gives every update of an event the same layout: check the first, and the
-        # number of levels of each against the start message's.
-        if len(updates[0]) != self._width or (
-            self._width == 7 and max(len(u[5]) for u in updates) > self._deepest
-        ):
-            expected = (
-                "updates of 5 fields"
-                if self._width == 5
-                else f"updates of 7 fields with at most {self._deepest} ask levels beyond level 0"
-            )
-            raise StreamError(
-                f"event seq {event.seq} at offset {offset} does not fit the start message of "
-                f"stream {self.stream_id}, which declares {self._deepest + 1} ask level(s): "
-                f"expected {expected}"
-            )
-        self._last_ts = ts
-        self._resync = False
-        self._next_seq += 1
-        self.events += 1
-        self.last_offset = offset
-        self._builder.add(ts, event.updates, event.trades)
-        if self.on_event is not None:
-            self.book._apply(ts, event.updates, event.trades)
-            self.on_event(ts, self.book)
-
     def updates(self) -> QuoteUpdates:
-        """The stream's data as `QuoteUpdates` (complete once `done`), checked as the CSV
-        loader would have them (`stream.events.updates_problem`).
+        """The stream's data as `QuoteUpdates` (complete once `done`).
 
-        Raises:
-            StreamError: a value the loader would never give, naming the event's seq and offset.
+        Every value was checked as the CSV loader checks it when its message was decoded, so
+        the updates are as the loader would have them (`stream.events.updates_problem`).
         """
-        updates = self._builder.build(self.start.symbol if self.start else "")
-        problem = updates_problem(updates)
-        if problem is not None:
-            seq = self._builder.event_of(problem) + 1
-            offset = self._offsets[bisect_right(self._first_seqs, seq) - 1]
-            raise StreamError(
-                f"event seq {seq} at offset {offset} of stream {self.stream_id} holds "
-                f"{problem.what} ({problem})"
-            )
-        return updates
+        return self._builder.build(self.start.symbol if self.start else "")

@@ -333,7 +333,13 @@ def _read(
                             f"{assembler.next_seq - 1}): a message inside it was not written "
                             "by its producer"
                         )
-                    if assembler.accept(decode(record.value, max_bytes=max_bytes), record.offset):
+                    try:
+                        message = decode(record.value, max_bytes=max_bytes)
+                    except StreamError as exc:
+                        raise StreamError(
+                            f"{topic} partition {PARTITION} offset {record.offset}: {exc}"
+                        ) from None
+                    if assembler.accept(message, record.offset):
                         return
                 except StreamError:
                     # Most likely bad data; but a partition rewritten under us (the broker came

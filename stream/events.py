@@ -1,16 +1,17 @@
 """QuoteUpdates <-> snapshot events: the two ends of the stream, without Kafka.
 
-`split_events` cuts kept quote updates into one event per distinct clock value, with the trades
-`sor.data.snapshots.build_snapshots` would count there; `UpdatesBuilder` glues received events back
-into `QuoteUpdates` such that `build_snapshots` gives identical arrays.
+`event_columns` cuts kept quote updates into one event per distinct clock value, with the
+trades `sor.data.snapshots.build_snapshots` would count there, as the columns an event message
+carries (`stream.messages.EventColumns`); `UpdatesBuilder` glues received columns back into
+`QuoteUpdates` such that `build_snapshots` gives identical arrays. `check_updates` holds the
+CSV loader's rules on values, which the producer applies before it sends anything.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
-from itertools import chain
-from typing import TYPE_CHECKING, Any, NamedTuple
+from bisect import bisect_right
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,41 +19,18 @@ from sor.data.csvfile import MAX_PRICE, MAX_PUBLISHER_ID, TS_MAX, TS_MIN
 from sor.data.snapshots import QuoteUpdates, ladder_breaks, trades_at_snapshots
 from sor.errors import DataError
 from sor.vocabulary import MAX_SIZE
-
-if TYPE_CHECKING:
-    from stream.messages import TradeRow, UpdateRow
+from stream.messages import EventColumns, EventRow, columns_of_rows, cut, event_rows
 
 __all__ = [
+    "COMPACT_BLOCKS",
     "Problem",
-    "SnapshotEvent",
     "UpdatesBuilder",
     "check_updates",
     "count_events",
+    "event_columns",
     "split_events",
     "updates_problem",
 ]
-
-
-class SnapshotEvent(NamedTuple):
-    """One distinct clock value of the data and what happened at it."""
-
-    ts: int  #: ns since the epoch
-    updates: list[UpdateRow]  #: `stream.messages.UpdateRow`s, in order
-    trades: list[TradeRow]  #: [publisher_id, price|None, size, side] counted here, in order
-
-    @property
-    def trade_volume(self) -> int:
-        """Shares traded at this snapshot."""
-        return sum(trade[2] for trade in self.trades)
-
-
-def _prices(values: np.ndarray) -> list[float | None]:
-    prices = np.asarray(values, dtype=np.float64)
-    if np.isinf(prices).any():
-        raise DataError("quote updates hold an infinite price; a price is finite or NaN (no quote)")
-    out = prices.astype(object)
-    out[np.isnan(prices)] = None
-    return out.tolist()
 
 
 class Problem(NamedTuple):
@@ -175,19 +153,14 @@ def check_updates(updates: QuoteUpdates) -> None:
         raise DataError(f"quote updates hold values a consumer refuses: {problem}")
 
 
-def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
-    """The snapshot events of kept quote updates, in clock order (model.md §2 rule 3).
-
-    With more than one ask level, each update row carries the prices and sizes of the levels
-    shown beyond level 0 (`stream.messages` describes the rows).
+def event_columns(updates: QuoteUpdates) -> EventColumns:
+    """The snapshot events of kept quote updates as columns in the wire's dtypes (model.md §2
+    rule 3): one event per distinct `ts`, its venue updates in order, and the trades
+    `sor.data.snapshots.build_snapshots` counts there (`trades_at_snapshots`; trades after the
+    last snapshot belong to none and are left out). No per-event Python object is made.
 
     Args:
         updates: kept updates in non-decreasing `ts` order.
-
-    Yields:
-        One `SnapshotEvent` per distinct `ts`, with the updates at that time in their order and
-        the trades counted there (`sor.data.snapshots.trades_at_snapshots`; trades after the last
-        snapshot belong to none and are left out).
 
     Raises:
         DataError: `updates.ts` is not in non-decreasing order, or a value is one a consumer
@@ -197,149 +170,148 @@ def split_events(updates: QuoteUpdates) -> Iterator[SnapshotEvent]:
     if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
         raise DataError("quote updates must be in non-decreasing clock order to be streamed")
     check_updates(updates)
-    depth_px, depth_sz = _ladders(updates)
-    snapshot_ts, first = np.unique(ts, return_index=True)
+    starts = np.ones(len(ts), dtype=bool)
+    starts[1:] = ts[1:] != ts[:-1]
+    first = np.flatnonzero(starts)
+    snapshot_ts = ts[first]
+    n_updates = np.diff(np.append(first, len(ts)))
     trade, at = trades_at_snapshots(snapshot_ts, np.asarray(updates.trade_ts, dtype=np.int64))
-    trades: list[TradeRow] = list(
-        map(
-            list,
-            zip(
-                np.asarray(updates.trade_venue)[trade].astype(np.int64).tolist(),
-                _prices(np.asarray(updates.trade_px)[trade]),
-                np.asarray(updates.trade_size)[trade].astype(np.int64).tolist(),
-                np.asarray(updates.trade_side)[trade].astype(np.int64).tolist(),
-                strict=True,
-            ),
-        )
+    depth_px, depth_sz = _ladders(updates)
+
+    def wire(values: Any, dtype: str) -> np.ndarray:
+        # Checked above (`check_updates`): every value fits the wire's dtype exactly.
+        return np.ascontiguousarray(values, dtype=dtype)
+
+    return EventColumns(
+        ts=wire(snapshot_ts, "<i8"),
+        ask_px=wire(updates.ask_px, "<f8"),
+        bid_px=wire(updates.bid_px, "<f8"),
+        depth_px=wire(depth_px[:, 1:], "<f8"),
+        trade_px=wire(np.asarray(updates.trade_px, dtype=np.float64)[trade], "<f8"),
+        n_updates=wire(n_updates, "<u4"),
+        n_trades=wire(np.bincount(at, minlength=len(snapshot_ts)), "<u4"),
+        ask_sz=wire(updates.ask_sz, "<u4"),
+        bid_sz=wire(updates.bid_sz, "<u4"),
+        depth_sz=wire(depth_sz[:, 1:], "<u4"),
+        trade_sz=wire(np.asarray(updates.trade_size)[trade], "<u4"),
+        venue=wire(updates.venue, "<u2"),
+        trade_venue=wire(np.asarray(updates.trade_venue)[trade], "<u2"),
+        trade_side=wire(np.asarray(updates.trade_side)[trade], "i1"),
     )
-    trade_bounds = np.searchsorted(at, np.arange(len(snapshot_ts) + 1), side="left").tolist()
-    columns = [
-        np.asarray(updates.venue).astype(np.int64).tolist(),
-        _prices(updates.ask_px),
-        np.asarray(updates.ask_sz).astype(np.int64).tolist(),
-        _prices(updates.bid_px),
-        np.asarray(updates.bid_sz).astype(np.int64).tolist(),
-    ]
-    if depth_px.shape[1] > 1:
-        # The levels shown beyond level 0: empty levels come last, so the first `shown`.
-        shown = (depth_sz[:, 1:] > 0).sum(axis=1).tolist()
-        columns.append(
-            [levels[:n] for levels, n in zip(depth_px[:, 1:].tolist(), shown, strict=True)]
-        )
-        columns.append(
-            [levels[:n] for levels, n in zip(depth_sz[:, 1:].tolist(), shown, strict=True)]
-        )
-    rows: list[UpdateRow] = list(map(list, zip(*columns, strict=True)))
-    bounds = [*first.tolist(), len(rows)]
-    for i, t in enumerate(snapshot_ts.tolist()):
-        yield SnapshotEvent(
-            t, rows[bounds[i] : bounds[i + 1]], trades[trade_bounds[i] : trade_bounds[i + 1]]
-        )
+
+
+def split_events(updates: QuoteUpdates) -> Iterator[EventRow]:
+    """The snapshot events of kept quote updates as rows, in clock order: `event_columns`
+    read back as `stream.messages.EventRow`s (the readable form, for tests and examples).
+
+    Raises:
+        DataError: as `event_columns`.
+    """
+    yield from event_rows(event_columns(updates))
 
 
 def count_events(updates: QuoteUpdates) -> int:
     """Number of snapshot events (distinct clock values) in `updates`."""
-    return len(np.unique(updates.ts))
+    ts = np.asarray(updates.ts)
+    return int(len(ts) and 1 + np.count_nonzero(ts[1:] != ts[:-1]))
+
+
+#: `UpdatesBuilder` joins runs of this many blocks of fewer events than this.
+COMPACT_BLOCKS = 256
 
 
 class UpdatesBuilder:
-    """Collects received events and rebuilds `QuoteUpdates` from them.
+    """Collects received events, as columns, and rebuilds `QuoteUpdates` from them.
+
+    Keeps each block of events given to `add` as it is (views of the messages' bytes) until
+    `build` joins them; runs of small blocks (one event a message) are joined as they come,
+    `COMPACT_BLOCKS` at a time, so that a stream of millions of one-event messages keeps
+    arrays, not millions of small views and the messages under them.
 
     Args:
-        levels: ask levels L of the stream (its start message's `levels`); with L > 1 every
-            update row carries the levels shown beyond level 0.
+        levels: ask levels L of the stream (its start message's `levels`); every block added
+            carries levels 1..L-1.
     """
 
     def __init__(self, levels: int = 1) -> None:
         self.levels = levels
-        self._rows: list[UpdateRow] = []  # venue updates of all events, in order
-        self._event_ts: list[int] = []
-        self._event_start: list[int] = []  # index in _rows of each event's first update
-        self._trades: list[TradeRow] = []  # trades of all events, in order
-        self._trade_event: list[int] = []  # index of the event of each trade
+        self._blocks: list[EventColumns] = []
+        self._first: list[int] = []  # index of each block's first event
+        self._events = 0
+        self._small = 0  # small blocks at the end, not joined yet
 
     def __len__(self) -> int:
-        return len(self._event_ts)
+        return self._events
 
-    def add(self, ts: int, updates: Sequence[UpdateRow], trades: Sequence[TradeRow]) -> None:
-        """Append one event: time in ns, venue updates, trades counted at it."""
-        self._event_ts.append(ts)
-        self._event_start.append(len(self._rows))
-        self._rows.extend(updates)
-        if trades:  # most events have none: the hot path does nothing more then
-            self._trade_event.extend([len(self._event_ts) - 1] * len(trades))
-            self._trades.extend(trades)
+    def add(self, events: EventColumns) -> None:
+        """Append consecutive events.
 
-    def event(self, i: int) -> SnapshotEvent:
-        """The i-th event added (0-based)."""
-        end = self._event_start[i + 1] if i + 1 < len(self._event_start) else len(self._rows)
-        rows = self._rows[self._event_start[i] : end]
-        trades = self._trades[
-            bisect_left(self._trade_event, i) : bisect_left(self._trade_event, i + 1)
-        ]
-        return SnapshotEvent(self._event_ts[i], rows, trades)
+        Raises:
+            ValueError: the events carry another number of ask levels than the stream.
+        """
+        if events.levels != self.levels:
+            raise ValueError(f"events of {events.levels} ask level(s) in a stream of {self.levels}")
+        self._blocks.append(events)
+        self._first.append(self._events)
+        self._events += len(events.ts)
+        if len(events.ts) < COMPACT_BLOCKS:
+            self._small += 1
+            if self._small >= COMPACT_BLOCKS:
+                self._compact()
+        else:
+            self._small = 0
 
-    def event_of(self, problem: Problem) -> int:
-        """The index of the event (0-based) holding the update or trade `problem` names, in
-        the `QuoteUpdates` `build` gave."""
-        if problem.table == "trade":
-            return self._trade_event[problem.row]
-        return bisect_right(self._event_start, problem.row) - 1
+    def _compact(self) -> None:
+        """Join the run of small blocks at the end into one block (copies)."""
+        k = len(self._blocks) - self._small
+        tail = self._blocks[k:]
+        joined = EventColumns(*(np.concatenate(parts) for parts in zip(*tail, strict=True)))
+        self._blocks[k:] = [joined]
+        self._first[k + 1 :] = []
+        self._small = 0
+
+    def pieces(self, i: int, j: int) -> Iterator[tuple[int, EventColumns]]:
+        """Events i..j-1 (0-based) as they were added: (index of the piece's first event,
+        its columns) for each block they span, in order."""
+        block = bisect_right(self._first, i) - 1
+        while i < j and block < len(self._blocks):
+            first, events = self._first[block], self._blocks[block]
+            end = min(j, first + len(events.ts))
+            yield i, cut(events, i - first, end - first)
+            i, block = end, block + 1
 
     def build(self, symbol: str) -> QuoteUpdates:
         """The `QuoteUpdates` of all events added so far, dtypes of `sor.data.snapshots`."""
-        depth: list[tuple[list[float], ...]] = []  # per update: prices, then sizes beyond level 0
-        if self._rows:
-            venue, ask_px, ask_sz, bid_px, bid_sz, *depth = zip(*self._rows, strict=True)
-        else:
-            venue = ask_px = ask_sz = bid_px = bid_sz = ()
-        if self._trades:
-            trade_venue, trade_px, trade_size, trade_side = zip(*self._trades, strict=True)
-        else:
-            trade_venue = trade_px = trade_size = trade_side = ()
-        event_ts = np.array(self._event_ts, dtype=np.int64)
-        rows_per_event: np.ndarray = np.diff(
-            np.array([*self._event_start, len(self._rows)], dtype=np.int64)
-        )
-        ask_px_array = np.array(ask_px, dtype=np.float64)  # None becomes NaN
-        ask_sz_array = np.array(ask_sz, dtype=np.int64)
-        depth_px, depth_sz = self._ladders(ask_px_array, ask_sz_array, depth)
+        blocks = self._blocks or [columns_of_rows([], self.levels)]
+
+        def joined(field: int) -> np.ndarray:
+            parts = [block[field] for block in blocks]
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+        all_events = EventColumns(*map(joined, range(len(EventColumns._fields))))
+        ts, ask_px, bid_px, depth_px, trade_px = all_events[:5]
+        n_updates, n_trades, ask_sz, bid_sz, depth_sz, trade_sz = all_events[5:11]
+        venue, trade_venue, trade_side = all_events[11:]
+        n = len(venue)
+        px = np.empty((n, self.levels), dtype=np.float64)
+        sz = np.empty((n, self.levels), dtype=np.int64)
+        px[:, 0], px[:, 1:] = ask_px, depth_px
+        sz[:, 0], sz[:, 1:] = ask_sz, depth_sz
         return QuoteUpdates(
-            ts=np.repeat(event_ts, rows_per_event),
-            venue=np.array(venue, dtype=np.int32),
-            ask_px=ask_px_array,
-            ask_sz=ask_sz_array,
-            bid_px=np.array(bid_px, dtype=np.float64),
-            bid_sz=np.array(bid_sz, dtype=np.int64),
-            ask_depth_px=depth_px,
-            ask_depth_sz=depth_sz,
+            ts=np.repeat(ts.astype(np.int64), n_updates.astype(np.int64)),
+            venue=venue.astype(np.int32),
+            ask_px=ask_px.astype(np.float64),  # a copy: never a view of a message
+            ask_sz=ask_sz.astype(np.int64),
+            bid_px=bid_px.astype(np.float64),
+            bid_sz=bid_sz.astype(np.int64),
+            ask_depth_px=px,
+            ask_depth_sz=sz,
             # Each trade at its snapshot's own time: build_snapshots counts it at that very
             # snapshot, so the trade prints and the volume per snapshot are reproduced exactly.
-            trade_ts=event_ts[np.array(self._trade_event, dtype=np.int64)],
-            trade_size=np.array(trade_size, dtype=np.int64),
-            trade_venue=np.array(trade_venue, dtype=np.int32),
-            trade_px=np.array(trade_px, dtype=np.float64),  # None becomes NaN
-            trade_side=np.array(trade_side, dtype=np.int8),
+            trade_ts=np.repeat(ts.astype(np.int64), n_trades.astype(np.int64)),
+            trade_size=trade_sz.astype(np.int64),
+            trade_venue=trade_venue.astype(np.int32),
+            trade_px=trade_px.astype(np.float64),
+            trade_side=trade_side.astype(np.int8),
             symbol=symbol,
         )
-
-    def _ladders(
-        self, ask_px: np.ndarray, ask_sz: np.ndarray, depth: list[tuple[list[float], ...]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The [U, L] ask ladders: level 0 the best ask, then the levels each update shows."""
-        n = len(ask_px)
-        px = np.full((n, self.levels), np.nan)
-        sz = np.zeros((n, self.levels), dtype=np.int64)
-        px[:, 0], sz[:, 0] = ask_px, ask_sz
-        if not depth:
-            return px, sz
-        prices, sizes = depth
-        counts = np.fromiter(map(len, prices), dtype=np.int64, count=n)
-        if n and int(counts.max()) > self.levels - 1:
-            raise ValueError(f"an update shows more than the stream's {self.levels} ask levels")
-        total = int(counts.sum())
-        row = np.repeat(np.arange(n), counts)
-        level = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + 1
-        px[row, level] = np.fromiter(chain.from_iterable(prices), dtype=np.float64, count=total)
-        sz[row, level] = np.fromiter(chain.from_iterable(sizes), dtype=np.int64, count=total)
-        return px, sz

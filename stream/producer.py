@@ -6,8 +6,10 @@ consumer sees the events in clock order. The consumer still checks sequence numb
 guards against retries within one producer session, not against everything else.
 
 Messages. The start message (declaring the number of events), the event messages, the end
-message, each signed with the stream's key (`stream.signing`). At `speed` 0 consecutive events
-are packed into one event message up to `batch_bytes` bytes; with pacing, the events that fall
+message, each signed with the stream's key (`stream.signing`). The event messages are cut from
+the loaded arrays as columns (`stream.events.event_columns`, `stream.messages.BatchPacker`),
+with no Python object per event. At `speed` 0 consecutive events are packed into one event
+message up to `batch_bytes` bytes; with pacing, the events that fall
 due together: each event's due time is rounded up to the next `PACE_TICK_S` of the stream's
 wall clock, and the events of one due time go in one message (up to `batch_bytes`), sent then.
 `batch_bytes` 0 sends one event per message, each at its own due time. The messages are a
@@ -31,13 +33,14 @@ messages are a function of the data and the stream id), so the consumer drops it
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sor.data.snapshots import QuoteUpdates
 from sor.errors import StreamError
@@ -50,18 +53,19 @@ from stream.connect import (
     reachable,
 )
 from stream.consumer import consumer_settings, records_from
-from stream.events import count_events, split_events
+from stream.events import count_events, event_columns
 from stream.messages import (
+    BATCH_HEADER_BYTES,
     DEFAULT_MAX_BYTES,
     PARTITION,
-    Events,
+    Batch,
+    BatchPacker,
     decode,
     encode_end,
-    encode_events,
     encode_start,
-    event_fragment,
-    events_overhead,
+    event_bounds,
     new_stream_id,
+    update_bytes,
 )
 from stream.signing import StreamKey, signature_problem
 
@@ -85,8 +89,11 @@ RECONNECT_TIMEOUT_S = 30.0  #: seconds to wait for a broker that went away mid-s
 _STALL_S = 2.0  #: no acknowledgement for this long: check that the broker is still there
 _POLL_S = 0.2  #: longest single wait for acknowledgements, s
 _CHECK_BYTES = 1 << 20  #: collect acknowledgements at least this often, bytes sent
-DEFAULT_BATCH_BYTES = 65_536  #: largest event message the producer packs, bytes (0: one event)
+DEFAULT_BATCH_BYTES = 524_288  #: largest event message the producer packs, bytes (0: one event)
 PACE_TICK_S = 0.001  #: paced and batched: due times are rounded up to this many seconds
+#: The packer of a stream's event messages, the first event of each event message and one past
+#: the last, each event's due time (None unpaced): see `_plan`.
+_Plan = tuple[BatchPacker, list[int], np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -472,6 +479,7 @@ class _Job:
         self.key = key
         self.batch_bytes = batch_bytes
         self.settings = client_settings(bootstrap, security)
+        self._planned: _Plan | None = None
         # Pacing is measured from the first event's time (the smallest, as updates are sorted).
         self.first_ts = int(updates.ts[0]) if len(updates.ts) else 0
         self.data_span = _hms((int(updates.ts[-1]) - self.first_ts) / 1e9 if len(updates.ts) else 0)
@@ -487,48 +495,43 @@ class _Job:
             connect_timeout_s=connect_timeout_s,
         )
 
-    def _event_messages(self) -> Iterator[tuple[int, int, float | None, bytes]]:
-        """(first seq, event count, due time or None, message) of each event message; the due
-        time is in seconds after the start of pacing."""
-        stream_id, max_bytes, speed, first_ts = (
-            self.stream_id,
-            self.max_bytes,
-            self.speed,
-            self.first_ts,
-        )
-        limit = min(self.batch_bytes, max_bytes)
-        overhead = events_overhead(stream_id)
-        fragments: list[bytes] = []
-        size, seq, due = overhead, 1, None
-        for ts, rows, trades in split_events(self.updates):
-            fragment = event_fragment(ts, rows, trades)
-            event_due = None
-            if speed > 0:
-                event_due = (ts - first_ts) / 1e9 / speed
-                if limit:
-                    event_due = math.ceil(event_due / PACE_TICK_S) * PACE_TICK_S
-            if fragments and (size + len(fragment) > limit or event_due != due):
-                yield seq, len(fragments), due, encode_events(stream_id, seq, fragments, max_bytes)
-                seq += len(fragments)
-                fragments, size = [], overhead
-            fragments.append(fragment)
-            size += len(fragment) + 1  # and a comma
-            due = event_due
-        if fragments:
-            yield seq, len(fragments), due, encode_events(stream_id, seq, fragments, max_bytes)
+    def plan(self) -> _Plan:
+        """The stream's events as columns, their bounds, the first event of each event message
+        and one past the last, and each event's due time (None unpaced); made once."""
+        if self._planned is None:
+            self._planned = _plan(
+                self.updates,
+                stream_id=self.stream_id,
+                batch_bytes=self.batch_bytes,
+                max_bytes=self.max_bytes,
+                speed=self.speed,
+            )
+        return self._planned
+
+    def _event_messages(self, first: int = 0) -> Iterator[tuple[int, int, float | None, bytes]]:
+        """(first seq, event count, due time or None, message) of each event message from
+        event message number `first` (0-based) on; the due time is in seconds after the start
+        of pacing."""
+        packer, cuts, due = self.plan()
+        max_bytes = self.max_bytes
+        for a, b in zip(cuts[first:-1], cuts[first + 1 :], strict=True):
+            value = packer.pack(a + 1, a, b, max_bytes)
+            yield a + 1, b - a, None if due is None else float(due[a]), value
 
     def messages(self, first: int) -> Iterator[tuple[int, int, int, float | None, bytes]]:
         """(message number, first seq, events, due time or None, message) of the stream from
         message number `first` on; the start and end messages count no event."""
         if first == 0:
             yield 0, 0, 0, None, self.start_message
-        index, seq = 0, 1
-        for index, (first_seq, count, due, value) in enumerate(self._event_messages(), start=1):
-            if index >= first:
-                yield index, first_seq, count, due, value
-            seq = first_seq + count
-        if index + 1 >= first:
-            yield index + 1, seq, 0, None, encode_end(self.stream_id, seq, seq - 1)
+        cuts = self.plan()[1]
+        n_messages = len(cuts) - 1
+        for index, (first_seq, count, due, value) in enumerate(
+            self._event_messages(max(first - 1, 0)), start=max(first, 1)
+        ):
+            yield index, first_seq, count, due, value
+        seq = cuts[-1] + 1
+        if n_messages + 1 >= first:
+            yield n_messages + 1, seq, 0, None, encode_end(self.stream_id, seq, seq - 1)
 
     def send(self, producer: Any, state: _Progress, bar: Any, started: float) -> None:
         """Send the stream from the first message not acknowledged; wait for every ack.
@@ -703,7 +706,7 @@ class _Job:
                     continue
                 if message.seq > state.next_seq:
                     break  # cannot happen within a session; send again from state.acked
-                count = len(message.events) if type(message) is Events else 1
+                count = message.count if type(message) is Batch else 1
                 state.ack(state.acked, message.seq, count, record.offset, record.value)
             log.warning(
                 "stream %s: the broker at %s still holds seq 0..%d (%d messages of them not "
@@ -716,6 +719,52 @@ class _Job:
             )
         finally:
             consumer.close()
+
+
+def _plan(
+    updates: QuoteUpdates, *, stream_id: str, batch_bytes: int, max_bytes: int, speed: float
+) -> _Plan:
+    """Cut a stream's events into event messages, from the arrays, without a Python object
+    per event.
+
+    Unpaced, consecutive events fill each message up to `min(batch_bytes, max_bytes)` bytes;
+    paced, each event's due time `(ts - first ts) / speed` is rounded up to the next
+    `PACE_TICK_S` (when batching) and only events of one due time share a message.
+    `batch_bytes` 0: one event per message. An event larger than the limit goes alone (and
+    `encode_batch` refuses it if it is larger than `max_bytes`).
+
+    Returns:
+        (the `BatchPacker` of the events, the first event of each message and one past the
+        last, the due time in seconds of each event or None unpaced).
+
+    Raises:
+        DataError: as `stream.events.event_columns`.
+    """
+    events = event_columns(updates)
+    packer = BatchPacker(stream_id, events)
+    update_start, trade_start = event_bounds(events)
+    n = len(events.ts)
+    due = None
+    group_end = np.array([n], dtype=np.int64)
+    if speed > 0:
+        due = (events.ts - events.ts[:1]) / 1e9 / speed
+        if batch_bytes:
+            due = np.ceil(due / PACE_TICK_S) * PACE_TICK_S
+        group_end = np.append(np.flatnonzero(due[1:] != due[:-1]) + 1, n)
+    if batch_bytes == 0 or n == 0:
+        return packer, list(range(n + 1)), due
+    limit = min(batch_bytes, max_bytes) - BATCH_HEADER_BYTES
+    per_event, per_update, per_trade = update_bytes(events.levels)
+    # Bytes of events 0..i-1: the message of events a..b-1 takes size[b] - size[a] + header.
+    size = per_event * np.arange(n + 1) + per_update * update_start + per_trade * trade_start
+    cuts, a, group = [0], 0, 0
+    while a < n:
+        while group_end[group] <= a:
+            group += 1
+        b = int(np.searchsorted(size, size[a] + limit, side="right")) - 1
+        a = min(max(b, a + 1), int(group_end[group]))
+        cuts.append(a)
+    return packer, cuts, due
 
 
 def _holds(consumer: Any, partition: Any, offset: int, value: bytes) -> bool:
@@ -745,7 +794,7 @@ def stream_messages(
     broker (their signatures are `key.headers(message)`); for benchmarks and tests.
 
     Raises:
-        DataError: as `split_events`.
+        DataError: as `stream.events.event_columns`.
         StreamError: a message too large.
     """
     stream_id = stream_id or new_stream_id()

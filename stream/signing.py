@@ -1,9 +1,10 @@
 """Message authentication: every message of a stream is signed with HMAC-SHA256 under a key that
 never travels over Kafka.
 
-The signature is the HMAC-SHA256 of the record value (the message's JSON bytes) under the
-stream's key, in the record header `sor-hmac-sha256` (32 raw bytes). The consumer checks it
-before parsing the value, so a message from anyone without the key is never read as data.
+The signature is the HMAC-SHA256 of the record value (the whole message, header and columns of
+an event message included) under the stream's key, in the record header `sor-hmac-sha256` (32
+raw bytes). The consumer checks it before parsing the value, so a message from anyone without
+the key is never read as data.
 
 Where the key comes from:
 

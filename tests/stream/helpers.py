@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sor.data.snapshots import QuoteUpdates
-from stream.events import count_events, split_events
-from stream.messages import encode_end, encode_events, encode_start, event_fragment, new_stream_id
+from stream.events import count_events, event_columns
+from stream.messages import cut, encode_batch, encode_end, encode_start, new_stream_id
 from stream.signing import StreamKey
 
 BASE_NS = 1_722_519_392_000_000_000  #: 2024-08-01T13:36:32Z
@@ -34,9 +34,10 @@ def encoded_stream(
             stream_id, symbol=updates.symbol, clock="ts_event", levels=updates.n_levels, events=n
         )
     ]
-    fragments = [event_fragment(*event) for event in split_events(updates)]
+    events = event_columns(updates)
     for first in range(0, n, per_message):
-        messages.append(encode_events(stream_id, first + 1, fragments[first : first + per_message]))
+        last = min(first + per_message, n)
+        messages.append(encode_batch(stream_id, first + 1, cut(events, first, last)))
     messages.append(encode_end(stream_id, n + 1, n))
     return messages
 

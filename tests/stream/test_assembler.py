@@ -12,10 +12,10 @@ from sor.data.snapshots import QuoteUpdates, build_snapshots
 from sor.errors import DataError, StreamError
 from stream.assembler import StreamAssembler
 from stream.book import Trade
-from stream.events import UpdatesBuilder, split_events
-from stream.messages import decode, encode_event
+from stream.events import COMPACT_BLOCKS, UpdatesBuilder, event_columns, split_events
+from stream.messages import cut, decode, encode_event, encode_events, event_rows
 from tests.sor.data import snapdata
-from tests.stream.helpers import BASE_NS, encoded_stream
+from tests.stream.helpers import BASE_NS, encoded_stream, small_updates
 
 SID = "0123456789abcdef0123456789abcdef"
 
@@ -50,8 +50,9 @@ def test_split_events_counts_trades_as_build_snapshots_does():
 def test_builder_restores_the_snapshots():
     updates = updates_with_trades()
     builder = UpdatesBuilder(levels=3)
-    for event in split_events(updates):
-        builder.add(*event)
+    events = event_columns(updates)
+    builder.add(cut(events, 0, 1))
+    builder.add(cut(events, 1, 3))
     assert len(builder) == 3
     restored = builder.build("XYZ")
     np.testing.assert_array_equal(restored.ask_depth_px, updates.ask_depth_px)  # NaN included
@@ -61,7 +62,32 @@ def test_builder_restores_the_snapshots():
     assert rebuilt.equals(build_snapshots(updates)) and rebuilt.n_levels == 3
     assert rebuilt.trade_sz.tolist() == [1, 2, 32, 8]
     assert rebuilt.trade_col.tolist() == [1, 0, 1, 1]
-    assert [builder.event(i) for i in range(3)] == list(split_events(updates))
+    pieces = list(builder.pieces(0, 3))
+    assert [first for first, _ in pieces] == [0, 1]
+    assert [e for _, piece in pieces for e in event_rows(piece)] == list(split_events(updates))
+    assert [first for first, _ in builder.pieces(2, 3)] == [2]
+    with pytest.raises(ValueError, match="events of 1 ask level"):
+        builder.add(event_columns(top_of_book_only(updates)))
+
+
+def test_builder_joins_runs_of_small_blocks():
+    """One event a block: joined COMPACT_BLOCKS at a time (copies, not views of the messages),
+    the events and the pieces unchanged."""
+    updates = small_updates(1000)
+    events = event_columns(updates)
+    builder = UpdatesBuilder(levels=2)
+    for i in range(600):
+        builder.add(cut(events, i, i + 1))
+    builder.add(cut(events, 600, 1000))  # a large block stays as it is
+    assert len(builder._blocks) == 2 + (600 - 2 * COMPACT_BLOCKS) + 1
+    assert not np.shares_memory(builder._blocks[0].ts, events.ts)
+    assert len(builder) == 1000
+    assert build_snapshots(builder.build("AAPL")).equals(build_snapshots(updates))
+    pieces = list(builder.pieces(250, 700))
+    firsts = [first for first, _ in pieces]
+    assert firsts[:3] == [250, 256, 512] and firsts[-2:] == [599, 600]
+    rows = [row for _, piece in pieces for row in event_rows(piece)]
+    assert rows == list(split_events(updates))[250:700]
 
 
 def test_builder_with_no_trades_at_all():
@@ -72,7 +98,7 @@ def test_builder_with_no_trades_at_all():
     builder = UpdatesBuilder(quiet.n_levels)
     for event in split_events(quiet):
         assert event.trades == [] and event.trade_volume == 0
-        builder.add(*event)
+    builder.add(event_columns(quiet))
     rebuilt = builder.build("XYZ")
     assert rebuilt.trade_side.dtype == np.int8 and len(rebuilt.trade_ts) == 0
     assert build_snapshots(rebuilt).equals(build_snapshots(quiet))
@@ -105,8 +131,7 @@ def test_top_of_book_updates_keep_five_fields_and_round_trip():
     events = list(split_events(updates))
     assert events[0].updates == [[9, 10.02, 100, 10.0, 300], [2, None, 0, 9.99, 10]]
     builder = UpdatesBuilder()
-    for event in events:
-        builder.add(*event)
+    builder.add(event_columns(updates))
     rebuilt = builder.build("XYZ")
     assert rebuilt.n_levels == 1 and build_snapshots(rebuilt).equals(build_snapshots(updates))
 
@@ -170,11 +195,13 @@ def test_assembler_refuses_events_not_fitting_the_declared_levels():
             feed(StreamAssembler(), [start, event])
     # more levels beyond level 0 than the start message allows (2 for three levels)
     too_deep = encode_event(
-        SID, 1, BASE_NS, [[2, 10.0, 1, None, 0, [10.1, 10.2, 10.3], [1, 1, 1]]], []
+        SID, 1, BASE_NS, [[2, 10.0, 1, None, 0, [10.1, 10.2, 10.3], [1, 1, 1]]], [], levels=4
     )
-    with pytest.raises(StreamError, match="at most 2 ask levels beyond level 0"):
+    with pytest.raises(StreamError, match="carry 3 ask level.s. beyond level 0, not 2"):
         feed(StreamAssembler(), [deep[0], too_deep])
-    fits = encode_event(SID, 1, BASE_NS, [[2, 10.0, 1, None, 0, [10.1, 10.2], [1, 1]]], [])
+    fits = encode_event(
+        SID, 1, BASE_NS, [[2, 10.0, 1, None, 0, [10.1, 10.2], [1, 1]]], [], levels=3
+    )
     assembler = StreamAssembler()
     feed(assembler, [deep[0], fits])
     assert assembler.events == 1 and assembler.updates().ask_depth_px.tolist() == [
@@ -265,8 +292,16 @@ def test_end_is_final():
 
 def test_event_times_must_increase():
     updates = updates_with_trades()
-    messages = encoded_stream(updates)
+    messages = encoded_stream(updates, SID)
     # Same seq numbers, but the second event claims the first event's time.
-    messages[2] = messages[2].replace(b'"ts":%d' % (BASE_NS + 20), b'"ts":%d' % (BASE_NS + 10))
-    with pytest.raises(StreamError, match="out of clock order"):
+    second = split_events(updates)
+    next(second)
+    _, rows, trades = next(second)
+    messages[2] = encode_event(SID, 2, BASE_NS + 10, rows, trades, levels=3)
+    with pytest.raises(StreamError, match="seq 2 at offset 2 has ts .* not after the previous"):
         feed(StreamAssembler(), messages)
+    # Inside one message: refused when the message is decoded, naming the event.
+    both = list(split_events(updates))[:2]
+    both[1] = both[1]._replace(ts=both[0].ts)
+    with pytest.raises(StreamError, match="event seq 2 holds .* not after the previous event"):
+        decode(encode_events(SID, 1, both, levels=3))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import time
 
 import pytest
@@ -11,6 +12,8 @@ from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
 from stream.broker import free_port
 from stream.consumer import consume_updates
+from stream.events import split_events
+from stream.messages import decode, encode_event
 from stream.producer import produce
 from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, KEY, encoded_stream, small_updates
 
@@ -34,7 +37,9 @@ def test_duplicate_is_dropped_and_counted(bootstrap, topic, write_raw):
 
 def test_duplicate_seq_with_other_content_is_refused(bootstrap, topic, write_raw):
     messages = encoded_stream(small_updates())
-    forged = messages[3].replace(b'"trades":[[9,10.5,40,1]]', b'"trades":[[9,10.5,41,1]]')
+    ts, rows, trades = list(split_events(small_updates()))[2]
+    assert trades == [[9, 10.5, 40, 1]]
+    forged = encode_event(decode(messages[0]).stream_id, 3, ts, rows, [[9, 10.5, 41, 1]], levels=2)
     assert forged != messages[3]
     write_raw(topic, [*messages[:4], forged, *messages[4:]])
     with pytest.raises(StreamError, match="repeats seq 3 .* different content"):
@@ -59,31 +64,48 @@ def test_reordered_messages_are_refused(bootstrap, topic, write_raw):
         consume(bootstrap, topic)
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
-def test_foreign_schema_version_is_refused(bootstrap, topic, write_raw, version):
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("where", ["start", "event message"])
+def test_foreign_schema_version_is_refused(bootstrap, topic, write_raw, version, where):
+    """Another version in the start message (JSON) or in an event message's header."""
     messages = encoded_stream(small_updates())
-    messages[1] = messages[1].replace(b'"schema":4', b'"schema":%d' % version)
+    if where == "start":
+        messages[0] = messages[0].replace(b'"schema":5', b'"schema":%d' % version)
+    else:
+        messages[1] = messages[1][:4] + struct.pack("<H", version) + messages[1][6:]
     write_raw(topic, messages)
-    match = f"schema version {version}; this reader understands version 4"
-    with pytest.raises(StreamError, match=match):
+    match = f"offset {int(where != 'start')}: message has schema version {version}; this reader "
+    with pytest.raises(StreamError, match=match + "understands version 5"):
+        consume(bootstrap, topic)
+
+
+def test_version_4_json_event_message_is_refused(bootstrap, topic, write_raw):
+    """What a version-4 producer wrote inside a stream: a JSON event message."""
+    messages = encoded_stream(small_updates())
+    sid = decode(messages[0]).stream_id
+    old = {"schema": 4, "kind": "events", "stream": sid, "seq": 1, "count": 1, "events": []}
+    write_raw(topic, [messages[0], json.dumps(old).encode(), *messages[2:]])
+    with pytest.raises(StreamError, match="schema version 4; this reader understands version 5"):
         consume(bootstrap, topic)
 
 
 def test_event_not_fitting_the_declared_levels_is_refused(bootstrap, topic, write_raw):
     """An event carrying more ask levels than its stream's start message declares."""
     messages = encoded_stream(small_updates())  # two ask levels: one beyond level 0
-    assert b'"levels":2' in messages[0] and b",[10.02],[1]]" in messages[1]
-    messages[1] = messages[1].replace(b",[10.02],[1]]", b",[10.02,10.03],[1,1]]")
+    assert b'"levels":2' in messages[0]
+    ts, rows, trades = next(split_events(small_updates()))
+    assert rows == [[2, 10.01, 100, 10.0, 200, [10.02], [1]]]
+    rows = [[2, 10.01, 100, 10.0, 200, [10.02, 10.03], [1, 1]]]
+    messages[1] = encode_event(decode(messages[0]).stream_id, 1, ts, rows, trades, levels=3)
     write_raw(topic, messages)
-    with pytest.raises(StreamError, match="at most 1 ask levels beyond level 0"):
+    with pytest.raises(StreamError, match="carry 2 ask level.s. beyond level 0, not 1"):
         consume(bootstrap, topic)
 
 
 def test_oversized_message_is_refused(bootstrap, topic, write_raw):
     messages = encoded_stream(small_updates())
-    huge = json.loads(messages[1])
-    huge["events"][0]["updates"] = huge["events"][0]["updates"] * 200
-    messages[1] = json.dumps(huge).encode()
+    ts, rows, trades = next(split_events(small_updates()))
+    messages[1] = encode_event(decode(messages[0]).stream_id, 1, ts, rows * 200, trades, levels=2)
     write_raw(topic, messages)
     with pytest.raises(StreamError, match=rf"{len(messages[1])} bytes exceeds the limit of 2000"):
         consume(bootstrap, topic, max_message_bytes=2000)
@@ -95,6 +117,11 @@ def test_oversized_message_is_refused(bootstrap, topic, write_raw):
         (b"\x80\x04\x95pickle", "not valid JSON"),
         (b'{"schema":1,"kind":"event"', "not valid JSON"),
         (b"[1, 2]", "expected a JSON object"),
+        (b"SORB\x05\x00", "an event message of 6 bytes is shorter than its 48-byte header"),
+        (
+            b"SORB" + bytes(44),
+            r"offset 1: message has schema version 0; this reader understands version 5",
+        ),
     ],
 )
 def test_malformed_message_is_refused(bootstrap, topic, write_raw, value, match):

@@ -3,33 +3,43 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
-from typing import Literal, get_type_hints
 
-import msgspec
+import numpy as np
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
 from sor.vocabulary import MAX_SIZE
+from stream import messages
+from stream.events import UpdatesBuilder, event_columns, split_events, updates_problem
 from stream.messages import (
+    BATCH_HEADER_BYTES,
+    BATCH_MAGIC,
     MAX_LEVELS,
     MAX_PRICE,
-    MAX_PUBLISHER_ID,
     SCHEMA_VERSION,
+    Batch,
     End,
-    Event,
-    Events,
+    EventColumns,
     Start,
+    batch_bytes,
+    columns_of_rows,
+    cut,
     decode,
+    encode_batch,
     encode_end,
     encode_event,
     encode_events,
     encode_start,
-    event_fragment,
+    event_rows,
+    first_difference,
     new_stream_id,
 )
+from tests.stream.helpers import BASE_NS, small_updates
 
 SID = "0123456789abcdef0123456789abcdef"
 AWKWARD_FLOATS = [
@@ -47,115 +57,98 @@ AWKWARD_FLOATS = [
 QUOTE_FLOATS = [p for p in AWKWARD_FLOATS if 0 < p <= MAX_PRICE]
 
 
-def event_bytes(**fields) -> bytes:
-    """A version-4 event message of one event as JSON, with `fields` replaced (`...` leaves a
-    key out): `ts`, `updates` and `trades` those of the event, the others the message's."""
-    body = {"schema": 4, "kind": "events", "stream": SID, "seq": 1, "count": 1}
-    event = {"ts": 5, "updates": [[2, 10.0, 100, 9.99, 200]], "trades": [[2, 10.0, 100, 1]]}
-    for key, value in fields.items():
-        (event if key in event else body)[key] = value
-    body = {k: v for k, v in body.items() if v is not ...}
-    body.setdefault("events", [{k: v for k, v in event.items() if v is not ...}])
-    return json.dumps(body).encode()
-
-
-def one_event(data: bytes) -> Event:
-    """The one event of the event message `data`."""
-    message = decode(data)
-    assert type(message) is Events and len(message.events) == 1
-    return message.events[0]
-
-
-def depth_bytes(*updates) -> bytes:
-    """`event_bytes` with updates of an ask ladder: [venue, ask_px, ask_sz, bid_px, bid_sz,
-    [px_1, ...], [sz_1, ...]] (default: one update showing three levels)."""
-    return event_bytes(updates=list(updates) or [[2, 10.0, 100, 9.99, 200, [10.01, 10.01], [5, 7]]])
-
-
-def test_event_roundtrip_is_bit_exact():
-    updates = [[2, p, 100, None, 0] for p in QUOTE_FLOATS] + [
-        [MAX_PUBLISHER_ID, None, 0, MAX_PRICE, MAX_SIZE]
-    ]
-    trades = [[9, p, 7, -1] for p in QUOTE_FLOATS] + [
-        [MAX_PUBLISHER_ID, None, 10**9, 0],
-        [0, 1.5, 0, 1],
-    ]
-    ts = 2**63 - 1
-    message = one_event(encode_event(SID, 7, ts, updates, trades))
-    rows = [tuple(u) for u in updates]  # decoded rows are tuples
-    assert message == Event(SID, 7, ts, rows, [tuple(t) for t in trades])
-    assert message.trade_volume == 7 * len(QUOTE_FLOATS) + 10**9
-    for (_, got, *_), want in zip(message.updates[:-1], QUOTE_FLOATS, strict=True):
-        assert struct.pack("<d", got) == struct.pack("<d", want)
-    for (_, got, *_), want in zip(message.trades[:-2], QUOTE_FLOATS, strict=True):
-        assert struct.pack("<d", got) == struct.pack("<d", want)
-
-
-def test_several_events_in_one_message_roundtrip():
-    """An event message carries consecutive events, numbered from its seq."""
-    events = [
-        (5, [[2, 10.0, 1, None, 0]], []),
-        (6, [[9, None, 0, 9.5, 3], [2, 10.5, 2, 10.0, 1]], [[9, 10.5, 4, 1]]),
-        (9, [[2, 11.0, 1, None, 0]], [[2, None, 1, 0]]),
-    ]
-    data = encode_events(SID, 4, [event_fragment(*e) for e in events])
-    expected = Events(
-        SID,
-        4,
-        [
-            Event(SID, 4 + i, ts, [tuple(u) for u in ups], [tuple(t) for t in trs])
-            for i, (ts, ups, trs) in enumerate(events)
-        ],
+def same_columns(a: EventColumns, b: EventColumns) -> bool:
+    """Every column of `a` and `b` bit for bit, with its dtype and shape."""
+    return all(
+        x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+        for x, y in zip(a, b, strict=True)
     )
-    assert decode(data) == expected == messages_checked(data)
-    body = json.loads(data)
-    assert (body["kind"], body["seq"], body["count"], len(body["events"])) == ("events", 4, 3, 3)
 
 
-def test_event_with_ask_levels_roundtrip_is_bit_exact():
-    """Levels beyond level 0 come back as written: floats bit-exact, lists in order."""
-    ladder = sorted(QUOTE_FLOATS)
-    updates = [
-        [2, ladder[0], 1, None, 0, ladder[1:], list(range(1, len(ladder)))],
-        [9, None, 0, 1.5, 3, [], []],  # an empty ask side shows no level
-        [5, MAX_PRICE, MAX_SIZE, None, 0, [MAX_PRICE] * 9, [MAX_SIZE] * 9],
+def one(seq: int = 1, levels: int = 1, **columns) -> bytes:
+    """An event message of one event (one update, one trade), `columns` replaced as given
+    (values a producer with a bug could write)."""
+    depth = [[10.01] * (levels - 1), [5] * (levels - 1)] if levels > 1 else []
+    events = columns_of_rows(
+        [(BASE_NS, [[2, 10.0, 100, 9.99, 200, *depth]], [[2, 10.0, 100, 1]])], levels
+    )
+    columns = {k: np.asarray(v, dtype=getattr(events, k).dtype) for k, v in columns.items()}
+    return encode_batch(SID, seq, events._replace(**columns))
+
+
+def test_batch_roundtrip_is_bit_exact():
+    updates = small_updates(40)
+    events = event_columns(updates)
+    data = encode_batch(SID, 7, events)
+    assert data[:4] == BATCH_MAGIC and len(data) == batch_bytes(40, 40, 1, 2)
+    message = decode(data)
+    assert type(message) is Batch and (message.stream_id, message.seq, message.count) == (
+        SID,
+        7,
+        40,
+    )
+    assert same_columns(message.events, events)
+    assert event_rows(message.events) == list(split_events(updates))
+
+
+def test_awkward_floats_and_nan_payloads_travel_bit_exact():
+    prices = np.array(QUOTE_FLOATS)
+    n = len(prices)
+    rows = [(BASE_NS + i, [[i, p, 1, None, 0]], []) for i, p in enumerate(prices.tolist())]
+    events = columns_of_rows(rows)
+    # A NaN with a payload (what some tools write for "no quote") stays that NaN.
+    odd_nan = np.frombuffer(struct.pack("<Q", 0x7FF8_0000_0000_0BAD), dtype="<f8")
+    bid = np.full(n, np.nan)
+    bid[0] = odd_nan[0]
+    events = events._replace(bid_px=bid)
+    decoded = decode(encode_batch(SID, 1, events)).events
+    assert decoded.ask_px.tobytes() == prices.tobytes()
+    assert decoded.bid_px[:1].tobytes() == odd_nan.tobytes()
+
+
+def test_decoded_columns_are_views_of_the_message_aligned():
+    data = encode_batch(SID, 1, event_columns(small_updates(9)))
+    events = decode(data).events
+    for column in events:
+        assert np.shares_memory(column, np.frombuffer(data, dtype=np.uint8))
+        assert column.flags.aligned and not column.flags.writeable
+    assert events.depth_px.shape == (9, 1) and events.levels == 2
+
+
+def test_mbp10_ladders_empty_sides_and_trades_round_trip():
+    """Ten levels: full ladders, ladders ending early, an empty ask side (no level shown), an
+    empty bid side, several trades at one event, one without a price."""
+    rows = [
+        (
+            BASE_NS,
+            [
+                [2, 10.0, 1, 9.99, 5, [10.0 + k / 100 for k in range(1, 10)], list(range(1, 10))],
+                [9, None, 0, 9.98, 7, [], []],
+            ],
+            [[2, 10.0, 3, 1], [9, None, 0, -1], [43, 9.99, 2, 0]],
+        ),
+        (BASE_NS + 1, [[43, 10.5, 2, None, 0, [10.6, 10.6], [1, 2]]], []),
     ]
-    message = one_event(encode_event(SID, 7, 5, updates, []))
-    assert message == Event(SID, 7, 5, [tuple(u) for u in updates], [])
-    assert message == messages_checked(encode_event(SID, 7, 5, updates, [])).events[0]
-    for got, want in zip(message.updates[0][5], ladder[1:], strict=True):
-        assert struct.pack("<d", got) == struct.pack("<d", want)
-    assert type(message.updates[0][5]) is list and type(message.updates[0]) is tuple
-
-
-def messages_checked(data: bytes):
-    from stream import messages
-
-    return messages._decode_checked(data)
-
-
-def test_event_without_trades():
-    message = one_event(encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], []))
-    assert message.trades == [] and message.trade_volume == 0
-    assert b'"trades":[]' in encode_event(SID, 1, 5, [[2, 10.0, 1, None, 0]], [])
-
-
-def test_event_encoding_is_standard_json_with_exact_values():
-    import numpy as np
-
-    updates = [[2, p, 100, None, 0] for p in AWKWARD_FLOATS] + [[9, None, 0, 1e22, 7]]
-    trades = [[2, p, 3, 1] for p in AWKWARD_FLOATS] + [[9, None, 0, 0], [5, 1e22, 1, -1]]
-    encoded = encode_event(SID, 3, -5, updates, trades)
-    # the standard library reads it: plain JSON, no NaN tokens
-    body = json.loads(encoded)["events"][0]
-    assert body["updates"] == updates and body["trades"] == trades
-    assert [struct.pack("<d", u[1]) for u in body["updates"][:-1]] == [
-        struct.pack("<d", p) for p in AWKWARD_FLOATS
+    data = encode_events(SID, 3, rows, levels=10)
+    message = decode(data)
+    assert event_rows(message.events) == [
+        (ts, [list(u) for u in updates], [list(t) for t in trades]) for ts, updates, trades in rows
     ]
-    # numpy scalars (a caller's arrays) are written as their values
-    assert json.loads(encode_event(SID, 3, -5, [[2, np.float64(1.5), 1, None, 0]], []))["events"][
-        0
-    ]["updates"] == [[2, 1.5, 1, None, 0]]
+    assert message.events.depth_px.shape == (3, 9)
+    assert message.events.depth_sz[1].tolist() == [0] * 9
+    assert math.isnan(message.events.trade_px[1])
+
+
+def test_one_event_per_message_and_slices():
+    events = event_columns(small_updates(6))
+    for i in range(6):
+        message = decode(encode_batch(SID, i + 1, cut(events, i, i + 1)))
+        assert message.count == 1 and message.seq == i + 1
+        assert same_columns(message.events, cut(events, i, i + 1))
+    assert first_difference(cut(events, 0, 3), cut(events, 0, 3)) is None
+    assert first_difference(cut(events, 0, 3), cut(events, 3, 6)) == 0
+    other = events._replace(trade_sz=events.trade_sz + 1)  # the trade is at event index 2
+    assert first_difference(events, other) == 2
 
 
 def test_start_and_end_roundtrip():
@@ -182,11 +175,57 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
     for events in (-1, True, 1.0, None):
         with pytest.raises(StreamError, match="events must be a whole number"):
             encode_start(SID, symbol="A", clock="ts_event", events=events)
-    with pytest.raises(StreamError, match="exceeds the limit of 100 bytes"):
-        encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1]] * 10, [], max_bytes=100)
+    with pytest.raises(StreamError, match="message of 454 bytes exceeds the limit of 100 bytes"):
+        encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1]] * 15, [], max_bytes=100)
     for levels in (0, MAX_LEVELS + 1, True, 2.0):
         with pytest.raises(StreamError, match=r"levels must be an integer in \[1, 100\]"):
             encode_start(SID, symbol="A", clock="ts_event", levels=levels, events=0)
+    with pytest.raises(StreamError, match="at least 1 event"):
+        encode_events(SID, 1, [])
+    with pytest.raises(StreamError, match="has 5 fields"):
+        encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1, [], []]], [])
+    with pytest.raises(StreamError, match="at most 1 ask levels beyond level 0"):
+        encode_event(SID, 1, 5, [[2, 1.0, 1, 1.0, 1, [1.1, 1.2], [1, 1]]], [], levels=2)
+    events = columns_of_rows([(5, [[2, 1.0, 1, 1.0, 1]], [])])
+    with pytest.raises(StreamError, match="do not fit together"):
+        encode_batch(SID, 1, events._replace(bid_sz=np.zeros(2)))
+    with pytest.raises(StreamError, match="the events count 2 updates and 0 trades, the column"):
+        encode_batch(SID, 1, events._replace(n_updates=np.array([2])))
+
+
+def start_json(**fields) -> bytes:
+    body = {
+        "schema": SCHEMA_VERSION,
+        "kind": "start",
+        "stream": SID,
+        "seq": 0,
+        "symbol": "A",
+        "clock": "ts_event",
+        "levels": 1,
+        "events": 1,
+        "source": {},
+    }
+    body.update(fields)
+    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
+
+
+def header(**fields) -> bytes:
+    """The header of `one()` with fields replaced, and its columns."""
+    data = one()
+    names = ["magic", "schema", "reserved", "stream", "seq", "events", "updates", "trades"]
+    names += ["depth", "reserved_2"]
+    values = dict(zip(names, struct.unpack_from("<4sHH16sqIIIHH", data), strict=True))
+    values.update(fields)
+    return struct.pack("<4sHH16sqIIIHH", *values.values()) + data[BATCH_HEADER_BYTES:]
+
+
+def counts(n_updates: int, n_trades: int) -> bytes:
+    """`one()` with its event's counts of updates and trades overwritten (a producer with a
+    bug: the header's totals and the columns stay as they were)."""
+    data = bytearray(one())
+    # header, then ts, ask_px, bid_px and trade_px of one event, one update, one trade
+    struct.pack_into("<II", data, BATCH_HEADER_BYTES + 4 * 8, n_updates, n_trades)
+    return bytes(data)
 
 
 @pytest.mark.parametrize(
@@ -198,172 +237,49 @@ def test_encoding_refuses_bad_ids_clocks_and_sizes():
         (b'{"a": NaN}', "not valid JSON"),
         (b"[" * 5000 + b"]" * 5000, "not valid JSON"),
         (b'"text"', "expected a JSON object"),
-        (event_bytes(schema=1), "schema version 1; this reader understands version 4"),
-        (event_bytes(schema=2), "schema version 2; this reader understands version 4"),
-        (event_bytes(schema=3), "schema version 3; this reader understands version 4"),
-        (event_bytes(schema=5), "schema version 5; this reader understands version 4"),
-        (event_bytes(schema="4"), "schema version '4'"),
-        (event_bytes(schema=True), "schema version True"),
-        (event_bytes(stream="ABC"), "'stream' must be 32 lowercase hex digits"),
-        (event_bytes(seq=-1), "'seq' must be an integer"),
-        (event_bytes(seq=True), "'seq' must be an integer"),
-        (event_bytes(seq=0), r"'seq' of 1 events must be in \[1, "),
-        (event_bytes(seq=2**63 - 1), r"'seq' of 1 events must be in \[1, "),
-        (event_bytes(count=2), "'count' must be the number of events listed, 1"),
-        (event_bytes(count=0), r"'count' must be an integer in \[1, "),
-        (event_bytes(count=...), r"'count' must be an integer in \[1, "),
-        (event_bytes(count=True), r"'count' must be an integer in \[1, "),
-        (event_bytes(events=[]), "'events' must be a non-empty list of events"),
-        (event_bytes(events={"ts": 5}), "'events' must be a non-empty list of events"),
-        (event_bytes(events=[[5, [[2, 10.0, 1, None, 0]], []]]), "an event must be an object"),
+        (start_json(schema=4), "schema version 4; this reader understands version 5"),
+        (start_json(schema="5"), "schema version '5'"),
+        (start_json(schema=True), "schema version True"),
+        (start_json(stream="ABC"), "'stream' must be 32 lowercase hex digits"),
+        (start_json(stream=None), "'stream' must be 32 lowercase hex digits"),
+        (start_json(seq=-1), "'seq' must be an integer"),
+        (start_json(seq=True), "'seq' must be an integer"),
+        (start_json(seq=1), "start message must have 'seq' 0"),
+        (start_json(symbol=5), "'symbol' must be a string"),
+        (start_json(clock="wall"), "'clock' must be one of"),
+        (start_json(source=[]), "'source' must be an object"),
+        (start_json(levels=0), r"'levels' must be an integer in \[1, 100\]"),
+        (start_json(levels=101), r"'levels' must be an integer in \[1, 100\]"),
+        (start_json(levels=...), r"'levels' must be an integer in \[1, 100\]"),
+        (start_json(levels=1.0), r"'levels' must be an integer in \[1, 100\]"),
+        (start_json(events=-1), r"'events' must be an integer"),
+        (start_json(kind="events"), "'kind' must be 'start' or 'end'"),
+        (start_json(kind="event"), "'kind' must be 'start' or 'end'"),
+        (start_json(kind="end", events=...), "'events' must be an integer"),
+        # event messages: the header
+        (BATCH_MAGIC, "an event message of 4 bytes is shorter than its 48-byte header"),
+        (header(schema=4), "schema version 4; this reader understands version 5"),
+        (header(schema=6), "schema version 6; this reader understands version 5"),
+        (header(reserved=1), "the reserved header fields of an event message must be 0"),
+        (header(reserved_2=1), "the reserved header fields of an event message must be 0"),
+        (header(seq=0), "its first seq in"),
+        (header(seq=-1), "its first seq in"),
+        (header(seq=2**63 - 1), "its first seq in"),
+        (header(events=0), "holds at least 1 event"),
         (
-            event_bytes().replace(b'"trades"', b'"x": 1, "trades"'),
-            "an event has only 'ts', 'updates' and 'trades'",
+            header(events=2),
+            "an event message of 2 events, 1 updates, 1 trades and 0 ask levels beyond level 0 "
+            "is 121 bytes, but it has 105",
         ),
-        (
-            encode_events(
-                SID,
-                1,
-                [
-                    event_fragment(5, [[2, 10.0, 1, None, 0]], []),
-                    event_fragment(6, [[2, 10.0, 1, None, 0, [], []]], []),
-                ],
-            ),
-            "every event of a message must have updates of one layout",
-        ),
-        (event_bytes(ts=1.5), "'ts' must be an integer"),
-        (event_bytes(ts=2**63), "'ts' must be an integer"),
-        (event_bytes(trades=None), "'trades' must be a list"),
-        (event_bytes(trades={"2": 1}), "'trades' must be a list"),
-        (event_bytes(trades="[]"), "'trades' must be a list"),
-        (event_bytes(trades=0), "'trades' must be a list"),
-        (event_bytes(trades=[[2, 10.0, 100]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, 100, 1, 0]]), "a trade must be"),
-        (event_bytes(trades=[(2, 10.0, 100, 1), 5]), "a trade must be"),
-        (event_bytes(trades=[{"venue": 2}]), "a trade must be"),
-        (event_bytes(trades=[[2, "10.0", 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, True, 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, -1, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, 100.0, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, False, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, MAX_SIZE + 1, 1]]), r"size in \[0, 1000000000\]"),
-        (event_bytes(trades=[[2, 10.0, 2**64, 1]]), "a trade must be"),
-        (event_bytes(trades=[[-2, 10.0, 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2**31, 10.0, 100, 1]]), "a trade must be"),
-        (
-            event_bytes(trades=[[MAX_PUBLISHER_ID + 1, 10.0, 100, 1]]),
-            r"publisher_id in \[0, 65535\]",
-        ),
-        # trade prices bounded as the loader bounds them (version 4)
-        (event_bytes(trades=[[2, -10.0, 100, 1]]), r"a price in \(0, 9223372036\.8"),
-        (event_bytes(trades=[[2, 0.0, 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, -0.0, 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, 1e10, 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2.0, 10.0, 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[None, 10.0, 100, 1]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, 100, 2]]), "side -1, 0 or 1"),
-        (event_bytes(trades=[[2, 10.0, 100, -2]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, 100, "B"]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, 100, True]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, 100, None]]), "a trade must be"),
-        (event_bytes(trades=[[2, 10.0, 100, 1], [2, 10.0, 100, 1.0]]), "a trade must be"),
-        (event_bytes(trades=[[2, "INF", 100, 1]]).replace(b'"INF"', b"1e999"), "is infinity"),
-        (event_bytes(trades=...), "'trades' must be a list"),  # no trades key
-        (event_bytes(kind="snapshot"), "'kind' must be 'start', 'events' or 'end'"),
-        (event_bytes(kind="event"), "'kind' must be 'start', 'events' or 'end'"),
-        (event_bytes(updates=[]), "'updates' must be a non-empty list"),
-        (event_bytes(updates={"2": 1}), "'updates' must be a non-empty list"),
-        (event_bytes(updates=[[2, 10.0, 100, 9.99]]), "an update must be"),
-        (event_bytes(updates=[[2, "10.0", 100, 9.99, 1]]), "an update must be"),
-        (event_bytes(updates=[[2, 10.0, -1, 9.99, 1]]), "an update must be"),
-        (event_bytes(updates=[[2, 10.0, True, 9.99, 1]]), "an update must be"),
-        (event_bytes(updates=[[-2, 10.0, 1, 9.99, 1]]), "an update must be"),
-        (event_bytes(updates=[[2, 10.0, 1, 9.99, 2**63]]), "an update must be"),
-        (event_bytes(updates=[[MAX_PUBLISHER_ID + 1, 10.0, 1, 9.99, 1]]), "an update must be"),
-        # quote prices and sizes within the loader's bounds (version 3)
-        (event_bytes(updates=[[2, 0.0, 1, 9.99, 1]]), r"a price in \(0, 9223372036\.8"),
-        (event_bytes(updates=[[2, 10.0, 1, -9.99, 1]]), "an update must be"),
-        (event_bytes(updates=[[2, 10.0, 1, -0.0, 1]]), "an update must be"),
-        (event_bytes(updates=[[2, 1e10, 1, 9.99, 1]]), "an update must be"),
-        (event_bytes(updates=[[2, 10.0, MAX_SIZE + 1, 9.99, 1]]), r"a size in \[0, 1000000000\]"),
-        (event_bytes(updates=[[2, 10.0, 1, 9.99, MAX_SIZE + 1]]), "an update must be"),
-        # the ask levels beyond level 0
-        (event_bytes(updates=[[2, 10.0, 1, 9.99, 1, [10.1]]]), "an update must be"),
-        (event_bytes(updates=[[2, 10.0, 1, 9.99, 1, [10.1], [1], [1]]]), "an update must be"),
-        (
-            event_bytes(updates=[[2, 10.0, 1, 9.99, 1, [10.1], [1]], [2, 10.0, 1, 9.99, 1]]),
-            "every update of an event must be a list of 7 like the first",
-        ),
-        (
-            event_bytes(updates=[[2, 10.0, 1, 9.99, 1], [2, 10.0, 1, 9.99, 1, [], []]]),
-            "every update of an event must be a list of 5 like the first",
-        ),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [10.1, 10.2], [1]]), "two lists of one length"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [10.1], [0]]), r"a size in \[1, 1000000000\]"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [10.1], [1.0]]), "two lists of one length"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [10.1], [True]]), "two lists of one length"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [None], [1]]), "two lists of one length"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [0.0], [1]]), "two lists of one length"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, ["10.1"], [1]]), "two lists of one length"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, (10.1,), {"1": 1}]), "two lists of one length"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, 10.1, 1]), "two lists of one length"),
-        (depth_bytes([2, None, 0, 9.99, 1, [10.1], [1]]), "shown after an empty level 0"),
-        (depth_bytes([2, 10.0, 0, 9.99, 1, [10.1], [1]]), "shown after an empty level 0"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [9.9], [1]]), "non-decreasing price order"),
-        (depth_bytes([2, 10.0, 1, 9.99, 1, [10.2, 10.1], [1, 1]]), "non-decreasing price order"),
-        (event_bytes().replace(b"10.0", b"1e999"), "number is infinity"),  # overflows a double
-        (
-            json.dumps(
-                {
-                    "schema": 4,
-                    "kind": "start",
-                    "stream": SID,
-                    "seq": 1,
-                    "symbol": "A",
-                    "clock": "ts_event",
-                    "levels": 1,
-                    "source": {},
-                }
-            ).encode(),
-            "start message must have 'seq' 0",
-        ),
-        (
-            json.dumps(
-                {
-                    "schema": 4,
-                    "kind": "start",
-                    "stream": SID,
-                    "seq": 0,
-                    "symbol": 5,
-                    "clock": "ts_event",
-                    "levels": 1,
-                    "source": {},
-                }
-            ).encode(),
-            "'symbol' must be a string",
-        ),
-        (
-            json.dumps({"schema": 4, "kind": "end", "stream": SID, "seq": 3}).encode(),
-            "'events' must be an integer",
-        ),
-        *(
-            (
-                json.dumps(
-                    {
-                        "schema": 4,
-                        "kind": "start",
-                        "stream": SID,
-                        "seq": 0,
-                        "symbol": "A",
-                        "clock": "ts_event",
-                        "source": {},
-                        **({} if levels is ... else {"levels": levels}),
-                    }
-                ).encode(),
-                r"'levels' must be an integer in \[1, 100\]",
-            )
-            for levels in (..., 0, 101, True, 1.0, "10", None)
-        ),
+        (header(updates=2**32 - 1), r"is \d+ bytes, but it has 105"),
+        (header(trades=0), r"is 90 bytes, but it has 105"),
+        (header(depth=MAX_LEVELS), "ask levels beyond level 0 must be at most 99"),
+        (one() + b"\x00", "is 105 bytes, but it has 106"),
+        (one()[:-1], "is 105 bytes, but it has 104"),
+        # event messages: counts that do not add up
+        (counts(0, 1), "event seq 1 has no venue update"),
+        (counts(2, 1), "update and trade counts must add up"),
+        (counts(1, 0), "update and trade counts must add up"),
     ],
 )
 def test_decode_refuses_what_it_does_not_understand(data, match):
@@ -371,244 +287,241 @@ def test_decode_refuses_what_it_does_not_understand(data, match):
         decode(data)
 
 
+NAN = np.nan
+
+
+@pytest.mark.parametrize(
+    ("columns", "match"),
+    [
+        ({"ts": np.array([5])}, "ts 5 ns is outside the years 2000-2099"),
+        ({"ask_px": np.array([0.0])}, r"ask_px 0.0 is outside \(0, 9223372036\.8"),
+        ({"ask_px": np.array([-0.0])}, r"ask_px -0.0 is outside"),
+        ({"ask_px": np.array([np.inf])}, r"ask_px inf is outside"),
+        ({"bid_px": np.array([-9.99])}, r"bid_px -9.99 is outside"),
+        ({"bid_px": np.array([1e10])}, r"bid_px 10000000000.0 is outside"),
+        ({"ask_sz": np.array([MAX_SIZE + 1])}, r"ask_sz 1000000001 is above 1000000000 shares"),
+        ({"bid_sz": np.array([2**32 - 1])}, r"bid_sz 4294967295 is above"),
+        ({"ask_px": np.array([NAN])}, r"ask_px nan with ask_sz 100: a side or level shows"),
+        ({"bid_sz": np.array([0])}, r"bid_px 9.99 with bid_sz 0"),
+        ({"bid_px": np.array([10.01])}, r"bid_px 10.01 above ask_px 10.0: a crossed quote"),
+        ({"trade_px": np.array([-10.0])}, r"trade 0: trade price -10.0 is outside"),
+        ({"trade_px": np.array([-np.inf])}, r"trade 0: trade price -inf is outside"),
+        ({"trade_sz": np.array([MAX_SIZE + 1])}, r"trade 0: trade size 1000000001 is above"),
+        ({"trade_side": np.array([2])}, "trade 0: trade side 2 is not -1, 0 or 1"),
+        ({"trade_side": np.array([-2])}, "trade 0: trade side -2 is not -1, 0 or 1"),
+    ],
+)
+def test_values_the_loader_refuses_are_named_by_seq_field_and_value(columns, match):
+    data = one(seq=41, **columns)
+    with pytest.raises(StreamError, match="^event seq 41 holds a value the CSV loader refuses: "):
+        decode(data)
+    with pytest.raises(StreamError, match=match):
+        decode(data)
+
+
+@pytest.mark.parametrize(
+    ("px", "sz", "match"),
+    [
+        ([10.01, 10.0, NAN], [50, 20, 0], r"ask level 1 price 10.0 after level 0 price 10.01"),
+        ([10.01, NAN, 10.05], [50, 0, 300], "ask level 2 price 10.05 after level 1 price nan"),
+        ([NAN, 10.01, NAN], [0, 20, 0], "ask level 1 price 10.01 after level 0 price nan"),
+        ([10.01, 10.02, NAN], [50, 0, 0], "ask level 1 price 10.02 with size 0"),
+        ([10.01, NAN, NAN], [50, 5, 0], "ask level 1 price nan with size 5"),
+        ([10.01, -10.02, NAN], [50, 5, 0], r"ask level 1 price -10.02 is outside \(0, "),
+        ([10.01, 10.02, np.inf], [50, 5, 5], r"ask level 2 price inf is outside \(0, "),
+        ([10.01, 10.02, NAN], [50, MAX_SIZE + 1, 0], r"ask level 1 size 1000000001 is above"),
+    ],
+)
+def test_mbp10_ladders_the_loader_refuses_are_named(px, sz, match):
+    """A ladder of three levels at update 1 of event seq 8 of a message of ten events."""
+    rows = [
+        (BASE_NS + i, [[2, 10.0, 1, 9.9, 1, [10.1], [1]], [9, 10.0, 1, 9.9, 1, [], []]], [])
+        for i in range(10)
+    ]
+    events = columns_of_rows(rows, levels=3)
+    ask_px, ask_sz = events.ask_px.copy(), events.ask_sz.copy()
+    depth_px, depth_sz = events.depth_px.copy(), events.depth_sz.copy()
+    row = 2 * 7 + 1
+    ask_px[row], ask_sz[row], depth_px[row], depth_sz[row] = px[0], sz[0], px[1:], sz[1:]
+    events = events._replace(ask_px=ask_px, ask_sz=ask_sz, depth_px=depth_px, depth_sz=depth_sz)
+    data = encode_batch(SID, 1, events)
+    with pytest.raises(StreamError, match=r"^event seq 8 holds .*: update 1 \(publisher_id 9\): "):
+        decode(data)
+    with pytest.raises(StreamError, match=match):
+        decode(data)
+
+
+def test_a_bad_value_deep_inside_a_large_message_names_its_event():
+    """Event 7,337 (0-based) of 20,000 in a message from seq 100 (so seq 7,437) holds a crossed
+    quote, event 9,000 a size too large (a rule checked before): the first event is named."""
+    events = event_columns(small_updates(20_000))
+    bid = events.bid_px.copy()
+    bid[7_337] = events.ask_px[7_337] + 0.01
+    size = events.ask_sz.copy()
+    size[9_000] = MAX_SIZE + 1
+    events = events._replace(bid_px=bid, ask_sz=size)
+    data = encode_batch(SID, 100, events, max_bytes=10**7)
+    pattern = r"^event seq 7437 holds .*: update 0 \(publisher_id 9\): bid_px 83.39000000000001 "
+    with pytest.raises(StreamError, match=pattern):
+        decode(data, max_bytes=len(data))
+
+
 def test_size_is_checked_before_parsing():
     data = b"{" * 5000  # would be a JSON error, but is too large first
     with pytest.raises(StreamError, match="5000 bytes exceeds the limit of 4999 bytes"):
         decode(data, max_bytes=4999)
+    data = one()
+    with pytest.raises(StreamError, match=f"{len(data)} bytes exceeds the limit of 50 bytes"):
+        decode(data, max_bytes=50)
 
 
-def test_schema_version_is_four():
-    """Version 4 carries several events per message and the event count in the start message;
-    versions 1 to 3 (one event per message) are refused."""
-    assert SCHEMA_VERSION == 4
-    assert json.loads(encode_end(SID, 1, 0))["schema"] == 4
-    assert json.loads(encode_start(SID, symbol="A", clock="ts_event", events=0))["schema"] == 4
-    assert json.loads(encode_event(SID, 1, 5, [[2, 1.0, 1, None, 0]], []))["schema"] == 4
-    version_3 = [
-        json.dumps(
-            {
-                "schema": 3,
-                "kind": "start",
-                "stream": SID,
-                "seq": 0,
-                "symbol": "A",
-                "clock": "ts_event",
-                "levels": 1,
-                "source": {},
-            }
-        ).encode(),
-        json.dumps(
-            {
-                "schema": 3,
-                "kind": "event",
-                "stream": SID,
-                "seq": 1,
-                "ts": 5,
-                "updates": [[2, 10.0, 100, 9.99, 200]],
-                "trades": [],
-            }
-        ).encode(),
-        json.dumps({"schema": 3, "kind": "end", "stream": SID, "seq": 2, "events": 1}).encode(),
-    ]
-    for message in version_3:
-        with pytest.raises(
-            StreamError, match="schema version 3; this reader understands version 4"
-        ):
-            decode(message)
+def test_schema_version_is_five():
+    """Version 5 sends event messages as columns; version 4's JSON event messages and every
+    older version are refused."""
+    assert SCHEMA_VERSION == 5
+    assert json.loads(encode_end(SID, 1, 0))["schema"] == 5
+    assert json.loads(encode_start(SID, symbol="A", clock="ts_event", events=0))["schema"] == 5
+    assert struct.unpack_from("<H", one(), 4) == (5,)
+    version_4 = {
+        "schema": 4,
+        "kind": "events",
+        "stream": SID,
+        "seq": 1,
+        "count": 1,
+        "events": [{"ts": 5, "updates": [[2, 10.0, 100, 9.99, 200]], "trades": []}],
+    }
+    with pytest.raises(StreamError, match="schema version 4; this reader understands version 5"):
+        decode(json.dumps(version_4).encode())
 
 
-def test_event_with_trades_is_accepted():
-    event = one_event(event_bytes(trades=[[2, 10.0, 100, 1], [9, None, 0, -1], [3, 0.5, 7, 0]]))
-    assert event.trades == [(2, 10.0, 100, 1), (9, None, 0, -1), (3, 0.5, 7, 0)]
-    assert event.trade_volume == 107
-
-
-@pytest.mark.parametrize("stream", [[1], {"a": 1}, 5, None, "ABC", "g" * 32])
-def test_stream_id_of_any_json_type_is_refused_cleanly(stream):
-    data = json.dumps({"schema": 4, "stream": stream, "seq": 0, "kind": "end", "events": 0})
-    with pytest.raises(StreamError, match="'stream' must be 32 lowercase hex digits"):
-        decode(data.encode())
-
-
-def fast_takes(data: bytes) -> bool:
-    """Whether msgspec's pass alone takes `data` (either layout, then the ladder's order)."""
-    from stream import messages
-
-    for decoder in (messages._FAST_EVENTS, messages._FAST_DEPTH_EVENTS):
-        try:
-            wire = decoder.decode(data)
-        except msgspec.DecodeError:
-            continue
-        return wire.count == len(wire.events) and (
-            type(wire) is messages._WireEvents or messages._depth_ok(wire)
-        )
-    return False
-
-
-def test_fast_and_checked_decoders_agree():
-    """msgspec's C pass and the Python checks accept the same events, with the same result."""
-    from stream import messages
-
-    for wire in (messages._WireEvents, messages._WireDepthEvents):
-        hints = get_type_hints(wire, include_extras=True)
-        assert hints["schema"] == Literal[messages.SCHEMA_VERSION]
-    cases = [
-        event_bytes(),
-        event_bytes(trades=[]),
-        event_bytes(
-            updates=[[0, None, 0, None, 0], [MAX_PUBLISHER_ID, 5e-324, MAX_SIZE, MAX_PRICE, 1]]
-        ),
-        event_bytes(updates=[[2, 10, 1, 9, 1]]),  # integer prices
-        event_bytes(updates=[[2, 10.0, 0, None, 7]]),  # a price with size 0: no quote, as read
-        event_bytes(trades=[[5, None, 10**9, 0]]),
-        depth_bytes(),
-        depth_bytes(
-            [0, None, 0, None, 0, [], []],
-            [
-                MAX_PUBLISHER_ID,
-                5e-324,
-                MAX_SIZE,
-                MAX_PRICE,
-                1,
-                [5e-324, 1, MAX_PRICE],
-                [1, MAX_SIZE, 1],
-            ],
-            [2, 10, 1, None, 0, [10, 10.5, 10.5], [1, 2, 3]],
-            [2, 10.0, 0, None, 0, [], []],
-        ),
-        event_bytes(extra="ignored"),
-        depth_bytes()[:-1] + b',"extra":[1]}',
-    ]
-    for data in cases:
-        assert decode(data) == messages._decode_checked(data)
-        assert fast_takes(data) == (b"extra" not in data)  # the fast path takes it
-    # A stream keeps one layout, but decode takes both in any order.
-    for data in (depth_bytes(), event_bytes(), event_bytes(), depth_bytes(), event_bytes()):
-        assert decode(data) == messages._decode_checked(data)
-    # extra fields go to the Python checks, which refuse what orjson refuses inside them
-    for good in (event_bytes(), depth_bytes()):
-        for extra in (b'"x":1e999', b'"x":"\xff"', b'"x":' + b"[" * 1000 + b"]" * 1000):
-            data = good[:-1] + b"," + extra + b"}"
-            assert not fast_takes(data)
-            try:
-                expected = messages._decode_checked(data)
-            except StreamError:
-                with pytest.raises(StreamError):
-                    decode(data)
-            else:
-                assert decode(data) == expected
-    refused = [
-        event_bytes(seq=True),
-        event_bytes(seq=1.0),
-        event_bytes(ts=2**63),
-        event_bytes(stream="A" * 32),
-        event_bytes(stream=SID + "\n"),
-        event_bytes(updates=[]),
-        event_bytes(updates=[[2, 10.0, 100, 9.99]]),
-        event_bytes(updates=[[2, "10.0", 100, 9.99, 1]]),
-        event_bytes(updates=[[-1, 10.0, 100, 9.99, 1]]),
-        event_bytes(updates=[[2, 0.0, 100, 9.99, 1]]),
-        event_bytes(updates=[[2, 10.0, 100, -9.99, 1]]),
-        event_bytes(updates=[[2, 10.0, 100, 1e10, 1]]),
-        event_bytes(updates=[[2, 10.0, MAX_SIZE + 1, 9.99, 1]]),
-        event_bytes(updates=[[2, 10.0, 1, 9.99, 1, [10.1], [1]], [2, 10.0, 1, 9.99, 1]]),
-        event_bytes(updates=[[2, 10.0, 1, 9.99, 1], [2, 10.0, 1, 9.99, 1, [10.1], [1]]]),
-        event_bytes(updates=[[2, 10.0, 1, 9.99, 1, [10.1]]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [10.1, 10.2], [1]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [10.1], [1, 1]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [9.9], [1]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [10.2, 10.1], [1, 1]]),
-        depth_bytes([2, None, 0, 9.99, 1, [10.1], [1]]),
-        depth_bytes([2, 10.0, 0, 9.99, 1, [10.1], [1]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [10.1], [0]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [None], [1]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [-10.1], [1]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [10.1], [MAX_SIZE + 1]]),
-        depth_bytes([2, 10.0, 1, 9.99, 1, [10.1], [1.0]]),
-        event_bytes(trades=[[2, 10.0, 10**9 + 1, 1]]),
-        event_bytes(trades=[[2, 10.0, 1, 2]]),
-        event_bytes(trades=...),
-        event_bytes(schema=1),
-        event_bytes(schema=2),
-        b'{"schema":4,"kind":"events","stream":"' + SID.encode() + b'","seq":1,"count":1,'
-        b'"events":[{"ts":5,"updates":[[2,Infinity,1,null,0]],"trades":[]}]}',
-        event_bytes(count=2),
-        event_bytes(seq=0),
-        event_bytes(updates=[[MAX_PUBLISHER_ID + 1, 10.0, 100, 9.99, 1]]),
-        event_bytes(trades=[[2, -10.0, 100, 1]]),
-        event_bytes(trades=[[2, 0.0, 100, 1]]),
-        event_bytes(trades=[[2, MAX_PRICE * 2, 100, 1]]),
-    ]
-    for data in refused:
-        assert not fast_takes(data)
-        with pytest.raises(StreamError):
-            decode(data)
-
-
-_NUMBERS = [0, 1, 10, 2**31, 2**63, 0.0, -0.0, 5e-324, 9.99, 10.0, 10.01, MAX_PRICE, 1e10]
-_ANY = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.sampled_from(_NUMBERS + [-n for n in _NUMBERS] + [MAX_SIZE, MAX_SIZE + 1, "1", 1.5]),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.integers(-(2**64), 2**64),
-)
-_GOOD_PX = st.sampled_from([5e-324, 9.99, 10, 10.0, 10.01, 11, MAX_PRICE])
-_GOOD_SZ = st.sampled_from([1, 7, MAX_SIZE])
+GOOD_PRICES = [NAN, 10.0, 10.01, 10.02, 222.83, MAX_PRICE, 5e-324]
+#: Values that break a rule alone or beside the others (a crossed quote, a ladder out of
+#: order, a price without a size), per kind of column.
+BAD = {
+    "px": [NAN, 0.0, -0.0, -1.0, np.inf, -np.inf, MAX_PRICE * 2, 9.0, 10.015, 300.0, 5e-324],
+    "sz": [0, 1, MAX_SIZE, MAX_SIZE + 1, 2**32 - 1],
+    "ts": [5, 2**62],
+    "side": [-2, 2, 127, 0],
+}
+COLUMN_KIND = {
+    "ts": "ts",
+    "ask_px": "px",
+    "bid_px": "px",
+    "depth_px": "px",
+    "trade_px": "px",
+    "ask_sz": "sz",
+    "bid_sz": "sz",
+    "depth_sz": "sz",
+    "trade_sz": "sz",
+    "trade_side": "side",
+}
 
 
 @st.composite
-def _updates(draw) -> list:
-    """An event's updates of one layout (5 fields, or 7 with the levels beyond 0) with values
-    in bounds but ladders in any order and of any lengths; now and then one field, or one
-    level, is anything at all, or an update has another length."""
-    width = draw(st.sampled_from([5, 7]))
-    updates = []
-    for _ in range(draw(st.integers(1, 3))):
-        update = [
-            draw(st.sampled_from([0, 2, 9, MAX_PUBLISHER_ID])),
-            draw(st.one_of(st.none(), _GOOD_PX)),
-            draw(st.one_of(st.just(0), _GOOD_SZ)),
-            draw(st.one_of(st.none(), _GOOD_PX)),
-            draw(st.one_of(st.just(0), _GOOD_SZ)),
-        ]
-        if width == 7:
-            ordered = st.lists(_GOOD_PX, max_size=3).map(sorted)
-            prices = draw(st.one_of(ordered, ordered, st.lists(_GOOD_PX, max_size=3)))
-            n = draw(st.one_of(st.just(len(prices)), st.just(len(prices)), st.integers(0, 3)))
-            update += [prices, draw(st.lists(_GOOD_SZ, min_size=n, max_size=n))]
-        updates.append(update)
-    damaged = draw(st.sampled_from(updates))
-    how = draw(st.sampled_from(["none", "none", "field", "level", "length"]))
-    if how == "field":
-        damaged[draw(st.integers(0, len(damaged) - 1))] = draw(_ANY)
-    elif how == "level" and width == 7 and (levels := damaged[draw(st.sampled_from([5, 6]))]):
-        levels[draw(st.integers(0, len(levels) - 1))] = draw(_ANY)
-    elif how == "length":
-        del damaged[draw(st.integers(4, len(damaged))) :]
-        damaged += [[]] * draw(st.integers(0, 3))
-    return updates
+def event_messages(draw, good: bool) -> EventColumns:
+    """Columns of 1-6 events of 1-3 updates and 0-2 trades each, 1, 3 or 10 ask levels, with
+    values the loader accepts; unless `good`, then 0-3 values replaced by values from `BAD`."""
+    levels = draw(st.sampled_from([1, 3, 10]))
+    n = draw(st.integers(1, 6))
+    n_updates = draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
+    n_trades = draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    u, m = sum(n_updates), sum(n_trades)
+    sizes = [1, 100, MAX_SIZE]
+
+    def column(pool, count, dtype):
+        return np.array(
+            draw(st.lists(st.sampled_from(pool), min_size=count, max_size=count)), dtype
+        )
+
+    def side(count, width=1):
+        px = column(GOOD_PRICES, count * width, "<f8").reshape(count, width)
+        sz = column(sizes, count * width, "<u4").reshape(count, width)
+        px.sort(axis=1)  # NaN last: empty levels after the shown ones, in price order
+        sz[np.isnan(px)] = 0
+        return px, sz
+
+    ask_px, ask_sz = side(u, levels)
+    bid_px, bid_sz = side(u)
+    bid_px[bid_px > ask_px[:, :1]] = NAN  # no crossed quote
+    bid_sz[np.isnan(bid_px)] = 0
+    events = EventColumns(
+        ts=np.array(BASE_NS + np.arange(n) * draw(st.integers(1, 10**9)), "<i8"),
+        ask_px=ask_px[:, 0].copy(),
+        bid_px=bid_px[:, 0].copy(),
+        depth_px=ask_px[:, 1:].copy(),
+        trade_px=column(GOOD_PRICES, m, "<f8"),
+        n_updates=np.array(n_updates, "<u4"),
+        n_trades=np.array(n_trades, "<u4"),
+        ask_sz=ask_sz[:, 0].copy(),
+        bid_sz=bid_sz[:, 0].copy(),
+        depth_sz=ask_sz[:, 1:].copy(),
+        trade_sz=column(sizes, m, "<u4"),
+        venue=column([0, 2, 65535], u, "<u2"),
+        trade_venue=column([0, 9, 65535], m, "<u2"),
+        trade_side=column([-1, 0, 1], m, "i1"),
+    )
+    if good:
+        return events
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from([*sorted(COLUMN_KIND), "crossed", "ladder"]))
+        if name == "ladder":  # a level shown below the level before it
+            if levels == 1:
+                continue
+            row, k = draw(st.integers(0, u - 1)), draw(st.integers(0, levels - 2))
+            depth_px, depth_sz = events.depth_px.copy(), events.depth_sz.copy()
+            before = events.ask_px[row] if k == 0 else depth_px[row, k - 1]
+            depth_px[row, k], depth_sz[row, k] = before - 0.005, 1
+            events = events._replace(depth_px=depth_px, depth_sz=depth_sz)
+            continue
+        if name == "crossed":  # a bid above the ask of its update, both shown
+            row = draw(st.integers(0, u - 1))
+            bid_px, bid_sz = events.bid_px.copy(), events.bid_sz.copy()
+            bid_px[row], bid_sz[row] = events.ask_px[row] + draw(st.sampled_from([0.01, 0])), 1
+            events = events._replace(bid_px=bid_px, bid_sz=bid_sz)
+            continue
+        values = getattr(events, name).copy()
+        if values.size == 0:
+            continue
+        flat = values.reshape(-1)
+        flat[draw(st.integers(0, flat.size - 1))] = draw(st.sampled_from(BAD[COLUMN_KIND[name]]))
+        events = events._replace(**{name: values})
+    return events
 
 
-@settings(max_examples=2000, deadline=None, database=None)
-@given(updates=_updates())
-def test_fast_and_checked_decoders_agree_on_any_updates(updates):
-    """Random updates, ask levels beyond level 0 included: the two decoders accept the same
-    ones with the same result, and refuse the same ones."""
-    from stream import messages
+def as_updates(events: EventColumns):
+    builder = UpdatesBuilder(events.levels)
+    builder.add(events)
+    return builder.build("X")
 
+
+@pytest.mark.parametrize("small_values", [messages.SMALL_VALUES, 0], ids=["python", "numpy"])
+@settings(max_examples=300, deadline=None)
+@given(events=event_messages(good=False))
+def test_decode_refuses_exactly_what_the_loader_refuses(small_values, events):
+    """The checks of an event message, the plain Python ones of a small message and the numpy
+    ones (every message with `SMALL_VALUES` 0), and the loader's rules (`updates_problem`, what
+    the producer checks) accept the same values."""
+    refused = updates_problem(as_updates(events))
+    data = encode_batch(SID, 1, events, max_bytes=10**6)
+    saved, messages.SMALL_VALUES = messages.SMALL_VALUES, small_values
     try:
-        data = event_bytes(updates=updates)
-    except (TypeError, ValueError):  # json cannot write it
-        return
-    try:
-        expected = messages._decode_checked(data)
-    except StreamError:
-        event("refused")
-        assert not fast_takes(data), data
-        with pytest.raises(StreamError):
-            decode(data)
-        return
-    event(f"accepted, updates of {len(expected.events[0].updates[0])}")
-    assert fast_takes(data), data
-    assert decode(data) == expected
+        if refused is None:
+            assert same_columns(decode(data).events, events)
+        else:
+            with pytest.raises(StreamError, match="holds a value the CSV loader refuses"):
+                decode(data)
+    finally:
+        messages.SMALL_VALUES = saved
+
+
+@settings(max_examples=200, deadline=None)
+@given(event_messages(good=True), st.integers(1, 2**40))
+def test_encode_decode_round_trip(events, seq):
+    """Good events travel bit for bit, rows and snapshots included."""
+    assert updates_problem(as_updates(events)) is None
+    message = decode(encode_batch(SID, seq, events, max_bytes=10**6))
+    assert type(message) is Batch and message.seq == seq and message.stream_id == SID
+    assert same_columns(message.events, events)
+    again = columns_of_rows(event_rows(message.events), events.levels)
+    assert same_columns(again, events)
+    assert build_snapshots(as_updates(message.events)).equals(build_snapshots(as_updates(events)))

@@ -16,7 +16,8 @@ from sor.data.snapshots import build_snapshots
 from sor.errors import StreamError
 from stream.assembler import StreamAssembler
 from stream.consumer import _read, records_from
-from stream.messages import decode
+from stream.events import split_events
+from stream.messages import decode, encode_event
 from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, KEY, encoded_stream, small_updates
 
 pytestmark = KAFKA_PYTHON_WARNINGS
@@ -53,7 +54,10 @@ def test_resync_still_refuses_other_content_under_a_seq_already_held():
     assembler = StreamAssembler()
     feed(assembler, ours[:4])
     assembler.rewind()
-    forged = ours[2].replace(b'"trades":[]', b'"trades":[[2,null,1,0]]')
+    ts, rows, trades = list(split_events(small_updates()))[1]
+    forged = encode_event(
+        decode(ours[0]).stream_id, 2, ts, rows, [*trades, [2, None, 1, 0]], levels=2
+    )
     assert forged != ours[2]
     with pytest.raises(StreamError, match="repeats seq 2 .* different content"):
         feed(assembler, [ours[0], ours[1], forged])
