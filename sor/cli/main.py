@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     entry = argv is None
-    _configure_output(args)
+    _configure_output(args, entry=entry)
     previous = _install_signal_handlers() if entry else None
     try:
         try:
@@ -206,11 +206,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 signal.signal(signum, handler)
 
 
-def _configure_output(args: argparse.Namespace) -> None:
-    """Logging on stderr (`setup_logging`); with -q Python's warnings are silenced too."""
+def _configure_output(args: argparse.Namespace, *, entry: bool = False) -> None:
+    """Logging on stderr (`setup_logging`); with -q Python's warnings are silenced too.
+
+    As the process's entry (`entry`), Python's warnings (the loader's notes about data it kept
+    or repaired) are logged as one line each (`_log_warning`) instead of Python's two lines
+    naming the library's file and source line.
+    """
     setup_logging(args.verbose, args.quiet)
     if args.quiet:
         warnings.simplefilter("ignore")
+    if entry:
+        warnings.showwarning = _log_warning
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` for the command line: the message alone, as a log line."""
+    logging.getLogger("sor").warning("warning: %s", message)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
