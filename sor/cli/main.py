@@ -302,8 +302,10 @@ def _interrupted(signum: int, *, silence: bool = True) -> None:
         return
     _said.append(signum)
     what = "interrupted" if signum == signal.SIGINT else "terminated"
+    # A progress bar (a paced `sor produce`) leaves its line open: the one line starts its own.
+    start = "\n" if _progress_bar_shown() else ""
     with contextlib.suppress(OSError, ValueError):
-        print(f"sor: {what}", file=sys.stderr, flush=True)
+        print(f"{start}sor: {what}", file=sys.stderr, flush=True)
     if not silence:
         return
     threading.Thread(target=_watchdog, name="wind-down", daemon=True).start()
@@ -314,6 +316,15 @@ def _interrupted(signum: int, *, silence: bool = True) -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+def _progress_bar_shown() -> bool:
+    """Whether a tqdm progress bar is on the screen (tqdm keeps its live bars in `_instances`)."""
+    tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)
+    try:
+        return any(not bar.disable for bar in list(getattr(tqdm, "_instances", ())))
+    except Exception:  # a bar being closed in another thread; the line is cosmetic
+        return False
 
 
 def _watchdog() -> None:

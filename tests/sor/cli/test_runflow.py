@@ -249,6 +249,33 @@ def test_paced_produce_shows_progress_unless_quiet(csv_30s, bootstrap, topic):
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
 
 
+@pytest.mark.kafka
+def test_ctrl_c_while_producing_is_a_line_of_its_own(csv_30s, bootstrap, topic):
+    """The progress bar of a paced `sor produce` ends its line without a newline: the one line
+    of Ctrl-C starts a line of its own instead of trailing the bar."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sor", "produce", "--data", str(csv_30s), "--bootstrap",
+         bootstrap, "--topic", topic, "--speed", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SOR_STREAM_KEY": SECRET},
+        start_new_session=True,
+    )  # fmt: skip
+    seen = b""
+    while b"event/s" not in seen:  # the bar is drawn
+        chunk = os.read(process.stderr.fileno(), 4096)
+        assert chunk, seen.decode()[-3000:]
+        seen += chunk
+    os.killpg(process.pid, signal.SIGINT)
+    code = process.wait(timeout=120)
+    stderr = (seen + process.stderr.read()).decode()
+    process.stdout.read()
+    assert code == 130, stderr[-3000:]
+    assert stderr.endswith("\nsor: interrupted\n") and stderr.count("sor: interrupted") == 1, (
+        stderr[-3000:]
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [
