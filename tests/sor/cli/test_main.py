@@ -41,6 +41,7 @@ def multi_venue_csv(tmp_path_factory):
         (["generate", "g.csv", "--profile", "nyse"], "invalid choice: 'nyse'"),
         (["generate", "."], ".: exists; pass --force to overwrite it"),
         (["backtest", "--data", "."], ".: is a folder, not a data file"),
+        (["run", "--data", ".", "--trials", "2"], ".: is a folder, not a data file"),
         (
             ["run", "--storage", "sqlite:////nonexistent/dir/x.db", "--trials", "2"],
             "search.storage 'sqlite:////nonexistent/dir/x.db': cannot open it",
