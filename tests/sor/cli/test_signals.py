@@ -17,6 +17,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from sor.synth.generate import generate
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -116,3 +118,39 @@ def test_an_interrupt_in_a_compiled_kernel_is_one_line_and_130(tmp_path):
     assert result.returncode == 130, result
     assert result.stderr == "sor: interrupted\n" and result.stdout == ""
     assert not Path(str(marker) + ".json").exists()
+
+
+#: The Ctrl-C lands while the command's own modules are still being imported, before `main`
+#: has set up its handlers: as `python -m sor` (runpy) and as the console script start it.
+WHILE_STARTING = """
+import importlib.abc, runpy, signal, sys
+
+class InterruptOnImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "sor.cli.backtest":
+            signal.raise_signal(signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, InterruptOnImport())
+sys.argv = ["sor", "backtest", "--data", "x.csv"]
+if sys.argv[0] and "{how}" == "console script":
+    from sor.__main__ import run
+    sys.exit(run())
+runpy.run_module("sor", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["python -m sor", "console script"])
+def test_an_interrupt_while_sor_starts_is_one_line_and_130(tmp_path, how):
+    script = tmp_path / "start.py"
+    script.write_text(textwrap.dedent(WHILE_STARTING.replace("{how}", how)))
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 130, result
+    assert result.stderr == "sor: interrupted\n" and result.stdout == ""
