@@ -108,3 +108,13 @@ def test_the_report_screenshot_is_small():
     shot = ROOT / "docs" / "report.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size < 150_000
+
+
+def test_the_readme_says_how_to_read_the_results_beside_a_screenshot():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## How to read the results\n") + 1 :]
+    section = section[: section.index("\n## ")]
+    assert re.search(r"!\[[^\]]+\]\(docs/report\.png\)", section)  # the screenshot, in the section
+    for words in ("in sample", "out of sample", "95% interval", "clean-up", "Warnings",
+                  "generated", "results_trials.csv"):  # fmt: skip
+        assert words in section, words

@@ -193,13 +193,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     entry = argv is None
     if entry:
         avoid_huge_page_stalls()
-    _configure_output(args)
+    _configure_output(args, entry=entry)
     previous = _install_signal_handlers() if entry else None
     try:
         try:
             code = _call(args, entry=entry)
         except (KeyboardInterrupt, _Terminated):  # a signal while an error was being reported
             code = 128 + (_said[0] if _said else signal.SIGINT)
+        if _said:
+            # Announced, so it ends as a signal, even where the KeyboardInterrupt was lost on
+            # the way (dropped by a callback, turned into another error) and the command went on.
+            code = 128 + _said[0]
         if entry:
             _leave(code)  # does not return when this run started Ray
         return code
@@ -209,11 +213,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 signal.signal(signum, handler)
 
 
-def _configure_output(args: argparse.Namespace) -> None:
-    """Logging on stderr (`setup_logging`); with -q Python's warnings are silenced too."""
+def _configure_output(args: argparse.Namespace, *, entry: bool = False) -> None:
+    """Logging on stderr (`setup_logging`); with -q Python's warnings are silenced too.
+
+    As the process's entry (`entry`), Python's warnings (the loader's notes about data it kept
+    or repaired) are logged as one line each (`_log_warning`) instead of Python's two lines
+    naming the library's file and source line.
+    """
     setup_logging(args.verbose, args.quiet)
     if args.quiet:
         warnings.simplefilter("ignore")
+    if entry:
+        warnings.showwarning = _log_warning
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` for the command line: the message alone, as a log line."""
+    logging.getLogger("sor").warning("warning: %s", message)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
@@ -279,25 +302,37 @@ def _interrupted(signum: int, *, silence: bool = True) -> None:
     What the command prints while it winds down (reconnecting clients, a Ray runtime losing its
     processes, tracebacks of threads cut short) says nothing the user needs: the one line is the
     whole message, and the exit code tells how it ended. `silence` (the process's entry only)
-    also points stderr at /dev/null and ends the process after `WIND_DOWN_S` seconds if the
-    command has not wound down by then.
+    also points stdout and stderr at /dev/null (an interrupted command prints no results) and
+    ends the process after `WIND_DOWN_S` seconds if the command has not wound down by then.
     """
     if _said:
         return
     _said.append(signum)
     what = "interrupted" if signum == signal.SIGINT else "terminated"
+    # A progress bar (a paced `sor produce`) leaves its line open: the one line starts its own.
+    start = "\n" if _progress_bar_shown() else ""
     with contextlib.suppress(OSError, ValueError):
-        print(f"sor: {what}", file=sys.stderr, flush=True)
+        print(f"{start}sor: {what}", file=sys.stderr, flush=True)
     if not silence:
         return
     threading.Thread(target=_watchdog, name="wind-down", daemon=True).start()
     logging.disable(logging.CRITICAL)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+
+def _progress_bar_shown() -> bool:
+    """Whether a tqdm progress bar is on the screen (tqdm keeps its live bars in `_instances`)."""
+    tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stderr.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
+        return any(not bar.disable for bar in list(getattr(tqdm, "_instances", ())))
+    except Exception:  # a bar being closed in another thread; the line is cosmetic
+        return False
 
 
 def _watchdog() -> None:
@@ -374,10 +409,29 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
+#: Packages whose Python code runs as a callback from native code: Numba's compiled kernels
+#: call `numba.core.serialize` to box the arrays they return, llvmlite's JIT calls back through
+#: ctypes while Numba compiles. An exception raised there does not reach the command as itself
+#: (ctypes drops it and the command goes on; a kernel turns it into a SystemError, or crashes).
+_CALLED_FROM_NATIVE_CODE = ("numba", "llvmlite")
+
+
+def _in_native_callback(frame: FrameType | None) -> bool:
+    """Whether the main thread was stopped in code of `_CALLED_FROM_NATIVE_CODE`."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__")
+        if isinstance(module, str) and module.split(".", 1)[0] in _CALLED_FROM_NATIVE_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     if _said:
         _force_exit()  # a second Ctrl-C: no more waiting for the clean-up
     _interrupted(signum)
+    if _in_native_callback(frame):
+        _force_exit()  # an exception raised here would not stop the command
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise _Terminated

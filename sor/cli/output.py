@@ -212,15 +212,18 @@ def summary_table(report: dict[str, Any]) -> str:
     lines += [f"parameters: {params}", savings_label(report), plain(head.rows)]
     schedule = "schedule" in report
     per = "bps/order" if schedule else "bps"
+    # With a schedule every column but the savings is over all parent orders, in and out of
+    # sample: the clean-up share here is not the headline's, which is out of sample alone.
+    total = " (all)" if schedule else ""
     rows = [
         (
             "strategy",
-            "avg fill px",
-            "filled" + (" (all)" if schedule else ""),
-            "unfilled" + (" (all)" if schedule else ""),
-            "clean-up",
-            "particip.",
-            "completed cash" + (" (all)" if schedule else ""),
+            f"avg fill px{total}",
+            f"filled{total}",
+            f"unfilled{total}",
+            f"clean-up{total}",
+            f"particip.{total}",
+            f"completed cash{total}",
             f"savings {per}",
         )
     ]

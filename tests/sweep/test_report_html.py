@@ -763,6 +763,14 @@ for (const id of ["page", "schedule"]) {
       title: doc.querySelector("h1").textContent,
       verdict: doc.getElementById("verdict").textContent,
       warnings: [...doc.querySelectorAll("#warnings li")].map(li => li.textContent),
+      warning_boxes: [...doc.querySelectorAll("#warnings li")].map(li => {
+        const box = li.getBoundingClientRect();
+        return [box.top, box.bottom];
+      }),
+      data_line: doc.getElementById("data-line").textContent,
+      orders: doc.getElementById("orders").textContent,
+      cleanup: doc.getElementById("cleanup-shares").textContent,
+      headline_top: doc.getElementById("headline").getBoundingClientRect().top,
       // the headline fits above the fold of a 1200 x 2000 window, before the first table
       headline_bottom: doc.getElementById("headline").getBoundingClientRect().bottom,
       table_top: doc.getElementById("key-numbers").getBoundingClientRect().top,
@@ -804,9 +812,27 @@ def test_report_renders_in_headless_chromium(built, scheduled, chromium, tmp_pat
     assert rendered["walk_forward"] == []  # one order: no walk-forward table
     assert rendered["title"].endswith("(generated data)")
     assert rendered["verdict"] == element_text(built.html.read_text(), "verdict")
-    for page, report in ((rendered, built.json), (pages["schedule"], scheduled.json)):
+    for page, report, path in (
+        (rendered, built.json, built.html),
+        (pages["schedule"], scheduled.json, scheduled.html),
+    ):
         assert page["warnings"] == report["warnings"]
         assert page["headline_bottom"] <= page["table_top"] < 2000
+        # the headline as rendered: the data, which orders and how many, the interval, each
+        # strategy's clean-up share; the warnings under it, each on lines of its own
+        html = path.read_text()
+        for key, element in (("data_line", "data-line"), ("orders", "orders"),
+                             ("cleanup", "cleanup-shares")):  # fmt: skip
+            assert " ".join(page[key].split()) == element_text(html, element), key
+        for name in ("optimized", *report["baselines"]):
+            assert f"{name} " in page["cleanup"]
+        boxes = page["warning_boxes"]
+        assert len(boxes) == len(report["warnings"]) >= 1
+        assert all(above[1] <= below[0] for above, below in zip(boxes, boxes[1:], strict=False))
+        assert page["headline_top"] < boxes[0][0] and boxes[-1][1] <= page["table_top"]
+    assert "in sample" in rendered["orders"] and "no interval" in rendered["orders"]
+    said = pages["schedule"]["orders"]
+    assert "out of sample" in said and "in sample" in said and "95% intervals" in said
     assert pages["schedule"]["per_order_open"] is False  # the long per-order table is folded
 
     # the schedule's page: its numbers, its sentence and its labelled rows, as rendered

@@ -41,6 +41,7 @@ def multi_venue_csv(tmp_path_factory):
         (["generate", "g.csv", "--profile", "nyse"], "invalid choice: 'nyse'"),
         (["generate", "."], ".: exists; pass --force to overwrite it"),
         (["backtest", "--data", "."], ".: is a folder, not a data file"),
+        (["run", "--data", ".", "--trials", "2"], ".: is a folder, not a data file"),
         (
             ["run", "--storage", "sqlite:////nonexistent/dir/x.db", "--trials", "2"],
             "search.storage 'sqlite:////nonexistent/dir/x.db': cannot open it",
@@ -260,6 +261,29 @@ def test_backtest_warns_about_numbers_that_are_easy_to_misread(tmp_path):
     report = json.loads(out.read_text())
     assert report["optimized"]["cleanup_share"] == pytest.approx(0.98)
     assert report["optimized"]["cleanup_impact_shares"] == 4_900  # no data after the window
+
+
+def test_a_data_warning_is_one_log_line_not_a_python_warning(tmp_path):
+    """The loader's notes about data it keeps or repairs (here a repeated row in a file without a
+    sequence column) reach the terminal as one log line, not as Python's `UserWarning` with the
+    loader's file, line and source."""
+    from tests.csvdata import HEADER, row, write_csv
+
+    k = HEADER.split(",").index("sequence")
+    drop = lambda text: ",".join(c for i, c in enumerate(text.split(",")) if i != k)  # noqa: E731
+    trade = row(5, 2, 10.0, 10.02, 300, 200, action="T", side="B", price=10.02, size=50)
+    lines = [row(0, 2, 10.0, 10.02, 300, 200), trade, trade, row(9, 9, 10.0, 10.03, 100, 100)]
+    path = write_csv(tmp_path / "noseq.csv", [drop(line) for line in lines], header=drop(HEADER))
+    result = sor("backtest", "--data", path, "--out", tmp_path / "b.json", "--set",
+                 "order.size=100")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "repeat an earlier row" in line]
+    assert len(said) == 1 and " sor: warning: " in said[0], result.stderr
+    assert said[0].endswith("they are kept (a repeated trade counts twice in the traded volume)")
+    assert "UserWarning" not in result.stderr and "loader.py" not in result.stderr
+    quiet = sor("backtest", "--data", path, "--out", tmp_path / "q.json", "--set",
+                "order.size=100", "-q")  # fmt: skip
+    assert quiet.returncode == 0 and "repeat an earlier row" not in quiet.stderr
 
 
 def test_each_subcommand_shows_only_its_own_flags():

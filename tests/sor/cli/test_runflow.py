@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from sor.synth.generate import generate
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS
 
 SECRET = "runflow-test-stream-key-0a1b2c3d4e5f6789"
 PHASES = (
@@ -207,6 +209,103 @@ def test_consume_only_sweeps_what_sor_produce_sent(csv_30s, tmp_path, bootstrap,
     assert again.returncode == 0, again.stderr[-3000:]
 
 
+def forge_an_end_after_the_first_events(bootstrap: str, topic: str, forged: list[int]) -> None:
+    """Watch `topic` as someone without the key would, and right after the first events
+    message write an end-of-stream message (unsigned) that declares the stream over there."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from stream.messages import Events, decode, encode_end
+
+    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=None, fetch_max_wait_ms=10)
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
+    partition = TopicPartition(topic, 0)
+    consumer.assign([partition])
+    consumer.seek_to_beginning(partition)
+    try:
+        deadline = time.monotonic() + 300
+        while not forged and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=20).values():
+                for record in records:
+                    message = decode(record.value)
+                    if type(message) is Events:
+                        seq = message.seq + len(message.events)
+                        end = encode_end(message.stream_id, seq, seq - 1)
+                        producer.send(topic, end, partition=0).get(timeout=10)
+                        forged.append(seq)
+                        return
+    finally:
+        consumer.close()
+        producer.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.ray
+@pytest.mark.slow
+@KAFKA_PYTHON_WARNINGS
+def test_sor_run_with_a_forged_end_in_its_stream_exits_2_before_any_sweep(
+    tmp_path, bootstrap, topic
+):
+    from tests.csvdata import row, write_csv
+
+    # 30 events 100 ms apart, paced: the forger has 100 ms to slip in before the next event
+    path = write_csv(
+        tmp_path / "paced.csv",
+        [row(i * 100, (2, 9, 43)[i % 3], 10.0, 10.01 + i / 100, 100, 100 + i) for i in range(30)],
+    )
+    forged: list[int] = []
+    forger = threading.Thread(
+        target=forge_an_end_after_the_first_events, args=(bootstrap, topic, forged), daemon=True
+    )
+    forger.start()
+    tag = uuid.uuid4().hex
+    out = tmp_path / "r.json"
+    result = sor("run", "--data", path, "--bootstrap", bootstrap, "--topic", topic, "--speed", 1,
+                 "--trials", 2, "--num-cpus", 1, "--out", out, "-q",
+                 env={"SOR_TEST_TAG": tag})  # fmt: skip
+    forger.join(timeout=60)
+    assert forged, "the forger never saw an events message"
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert re.match(rf"sor: error: {topic} partition 0 offset \d+: not signed", lines[0]), lines
+    assert not out.exists() and not (tmp_path / "r_trials.csv").exists()  # no sweep, no results
+    assert not left_behind(tag)
+
+
+@pytest.mark.kafka
+@pytest.mark.ray
+@pytest.mark.slow
+@KAFKA_PYTHON_WARNINGS
+def test_consume_only_on_a_forged_or_truncated_stream_exits_2(
+    tmp_path, bootstrap, topic, write_raw
+):
+    from stream.messages import encode_end
+    from stream.signing import StreamKey
+    from tests.stream.helpers import encoded_stream, small_updates
+
+    key = StreamKey(SECRET.encode())
+    messages = encoded_stream(small_updates())  # start, 6 events, end
+    stream_id = json.loads(messages[0])["stream"]
+    # someone without the key ends the stream after two events; the real events and end follow
+    forged = [*messages[:3], encode_end(stream_id, 3, 2), *messages[3:]]
+    for i, message in enumerate(forged):
+        write_raw(topic, [message], key=None if i == 3 else key)
+    truncated = topic + "-truncated"
+    write_raw(truncated, messages[:-1], key=key)  # the producer died before its end
+    args = ["run", "--consume-only", "--bootstrap", bootstrap, "--trials", 2, "--num-cpus", 1,
+            "--set", "stream.idle_timeout_s=3", "-q"]  # fmt: skip
+    for name, expected in (
+        (topic, rf"sor: error: {topic} partition 0 offset 3: not signed"),
+        (truncated, rf"sor: error: stream {stream_id} on {truncated} is truncated: "),
+    ):
+        out = tmp_path / f"{name}.json"
+        result = sor(*args, "--topic", name, "--out", out, env={"SOR_STREAM_KEY": SECRET})
+        assert result.returncode == 2, result.stderr[-3000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.match(expected, lines[0]), lines
+        assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -247,6 +346,33 @@ def test_paced_produce_shows_progress_unless_quiet(csv_30s, bootstrap, topic):
     assert "event" in loud.stderr and "data 0:00:0" in loud.stderr and " of 0:00:0" in loud.stderr
     quiet = sor(*args, "--topic", topic + "-q", "-q", env=key)
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+@pytest.mark.kafka
+def test_ctrl_c_while_producing_is_a_line_of_its_own(csv_30s, bootstrap, topic):
+    """The progress bar of a paced `sor produce` ends its line without a newline: the one line
+    of Ctrl-C starts a line of its own instead of trailing the bar."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sor", "produce", "--data", str(csv_30s), "--bootstrap",
+         bootstrap, "--topic", topic, "--speed", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SOR_STREAM_KEY": SECRET},
+        start_new_session=True,
+    )  # fmt: skip
+    seen = b""
+    while b"event/s" not in seen:  # the bar is drawn
+        chunk = os.read(process.stderr.fileno(), 4096)
+        assert chunk, seen.decode()[-3000:]
+        seen += chunk
+    os.killpg(process.pid, signal.SIGINT)
+    code = process.wait(timeout=120)
+    stderr = (seen + process.stderr.read()).decode()
+    process.stdout.read()
+    assert code == 130, stderr[-3000:]
+    assert stderr.endswith("\nsor: interrupted\n") and stderr.count("sor: interrupted") == 1, (
+        stderr[-3000:]
+    )
 
 
 @pytest.mark.parametrize(
