@@ -213,7 +213,8 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
     Looks at the report's own keys: shares left to the clean-up order, a participation in the
     market's volume no desk would run at (unless capped), savings against a baseline that are
     mostly the mid's move between the router's last fill and the baseline's (`mid_move_bps`,
-    one parent order), data without trade rows
+    one parent order), rows repeated in a file without a sequence column (kept, so a resent
+    trade counts twice), data without trade rows
     (VWAP then follows displayed size; no passive fill can happen), savings measured on few or
     no out-of-sample parent orders (or, after a sweep, on the one order it tuned on), and a
     sweep whose trials all scored the same (the parameters then changed nothing and the best
@@ -250,6 +251,15 @@ def result_warnings(report: dict[str, Any]) -> list[str]:
                 "routing (a schedule of shorter parent orders, schedule.enabled, measures "
                 "routing)"
             )
+    repeated = report.get("data", {}).get("repeated_rows_kept", 0)
+    if repeated:
+        notes.append(
+            f"{repeated:,} {'row' if repeated == 1 else 'rows'} of the data "
+            f"{'repeats' if repeated == 1 else 'repeat'} an earlier row in every column read, "
+            "kept: without a sequence column a resent row cannot be told from a second "
+            "identical event, so a repeated trade counts twice in the traded volume (VWAP, "
+            "participation); give the file's sequence column to drop resent rows"
+        )
     if report.get("data", {}).get("trade_rows") == 0:
         notes.append(
             "the data has no trade rows: VWAP follows displayed ask size instead of traded "

@@ -284,6 +284,10 @@ def test_a_data_warning_is_one_log_line_not_a_python_warning(tmp_path):
     quiet = sor("backtest", "--data", path, "--out", tmp_path / "q.json", "--set",
                 "order.size=100", "-q")  # fmt: skip
     assert quiet.returncode == 0 and "repeat an earlier row" not in quiet.stderr
+    # the results keep the warning, however quiet the terminal
+    for out in ("b.json", "q.json"):
+        notes = json.loads((tmp_path / out).read_text())["warnings"]
+        assert [n for n in notes if n.startswith("1 row of the data repeats an earlier row")]
 
 
 def test_each_subcommand_shows_only_its_own_flags():

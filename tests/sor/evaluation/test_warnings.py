@@ -144,3 +144,14 @@ def test_the_mid_move_is_measured_from_arrival_to_each_last_fill():
     assert abs(moves["quoteless"] - 2.0) < 1e-9  # the row without quotes: the last mid before it
     assert abs(moves["late"] - 20.0) < 1e-9
     assert "none" not in moves
+
+
+def test_repeated_rows_kept_without_a_sequence_column_are_warned_about():
+    report = single_order_report(swept=False)
+    assert result_warnings(report) == []
+    report["data"] = {"repeated_rows_kept": 1_251, "trade_rows": 10}
+    (note,) = result_warnings(report)
+    assert note.startswith(
+        "1,251 rows of the data repeat an earlier row in every column read, kept"
+    )
+    assert "counts twice" in note and "sequence column" in note
