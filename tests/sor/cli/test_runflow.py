@@ -214,7 +214,7 @@ def forge_an_end_after_the_first_events(bootstrap: str, topic: str, forged: list
     message write an end-of-stream message (unsigned) that declares the stream over there."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    from stream.messages import Events, decode, encode_end
+    from stream.messages import Batch, decode, encode_end
 
     consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=None, fetch_max_wait_ms=10)
     producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
@@ -227,8 +227,8 @@ def forge_an_end_after_the_first_events(bootstrap: str, topic: str, forged: list
             for records in consumer.poll(timeout_ms=20).values():
                 for record in records:
                     message = decode(record.value)
-                    if type(message) is Events:
-                        seq = message.seq + len(message.events)
+                    if type(message) is Batch:
+                        seq = message.seq + message.count
                         end = encode_end(message.stream_id, seq, seq - 1)
                         producer.send(topic, end, partition=0).get(timeout=10)
                         forged.append(seq)
