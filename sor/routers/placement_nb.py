@@ -32,7 +32,7 @@ from numba import njit
 
 from sor.execution.cleanup import AfterHorizon, after_horizon
 from sor.execution.cleanup_nb import AfterArrays, after_arrays, clean_up_row_loop
-from sor.execution.depth_nb import empty_memory, forget_row, level_left, take_cheapest_row
+from sor.execution.depth_nb import empty_memory, forget_rows, level_left, take_cheapest_row
 from sor.execution.engine import temporary_impact_charge
 from sor.execution.passive import QUEUE_MODELS, simulate_resting
 from sor.routers.cont_kukanov import _stochastic_approximation
@@ -277,8 +277,7 @@ def _execute_parent_nb(
             allowance = int(math.floor(rules.max_participation * traded)) - (size - remaining)
             m = min(m, max(allowance, 0))
         if m > 0:
-            for t in range(seen + 1, row + 1):
-                forget_row(a.ask_px, t, memory)
+            forget_rows(a.ask_px, seen + 1, row, memory)
             seen = max(seen, row)
             for j in range(n):
                 for k in range(n_level):
@@ -344,8 +343,8 @@ def _execute_parent_nb(
             if any_fill:
                 last_fill_row = max(last_fill_row, end)
         row = next_row
-    for t in range(seen + 1, last + 1):
-        forget_row(a.ask_px, t, memory)
+    if remaining > 0:  # the clean-up reads the memory only when shares are left
+        forget_rows(a.ask_px, seen + 1, last, memory)
     traded = a.cum_volume[last + 1] - a.cum_volume[first]
     cleanup = clean_up_row_loop(
         after,
