@@ -15,7 +15,8 @@ field (tests compare them):
   (`settings.seed + row`), seeded and drawn in the kernel (`sor.routers.pcg64_nb`);
 - the market order takes the visible depth cheapest first with the strict fill model
   (`sor.execution.depth_nb`), the limit orders fill by `sor.execution.passive.simulate_resting`
-  (the same compiled function), and the clean-up is `sor.execution.cleanup_nb`.
+  (read at the rows where a bid moved or a print came, `simulate_resting_at`, with the same
+  fills), and the clean-up is `sor.execution.cleanup_nb`.
 
 A parent order whose market orders take at more prices of one venue than its compiled memory
 holds is run by the reference instead: the same answer, slower.
@@ -34,7 +35,7 @@ from sor.execution.cleanup import AfterHorizon, after_horizon
 from sor.execution.cleanup_nb import AfterArrays, after_arrays, clean_up_row_loop
 from sor.execution.depth_nb import empty_memory, forget_rows, level_left, take_cheapest_row
 from sor.execution.engine import temporary_impact_charge
-from sor.execution.passive import QUEUE_MODELS, simulate_resting
+from sor.execution.passive import QUEUE_MODELS, bid_events, simulate_resting_at
 from sor.routers.cont_kukanov import _stochastic_approximation
 from sor.routers.pcg64_nb import bounded_draws_into, seed_state_into
 from sor.routers.placement import (
@@ -69,6 +70,7 @@ class ParentArrays(NamedTuple):
     venues: np.ndarray  #: int64[N]
     cum_volume: np.ndarray  #: int64[T + 1], traded shares before each row (leading 0)
     starts: np.ndarray  #: int64[T + 1], `sor.execution.passive.trade_starts`
+    events: np.ndarray  #: int64[E], `sor.execution.passive.bid_events`
     trade_col: np.ndarray  #: int32[M]
     trade_px: np.ndarray  #: float64[M]
     trade_sz: np.ndarray  #: int64[M]
@@ -101,6 +103,7 @@ def parent_arrays(pm: PassiveMarket) -> ParentArrays:
         np.ascontiguousarray(snaps.venues, dtype=np.int64),
         cum_volume,
         np.ascontiguousarray(pm.starts, dtype=np.int64),
+        bid_events(snaps, pm.starts),
         np.ascontiguousarray(snaps.trade_col),
         np.ascontiguousarray(snaps.trade_px, dtype=np.float64),
         np.ascontiguousarray(snaps.trade_sz, dtype=np.int64),
@@ -310,7 +313,7 @@ def _execute_parent_nb(
                 ahead[j] = float(a.bid_sz[row, j])
                 resting[j] = float(limits[j])
                 fills[j] = 0.0
-            simulate_resting(
+            simulate_resting_at(
                 a.bid_px,
                 a.bid_sz,
                 a.starts,
@@ -318,6 +321,7 @@ def _execute_parent_nb(
                 a.trade_px,
                 a.trade_sz,
                 a.trade_side,
+                a.events,
                 row + 1,
                 end,
                 price,
