@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -78,17 +78,34 @@ class ParentArrays(NamedTuple):
     cumulative_outflow: np.ndarray  #: float64[T + 1, N]
     fee: np.ndarray  #: float64[N]
     rebate: np.ndarray  #: float64[N]
+    ts_origin: int  #: ts[0], the time index's start (`time_index`)
+    ts_width: int  #: nanoseconds a bucket of the time index spans
+    ts_rows: np.ndarray  #: int64[B + 1], the first row at or after each bucket's start
 
 
-# Built once per market and dropped with it.
-_ARRAYS: weakref.WeakKeyDictionary[PassiveMarket, ParentArrays] = weakref.WeakKeyDictionary()
+def time_index(ts: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """(origin, width, rows): buckets of `width` ns from `ts[0]`, about one row each, and the
+    first row at or after each bucket's start, so that a search of `ts` (`_row_at`) reads only
+    the rows of one bucket. `ts`: int64[T], ascending, T >= 1."""
+    origin, span = int(ts[0]), int(ts[-1]) - int(ts[0])
+    width = max(span // len(ts), 1)
+    edges = origin + width * np.arange(span // width + 2, dtype=np.int64)
+    return origin, width, np.searchsorted(ts, edges, side="left").astype(np.int64)
+
+
+# Built once per market (or per data after a horizon) and dropped with it; the plain tuples are
+# what the kernel takes (a call with named tuples costs more to dispatch than a parent order).
+_ARRAYS: weakref.WeakKeyDictionary[PassiveMarket, tuple[ParentArrays, tuple[Any, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+_AFTER: weakref.WeakKeyDictionary[AfterHorizon, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
 def parent_arrays(pm: PassiveMarket) -> ParentArrays:
     """The kernel's `ParentArrays` of `pm`, built once per market."""
     cached = _ARRAYS.get(pm)
     if cached is not None:
-        return cached
+        return cached[0]
     snaps, costs = pm.snaps, pm.costs
     ladder_px, ladder_sz = snaps.ask_ladder()
     cum_volume = np.zeros(len(snaps) + 1, dtype=np.int64)
@@ -111,9 +128,18 @@ def parent_arrays(pm: PassiveMarket) -> ParentArrays:
         np.ascontiguousarray(pm.cumulative_outflow, dtype=np.float64),
         np.ascontiguousarray(costs.fee, dtype=np.float64),
         np.ascontiguousarray(costs.rebate, dtype=np.float64),
+        *time_index(np.ascontiguousarray(snaps.ts, dtype=np.int64)),
     )
-    _ARRAYS[pm] = arrays
+    _ARRAYS[pm] = (arrays, tuple(arrays))
     return arrays
+
+
+def _after_tuple(after: AfterHorizon) -> tuple[Any, ...]:
+    """`after_arrays(after)` as a plain tuple, built once per `after`."""
+    cached = _AFTER.get(after)
+    if cached is None:
+        cached = _AFTER[after] = tuple(after_arrays(after))
+    return cached
 
 
 class _Rules(NamedTuple):
@@ -165,8 +191,57 @@ def _sample_windows(
     return count, stride
 
 
+@njit(cache=True)
+def _row_at(a: ParentArrays, value: int) -> int:
+    """The first row whose time is at or after `value`: `np.searchsorted(a.ts, value, "left")`,
+    searching only the rows of the time index's bucket that holds `value`.
+
+    Python twin: none (`numpy.searchsorted` over the whole of `a.ts`).
+    """
+    if value <= a.ts_origin:
+        return 0
+    bucket = (value - a.ts_origin) // a.ts_width
+    if bucket >= a.ts_rows.shape[0] - 1:
+        return int(a.ts.shape[0])
+    lo, hi = a.ts_rows[bucket], a.ts_rows[bucket + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a.ts[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return int(lo)
+
+
 @njit(cache=True, nogil=True)
 def _execute_parent_nb(
+    arrays: tuple[Any, ...],
+    rules: tuple[Any, ...],
+    seed: int,
+    iterations: int,
+    after: tuple[Any, ...],
+    market_shares: np.ndarray,
+    passive_shares: np.ndarray,
+    posted: np.ndarray,
+) -> _Fill:
+    """`_parent_nb` called with plain tuples (`ParentArrays`, `_Rules`, `AfterArrays` fields).
+
+    Python twin: `sor.routers.placement.execute_parent`.
+    """
+    return _parent_nb(
+        ParentArrays(*arrays),
+        _Rules(*rules),
+        seed,
+        iterations,
+        AfterArrays(*after),
+        market_shares,
+        passive_shares,
+        posted,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _parent_nb(
     a: ParentArrays,
     rules: _Rules,
     seed: int,
@@ -201,7 +276,7 @@ def _execute_parent_nb(
     row = first
     while remaining > 0 and row <= last:
         decisions += 1
-        next_row = np.searchsorted(a.ts, a.ts[row] + rules.horizon_ns, side="left")
+        next_row = _row_at(a, a.ts[row] + rules.horizon_ns)
         next_row = max(next_row, row + 1)
         for j in range(n):
             limits[j] = 0
@@ -231,8 +306,8 @@ def _execute_parent_nb(
             decision_ts = a.ts[row]
             for i in range(count):
                 end = decision_ts - stride * i
-                hi = np.searchsorted(a.ts, end, side="left")
-                lo = np.searchsorted(a.ts, end - rules.horizon_ns, side="left")
+                hi = _row_at(a, end)
+                lo = _row_at(a, end - rules.horizon_ns)
                 for k in range(k_count):
                     j = posts[k]
                     outflows[i, k] = a.cumulative_outflow[hi, j] - a.cumulative_outflow[lo, j]
@@ -409,7 +484,7 @@ def execute_parent_compiled(
     if after is None:
         after = after_horizon(snaps, pm.costs, last + 1, pm.impact)
     a = parent_arrays(pm)
-    rules = _Rules(
+    rules = (
         int(first),
         int(last),
         int(size),
@@ -426,11 +501,11 @@ def execute_parent_compiled(
     )
     market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
     fill = _execute_parent_nb(
-        a,
+        _ARRAYS[pm][1],
         rules,
         int(settings.seed),
         settings.iterations,
-        after_arrays(after),
+        _after_tuple(after),
         market_shares,
         passive_shares,
         posted,
