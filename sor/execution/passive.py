@@ -30,6 +30,7 @@ the one it is simulating: no look-ahead.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -37,6 +38,7 @@ from numba import njit
 from sor.data.snapshots import BUY, Snapshots
 
 __all__ = [
+    "BidEvents",
     "CONSERVATIVE",
     "PROBABILISTIC",
     "QUEUE_MODELS",
@@ -103,8 +105,8 @@ def _start_resting(
 
 @njit(cache=True)
 def _fill_from_prints(
-    t: int,
-    starts: np.ndarray,
+    first: int,
+    end: int,
     trade_col: np.ndarray,
     trade_px: np.ndarray,
     trade_sz: np.ndarray,
@@ -117,9 +119,10 @@ def _fill_from_prints(
     total: float,
     fills: np.ndarray,
 ) -> tuple[float, bool]:
-    """The prints of row t against the resting orders: (shares filled in all, whether that
-    reached `max_fill`, in which case the prints after the one that reached it are not read)."""
-    for i in range(starts[t], starts[t + 1]):
+    """The prints first..end - 1 (one row's) against the resting orders: (shares filled in all,
+    whether that reached `max_fill`, in which case the prints after the one that reached it are
+    not read)."""
+    for i in range(first, end):
         k = trade_col[i]
         if resting[k] - fills[k] <= 0:
             continue
@@ -144,9 +147,9 @@ def _fill_from_prints(
 
 @njit(cache=True)
 def _follow_bids(
-    t: int,
     bid_px: np.ndarray,
     bid_sz: np.ndarray,
+    t: int,
     price: np.ndarray,
     ahead: np.ndarray,
     resting: np.ndarray,
@@ -156,7 +159,8 @@ def _follow_bids(
     model: int,
     power: float,
 ) -> None:
-    """The book update of row t: each resting order's place in its venue's bid queue."""
+    """The book update of row t of `bid_px` and `bid_sz`: each resting order's place in its
+    venue's bid queue."""
     for k in range(price.shape[0]):
         if resting[k] - fills[k] <= 0:
             continue
@@ -225,27 +229,52 @@ def simulate_resting(
     total = _start_resting(bid_px, bid_sz, first_row, price, resting, fills, level_size)
     for t in range(first_row, last_row + 1):
         total, done = _fill_from_prints(
-            t, starts, trade_col, trade_px, trade_sz, trade_side,
+            starts[t], starts[t + 1], trade_col, trade_px, trade_sz, trade_side,
             price, ahead, resting, pending, max_fill, total, fills,
         )  # fmt: skip
         if done:
             return t
-        _follow_bids(t, bid_px, bid_sz, price, ahead, resting, fills, level_size, pending,
+        _follow_bids(bid_px, bid_sz, t, price, ahead, resting, fills, level_size, pending,
                      model, power)  # fmt: skip
     return last_row
 
 
-def bid_events(snaps: Snapshots, starts: np.ndarray) -> np.ndarray:
-    """int64[E]: the rows t >= 1 with a print or a venue whose best bid (price or size) differs
-    from row t - 1 (a missing bid equal to a missing bid), ascending.
+class BidEvents(NamedTuple):
+    """The rows at which something can move a resting buy, with what `simulate_resting_at`
+    reads there side by side (`bid_events`).
 
-    Between them nothing moves a resting buy: a row with the bids of the row before and no print
-    leaves every order where that row left it (`simulate_resting_at`).
+    Attributes:
+        rows: int64[E], the rows t >= 1 with a print or a venue whose best bid (price or size)
+            differs from row t - 1 (a missing bid equal to a missing bid), ascending.
+        bid_px, bid_sz: float64[E, N] / int64[E, N], the best bids at those rows.
+        first_print, end_print: int64[E], the prints of each row are
+            `trade_*[first_print:end_print]`.
+    """
+
+    rows: np.ndarray
+    bid_px: np.ndarray
+    bid_sz: np.ndarray
+    first_print: np.ndarray
+    end_print: np.ndarray
+
+
+def bid_events(snaps: Snapshots, starts: np.ndarray) -> BidEvents:
+    """The `BidEvents` of `snaps`, `starts` its `trade_starts`.
+
+    Between those rows nothing moves a resting buy: a row with the bids of the row before and no
+    print leaves every order where that row left it (`simulate_resting_at`).
     """
     px, sz = snaps.bid_px, snaps.bid_sz
     same = ((px[1:] == px[:-1]) | (np.isnan(px[1:]) & np.isnan(px[:-1]))) & (sz[1:] == sz[:-1])
     moved = ~same.all(axis=1) | (starts[2:] > starts[1:-1])
-    return (np.flatnonzero(moved) + 1).astype(np.int64)
+    rows = (np.flatnonzero(moved) + 1).astype(np.int64)
+    return BidEvents(
+        rows,
+        np.ascontiguousarray(px[rows], dtype=np.float64),
+        np.ascontiguousarray(sz[rows], dtype=np.int64),
+        np.ascontiguousarray(starts[rows], dtype=np.int64),
+        np.ascontiguousarray(starts[rows + 1], dtype=np.int64),
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -258,6 +287,10 @@ def simulate_resting_at(
     trade_sz: np.ndarray,
     trade_side: np.ndarray,
     events: np.ndarray,
+    event_px: np.ndarray,
+    event_sz: np.ndarray,
+    first_print: np.ndarray,
+    end_print: np.ndarray,
     first_row: int,
     last_row: int,
     price: np.ndarray,
@@ -269,7 +302,8 @@ def simulate_resting_at(
     fills: np.ndarray,
 ) -> int:
     """`simulate_resting` reading only the rows where something can move an order: first_row,
-    then the rows of `events` (`bid_events`) up to last_row. The same fills, the same `ahead`.
+    then the rows of `events` up to last_row, each read from the arrays of `BidEvents` (`events`
+    its rows, `event_px` ... `end_print` the rest, in order). The same fills, the same `ahead`.
 
     A row skipped here has no print and every venue's bid as in the row before, which the
     simulation has already followed: its update would set each order's state to what it is
@@ -279,21 +313,28 @@ def simulate_resting_at(
     level_size = np.full(n, -1.0)
     pending = np.zeros(n)
     total = _start_resting(bid_px, bid_sz, first_row, price, resting, fills, level_size)
-    i = np.searchsorted(events, first_row, side="right")
-    t = first_row
-    while t <= last_row:
+    if first_row > last_row:
+        return last_row
+    total, done = _fill_from_prints(
+        starts[first_row], starts[first_row + 1], trade_col, trade_px, trade_sz, trade_side,
+        price, ahead, resting, pending, max_fill, total, fills,
+    )  # fmt: skip
+    if done:
+        return first_row
+    _follow_bids(bid_px, bid_sz, first_row, price, ahead, resting, fills, level_size, pending,
+                 model, power)  # fmt: skip
+    for i in range(np.searchsorted(events, first_row, side="right"), events.shape[0]):
+        t = events[i]
+        if t > last_row:
+            break
         total, done = _fill_from_prints(
-            t, starts, trade_col, trade_px, trade_sz, trade_side,
+            first_print[i], end_print[i], trade_col, trade_px, trade_sz, trade_side,
             price, ahead, resting, pending, max_fill, total, fills,
         )  # fmt: skip
         if done:
-            return t
-        _follow_bids(t, bid_px, bid_sz, price, ahead, resting, fills, level_size, pending,
+            return int(t)
+        _follow_bids(event_px, event_sz, i, price, ahead, resting, fills, level_size, pending,
                      model, power)  # fmt: skip
-        if i >= events.shape[0]:
-            break
-        t = events[i]
-        i += 1
     return last_row
 
 

@@ -70,7 +70,11 @@ class ParentArrays(NamedTuple):
     venues: np.ndarray  #: int64[N]
     cum_volume: np.ndarray  #: int64[T + 1], traded shares before each row (leading 0)
     starts: np.ndarray  #: int64[T + 1], `sor.execution.passive.trade_starts`
-    events: np.ndarray  #: int64[E], `sor.execution.passive.bid_events`
+    events: np.ndarray  #: int64[E], `sor.execution.passive.BidEvents.rows`
+    event_px: np.ndarray  #: float64[E, N], and the other arrays of that `BidEvents`
+    event_sz: np.ndarray  #: int64[E, N]
+    first_print: np.ndarray  #: int64[E]
+    end_print: np.ndarray  #: int64[E]
     trade_col: np.ndarray  #: int32[M]
     trade_px: np.ndarray  #: float64[M]
     trade_sz: np.ndarray  #: int64[M]
@@ -120,7 +124,7 @@ def parent_arrays(pm: PassiveMarket) -> ParentArrays:
         np.ascontiguousarray(snaps.venues, dtype=np.int64),
         cum_volume,
         np.ascontiguousarray(pm.starts, dtype=np.int64),
-        bid_events(snaps, pm.starts),
+        *bid_events(snaps, np.ascontiguousarray(pm.starts, dtype=np.int64)),
         np.ascontiguousarray(snaps.trade_col),
         np.ascontiguousarray(snaps.trade_px, dtype=np.float64),
         np.ascontiguousarray(snaps.trade_sz, dtype=np.int64),
@@ -397,6 +401,10 @@ def _parent_nb(
                 a.trade_sz,
                 a.trade_side,
                 a.events,
+                a.event_px,
+                a.event_sz,
+                a.first_print,
+                a.end_print,
                 row + 1,
                 end,
                 price,

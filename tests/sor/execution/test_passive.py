@@ -342,7 +342,7 @@ def test_reading_only_the_rows_that_move_a_bid_gives_the_same_fills(seed):
     snaps = sticky_book(rng, int(rng.integers(2, 400)), int(rng.integers(1, 6)))
     starts = trade_starts(snaps)
     events = bid_events(snaps, starts)
-    assert len(events) < len(snaps) - 1 or len(snaps) < 20  # rows are skipped
+    assert len(events.rows) < len(snaps) - 1 or len(snaps) < 20  # rows are skipped
     for _ in range(10):
         posted = int(rng.integers(0, len(snaps) - 1))
         last = int(rng.integers(posted + 1, len(snaps)))
@@ -357,7 +357,7 @@ def test_reading_only_the_rows_that_move_a_bid_gives_the_same_fills(seed):
             columns = (snaps.bid_px, snaps.bid_sz, starts, snaps.trade_col, snaps.trade_px,
                        snaps.trade_sz, snaps.trade_side)  # fmt: skip
             row = (
-                simulate_resting_at(*columns, events, *args)
+                simulate_resting_at(*columns, *events, *args)
                 if at
                 else simulate_resting(*columns, *args)
             )
