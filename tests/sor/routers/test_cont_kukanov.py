@@ -220,6 +220,40 @@ def test_answers_are_pinned_to_the_bit():
     assert digest.hexdigest() == PINNED_ANSWERS
 
 
+def _pinned_edge_problems():
+    """More venues than a step's bit mask holds, and penalties of zero (a short step's sign
+    term is then -0.0)."""
+    rng = np.random.default_rng(7)
+    for case in range(24):
+        venues = [1, 3, 61, 62, 70][case % 5]
+        shares = float(rng.choice([10.0, 5_000.0]))
+        zero = case % 2 == 0
+        problem = PlacementProblem(
+            shares=shares,
+            half_spread=0.01,
+            fee=0.0 if zero else 0.003,
+            rebates=np.zeros(venues) if zero else rng.uniform(0.0, 0.004, venues),
+            queues=rng.integers(0, int(shares), venues).astype(float),
+            outflows=rng.poisson(shares / 2, (int(rng.integers(1, 60)), venues)).astype(float),
+            lambda_under=0.0 if zero else float(rng.uniform(0.0, 0.3)),
+            lambda_over=0.0 if zero else float(rng.uniform(0.0, 0.3)),
+            theta=0.0 if zero or case % 3 == 0 else 0.002,
+        )
+        yield problem, int(rng.choice([50, 400])), int(rng.integers(0, 2**31))
+
+
+#: sha256 of the answers `solve` gave to `_pinned_edge_problems` before any step was skipped.
+PINNED_EDGE_ANSWERS = "f6ace673d062014d3961ddcd32d2286667c3997388a38e5152481e991c9c6173"
+
+
+def test_answers_with_many_venues_or_zero_penalties_are_pinned_to_the_bit():
+    digest = hashlib.sha256()
+    for problem, iterations, seed in _pinned_edge_problems():
+        x = solve(problem, iterations=iterations, seed=seed)
+        digest.update(np.float64(x.market).tobytes() + np.ascontiguousarray(x.limits).tobytes())
+    assert digest.hexdigest() == PINNED_EDGE_ANSWERS
+
+
 def test_a_step_that_left_the_iterate_unchanged_is_not_computed_again():
     """On the pinned problems some iterates settle: fewer projections than steps, same answers
     (`test_answers_are_pinned_to_the_bit`)."""
