@@ -64,7 +64,8 @@ class TakenMemory:
             best_ask: float64[T, N], each venue's best ask (NaN while it shows none).
             row: the snapshot row the order is at now (inclusive).
 
-        Compiled twin: `sor.execution.depth_nb.forget_row`, one row at a time.
+        Compiled twin: `sor.execution.depth_nb.forget_row`, one row at a time, and
+        `sor.execution.depth_nb.forget_rows`, a range of rows.
         """
         start, self._seen = self._seen + 1, max(self._seen, row)
         if row < start:

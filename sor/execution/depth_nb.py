@@ -21,6 +21,7 @@ __all__ = [
     "Memory",
     "empty_memory",
     "forget_row",
+    "forget_rows",
     "level_left",
     "take",
     "take_cheapest_row",
@@ -86,6 +87,43 @@ def forget_row(ask_px: np.ndarray, t: int, memory: Memory) -> None:
                 sz[j, kept] = sz[j, i]
                 kept += 1
         count[j] = kept
+
+
+@njit(cache=True)
+def forget_rows(ask_px: np.ndarray, first: int, last: int, memory: Memory) -> None:
+    """`forget_row` for rows first..last (inclusive), in one call.
+
+    Venue by venue: a price is dropped at the first row whose finite best ask is above it, and
+    a venue's rows are read only while it remembers a price, and only compared with the lowest
+    one (an ask above any remembered price is above the lowest), so a row that drops nothing
+    costs one comparison. The same entries, in the same order, as `forget_row` row by row.
+
+    Python twin: `sor.execution.depth.TakenMemory.forget_through`.
+    """
+    px, sz, count = memory.px, memory.sz, memory.n
+    for j in range(count.shape[0]):
+        n = count[j]
+        if n == 0:
+            continue
+        lowest = px[j, 0]
+        for i in range(1, n):
+            lowest = min(lowest, px[j, i])
+        for t in range(first, last + 1):
+            ask = ask_px[t, j]
+            if not (np.isfinite(ask) and ask > lowest + _PRICE_EPS):
+                continue
+            kept = 0
+            for i in range(n):
+                if not ask > px[j, i] + _PRICE_EPS:
+                    px[j, kept] = px[j, i]
+                    sz[j, kept] = sz[j, i]
+                    if kept == 0 or px[j, i] < lowest:
+                        lowest = px[j, i]
+                    kept += 1
+            n = kept
+            if n == 0:
+                break
+        count[j] = n
 
 
 @njit(cache=True)

@@ -30,6 +30,7 @@ the one it is simulating: no look-ahead.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -37,12 +38,15 @@ from numba import njit
 from sor.data.snapshots import BUY, Snapshots
 
 __all__ = [
+    "BidEvents",
     "CONSERVATIVE",
     "PROBABILISTIC",
     "QUEUE_MODELS",
+    "bid_events",
     "outflow_samples",
     "queue_outflow",
     "simulate_resting",
+    "simulate_resting_at",
     "trade_starts",
 ]
 
@@ -78,6 +82,108 @@ def _ahead_after_cancel(front: float, back: float, cancelled: float, power: floa
         return 0.0
     behind_share = f_back / (f_front + f_back)
     return front - (1.0 - behind_share) * cancelled + min(back - behind_share * cancelled, 0.0)
+
+
+@njit(cache=True)
+def _start_resting(
+    bid_px: np.ndarray,
+    bid_sz: np.ndarray,
+    first_row: int,
+    price: np.ndarray,
+    resting: np.ndarray,
+    fills: np.ndarray,
+    level_size: np.ndarray,
+) -> float:
+    """The level sizes seen at posting (`level_size` set in place); returns the shares filled."""
+    total = 0.0
+    for k in range(price.shape[0]):
+        total += fills[k]
+        if resting[k] > 0 and bid_px[first_row - 1, k] == price[k]:
+            level_size[k] = bid_sz[first_row - 1, k]
+    return total
+
+
+@njit(cache=True)
+def _fill_from_prints(
+    first: int,
+    end: int,
+    trade_col: np.ndarray,
+    trade_px: np.ndarray,
+    trade_sz: np.ndarray,
+    trade_side: np.ndarray,
+    price: np.ndarray,
+    ahead: np.ndarray,
+    resting: np.ndarray,
+    pending: np.ndarray,
+    max_fill: float,
+    total: float,
+    fills: np.ndarray,
+) -> tuple[float, bool]:
+    """The prints first..end - 1 (one row's) against the resting orders: (shares filled in all,
+    whether that reached `max_fill`, in which case the prints after the one that reached it are
+    not read)."""
+    for i in range(first, end):
+        k = trade_col[i]
+        if resting[k] - fills[k] <= 0:
+            continue
+        if not _can_fill_bid(trade_side[i], trade_px[i], price[k]):
+            continue  # a buy-aggressor print, or one above the order's price
+        volume = float(trade_sz[i])
+        if trade_px[i] < price[k] - _PRICE_EPS:
+            ahead[k] = 0.0  # a print below the order's price: its level is already empty
+        used = min(ahead[k], volume)
+        ahead[k] -= used
+        if abs(trade_px[i] - price[k]) <= _PRICE_EPS:
+            pending[k] += volume
+        # whole shares: the probabilistic model can leave a fraction of a share ahead
+        fill = min(resting[k] - fills[k], math.floor(volume - used + 1e-9), max_fill - total)
+        if fill > 0:
+            fills[k] += fill
+            total += fill
+        if total >= max_fill:
+            return total, True
+    return total, False
+
+
+@njit(cache=True)
+def _follow_bids(
+    bid_px: np.ndarray,
+    bid_sz: np.ndarray,
+    t: int,
+    price: np.ndarray,
+    ahead: np.ndarray,
+    resting: np.ndarray,
+    fills: np.ndarray,
+    level_size: np.ndarray,
+    pending: np.ndarray,
+    model: int,
+    power: float,
+) -> None:
+    """The book update of row t of `bid_px` and `bid_sz`: each resting order's place in its
+    venue's bid queue."""
+    for k in range(price.shape[0]):
+        if resting[k] - fills[k] <= 0:
+            continue
+        bp = bid_px[t, k]
+        size = float(bid_sz[t, k])
+        if np.isnan(bp) or bp < price[k] - _PRICE_EPS:
+            ahead[k] = 0.0  # the level emptied: the order is at the front
+            level_size[k] = -1.0
+            pending[k] = 0.0
+        elif bp > price[k] + _PRICE_EPS:
+            level_size[k] = -1.0  # a better bid hides the order's level
+            pending[k] = 0.0
+        else:
+            if level_size[k] >= 0 and level_size[k] > size:
+                decrease = level_size[k] - size
+                explained = min(decrease, pending[k])
+                pending[k] -= explained
+                cancelled = decrease - explained
+                if model == PROBABILISTIC and cancelled > 0:
+                    back = max(level_size[k] - ahead[k], 0.0)
+                    ahead[k] = _ahead_after_cancel(ahead[k], back, cancelled, power)
+            ahead[k] = max(min(ahead[k], size), 0.0)
+            level_size[k] = size
 
 
 @njit(cache=True, nogil=True)
@@ -120,55 +226,115 @@ def simulate_resting(
     n = price.shape[0]
     level_size = np.full(n, -1.0)  # displayed size at the order's price; -1 while not seen
     pending = np.zeros(n)  # traded at the order's price, not yet seen as a size decrease
-    total = 0.0
-    for k in range(n):
-        total += fills[k]
-        if resting[k] > 0 and bid_px[first_row - 1, k] == price[k]:
-            level_size[k] = bid_sz[first_row - 1, k]
+    total = _start_resting(bid_px, bid_sz, first_row, price, resting, fills, level_size)
     for t in range(first_row, last_row + 1):
-        for i in range(starts[t], starts[t + 1]):
-            k = trade_col[i]
-            if resting[k] - fills[k] <= 0:
-                continue
-            if not _can_fill_bid(trade_side[i], trade_px[i], price[k]):
-                continue  # a buy-aggressor print, or one above the order's price
-            volume = float(trade_sz[i])
-            if trade_px[i] < price[k] - _PRICE_EPS:
-                ahead[k] = 0.0  # a print below the order's price: its level is already empty
-            used = min(ahead[k], volume)
-            ahead[k] -= used
-            if abs(trade_px[i] - price[k]) <= _PRICE_EPS:
-                pending[k] += volume
-            # whole shares: the probabilistic model can leave a fraction of a share ahead
-            fill = min(resting[k] - fills[k], math.floor(volume - used + 1e-9), max_fill - total)
-            if fill > 0:
-                fills[k] += fill
-                total += fill
-            if total >= max_fill:
-                return t
-        for k in range(n):
-            if resting[k] - fills[k] <= 0:
-                continue
-            bp = bid_px[t, k]
-            size = float(bid_sz[t, k])
-            if np.isnan(bp) or bp < price[k] - _PRICE_EPS:
-                ahead[k] = 0.0  # the level emptied: the order is at the front
-                level_size[k] = -1.0
-                pending[k] = 0.0
-            elif bp > price[k] + _PRICE_EPS:
-                level_size[k] = -1.0  # a better bid hides the order's level
-                pending[k] = 0.0
-            else:
-                if level_size[k] >= 0 and level_size[k] > size:
-                    decrease = level_size[k] - size
-                    explained = min(decrease, pending[k])
-                    pending[k] -= explained
-                    cancelled = decrease - explained
-                    if model == PROBABILISTIC and cancelled > 0:
-                        back = max(level_size[k] - ahead[k], 0.0)
-                        ahead[k] = _ahead_after_cancel(ahead[k], back, cancelled, power)
-                ahead[k] = max(min(ahead[k], size), 0.0)
-                level_size[k] = size
+        total, done = _fill_from_prints(
+            starts[t], starts[t + 1], trade_col, trade_px, trade_sz, trade_side,
+            price, ahead, resting, pending, max_fill, total, fills,
+        )  # fmt: skip
+        if done:
+            return t
+        _follow_bids(bid_px, bid_sz, t, price, ahead, resting, fills, level_size, pending,
+                     model, power)  # fmt: skip
+    return last_row
+
+
+class BidEvents(NamedTuple):
+    """The rows at which something can move a resting buy, with what `simulate_resting_at`
+    reads there side by side (`bid_events`).
+
+    Attributes:
+        rows: int64[E], the rows t >= 1 with a print or a venue whose best bid (price or size)
+            differs from row t - 1 (a missing bid equal to a missing bid), ascending.
+        bid_px, bid_sz: float64[E, N] / int64[E, N], the best bids at those rows.
+        first_print, end_print: int64[E], the prints of each row are
+            `trade_*[first_print:end_print]`.
+    """
+
+    rows: np.ndarray
+    bid_px: np.ndarray
+    bid_sz: np.ndarray
+    first_print: np.ndarray
+    end_print: np.ndarray
+
+
+def bid_events(snaps: Snapshots, starts: np.ndarray) -> BidEvents:
+    """The `BidEvents` of `snaps`, `starts` its `trade_starts`.
+
+    Between those rows nothing moves a resting buy: a row with the bids of the row before and no
+    print leaves every order where that row left it (`simulate_resting_at`).
+    """
+    px, sz = snaps.bid_px, snaps.bid_sz
+    same = ((px[1:] == px[:-1]) | (np.isnan(px[1:]) & np.isnan(px[:-1]))) & (sz[1:] == sz[:-1])
+    moved = ~same.all(axis=1) | (starts[2:] > starts[1:-1])
+    rows = (np.flatnonzero(moved) + 1).astype(np.int64)
+    return BidEvents(
+        rows,
+        np.ascontiguousarray(px[rows], dtype=np.float64),
+        np.ascontiguousarray(sz[rows], dtype=np.int64),
+        np.ascontiguousarray(starts[rows], dtype=np.int64),
+        np.ascontiguousarray(starts[rows + 1], dtype=np.int64),
+    )
+
+
+@njit(cache=True, nogil=True)
+def simulate_resting_at(
+    bid_px: np.ndarray,
+    bid_sz: np.ndarray,
+    starts: np.ndarray,
+    trade_col: np.ndarray,
+    trade_px: np.ndarray,
+    trade_sz: np.ndarray,
+    trade_side: np.ndarray,
+    events: np.ndarray,
+    event_px: np.ndarray,
+    event_sz: np.ndarray,
+    first_print: np.ndarray,
+    end_print: np.ndarray,
+    first_row: int,
+    last_row: int,
+    price: np.ndarray,
+    ahead: np.ndarray,
+    resting: np.ndarray,
+    max_fill: float,
+    model: int,
+    power: float,
+    fills: np.ndarray,
+) -> int:
+    """`simulate_resting` reading only the rows where something can move an order: first_row,
+    then the rows of `events` up to last_row, each read from the arrays of `BidEvents` (`events`
+    its rows, `event_px` ... `end_print` the rest, in order). The same fills, the same `ahead`.
+
+    A row skipped here has no print and every venue's bid as in the row before, which the
+    simulation has already followed: its update would set each order's state to what it is
+    (the level emptied or hidden again, or the same size, with `ahead` already within it).
+    """
+    n = price.shape[0]
+    level_size = np.full(n, -1.0)
+    pending = np.zeros(n)
+    total = _start_resting(bid_px, bid_sz, first_row, price, resting, fills, level_size)
+    if first_row > last_row:
+        return last_row
+    total, done = _fill_from_prints(
+        starts[first_row], starts[first_row + 1], trade_col, trade_px, trade_sz, trade_side,
+        price, ahead, resting, pending, max_fill, total, fills,
+    )  # fmt: skip
+    if done:
+        return first_row
+    _follow_bids(bid_px, bid_sz, first_row, price, ahead, resting, fills, level_size, pending,
+                 model, power)  # fmt: skip
+    for i in range(np.searchsorted(events, first_row, side="right"), events.shape[0]):
+        t = events[i]
+        if t > last_row:
+            break
+        total, done = _fill_from_prints(
+            first_print[i], end_print[i], trade_col, trade_px, trade_sz, trade_side,
+            price, ahead, resting, pending, max_fill, total, fills,
+        )  # fmt: skip
+        if done:
+            return int(t)
+        _follow_bids(event_px, event_sz, i, price, ahead, resting, fills, level_size, pending,
+                     model, power)  # fmt: skip
     return last_row
 
 

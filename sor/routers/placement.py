@@ -217,7 +217,8 @@ def execute_parent(
 ) -> ParentFill:
     """Execute one parent order of `size` shares over rows first..last with the C&K router.
 
-    Compiled twin: `sor.routers.placement_nb._execute_parent_nb`.
+    Compiled twin: `sor.routers.placement_nb._execute_parent_nb`, which calls
+    `sor.routers.placement_nb._parent_nb` with the market's arrays.
 
     Where a decision has no outflow sample yet (no past window of length T) or no venue shows
     both sides, the router sends a market order for everything left.

@@ -15,7 +15,8 @@ field (tests compare them):
   (`settings.seed + row`), seeded and drawn in the kernel (`sor.routers.pcg64_nb`);
 - the market order takes the visible depth cheapest first with the strict fill model
   (`sor.execution.depth_nb`), the limit orders fill by `sor.execution.passive.simulate_resting`
-  (the same compiled function), and the clean-up is `sor.execution.cleanup_nb`.
+  (read at the rows where a bid moved or a print came, `simulate_resting_at`, with the same
+  fills), and the clean-up is `sor.execution.cleanup_nb`.
 
 A parent order whose market orders take at more prices of one venue than its compiled memory
 holds is run by the reference instead: the same answer, slower.
@@ -25,16 +26,16 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 
 from sor.execution.cleanup import AfterHorizon, after_horizon
 from sor.execution.cleanup_nb import AfterArrays, after_arrays, clean_up_row_loop
-from sor.execution.depth_nb import empty_memory, forget_row, level_left, take_cheapest_row
+from sor.execution.depth_nb import empty_memory, forget_rows, level_left, take_cheapest_row
 from sor.execution.engine import temporary_impact_charge
-from sor.execution.passive import QUEUE_MODELS, simulate_resting
+from sor.execution.passive import QUEUE_MODELS, bid_events, simulate_resting_at
 from sor.routers.cont_kukanov import _stochastic_approximation
 from sor.routers.pcg64_nb import bounded_draws_into, seed_state_into
 from sor.routers.placement import (
@@ -69,6 +70,11 @@ class ParentArrays(NamedTuple):
     venues: np.ndarray  #: int64[N]
     cum_volume: np.ndarray  #: int64[T + 1], traded shares before each row (leading 0)
     starts: np.ndarray  #: int64[T + 1], `sor.execution.passive.trade_starts`
+    events: np.ndarray  #: int64[E], `sor.execution.passive.BidEvents.rows`
+    event_px: np.ndarray  #: float64[E, N], and the other arrays of that `BidEvents`
+    event_sz: np.ndarray  #: int64[E, N]
+    first_print: np.ndarray  #: int64[E]
+    end_print: np.ndarray  #: int64[E]
     trade_col: np.ndarray  #: int32[M]
     trade_px: np.ndarray  #: float64[M]
     trade_sz: np.ndarray  #: int64[M]
@@ -76,17 +82,34 @@ class ParentArrays(NamedTuple):
     cumulative_outflow: np.ndarray  #: float64[T + 1, N]
     fee: np.ndarray  #: float64[N]
     rebate: np.ndarray  #: float64[N]
+    ts_origin: int  #: ts[0], the time index's start (`time_index`)
+    ts_width: int  #: nanoseconds a bucket of the time index spans
+    ts_rows: np.ndarray  #: int64[B + 1], the first row at or after each bucket's start
 
 
-# Built once per market and dropped with it.
-_ARRAYS: weakref.WeakKeyDictionary[PassiveMarket, ParentArrays] = weakref.WeakKeyDictionary()
+def time_index(ts: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """(origin, width, rows): buckets of `width` ns from `ts[0]`, about one row each, and the
+    first row at or after each bucket's start, so that a search of `ts` (`_row_at`) reads only
+    the rows of one bucket. `ts`: int64[T], ascending, T >= 1."""
+    origin, span = int(ts[0]), int(ts[-1]) - int(ts[0])
+    width = max(span // len(ts), 1)
+    edges = origin + width * np.arange(span // width + 2, dtype=np.int64)
+    return origin, width, np.searchsorted(ts, edges, side="left").astype(np.int64)
+
+
+# Built once per market (or per data after a horizon) and dropped with it; the plain tuples are
+# what the kernel takes (a call with named tuples costs more to dispatch than a parent order).
+_ARRAYS: weakref.WeakKeyDictionary[PassiveMarket, tuple[ParentArrays, tuple[Any, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+_AFTER: weakref.WeakKeyDictionary[AfterHorizon, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
 def parent_arrays(pm: PassiveMarket) -> ParentArrays:
     """The kernel's `ParentArrays` of `pm`, built once per market."""
     cached = _ARRAYS.get(pm)
     if cached is not None:
-        return cached
+        return cached[0]
     snaps, costs = pm.snaps, pm.costs
     ladder_px, ladder_sz = snaps.ask_ladder()
     cum_volume = np.zeros(len(snaps) + 1, dtype=np.int64)
@@ -101,6 +124,7 @@ def parent_arrays(pm: PassiveMarket) -> ParentArrays:
         np.ascontiguousarray(snaps.venues, dtype=np.int64),
         cum_volume,
         np.ascontiguousarray(pm.starts, dtype=np.int64),
+        *bid_events(snaps, np.ascontiguousarray(pm.starts, dtype=np.int64)),
         np.ascontiguousarray(snaps.trade_col),
         np.ascontiguousarray(snaps.trade_px, dtype=np.float64),
         np.ascontiguousarray(snaps.trade_sz, dtype=np.int64),
@@ -108,9 +132,18 @@ def parent_arrays(pm: PassiveMarket) -> ParentArrays:
         np.ascontiguousarray(pm.cumulative_outflow, dtype=np.float64),
         np.ascontiguousarray(costs.fee, dtype=np.float64),
         np.ascontiguousarray(costs.rebate, dtype=np.float64),
+        *time_index(np.ascontiguousarray(snaps.ts, dtype=np.int64)),
     )
-    _ARRAYS[pm] = arrays
+    _ARRAYS[pm] = (arrays, tuple(arrays))
     return arrays
+
+
+def _after_tuple(after: AfterHorizon) -> tuple[Any, ...]:
+    """`after_arrays(after)` as a plain tuple, built once per `after`."""
+    cached = _AFTER.get(after)
+    if cached is None:
+        cached = _AFTER[after] = tuple(after_arrays(after))
+    return cached
 
 
 class _Rules(NamedTuple):
@@ -162,8 +195,57 @@ def _sample_windows(
     return count, stride
 
 
+@njit(cache=True)
+def _row_at(a: ParentArrays, value: int) -> int:
+    """The first row whose time is at or after `value`: `np.searchsorted(a.ts, value, "left")`,
+    searching only the rows of the time index's bucket that holds `value`.
+
+    Python twin: none (`numpy.searchsorted` over the whole of `a.ts`).
+    """
+    if value <= a.ts_origin:
+        return 0
+    bucket = (value - a.ts_origin) // a.ts_width
+    if bucket >= a.ts_rows.shape[0] - 1:
+        return int(a.ts.shape[0])
+    lo, hi = a.ts_rows[bucket], a.ts_rows[bucket + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a.ts[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return int(lo)
+
+
 @njit(cache=True, nogil=True)
 def _execute_parent_nb(
+    arrays: tuple[Any, ...],
+    rules: tuple[Any, ...],
+    seed: int,
+    iterations: int,
+    after: tuple[Any, ...],
+    market_shares: np.ndarray,
+    passive_shares: np.ndarray,
+    posted: np.ndarray,
+) -> _Fill:
+    """`_parent_nb` called with plain tuples (`ParentArrays`, `_Rules`, `AfterArrays` fields).
+
+    Python twin: `sor.routers.placement.execute_parent`.
+    """
+    return _parent_nb(
+        ParentArrays(*arrays),
+        _Rules(*rules),
+        seed,
+        iterations,
+        AfterArrays(*after),
+        market_shares,
+        passive_shares,
+        posted,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _parent_nb(
     a: ParentArrays,
     rules: _Rules,
     seed: int,
@@ -198,7 +280,7 @@ def _execute_parent_nb(
     row = first
     while remaining > 0 and row <= last:
         decisions += 1
-        next_row = np.searchsorted(a.ts, a.ts[row] + rules.horizon_ns, side="left")
+        next_row = _row_at(a, a.ts[row] + rules.horizon_ns)
         next_row = max(next_row, row + 1)
         for j in range(n):
             limits[j] = 0
@@ -228,8 +310,8 @@ def _execute_parent_nb(
             decision_ts = a.ts[row]
             for i in range(count):
                 end = decision_ts - stride * i
-                hi = np.searchsorted(a.ts, end, side="left")
-                lo = np.searchsorted(a.ts, end - rules.horizon_ns, side="left")
+                hi = _row_at(a, end)
+                lo = _row_at(a, end - rules.horizon_ns)
                 for k in range(k_count):
                     j = posts[k]
                     outflows[i, k] = a.cumulative_outflow[hi, j] - a.cumulative_outflow[lo, j]
@@ -277,8 +359,7 @@ def _execute_parent_nb(
             allowance = int(math.floor(rules.max_participation * traded)) - (size - remaining)
             m = min(m, max(allowance, 0))
         if m > 0:
-            for t in range(seen + 1, row + 1):
-                forget_row(a.ask_px, t, memory)
+            forget_rows(a.ask_px, seen + 1, row, memory)
             seen = max(seen, row)
             for j in range(n):
                 for k in range(n_level):
@@ -311,7 +392,7 @@ def _execute_parent_nb(
                 ahead[j] = float(a.bid_sz[row, j])
                 resting[j] = float(limits[j])
                 fills[j] = 0.0
-            simulate_resting(
+            simulate_resting_at(
                 a.bid_px,
                 a.bid_sz,
                 a.starts,
@@ -319,6 +400,11 @@ def _execute_parent_nb(
                 a.trade_px,
                 a.trade_sz,
                 a.trade_side,
+                a.events,
+                a.event_px,
+                a.event_sz,
+                a.first_print,
+                a.end_print,
                 row + 1,
                 end,
                 price,
@@ -344,8 +430,8 @@ def _execute_parent_nb(
             if any_fill:
                 last_fill_row = max(last_fill_row, end)
         row = next_row
-    for t in range(seen + 1, last + 1):
-        forget_row(a.ask_px, t, memory)
+    if remaining > 0:  # the clean-up reads the memory only when shares are left
+        forget_rows(a.ask_px, seen + 1, last, memory)
     traded = a.cum_volume[last + 1] - a.cum_volume[first]
     cleanup = clean_up_row_loop(
         after,
@@ -406,7 +492,7 @@ def execute_parent_compiled(
     if after is None:
         after = after_horizon(snaps, pm.costs, last + 1, pm.impact)
     a = parent_arrays(pm)
-    rules = _Rules(
+    rules = (
         int(first),
         int(last),
         int(size),
@@ -423,11 +509,11 @@ def execute_parent_compiled(
     )
     market_shares, passive_shares, posted = np.zeros(n), np.zeros(n), np.zeros(n)
     fill = _execute_parent_nb(
-        a,
+        _ARRAYS[pm][1],
         rules,
         int(settings.seed),
         settings.iterations,
-        after_arrays(after),
+        _after_tuple(after),
         market_shares,
         passive_shares,
         posted,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sor.data.snapshots import Snapshots
 from sor.evaluation.baselines import BestAsk, Twap, Vwap
+from sor.execution.depth_nb import empty_memory, forget_row, forget_rows, take
 from sor.execution.engine import execute
 from sor.execution.venues import venue_costs
 
@@ -122,3 +125,35 @@ def test_temporary_impact_raises_the_cash_of_each_snapshots_fills():
     charge = temporary_impact_charge(estimate_impact(snaps), 1.0)
     assert charge > 0
     assert charged.total_cash == pytest.approx(plain.total_cash * (1 + charge * np.sqrt(1000)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    taken=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 6), st.integers(1, 500)), max_size=12
+    ),
+    asks=st.lists(
+        st.lists(st.one_of(st.integers(-1, 8), st.just(99)), min_size=3, max_size=3),
+        min_size=1,
+        max_size=20,
+    ),
+    span=st.tuples(st.integers(0, 19), st.integers(-1, 19)),
+)
+def test_forget_rows_is_forget_row_row_by_row(taken, asks, span):
+    """The compiled range of rows drops the same prices, leaving the rest in the same order."""
+    # ticks of 0.01 from 10.00; -1 is no ask (NaN), 99 an infinite one
+    book = np.array(
+        [[np.nan if a == -1 else np.inf if a == 99 else 10 + a / 100 for a in row] for row in asks]
+    )
+    first, last = span[0] % len(book), min(span[1], len(book) - 1)
+    one, many = empty_memory(3), empty_memory(3)
+    for j, tick, shares in taken:
+        for memory in (one, many):
+            take(memory, j, 10 + tick / 100, shares)
+    for t in range(first, last + 1):
+        forget_row(book, t, one)
+    forget_rows(book, first, last, many)
+    assert np.array_equal(one.n, many.n)
+    for j in range(3):
+        assert np.array_equal(one.px[j, : one.n[j]], many.px[j, : many.n[j]])
+        assert np.array_equal(one.sz[j, : one.n[j]], many.sz[j, : many.n[j]])

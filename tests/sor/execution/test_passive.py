@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
 from sor.data.snapshots import BUY, NO_SIDE, SELL, Snapshots
+from sor.execution import passive
 from sor.execution.passive import (
     CONSERVATIVE,
     PROBABILISTIC,
+    bid_events,
     outflow_samples,
     queue_outflow,
     simulate_resting,
+    simulate_resting_at,
     trade_starts,
 )
 
@@ -43,22 +49,39 @@ def book(bids, trades=(), asks=None) -> Snapshots:
     )
 
 
+@contextlib.contextmanager
+def plain_python() -> Iterator[None]:
+    """The compiled helpers `simulate_resting` calls run as plain Python (`.py_func`) too."""
+    names = ("_start_resting", "_fill_from_prints", "_follow_bids", "_can_fill_bid",
+             "_ahead_after_cancel")  # fmt: skip
+    compiled = {name: getattr(passive, name) for name in names}
+    try:
+        for name, function in compiled.items():
+            setattr(passive, name, function.py_func)
+        yield
+    finally:
+        for name, function in compiled.items():
+            setattr(passive, name, function)
+
+
 def rest(
     snaps, shares, *, model=CONSERVATIVE, power=2.0, max_fill=None, posted_row=0, compiled=True
 ):
     """Post `shares` at the bid of `posted_row`, run to the end; returns (filled, ahead, row).
 
-    `compiled=False` runs the plain-Python twin of the compiled function (`.py_func`).
+    `compiled=False` runs the plain-Python twin of the compiled function (`.py_func`, and of
+    the compiled helpers it calls).
     """
     price = snaps.bid_px[posted_row].copy()
     ahead = snaps.bid_sz[posted_row].astype(float)
     fills = np.zeros(1)
     run = simulate_resting if compiled else simulate_resting.py_func
-    row = run(
-        snaps.bid_px, snaps.bid_sz, trade_starts(snaps), snaps.trade_col, snaps.trade_px,
-        snaps.trade_sz, snaps.trade_side, posted_row + 1, len(snaps) - 1, price, ahead,
-        np.array([float(shares)]), float(max_fill or shares), model, power, fills,
-    )  # fmt: skip
+    with contextlib.nullcontext() if compiled else plain_python():
+        row = run(
+            snaps.bid_px, snaps.bid_sz, trade_starts(snaps), snaps.trade_col, snaps.trade_px,
+            snaps.trade_sz, snaps.trade_side, posted_row + 1, len(snaps) - 1, price, ahead,
+            np.array([float(shares)]), float(max_fill or shares), model, power, fills,
+        )  # fmt: skip
     return fills[0], ahead[0], row
 
 
@@ -281,3 +304,62 @@ def test_compiled_and_plain_python_give_the_same_fills():
         plain = rest(snaps, 500, model=model, compiled=False)
         assert compiled == pytest.approx(plain), model
     assert simulate_resting.signatures  # it ran compiled, not as plain Python
+
+
+def sticky_book(rng, rows: int, venues: int) -> Snapshots:
+    """Several venues whose bids mostly repeat the row before (a missing bid now and then) and
+    prints at some rows: most rows move nothing, as in MBP-10 data where the asks change."""
+    bid_px = np.empty((rows, venues))
+    bid_sz = np.empty((rows, venues), dtype=np.int64)
+    px, sz = np.full(venues, 100.0), np.full(venues, 300)
+    for t in range(rows):
+        move = rng.random(venues) < 0.15
+        px = np.where(move, 100.0 + rng.integers(-2, 3, venues) / 100, px)
+        sz = np.where(move | (rng.random(venues) < 0.1), rng.integers(0, 600, venues), sz)
+        bid_px[t] = np.where(rng.random(venues) < 0.03, np.nan, px)
+        bid_sz[t] = sz
+    n_trades = int(rng.integers(0, rows))
+    trade_row = np.sort(rng.integers(1, rows, n_trades))
+    return Snapshots(
+        ts=np.arange(rows, dtype=np.int64) * 1_000_000,
+        venues=np.arange(1, venues + 1, dtype=np.int32),
+        ask_px=np.full((rows, venues), 100.05),
+        ask_sz=np.full((rows, venues), 500, dtype=np.int64),
+        bid_px=bid_px,
+        bid_sz=bid_sz,
+        trade_volume=np.zeros(rows, dtype=np.int64),
+        trade_row=trade_row.astype(np.int64),
+        trade_col=rng.integers(0, venues, n_trades).astype(np.int32),
+        trade_px=100.0 + rng.integers(-3, 3, n_trades) / 100,
+        trade_sz=rng.integers(1, 400, n_trades).astype(np.int64),
+        trade_side=rng.choice(np.array([SELL, BUY, NO_SIDE], dtype=np.int8), n_trades),
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reading_only_the_rows_that_move_a_bid_gives_the_same_fills(seed):
+    rng = np.random.default_rng(seed)
+    snaps = sticky_book(rng, int(rng.integers(2, 400)), int(rng.integers(1, 6)))
+    starts = trade_starts(snaps)
+    events = bid_events(snaps, starts)
+    assert len(events.rows) < len(snaps) - 1 or len(snaps) < 20  # rows are skipped
+    for _ in range(10):
+        posted = int(rng.integers(0, len(snaps) - 1))
+        last = int(rng.integers(posted + 1, len(snaps)))
+        resting = rng.integers(0, 800, snaps.n_venues).astype(float)
+        price = np.where(resting > 0, snaps.bid_px[posted], np.nan)
+        model = int(rng.choice([CONSERVATIVE, PROBABILISTIC]))
+        max_fill = float(rng.integers(1, 1500))
+        runs = []
+        for at in (False, True):
+            ahead, fills = snaps.bid_sz[posted].astype(float), np.zeros(snaps.n_venues)
+            args = (posted + 1, last, price, ahead, resting, max_fill, model, 2.0, fills)
+            columns = (snaps.bid_px, snaps.bid_sz, starts, snaps.trade_col, snaps.trade_px,
+                       snaps.trade_sz, snaps.trade_side)  # fmt: skip
+            row = (
+                simulate_resting_at(*columns, *events, *args)
+                if at
+                else simulate_resting(*columns, *args)
+            )
+            runs.append((row, ahead.tobytes(), fills.tobytes()))
+        assert runs[0] == runs[1]

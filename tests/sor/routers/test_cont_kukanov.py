@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 
 from sor.routers.cont_kukanov import (
     PlacementProblem,
+    _arrays,
     _project,
+    _stochastic_approximation,
     assumptions_hold,
     expected_cost,
     one_venue_closed_form,
@@ -170,3 +173,101 @@ def test_higher_rebate_draws_more_limit_shares():
     )  # fmt: skip
     x = solve(p, iterations=20_000)
     assert x.limits[1] > x.limits[0]
+
+
+def _pinned_problems():
+    """Problems of every shape the router meets, seeded: few and many venues, tied rebates,
+    queues and samples, penalties from none to large, one to a thousand iterations."""
+    rng = np.random.default_rng(20180102)
+    for case in range(240):
+        venues = int(rng.integers(0, 8))
+        shares = float(rng.choice([1.0, 37.0, 5_000.0, 2_000_000.0]))
+        ties = case % 3 == 0
+        rebates = np.full(venues, 0.002) if ties else rng.uniform(-0.001, 0.004, venues)
+        queues = (
+            np.full(venues, float(rng.integers(0, 3 * int(shares) + 1)))
+            if ties
+            else rng.integers(0, 3 * int(shares) + 1, venues).astype(float)
+        )
+        samples = int(rng.integers(1, 101))
+        outflows = rng.poisson(rng.uniform(0.0, 3.0, venues) * shares, (samples, venues))
+        if case % 4 == 0:
+            outflows = outflows[rng.integers(0, samples, samples) % max(samples // 4, 1)]
+        problem = PlacementProblem(
+            shares=shares,
+            half_spread=float(rng.choice([0.0, 0.005, 0.01])),
+            fee=float(rng.choice([0.0, 0.003])),
+            rebates=rebates,
+            queues=queues,
+            outflows=outflows.astype(float),
+            lambda_under=float(rng.uniform(0.0, 0.5)),
+            lambda_over=float(rng.uniform(0.0, 0.5)),
+            theta=float(rng.choice([0.0, 0.002, rng.uniform(0.0, 0.1)])),
+        )
+        yield problem, int(rng.choice([1, 7, 100, 1000])), int(rng.integers(0, 2**31))
+
+
+#: sha256 of the answers `solve` gave to `_pinned_problems` before any step was skipped
+#: (market then limits, float64 bytes): the solver's answer may not move by a bit.
+PINNED_ANSWERS = "ed02efe799a0f6c7637178ea1d292ab434a5cf6b33b78c5a09fa3e9d40c79633"
+
+
+def test_answers_are_pinned_to_the_bit():
+    digest = hashlib.sha256()
+    for problem, iterations, seed in _pinned_problems():
+        x = solve(problem, iterations=iterations, seed=seed)
+        digest.update(np.float64(x.market).tobytes() + np.ascontiguousarray(x.limits).tobytes())
+    assert digest.hexdigest() == PINNED_ANSWERS
+
+
+def _pinned_edge_problems():
+    """More venues than a step's bit mask holds, and penalties of zero (a short step's sign
+    term is then -0.0)."""
+    rng = np.random.default_rng(7)
+    for case in range(24):
+        venues = [1, 3, 61, 62, 70][case % 5]
+        shares = float(rng.choice([10.0, 5_000.0]))
+        zero = case % 2 == 0
+        problem = PlacementProblem(
+            shares=shares,
+            half_spread=0.01,
+            fee=0.0 if zero else 0.003,
+            rebates=np.zeros(venues) if zero else rng.uniform(0.0, 0.004, venues),
+            queues=rng.integers(0, int(shares), venues).astype(float),
+            outflows=rng.poisson(shares / 2, (int(rng.integers(1, 60)), venues)).astype(float),
+            lambda_under=0.0 if zero else float(rng.uniform(0.0, 0.3)),
+            lambda_over=0.0 if zero else float(rng.uniform(0.0, 0.3)),
+            theta=0.0 if zero or case % 3 == 0 else 0.002,
+        )
+        yield problem, int(rng.choice([50, 400])), int(rng.integers(0, 2**31))
+
+
+#: sha256 of the answers `solve` gave to `_pinned_edge_problems` before any step was skipped.
+PINNED_EDGE_ANSWERS = "f6ace673d062014d3961ddcd32d2286667c3997388a38e5152481e991c9c6173"
+
+
+def test_answers_with_many_venues_or_zero_penalties_are_pinned_to_the_bit():
+    digest = hashlib.sha256()
+    for problem, iterations, seed in _pinned_edge_problems():
+        x = solve(problem, iterations=iterations, seed=seed)
+        digest.update(np.float64(x.market).tobytes() + np.ascontiguousarray(x.limits).tobytes())
+    assert digest.hexdigest() == PINNED_EDGE_ANSWERS
+
+
+def test_a_step_that_left_the_iterate_unchanged_is_not_computed_again():
+    """On the pinned problems some iterates settle: fewer projections than steps, same answers
+    (`test_answers_are_pinned_to_the_bit`)."""
+    settled = 0
+    for problem, iterations, seed in _pinned_problems():
+        rebates, queues, outflows = _arrays(problem)
+        k = len(rebates)
+        start = np.full(k + 1, problem.shares / (2 * k) if k else problem.shares)
+        start[0] = problem.shares / 2 if k else problem.shares
+        draws = np.random.default_rng(seed).integers(0, len(outflows), size=iterations)
+        out = np.empty(k + 1)
+        args = (problem.shares, problem.half_spread, problem.fee, rebates, queues, outflows)
+        penalties = (problem.lambda_under, problem.lambda_over, problem.theta)
+        projections = _stochastic_approximation(*args, draws, *penalties, start, out)
+        assert 1 <= projections <= iterations + 1
+        settled += projections < iterations / 2
+    assert settled >= 10

@@ -126,3 +126,21 @@ def test_compiled_parent_equals_the_reference_on_a_real_day():
                     market, first, last, 5_000, params, settings, max_participation=cap
                 )
                 assert_same(got, want)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_time_index_finds_the_rows_numpy_finds(seed):
+    """`_row_at` is `np.searchsorted(ts, value, side="left")`: repeated times, gaps, one row,
+    values before, between, at and after the rows."""
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(1, 300))
+    gaps = rng.choice([0, 1, 7, 10**6, 10**9], rows) * rng.integers(0, 3, rows)
+    ts = np.cumsum(gaps).astype(np.int64) + int(rng.integers(0, 10**12))
+    arrays = dict.fromkeys(placement_nb.ParentArrays._fields, np.zeros(0))
+    arrays |= dict(
+        zip(("ts_origin", "ts_width", "ts_rows"), placement_nb.time_index(ts), strict=True)
+    )
+    index = placement_nb.ParentArrays(**{**arrays, "ts": ts})
+    values = np.concatenate([ts, ts - 1, ts + 1, rng.integers(ts[0] - 10**9, ts[-1] + 10**9, 200)])
+    for value in values:
+        assert placement_nb._row_at(index, int(value)) == np.searchsorted(ts, value, side="left")
