@@ -25,6 +25,7 @@ from sor.config import Config
 from sor.errors import ConfigError
 from sor.files import FileLock, lock_file
 from sor.redaction import redact_url
+from sor.vocabulary import ALLOCATOR_PARAMS
 from sweep.fingerprint import config_changes, config_fingerprint, same_data, snapshots_fingerprint
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
@@ -39,6 +40,7 @@ __all__ = [
     "storage_file",
     "study_lock",
     "warm_up_kernels",
+    "warm_up_params",
     "warm_up_workers",
 ]
 
@@ -432,11 +434,12 @@ WARM_UP_GATE_S = 30.0
 def warm_up_workers(snaps_ref: Any, config: dict[str, Any], workers: int, *, local: bool) -> None:
     """Warm every Ray worker up before the sweep is timed: kernels loaded, evaluation prepared.
 
-    One task per worker loads the kernels (`warm_up_kernels`) and prepares the evaluation over
-    the shared snapshots (`sweep.evaluate.evaluate_shared` with no trial), which the worker then
-    keeps for its trials. On a local runtime the tasks wait for each other at a gate (a folder
-    each marks with its pid): without it Ray may hand a second warm-up task to a worker that
-    finished its first, and leave another worker to warm up on the clock.
+    One task per worker loads the kernels (`warm_up_kernels`), prepares the evaluation over
+    the shared snapshots (`sweep.evaluate.evaluate_shared`), which the worker then keeps for its
+    trials, and runs one untimed trial on it at `warm_up_params`. On a local runtime the tasks
+    wait for each other at a gate (a folder each marks with its pid): without it Ray may hand a
+    second warm-up task to a worker that finished its first, and leave another worker to warm
+    up on the clock.
 
     Args:
         snaps_ref: the Ray reference of the snapshots.
@@ -478,13 +481,23 @@ def _warm_up_worker(
     from sweep.evaluate import evaluate_shared
 
     warm_up_kernels(config["router"]["allocator"])
-    evaluate_shared(snaps_ref, config, [])
+    # One trial on the shared evaluation itself: the kernels' specializations for the arrays a
+    # worker reads (read-only views of the object store, the data's own ladders) are compiled
+    # or loaded here, not in the first timed trial.
+    evaluate_shared(snaps_ref, config, [warm_up_params(config)])
     if gate is not None and os.path.isdir(gate):
         Path(gate, str(os.getpid())).touch()
         deadline = time.monotonic() + WARM_UP_GATE_S
         while len(os.listdir(gate)) < workers and time.monotonic() < deadline:
             time.sleep(0.01)
     return os.getpid()
+
+
+def warm_up_params(config: dict[str, Any]) -> dict[str, float]:
+    """The parameters of a worker's warm-up trial: the configuration's `params` of its
+    allocator (`Config.model_dump()` form)."""
+    names = ALLOCATOR_PARAMS[config["router"]["allocator"]]
+    return {name: float(config["params"][name]) for name in names}
 
 
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, outcome: dict) -> set[str]:

@@ -99,3 +99,16 @@ def test_chunks_cover_every_trial_once():
     for n in (1, 2, 3, 7):
         chunks = driver._chunks(items, n)
         assert len(chunks) <= n and [x for c in chunks for x in c] == items
+
+
+@pytest.mark.parametrize("allocator", ["static", "cont_kukanov"])
+def test_a_workers_warm_up_trial_is_at_the_configured_parameters(allocator):
+    from sweep.driver import warm_up_params
+
+    config = load_config(None, {"router.allocator": allocator, "params.theta_queue": 0.125})
+    params = warm_up_params(config.model_dump())
+    assert params["theta_queue"] == 0.125
+    from sor.vocabulary import ALLOCATOR_PARAMS
+
+    assert set(params) == set(ALLOCATOR_PARAMS[allocator])
+    assert ("horizon_s" in params) == (allocator == "cont_kukanov")
