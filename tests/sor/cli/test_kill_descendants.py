@@ -91,7 +91,10 @@ STUCK = textwrap.dedent(
     spin(10)
     main._install_signal_handlers()
     print("ready", flush=True)
-    spin(60_000_000_000)  # minutes
+    try:
+        spin(60_000_000_000)  # minutes
+    except BaseException:  # the signal came before the loop started: it raised here instead
+        spin(60_000_000_000)
     sys.exit(0)
     """
 )
