@@ -485,6 +485,10 @@ def _deadline(read_end: int) -> None:
     _force_exit()
 
 
+#: Longest a failed run waits for a Ray start under way before killing what it started.
+RAY_SETTLE_S = 30.0
+
+
 def _leave(code: int) -> None:
     """If this run started Ray, end the process with `code` now: flush, stop Ray, `os._exit`.
 
@@ -500,7 +504,12 @@ def _leave(code: int) -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     if _said or code != 0:
-        # Nothing of the run is needed any more: no waiting for a Ray start or a graceful stop.
+        # Nothing of the run is needed any more: no graceful stop. A failed run (its error is
+        # already printed) first lets a Ray start under way finish, so that no process of it is
+        # spawned after the kill; after a signal nothing is waited for.
+        if not _said:
+            with contextlib.suppress(BaseException):  # a signal meanwhile: kill at once
+                run.RAY.settle(RAY_SETTLE_S)
         with contextlib.suppress(Exception):
             _kill_descendants()
         os._exit(128 + _said[0] if _said else code)

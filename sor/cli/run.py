@@ -331,6 +331,15 @@ class RayStart:
         self._done.set()
         threading.Event().wait()  # never set: see the class docstring
 
+    def settle(self, timeout_s: float) -> None:
+        """Wait at most `timeout_s` for `ray.init` to return (or fail), raising nothing.
+
+        A run that fails while Ray starts waits here before its processes are killed: the start
+        would otherwise go on spawning Ray's processes after the kill, and one spawned in that
+        moment outlives the run (`sor.cli.main`).
+        """
+        self._done.wait(timeout_s)
+
     @property
     def done(self) -> bool:
         """`ray.init` has returned (or failed)."""
