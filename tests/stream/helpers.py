@@ -63,3 +63,37 @@ def small_updates(n: int = 6) -> QuoteUpdates:
         trade_side=np.array([1], dtype=np.int8),
         symbol="AAPL",
     )
+
+
+def forge_an_end_after_the_first_events(
+    bootstrap: str, topic: str, forged: list[int], patience_s: float = 300.0
+) -> None:
+    """Watch `topic` as someone without the key would, and right after the first events
+    message write an end-of-stream message (unsigned) that declares the stream over there;
+    the forged end's seq goes into `forged`. Gives up after `patience_s` seconds."""
+    import time
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from stream.messages import Batch, decode
+
+    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=None, fetch_max_wait_ms=10)
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
+    partition = TopicPartition(topic, 0)
+    consumer.assign([partition])
+    consumer.seek_to_beginning(partition)
+    try:
+        deadline = time.monotonic() + patience_s
+        while not forged and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=20).values():
+                for record in records:
+                    message = decode(record.value)
+                    if type(message) is Batch:
+                        seq = message.seq + message.count
+                        end = encode_end(message.stream_id, seq, seq - 1)
+                        producer.send(topic, end, partition=0).get(timeout=10)
+                        forged.append(seq)
+                        return
+    finally:
+        consumer.close()
+        producer.close()

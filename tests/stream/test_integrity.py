@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -19,7 +18,14 @@ from stream.consumer import consume_updates
 from stream.events import split_events
 from stream.messages import encode_end, encode_event
 from stream.signing import HEADER, StreamKey
-from tests.stream.helpers import BASE_NS, KAFKA_PYTHON_WARNINGS, KEY, encoded_stream, small_updates
+from tests.stream.helpers import (
+    BASE_NS,
+    KAFKA_PYTHON_WARNINGS,
+    KEY,
+    encoded_stream,
+    forge_an_end_after_the_first_events,
+    small_updates,
+)
 
 pytestmark = [pytest.mark.kafka, KAFKA_PYTHON_WARNINGS]
 
@@ -214,10 +220,7 @@ def test_sor_run_refuses_a_forged_end_written_while_it_streams(tmp_path, bootstr
     """`sor run`'s pipeline, paced: a forger who watches the topic writes an end right after
     the first event message. The run's key is its own, so the forgery ends the run with an
     error (exit 2) instead of a sweep over one event."""
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
     from sor.config import load_config
-    from stream.messages import Batch, decode
     from stream.pipeline import stream_snapshots
     from tests.csvdata import row, write_csv
 
@@ -236,29 +239,11 @@ def test_sor_run_refuses_a_forged_end_written_while_it_streams(tmp_path, bootstr
     )
     forged: list[int] = []
 
-    def forge() -> None:
-        consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=None, fetch_max_wait_ms=10)
-        producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        try:
-            deadline = time.monotonic() + 20
-            while not forged and time.monotonic() < deadline:
-                for records in consumer.poll(timeout_ms=20).values():
-                    for record in records:
-                        message = decode(record.value)
-                        if type(message) is Batch:
-                            seq = message.seq + message.count
-                            end = encode_end(message.stream_id, seq, seq - 1)
-                            producer.send(topic, end, partition=0).get(timeout=10)
-                            forged.append(seq)
-                            return
-        finally:
-            consumer.close()
-            producer.close()
-
-    forger = threading.Thread(target=forge, daemon=True)
+    forger = threading.Thread(
+        target=forge_an_end_after_the_first_events,
+        args=(bootstrap, topic, forged, 20.0),
+        daemon=True,
+    )
     forger.start()
     with pytest.raises(StreamError, match=rf"{topic} partition 0 offset \d+: not signed"):
         stream_snapshots(config, path)

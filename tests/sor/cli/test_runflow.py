@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from sor.synth.generate import generate
-from tests.stream.helpers import KAFKA_PYTHON_WARNINGS
+from tests.stream.helpers import KAFKA_PYTHON_WARNINGS, forge_an_end_after_the_first_events
 
 SECRET = "runflow-test-stream-key-0a1b2c3d4e5f6789"
 PHASES = (
@@ -207,35 +207,6 @@ def test_consume_only_sweeps_what_sor_produce_sent(csv_30s, tmp_path, bootstrap,
                 bootstrap, "--topic", topic, "--trials", 2, "--num-cpus", 2, "--out",
                 tmp_path / "again.json", "-q", env=key)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
-
-
-def forge_an_end_after_the_first_events(bootstrap: str, topic: str, forged: list[int]) -> None:
-    """Watch `topic` as someone without the key would, and right after the first events
-    message write an end-of-stream message (unsigned) that declares the stream over there."""
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-    from stream.messages import Batch, decode, encode_end
-
-    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=None, fetch_max_wait_ms=10)
-    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
-    try:
-        deadline = time.monotonic() + 300
-        while not forged and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=20).values():
-                for record in records:
-                    message = decode(record.value)
-                    if type(message) is Batch:
-                        seq = message.seq + message.count
-                        end = encode_end(message.stream_id, seq, seq - 1)
-                        producer.send(topic, end, partition=0).get(timeout=10)
-                        forged.append(seq)
-                        return
-    finally:
-        consumer.close()
-        producer.close()
 
 
 @pytest.mark.kafka
