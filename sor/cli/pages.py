@@ -4,8 +4,8 @@ NumPy advises the kernel to back every array of 4 MiB or more with transparent h
 (`madvise(MADV_HUGEPAGE)`). Where the kernel then defragments on demand (Linux with
 `transparent_hugepage/defrag` set to `madvise`, a common default), the first touch of a large
 array waits for memory to be compacted, and after a load has churned through gigabytes that wait
-is long: on a month of data (2 million rows, 11 venues) the snapshot arrays took 4-5 s to build
-instead of 0.7 s, almost all of it kernel time, and the load 3.9 s instead of 2.2 s. sor's arrays
+is long: on a month of data (2 million rows, 11 venues) the snapshot arrays took 4.1-4.6 s to
+build instead of 0.8-1.1 s, 3.0-3.4 s of it kernel time (`bench/huge_pages.py`). sor's arrays
 are read in sequence, where ordinary pages cost nothing measurable, so its command line turns
 the advice off, for itself and for the processes it starts (Ray's workers read the variable
 when they import NumPy). A user who sets `NUMPY_MADVISE_HUGEPAGE` keeps their choice.
