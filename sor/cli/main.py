@@ -492,8 +492,10 @@ RAY_SETTLE_S = 30.0
 def _leave(code: int) -> None:
     """If this run started Ray, end the process with `code` now: flush, stop Ray, `os._exit`.
 
-    After a signal, or on one while Ray stops, every process this one started is killed at
-    once (`_kill_descendants`) and the code is 130 (143).
+    A run that succeeded has started Ray's graceful stop when its sweep ended; whatever of it is
+    still under way when the results are written is killed instead of waited for. After a
+    signal, or on one while Ray stops, every process this one started is killed at once
+    (`_kill_descendants`) and the code is 130 (143).
     Everything else this process owns is released by then: the broker is stopped and the
     outputs' locks are dropped by the `with` blocks the command has left. Without Ray, returns.
     """
@@ -514,7 +516,10 @@ def _leave(code: int) -> None:
             _kill_descendants()
         os._exit(128 + _said[0] if _said else code)
     try:
-        run.stop_ray()
+        if run.stop_ray(wait=False):
+            # The results are written and nothing of the runtime is needed: the prompt does not
+            # wait for Ray's graceful stop (a second or more) to end; what is left is killed.
+            _kill_descendants()
     except (KeyboardInterrupt, _Terminated):
         _force_exit()
     except Exception:  # Ray failing to stop must not change what the run reports

@@ -372,6 +372,11 @@ class RayStart:
             self._stopping = threading.Thread(target=ray.shutdown, name="ray-stop", daemon=True)
             self._stopping.start()
 
+    @property
+    def stopping(self) -> bool:
+        """A stop this object started (`stop_soon`) is still under way."""
+        return self._stopping is not None and self._stopping.is_alive()
+
     def stop(self) -> None:
         """Shut Ray down (if this object initialised it) and wait until it is down."""
         self.stop_soon()
@@ -399,17 +404,27 @@ class _NotMainThreadNote(logging.Filter):
         return "SIGTERM handler is not set" not in record.getMessage()
 
 
-def stop_ray() -> None:
-    """Stop the Ray runtime this process's run started (no-op without one) and wait for it.
+def stop_ray(*, wait: bool = True) -> bool:
+    """Stop the Ray runtime this process's run started (no-op without one).
 
-    `ray.shutdown()` asks each of its processes in turn to stop; a run started the shutdown
-    in the background when its sweep ended, so by the time its files are written it is
-    usually over. A start still under way is waited for first.
+    `ray.shutdown()` asks each of its processes in turn to stop, and takes a second or more; a
+    run starts it in the background when its sweep ends (`RayStart.stop_soon`). A start still
+    under way is waited for first.
+
+    Args:
+        wait: wait until the runtime is down.
+
+    Returns:
+        Whether the stop is still under way (only without `wait`).
     """
     if RAY is None:
-        return
+        return False
     RAY.wait()
-    RAY.stop()
+    if wait:
+        RAY.stop()
+        return False
+    RAY.stop_soon()
+    return RAY.stopping
 
 
 def write_outputs(

@@ -1,5 +1,6 @@
 """After a signal `sor` ends, even with its main thread stuck, and kills every process it
-started, even one being started meanwhile."""
+started, even one being started meanwhile; after a run that succeeded, it does not wait for Ray's
+graceful stop either."""
 
 from __future__ import annotations
 
@@ -112,3 +113,46 @@ def test_a_signal_ends_the_process_even_while_the_main_thread_is_stuck():
         if run.poll() is None:
             run.kill()
     assert code == 128 + signal.SIGTERM
+
+
+#: A run that succeeded, whose Ray runtime's graceful stop never ends (a stand-in for the
+#: second or more `ray.shutdown()` takes), with a process of that runtime still running.
+SLOW_STOP = textwrap.dedent(
+    """
+    import subprocess, sys, threading
+    import sor.cli.main, sor.cli.run
+    cli, run = sys.modules["sor.cli.main"], sys.modules["sor.cli.run"]
+
+    class NeverStopping:
+        stopping = True
+        def wait(self):
+            return 0.0
+        def stop_soon(self):
+            pass
+        def stop(self):
+            threading.Event().wait()  # the graceful stop, waited for, would never end
+
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    run.RAY = NeverStopping()
+    cli._leave(0)
+    """
+)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process tree from /proc")
+def test_a_run_that_succeeded_does_not_wait_for_rays_stop_and_leaves_no_process():
+    run = subprocess.Popen([sys.executable, "-c", SLOW_STOP], start_new_session=True)
+    try:
+        code = run.wait(timeout=30)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while session_alive(run.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = session_alive(run.pid)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert code == 0
+    assert left == []
