@@ -25,7 +25,7 @@ from sor.config import Config
 from sor.errors import ConfigError
 from sor.files import FileLock, lock_file
 from sor.redaction import redact_url
-from sor.vocabulary import ALLOCATOR_PARAMS
+from sweep.evaluate import warm_up_kernels, warm_up_worker
 from sweep.fingerprint import config_changes, config_fingerprint, same_data, snapshots_fingerprint
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 
@@ -39,8 +39,6 @@ __all__ = [
     "run_sweep",
     "storage_file",
     "study_lock",
-    "warm_up_kernels",
-    "warm_up_params",
     "warm_up_workers",
 ]
 
@@ -414,32 +412,15 @@ def _run_sweep(
     )
 
 
-def warm_up_kernels(allocator: str) -> None:
-    """Compile, or load from Numba's cache, the kernels a trial of `allocator` runs."""
-    if allocator == "cont_kukanov":
-        from sor.routers.placement_nb import warm_up
-
-        warm_up()
-    from sor.evaluation.baselines_nb import warm_up as warm_up_baselines
-    from sor.routers.static_nb import warm_up as warm_up_static
-
-    warm_up_static()  # the static router
-    warm_up_baselines()  # the baselines' kernel, which every worker's prepare runs
-
-
-#: Longest a warm-up task waits for the other workers' warm-up tasks to start (seconds).
-WARM_UP_GATE_S = 30.0
-
-
 def warm_up_workers(snaps_ref: Any, config: dict[str, Any], workers: int, *, local: bool) -> None:
     """Warm every Ray worker up before the sweep is timed: kernels loaded, evaluation prepared.
 
-    One task per worker loads the kernels (`warm_up_kernels`), prepares the evaluation over
-    the shared snapshots (`sweep.evaluate.evaluate_shared`), which the worker then keeps for its
-    trials, and runs one untimed trial on it at `warm_up_params`. On a local runtime the tasks
-    wait for each other at a gate (a folder each marks with its pid): without it Ray may hand a
-    second warm-up task to a worker that finished its first, and leave another worker to warm
-    up on the clock.
+    One task per worker (`sweep.evaluate.warm_up_worker`) loads the kernels, prepares the
+    evaluation over the shared snapshots (`sweep.evaluate.evaluate_shared`), which the worker
+    then keeps for its trials, and runs one untimed trial on it at `warm_up_params`. On a local
+    runtime the tasks wait for each other at a gate (a folder each marks with its pid): without
+    it Ray may hand a second warm-up task to a worker that finished its first, and leave another
+    worker to warm up on the clock.
 
     Args:
         snaps_ref: the Ray reference of the snapshots.
@@ -457,7 +438,7 @@ def warm_up_workers(snaps_ref: Any, config: dict[str, Any], workers: int, *, loc
         # SPREAD: on a cluster, one task per node first (Ray would otherwise queue them all on
         # the driver's node, where the snapshots are, and leave the other nodes cold).
         task = ray.remote(max_retries=2, retry_exceptions=False, scheduling_strategy="SPREAD")(
-            _warm_up_worker
+            warm_up_worker
         )
         ray.get([task.remote([snaps_ref], config, gate, workers) for _ in range(workers)])
     finally:
@@ -470,34 +451,6 @@ def _one_node() -> bool:
     import ray
 
     return sum(bool(node.get("Alive")) for node in ray.nodes()) == 1
-
-
-def _warm_up_worker(
-    snaps_ref: list[Any], config: dict[str, Any], gate: str | None, workers: int
-) -> int:
-    """One worker's warm-up (`warm_up_workers`); returns its pid."""
-    import os
-
-    from sweep.evaluate import evaluate_shared
-
-    warm_up_kernels(config["router"]["allocator"])
-    # One trial on the shared evaluation itself: the kernels' specializations for the arrays a
-    # worker reads (read-only views of the object store, the data's own ladders) are compiled
-    # or loaded here, not in the first timed trial.
-    evaluate_shared(snaps_ref, config, [warm_up_params(config)])
-    if gate is not None and os.path.isdir(gate):
-        Path(gate, str(os.getpid())).touch()
-        deadline = time.monotonic() + WARM_UP_GATE_S
-        while len(os.listdir(gate)) < workers and time.monotonic() < deadline:
-            time.sleep(0.01)
-    return os.getpid()
-
-
-def warm_up_params(config: dict[str, Any]) -> dict[str, float]:
-    """The parameters of a worker's warm-up trial: the configuration's `params` of its
-    allocator (`Config.model_dump()` form)."""
-    names = ALLOCATOR_PARAMS[config["router"]["allocator"]]
-    return {name: float(config["params"][name]) for name in names}
 
 
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, outcome: dict) -> set[str]:

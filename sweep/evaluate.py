@@ -1,18 +1,32 @@
-"""What a Ray worker runs: the router over the shared snapshots for a batch of parameter sets."""
+"""What a Ray worker runs: its warm-up, and the router over the shared snapshots for a batch of
+parameter sets.
+
+A worker imports this module, not the driver's (`sweep.driver` imports Optuna).
+"""
 
 from __future__ import annotations
 
 import os
 import resource
+import time
 import traceback
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from sor.config import Config
 from sor.data.snapshots import Snapshots
 from sor.evaluation.modes import Evaluation, prepare
+from sor.vocabulary import ALLOCATOR_PARAMS
 
-__all__ = ["evaluate_batch", "evaluate_shared"]
+__all__ = [
+    "WARM_UP_GATE_S",
+    "evaluate_batch",
+    "evaluate_shared",
+    "warm_up_kernels",
+    "warm_up_params",
+    "warm_up_worker",
+]
 
 
 def evaluate_batch(
@@ -96,3 +110,44 @@ def _where() -> dict[str, Any]:
     # (no per-trial data copies).
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"node": node, "pid": os.getpid(), "peak_rss_kib": peak_kib}
+
+
+def warm_up_kernels(allocator: str) -> None:
+    """Compile, or load from Numba's cache, the kernels a trial of `allocator` runs."""
+    if allocator == "cont_kukanov":
+        from sor.routers.placement_nb import warm_up
+
+        warm_up()
+    from sor.evaluation.baselines_nb import warm_up as warm_up_baselines
+    from sor.routers.static_nb import warm_up as warm_up_static
+
+    warm_up_static()  # the static router
+    warm_up_baselines()  # the baselines' kernel, which every worker's prepare runs
+
+
+#: Longest a warm-up task waits for the other workers' warm-up tasks to start (seconds).
+WARM_UP_GATE_S = 30.0
+
+
+def warm_up_worker(
+    snaps_ref: list[Any], config: dict[str, Any], gate: str | None, workers: int
+) -> int:
+    """One worker's warm-up (`sweep.driver.warm_up_workers`); returns its pid."""
+    warm_up_kernels(config["router"]["allocator"])
+    # One trial on the shared evaluation itself: the kernels' specializations for the arrays a
+    # worker reads (read-only views of the object store, the data's own ladders) are compiled
+    # or loaded here, not in the first timed trial.
+    evaluate_shared(snaps_ref, config, [warm_up_params(config)])
+    if gate is not None and os.path.isdir(gate):
+        Path(gate, str(os.getpid())).touch()
+        deadline = time.monotonic() + WARM_UP_GATE_S
+        while len(os.listdir(gate)) < workers and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return os.getpid()
+
+
+def warm_up_params(config: dict[str, Any]) -> dict[str, float]:
+    """The parameters of a worker's warm-up trial: the configuration's `params` of its
+    allocator (`Config.model_dump()` form)."""
+    names = ALLOCATOR_PARAMS[config["router"]["allocator"]]
+    return {name: float(config["params"][name]) for name in names}

@@ -246,7 +246,7 @@ def _ready_driver(snaps: Snapshots, config: Config, ray_start: RayStart) -> Eval
     import sweep.plots  # noqa: F401
     import sweep.report  # noqa: F401
     from sor.evaluation.modes import prepare
-    from sweep.driver import warm_up_kernels
+    from sweep.evaluate import warm_up_kernels
 
     warm_up_kernels(config.router.allocator)
     return None if ray_start.done else prepare(snaps, config)

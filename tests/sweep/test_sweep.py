@@ -103,7 +103,7 @@ def test_chunks_cover_every_trial_once():
 
 @pytest.mark.parametrize("allocator", ["static", "cont_kukanov"])
 def test_a_workers_warm_up_trial_is_at_the_configured_parameters(allocator):
-    from sweep.driver import warm_up_params
+    from sweep.evaluate import warm_up_params
 
     config = load_config(None, {"router.allocator": allocator, "params.theta_queue": 0.125})
     params = warm_up_params(config.model_dump())
@@ -112,3 +112,20 @@ def test_a_workers_warm_up_trial_is_at_the_configured_parameters(allocator):
 
     assert set(params) == set(ALLOCATOR_PARAMS[allocator])
     assert ("horizon_s" in params) == (allocator == "cont_kukanov")
+
+
+
+def test_a_worker_imports_neither_optuna_nor_the_report(local_ray, small_snaps):
+    # Every import a worker need not do is paid by each worker before its first trial (Optuna
+    # about 0.3 s, matplotlib about a second): the functions the sweep ships to its workers
+    # live where neither is imported.
+    import sys
+
+    run_sweep(local_ray.put(small_snaps), small_config(), progress=False)
+    unwanted = ("optuna", "matplotlib", "sweep.driver", "sweep.report")
+
+    def imported() -> list[str]:  # nested: shipped by value, importing nothing of this module
+        return sorted(name for name in unwanted if name in sys.modules)
+
+    task = local_ray.remote(imported)
+    assert local_ray.get([task.remote() for _ in range(8)]) == [[]] * 8
