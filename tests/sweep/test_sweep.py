@@ -114,7 +114,6 @@ def test_a_workers_warm_up_trial_is_at_the_configured_parameters(allocator):
     assert ("horizon_s" in params) == (allocator == "cont_kukanov")
 
 
-
 def test_a_worker_imports_neither_optuna_nor_the_report(local_ray, small_snaps):
     # Every import a worker need not do is paid by each worker before its first trial (Optuna
     # about 0.3 s, matplotlib about a second): the functions the sweep ships to its workers
