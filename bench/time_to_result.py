@@ -92,13 +92,14 @@ def main() -> None:
         b, a = medians["before"], medians["after"]
         print(f" ratio: results {b['results_s'] / a['results_s']:.2f}x sooner, prompt back "
               f"{b['exit_s'] / a['exit_s']:.2f}x sooner")  # fmt: skip
-    phases = [r["timings"] for r in runs["after"] if r["timings"]]
-    if phases:
-        print("phases of `after` (seconds, medians; ray_start overlaps load..consume):")
-        for key in PHASES:
-            values = [p[key] for p in phases if key in p]
-            if values:
-                print(f"  {key:>13}: {statistics.median(values):8.3f}")
+    print("phases (seconds, medians; ray_start overlaps load..consume):")
+    print(f"  {'':>13}  " + "  ".join(f"{name:>8}" for name in runs))
+    for key in PHASES:
+        row = []
+        for results in runs.values():
+            values = [r["timings"][key] for r in results if key in r["timings"]]
+            row.append(f"{statistics.median(values):8.3f}" if values else f"{'-':>8}")
+        print(f"  {key:>13}: " + "  ".join(row))
 
 
 if __name__ == "__main__":

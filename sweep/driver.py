@@ -8,13 +8,9 @@ seeded sweep proposes the same trials whatever the number of workers.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -23,11 +19,11 @@ from tqdm import tqdm
 
 from sor.config import Config
 from sor.errors import ConfigError
-from sor.files import FileLock, lock_file
 from sor.redaction import redact_url
 from sweep.evaluate import warm_up_kernels, warm_up_worker
 from sweep.fingerprint import config_changes, config_fingerprint, same_data, snapshots_fingerprint
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
+from sweep.storage import beside_storage, study_lock
 
 __all__ = [
     "BATCHES_PER_WORKER",
@@ -37,8 +33,6 @@ __all__ = [
     "open_storage",
     "open_study",
     "run_sweep",
-    "storage_file",
-    "study_lock",
     "warm_up_workers",
 ]
 
@@ -80,86 +74,13 @@ def open_storage(url: str | None) -> Any:
     return url
 
 
-def storage_file(url: str | None) -> Path | None:
-    """The local file behind a storage: a journal file or an SQLite database; else None."""
-    if url is None:
-        return None
-    if "://" not in url:
-        return Path(url) if url.endswith((".log", ".jsonl")) else None
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///").split("?", 1)[0]
-        return Path(path) if path and path != ":memory:" else None
-    return None
-
-
-@contextmanager
-def _beside_storage(config: Config, suffix: str, *, wait: bool) -> Iterator[FileLock | int | None]:
-    """A lock file beside the storage's local file: the held lock, the holder's pid, or None
-    (no local file, or its folder missing: opening the storage then says what is wrong)."""
-    path = storage_file(config.search.storage)
-    if path is None:
-        yield None
-        return
-    try:
-        lock = lock_file(path.with_name(f"{path.name}.{suffix}"), wait=wait)
-    except OSError:
-        yield None
-        return
-    try:
-        yield lock
-    finally:
-        if isinstance(lock, FileLock):
-            lock.release()
-
-
-_running: dict[Path, int] = {}  # study locks this process holds, with their nesting depth
-
-
-@contextmanager
-def study_lock(config: Config) -> Iterator[None]:
-    """Hold the configured study for one driver: a second live driver of the same stored study
-    (same SQLite or journal file, same study name) is refused, naming its pid.
-
-    Two drivers of one study would each take the other's running trials for abandoned ones
-    and ask them again. Re-entrant within a process; no-op for in-memory and server storages.
-
-    Raises:
-        ConfigError: another process drives the study.
-    """
-    search = config.search
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", search.study_name)
-    path = storage_file(search.storage)
-    key = path.resolve() if path is not None else None
-    if key is None or key in _running:
-        if key is not None:
-            _running[key] += 1
-        try:
-            yield
-        finally:
-            if key is not None:
-                _running[key] -= 1
-        return
-    with _beside_storage(config, f"{name}.run.lock", wait=False) as lock:
-        if isinstance(lock, int):
-            raise ConfigError(
-                f"study {search.study_name!r} in {redact_url(search.storage)} is being run by "
-                f"another sor process (pid {lock or 'unknown'}, lock {path}.{name}.run.lock): "
-                "wait for it to finish or choose another --study-name"
-            )
-        _running[key] = 1
-        try:
-            yield
-        finally:
-            del _running[key]
-
-
 def open_study(config: Config) -> optuna.Study:
     """Create the study, or load it from storage to resume it.
 
     Creating a new SQLite database from two processes at once races on its tables ("table ...
     already exists"), so opening is serialized by a lock file beside the storage's file.
     """
-    with _beside_storage(config, "open.lock", wait=True):
+    with beside_storage(config, "open.lock", wait=True):
         return _open_study(config)
 
 
@@ -213,7 +134,7 @@ def check_study(
             measured on other data or other settings (the message names which).
     """
     search = config.search
-    with _beside_storage(config, "open.lock", wait=True):  # check and record as one step
+    with beside_storage(config, "open.lock", wait=True):  # check and record as one step
         study = _open_study(config)
         if search.storage is None:
             return study

@@ -109,7 +109,7 @@ def run(
         stream_id: with `consume_only`, the stream to read (None: the first on the topic
             signed with the key).
     """
-    from sweep.driver import storage_file
+    from sweep.storage import storage_file
 
     data_path = Path(config.data.path) if config.data.path else DEFAULT_DATA
     inputs = {
@@ -139,8 +139,7 @@ def companions(out: str | Path) -> tuple[Path, ...]:
 def _run(
     config: Config, outputs: Outputs, *, progress: bool, consume_only: bool, stream_id: str | None
 ) -> dict[str, Any]:
-    from sweep.driver import check_study, run_sweep, study_lock
-    from sweep.fingerprint import file_fingerprint
+    from sweep.storage import study_lock
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -155,22 +154,18 @@ def _run(
         )
         raise DataError(problem, path=config.data.path)  # before Ray starts
     with study_lock(config):
-        check_study(config)  # a bad storage URL or an unresumed study fails before any data
-        data_path = None
-        data = None
-        if not consume_only:
-            data_path = Path(config.data.path) if config.data.path else default_data()
-            data = file_fingerprint(data_path) if config.search.storage else None
-            check_study(config, data=data)  # resuming on other data fails before any streaming
+        data_path = None if consume_only else Path(config.data.path or default_data())
+        data = _check_stored_study(config, data_path)
         if config.kafka.bootstrap is not None:
             from stream.pipeline import check_broker
 
             check_broker(config.kafka.bootstrap)  # a broker that is not there fails before Ray
-        # Ray takes seconds to start: it starts while the data is streamed, and before the
-        # modules the stream and the evaluation need are imported (a second).
+        # Ray takes seconds to start, and is the run's critical path: it starts before anything
+        # slow is imported (Optuna, the stream, the evaluation), and while the data is streamed.
         ray_start = start_ray(config.ray.address, config.ray.num_cpus)
         try:
             from stream.pipeline import consume_stream, stream_snapshots
+            from sweep.driver import run_sweep
 
             if data_path is None:
                 snaps, data_section, info = consume_stream(
@@ -232,6 +227,20 @@ def _run(
     write_outputs(outputs, evaluation, config, result, report, before_json=finish_timings)
     log.info("results: %s, report: %s", outputs.results, outputs.companions[-1])
     return report
+
+
+def _check_stored_study(config: Config, data_path: Path | None) -> dict[str, Any] | None:
+    """With a stored study (search.storage), refuse before anything starts a bad storage URL,
+    a study with trials and no --resume, or one measured on other data; returns the data
+    file's fingerprint recorded in it. An in-memory study holds nothing to check (None)."""
+    if config.search.storage is None:
+        return None
+    from sweep.driver import check_study
+    from sweep.fingerprint import file_fingerprint
+
+    data = file_fingerprint(data_path) if data_path is not None else None
+    check_study(config, data=data)
+    return data
 
 
 def _ready_driver(snaps: Snapshots, config: Config, ray_start: RayStart) -> Evaluation | None:
