@@ -20,7 +20,7 @@ from tqdm import tqdm
 from sor.config import Config
 from sor.errors import ConfigError
 from sor.redaction import redact_url
-from sweep.evaluate import warm_up_kernels, warm_up_worker
+from sweep.evaluate import BestRun, best_fill_paths_shared, best_report_shared, warm_up_worker
 from sweep.fingerprint import config_changes, config_fingerprint, same_data, snapshots_fingerprint
 from sweep.space import distributions, grid_size, is_abandoned, make_sampler
 from sweep.storage import beside_storage, study_lock
@@ -32,6 +32,7 @@ __all__ = [
     "check_study",
     "open_storage",
     "open_study",
+    "rerun_best_on_workers",
     "run_sweep",
     "warm_up_workers",
 ]
@@ -257,8 +258,6 @@ def _run_sweep(
     finished = _finished(study)
     warm_started = time.perf_counter()
     if finished < target:
-        # Compile once here (a fresh checkout takes seconds); workers then load Numba's cache.
-        warm_up_kernels(config.router.allocator)
         warm_up_workers(snaps_ref, config_dict, workers, local=_one_node())
     warm_up_s = time.perf_counter() - warm_started
     log.info(
@@ -365,6 +364,26 @@ def warm_up_workers(snaps_ref: Any, config: dict[str, Any], workers: int, *, loc
     finally:
         if gate is not None:
             shutil.rmtree(gate, ignore_errors=True)
+
+
+def rerun_best_on_workers(snaps_ref: Any, config: Config, params: dict[str, float]) -> BestRun:
+    """Run the best parameters once more on the sweep's workers, for the report.
+
+    The report's numbers and the fill paths of its plots are two tasks, run side by side on
+    workers that keep the evaluation prepared and the kernels loaded from the sweep
+    (`sweep.evaluate.best_report_shared`, `best_fill_paths_shared`).
+    """
+    import dataclasses
+
+    import ray
+
+    config_dict = config.model_dump()
+    tasks = [
+        ray.remote(max_retries=2, retry_exceptions=False, scheduling_strategy="SPREAD")(f)
+        for f in (best_report_shared, best_fill_paths_shared)
+    ]
+    best, paths = ray.get([task.remote([snaps_ref], config_dict, params) for task in tasks])
+    return dataclasses.replace(best, fill_paths=paths)
 
 
 def _one_node() -> bool:

@@ -11,18 +11,24 @@ import resource
 import time
 import traceback
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sor.config import Config
 from sor.data.snapshots import Snapshots
+from sor.evaluation.backtest import FillRecord
 from sor.evaluation.modes import Evaluation, prepare
 from sor.vocabulary import ALLOCATOR_PARAMS
 
 __all__ = [
     "WARM_UP_GATE_S",
+    "BestRun",
+    "best_fill_paths_shared",
+    "best_report_shared",
     "evaluate_batch",
     "evaluate_shared",
+    "rerun_best",
     "warm_up_kernels",
     "warm_up_params",
     "warm_up_worker",
@@ -82,6 +88,11 @@ def evaluate_shared(
     The reference comes wrapped in a list so that Ray passes the reference, not the object: the
     worker fetches it (zero-copy on the same node) only when it has no evaluation for it yet.
     """
+    return evaluate_batch(_shared_evaluation(snaps_ref, config), config, batch)
+
+
+def _shared_evaluation(snaps_ref: list[Any], config: dict[str, Any]) -> Evaluation:
+    """This worker's evaluation over the shared object `snaps_ref[0]`, prepared once and kept."""
     import ray
 
     ref = snaps_ref[0]
@@ -95,7 +106,58 @@ def evaluate_shared(
         _EVALUATIONS[key] = evaluation
         while len(_EVALUATIONS) > _EVALUATIONS_KEPT:
             _EVALUATIONS.popitem(last=False)
-    return evaluate_batch(evaluation, config, batch)
+    return evaluation
+
+
+@dataclass(frozen=True)
+class BestRun:
+    """The best parameters run once more, for the report.
+
+    Attributes:
+        value: the objective's value; the sweep's best value when the evaluation is
+            deterministic (`sweep.report.sweep_report` checks it).
+        objective: the objective's name.
+        report: the results JSON's sections at the parameters (`Evaluation.report`).
+        fill_paths: each strategy's fills, for the plots (`Evaluation.fill_paths`); None where
+            the mode has no single path, or where they were not asked for.
+    """
+
+    value: float
+    objective: str
+    report: dict[str, Any]
+    fill_paths: dict[str, list[FillRecord]] | None = None
+
+
+def rerun_best(
+    evaluation: Evaluation, params: dict[str, float], *, fill_paths: bool = True
+) -> BestRun:
+    """Run `params` once more on `evaluation`: its value, its report and (`fill_paths`) its
+    fill paths."""
+    return BestRun(
+        value=evaluation.evaluate(params).value,
+        objective=evaluation.objective,
+        report=evaluation.report(params),
+        fill_paths=evaluation.fill_paths(params) if fill_paths else None,
+    )
+
+
+def best_report_shared(
+    snaps_ref: list[Any], config: dict[str, Any], params: dict[str, float]
+) -> BestRun:
+    """`rerun_best` without the fill paths, as a Ray task on a worker's kept evaluation.
+
+    The worker that swept has the evaluation prepared and its kernels loaded: the driver then
+    needs neither (a second or more of its time while Ray starts, and for a month of data the
+    memory of a second evaluation).
+    """
+    return rerun_best(_shared_evaluation(snaps_ref, config), params, fill_paths=False)
+
+
+def best_fill_paths_shared(
+    snaps_ref: list[Any], config: dict[str, Any], params: dict[str, float]
+) -> dict[str, list[FillRecord]] | None:
+    """`Evaluation.fill_paths` at `params`, as a Ray task beside `best_report_shared`."""
+    return _shared_evaluation(snaps_ref, config).fill_paths(params)
 
 
 def _where() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from sor.evaluation.modes import Evaluation, prepare
 from sor.files import atomic_write
 from sor.redaction import redact_url
 from sweep.driver import SweepResult
+from sweep.evaluate import BestRun, rerun_best
 from sweep.output_names import trials_csv_path
 from sweep.space import is_abandoned
 
@@ -25,7 +26,7 @@ __all__ = [
 
 
 def sweep_report(
-    snaps: Snapshots | Evaluation,
+    snaps: Snapshots | Evaluation | BestRun,
     config: Config,
     sweep: SweepResult,
     extra: dict[str, Any] | None = None,
@@ -36,15 +37,20 @@ def sweep_report(
     deterministic and the report would be wrong, so it raises instead.
 
     Args:
-        snaps: the snapshots, or the evaluation already prepared from them and `config`.
+        snaps: the snapshots, the evaluation already prepared from them and `config`, or the
+            best parameters already re-run on it (`sweep.driver.rerun_best_on_workers`).
         config: the validated configuration.
         sweep: the sweep's result.
         extra: sections to add to the report (data, stream).
     """
-    evaluation = snaps if isinstance(snaps, Evaluation) else prepare(snaps, config)
-    rerun = evaluation.evaluate(sweep.best_params).value
-    report = evaluation.report(sweep.best_params)
-    objective_name = evaluation.objective
+    if isinstance(snaps, BestRun):
+        best = snaps
+    else:
+        evaluation = snaps if isinstance(snaps, Evaluation) else prepare(snaps, config)
+        best = rerun_best(evaluation, sweep.best_params, fill_paths=False)
+    rerun = best.value
+    report = dict(best.report)
+    objective_name = best.objective
     if abs(rerun - sweep.best_value) > 1e-6 * max(1.0, abs(sweep.best_value)):
         raise RuntimeError(
             f"re-running the best parameters gave {rerun}, the sweep saw "

@@ -32,7 +32,7 @@ from stream.signing import StreamKey
 
 if TYPE_CHECKING:
     from sor.data.snapshots import Snapshots
-    from sor.evaluation.modes import Evaluation
+    from sor.evaluation.backtest import FillRecord
     from sweep.driver import SweepResult
 
 __all__ = [
@@ -165,7 +165,7 @@ def _run(
         ray_start = start_ray(config.ray.address, config.ray.num_cpus)
         try:
             from stream.pipeline import consume_stream, stream_snapshots
-            from sweep.driver import run_sweep
+            from sweep.driver import rerun_best_on_workers, run_sweep
 
             if data_path is None:
                 snaps, data_section, info = consume_stream(
@@ -178,7 +178,7 @@ def _run(
             readied = time.perf_counter()
             snapshots = _snapshots_fingerprint(snaps) if config.search.storage else None
             snaps = _each_day_from_an_empty_book(snaps, config)
-            evaluation = _ready_driver(snaps, config, ray_start)
+            _ready_driver()
             timings["driver_ready"] = time.perf_counter() - readied
             waited = time.perf_counter()
             timings["ray_start"] = ray_start.wait()
@@ -187,6 +187,8 @@ def _run(
 
             ref = ray.put(snaps)
             result = run_sweep(ref, config, progress=progress, data=data, snapshots=snapshots)
+            reported = time.perf_counter()
+            best = rerun_best_on_workers(ref, config, result.best_params)
             del ref
         except BaseException:
             # A failed or interrupted run stops the runtime it started before it leaves: its
@@ -198,15 +200,10 @@ def _run(
     timings.update(info.pop("timings"))
     timings["sweep_warm_up"] = result.warm_up_s
     timings["sweep"] = result.wall_s
-    reported = time.perf_counter()
     from sweep.report import sweep_report
 
-    if evaluation is None:
-        from sor.evaluation.modes import prepare
-
-        evaluation = prepare(snaps, config)
     report = sweep_report(
-        evaluation,
+        best,
         config,
         result,
         extra={
@@ -224,7 +221,7 @@ def _run(
             "trials_per_s": round(result.trials_per_s, 3),
         }
 
-    write_outputs(outputs, evaluation, config, result, report, before_json=finish_timings)
+    write_outputs(outputs, best.fill_paths, config, result, report, before_json=finish_timings)
     log.info("results: %s, report: %s", outputs.results, outputs.companions[-1])
     return report
 
@@ -243,22 +240,15 @@ def _check_stored_study(config: Config, data_path: Path | None) -> dict[str, Any
     return data
 
 
-def _ready_driver(snaps: Snapshots, config: Config, ray_start: RayStart) -> Evaluation | None:
-    """The driver's own preparation, done while Ray may still be starting (otherwise idle time).
+def _ready_driver() -> None:
+    """Import the report's modules (matplotlib takes a second) while Ray may still be starting.
 
-    Loads the kernels (`warm_up_kernels`) and the report's modules (matplotlib takes a second);
-    while Ray is not up yet, also prepares the evaluation the report needs and returns it (None
-    when Ray was already up: a large data set streams for longer than Ray takes to start, and
-    its evaluation is then not held in memory through the sweep).
+    The driver itself evaluates nothing: the sweep's workers re-run the best parameters for the
+    report (`sweep.driver.rerun_best_on_workers`).
     """
     import sweep.html_report  # noqa: F401  (imported for the report; slow: matplotlib)
     import sweep.plots  # noqa: F401
     import sweep.report  # noqa: F401
-    from sor.evaluation.modes import prepare
-    from sweep.evaluate import warm_up_kernels
-
-    warm_up_kernels(config.router.allocator)
-    return None if ray_start.done else prepare(snaps, config)
 
 
 def _snapshots_fingerprint(snaps: Snapshots) -> dict[str, Any]:
@@ -438,7 +428,7 @@ def stop_ray(*, wait: bool = True) -> bool:
 
 def write_outputs(
     outputs: Outputs,
-    evaluation: Evaluation,
+    fill_paths: dict[str, list[FillRecord]] | None,
     config: Config,
     result: SweepResult,
     report: dict[str, Any],
@@ -451,19 +441,24 @@ def write_outputs(
     A results JSON on disk therefore always belongs to a complete run, with its own
     companions beside it; an interruption in between leaves no results JSON. `before_json`
     may complete the report (e.g. with the time the files took) just before it is written.
+    `fill_paths` are the best parameters' and the baselines' fills for the plot
+    (`Evaluation.fill_paths`), or None.
     """
     from sweep.report import write_trials_csv
 
     outputs.clear()
     write_trials_csv(result, str(outputs.results))
-    write_visual_report(evaluation, config, result, report)
+    write_visual_report(fill_paths, config, result, report)
     if before_json is not None:
         before_json(report)
     write_json(report, outputs.results)
 
 
 def write_visual_report(
-    evaluation: Evaluation, config: Config, result: SweepResult, report: dict[str, Any]
+    fill_paths: dict[str, list[FillRecord]] | None,
+    config: Config,
+    result: SweepResult,
+    report: dict[str, Any],
 ) -> Path:
     """PNG plots and the static HTML page beside the JSON (imported here: matplotlib is slow)."""
     from sweep.html_report import write_html
@@ -471,8 +466,7 @@ def write_visual_report(
     from sweep.plots import write_plots
 
     out = Path(config.output.out)
-    paths = evaluation.fill_paths(result.best_params)
-    plots = write_plots(report, result.study, paths, out.parent, out.stem)
+    plots = write_plots(report, result.study, fill_paths, out.parent, out.stem)
     page = out.with_name(f"{out.stem}_report.html")
     return write_html(report, plots, page, trials_csv=trials_csv_path(str(out)).name)
 

@@ -128,3 +128,41 @@ def test_a_worker_imports_neither_optuna_nor_the_report(local_ray, small_snaps):
 
     task = local_ray.remote(imported)
     assert local_ray.get([task.remote() for _ in range(8)]) == [[]] * 8
+
+
+def same(a, b) -> bool:
+    """Equal field by field, arrays element by element (NaN equal to NaN)."""
+    import numpy as np
+
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return bool(a == b)
+
+
+def test_the_best_rerun_on_the_workers_equals_one_in_the_driver(local_ray, small_snaps):
+    # `sor run` re-runs the best parameters for the report on the sweep's workers, which keep
+    # the evaluation prepared; the driver's own evaluation must give the same, field by field.
+    import dataclasses
+
+    from sor.evaluation.modes import prepare
+    from sweep.driver import rerun_best_on_workers
+    from sweep.evaluate import rerun_best
+    from sweep.report import sweep_report
+
+    config = small_config()
+    ref = local_ray.put(small_snaps)
+    result = run_sweep(ref, config, progress=False)
+    on_workers = rerun_best_on_workers(ref, config, result.best_params)
+    here = rerun_best(prepare(small_snaps, config), result.best_params)
+    assert on_workers.fill_paths  # one parent order: a fill path per strategy
+    assert same(dataclasses.asdict(on_workers), dataclasses.asdict(here))
+    assert sweep_report(on_workers, config, result) == sweep_report(small_snaps, config, result)
+    changed = dataclasses.replace(on_workers, value=on_workers.value + 1.0)
+    with pytest.raises(RuntimeError, match="not deterministic"):
+        sweep_report(changed, config, result)
