@@ -164,6 +164,7 @@ def _run(
         # slow is imported (Optuna, the stream, the evaluation), and while the data is streamed.
         ray_start = start_ray(config.ray.address, config.ray.num_cpus)
         try:
+            ray_start.wait_imported()
             from stream.pipeline import consume_stream, stream_snapshots
             from sweep.driver import rerun_best_on_workers, run_sweep
 
@@ -300,6 +301,7 @@ class RayStart:
     def __init__(self, address: str | None, num_cpus: int | None) -> None:
         self._args = (address, num_cpus)
         self._done = threading.Event()
+        self._imported = threading.Event()
         self._error: BaseException | None = None
         self._seconds = 0.0
         self._owned = False
@@ -312,9 +314,12 @@ class RayStart:
         return self
 
     def _start(self) -> None:
-        import ray
+        try:
+            import ray
 
-        from sweep.runtime import init_ray
+            from sweep.runtime import init_ray
+        finally:
+            self._imported.set()
 
         if logging.getLogger().getEffectiveLevel() >= logging.ERROR:  # -q: errors only
             # Ray sets its own logger's level when imported (e.g. for its token notice).
@@ -338,6 +343,17 @@ class RayStart:
         moment outlives the run (`sor.cli.main`).
         """
         self._done.wait(timeout_s)
+
+    def wait_imported(self) -> None:
+        """Wait until Ray is imported and `ray.init` is called (or the import failed).
+
+        Importing is CPU work under the GIL: the main thread importing the stream's and the
+        sweep's modules meanwhile would halve the pace of Ray's import, and so start the
+        runtime, the run's critical path, half a second later; the driver has time to spare
+        while Ray starts.
+        """
+        while not self._imported.wait(0.1):  # in short waits, so that Ctrl-C is not held up
+            pass
 
     @property
     def done(self) -> bool:
