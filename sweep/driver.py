@@ -55,7 +55,7 @@ class SweepResult:
     workers: int
     nodes: list[str] = field(default_factory=list)
     study: Any = None  #: the optuna.Study
-    warm_up_s: float = 0.0  #: seconds spent loading kernels and data in the driver and workers
+    warm_up_s: float = 0.0  #: seconds the workers spent loading kernels and data
 
     @property
     def trials_per_s(self) -> float:
