@@ -158,9 +158,11 @@ def test_the_best_rerun_on_the_workers_equals_one_in_the_driver(local_ray, small
     config = small_config()
     ref = local_ray.put(small_snaps)
     result = run_sweep(ref, config, progress=False)
+    baseline_names = ["best_ask", "twap", "vwap"]
     on_workers = rerun_best_on_workers(ref, config, result.best_params)
     here = rerun_best(prepare(small_snaps, config), result.best_params)
-    assert on_workers.fill_paths  # one parent order: a fill path per strategy
+    assert on_workers.fill_paths  # one parent order: a fill path per strategy, in one order
+    assert list(on_workers.fill_paths) == list(here.fill_paths) == ["optimized", *baseline_names]
     assert same(dataclasses.asdict(on_workers), dataclasses.asdict(here))
     assert sweep_report(on_workers, config, result) == sweep_report(small_snaps, config, result)
     changed = dataclasses.replace(on_workers, value=on_workers.value + 1.0)
