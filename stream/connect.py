@@ -47,6 +47,28 @@ for _name in (
         _logger.addFilter(RedactSecrets())
 
 
+class _CancelledByClose(logging.Filter):
+    """Drop kafka-python's error for a metadata request that closing the client cancelled.
+
+    kafka-python logs it as "Metadata refresh: failed Cancelled" at ERROR, even though the close
+    was the caller's and nothing failed; a run that stops its stream on an error would print it
+    beside its own one-line error. Any other failed refresh is still logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (
+            record.msg == "Metadata refresh: failed %s"
+            and args
+            and type(args[0]).__name__ == "Cancelled"  # kafka.errors.Cancelled
+        )
+
+
+_cluster_logger = logging.getLogger("kafka.cluster")
+if not any(isinstance(f, _CancelledByClose) for f in _cluster_logger.filters):
+    _cluster_logger.addFilter(_CancelledByClose())
+
+
 def check_topic(topic: str) -> str:
     """Return `topic` if Kafka accepts it as a name, else raise StreamError.
 

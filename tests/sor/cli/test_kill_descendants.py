@@ -57,19 +57,24 @@ def session_alive(sid: int) -> list[int]:
     return alive
 
 
+def leftovers(sid: int, grace_s: float = 5.0) -> list[int]:
+    """The processes of session `sid` still alive `grace_s` after its leader exited, killed."""
+    deadline = time.monotonic() + grace_s
+    while session_alive(sid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = session_alive(sid)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return left
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process tree from /proc")
 def test_no_process_escapes_while_its_parent_is_forking():
     for _ in range(3):  # the escape is a race: a few tries make a miss near-certain to show
         run = subprocess.Popen([sys.executable, "-c", SCRIPT], start_new_session=True)
         assert run.wait(timeout=60) == 0
-        deadline = time.monotonic() + 5
-        while session_alive(run.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = session_alive(run.pid)
-        for pid in left:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        assert left == []
+        assert leftovers(run.pid) == []
 
 
 #: A main thread stuck in native code without the GIL (here a compiled loop that never checks
@@ -147,12 +152,6 @@ def test_a_run_that_succeeded_does_not_wait_for_rays_stop_and_leaves_no_process(
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while session_alive(run.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = session_alive(run.pid)
-    for pid in left:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    left = leftovers(run.pid)
     assert code == 0
     assert left == []
