@@ -314,19 +314,18 @@ class RayStart:
         return self
 
     def _start(self) -> None:
-        try:
-            import ray
-
-            from sweep.runtime import init_ray
-        finally:
-            self._imported.set()
-
-        if logging.getLogger().getEffectiveLevel() >= logging.ERROR:  # -q: errors only
-            # Ray sets its own logger's level when imported (e.g. for its token notice).
-            logging.getLogger("ray").setLevel(logging.ERROR)
-
         started = time.perf_counter()
         try:
+            try:
+                import ray
+
+                from sweep.runtime import init_ray
+            finally:
+                self._imported.set()
+            if logging.getLogger().getEffectiveLevel() >= logging.ERROR:  # -q: errors only
+                # Ray sets its own logger's level when imported (e.g. for its token notice).
+                logging.getLogger("ray").setLevel(logging.ERROR)
+            started = time.perf_counter()
             self._owned = not ray.is_initialized()
             init_ray(*self._args)
         except BaseException as exc:  # raised in the main thread by wait()
