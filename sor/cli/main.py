@@ -516,7 +516,7 @@ def _leave(code: int) -> None:
             _kill_descendants()
         os._exit(128 + _said[0] if _said else code)
     try:
-        if run.stop_ray(wait=False):
+        if run.stop_ray():
             # The results are written and nothing of the runtime is needed: the prompt does not
             # wait for Ray's graceful stop (a second or more) to end; what is left is killed.
             _kill_descendants()

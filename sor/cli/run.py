@@ -418,25 +418,17 @@ class _NotMainThreadNote(logging.Filter):
         return "SIGTERM handler is not set" not in record.getMessage()
 
 
-def stop_ray(*, wait: bool = True) -> bool:
-    """Stop the Ray runtime this process's run started (no-op without one).
+def stop_ray() -> bool:
+    """Start stopping the Ray runtime this process's run started, if not started already;
+    returns whether the stop is still under way (False without a runtime to stop).
 
     `ray.shutdown()` asks each of its processes in turn to stop, and takes a second or more; a
-    run starts it in the background when its sweep ends (`RayStart.stop_soon`). A start still
-    under way is waited for first.
-
-    Args:
-        wait: wait until the runtime is down.
-
-    Returns:
-        Whether the stop is still under way (only without `wait`).
+    run starts it in the background when its sweep ends (`RayStart.stop_soon`), and the caller
+    kills what is left rather than wait. A start still under way is waited for first.
     """
     if RAY is None:
         return False
     RAY.wait()
-    if wait:
-        RAY.stop()
-        return False
     RAY.stop_soon()
     return RAY.stopping
 
